@@ -1,0 +1,46 @@
+package keyward
+
+import "context"
+
+type contextKey int
+
+const (
+	keyContextKey contextKey = iota
+	actorContextKey
+)
+
+// NewContext returns a copy of ctx carrying the verified key k. Middleware
+// (package httpauth) uses it so that handlers can read the key with
+// [KeyFromContext].
+func NewContext(ctx context.Context, k *Key) context.Context {
+	return context.WithValue(ctx, keyContextKey, k)
+}
+
+// KeyFromContext returns the verified key carried by ctx, and reports whether
+// there is one. The key is shared: do not modify it.
+func KeyFromContext(ctx context.Context) (*Key, bool) {
+	k, ok := ctx.Value(keyContextKey).(*Key)
+	return k, ok && k != nil
+}
+
+// Actor is who performs an admin action, for the audit log.
+type Actor struct {
+	// ID is the admin key id, "admin-token", or a label such as "cli".
+	ID string
+	// ClientIP is the address the request came from, "" if none.
+	ClientIP string
+}
+
+// NewActorContext returns a copy of ctx carrying the actor of the writes made
+// with it.
+func NewActorContext(ctx context.Context, a Actor) context.Context {
+	return context.WithValue(ctx, actorContextKey, a)
+}
+
+// ActorFromContext returns the actor carried by ctx, or Actor{ID: "unknown"}.
+func ActorFromContext(ctx context.Context) Actor {
+	if a, ok := ctx.Value(actorContextKey).(Actor); ok {
+		return a
+	}
+	return Actor{ID: "unknown"}
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Runs every keyward test suite with the race detector.
+#
+# When PostgreSQL (initdb, pg_ctl) and Redis (redis-server) are installed and
+# KEYWARD_TEST_POSTGRES_URL / KEYWARD_TEST_REDIS_URL are not already set, it
+# starts throwaway servers on 127.0.0.1 in a temp dir, points the suites at
+# them, and stops them afterwards. Without them, those suites skip and say so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/keyward-test.XXXXXX")
+chmod 755 "$tmp"
+pg_bin="" pg_data="" redis_pid=""
+
+cleanup() {
+	if [[ -n "$pg_data" ]]; then
+		as_pg "$pg_bin/pg_ctl" -D "$pg_data" -m immediate -w stop >/dev/null 2>&1 || true
+	fi
+	if [[ -n "$redis_pid" ]]; then
+		kill "$redis_pid" 2>/dev/null || true
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# free_port prints a TCP port on 127.0.0.1 that nothing listens on.
+free_port() {
+	local p
+	for _ in $(seq 1 100); do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return
+		fi
+	done
+	echo "no free port found" >&2
+	return 1
+}
+
+# as_pg runs a PostgreSQL server command; initdb and postgres refuse to run as root.
+as_pg() {
+	if [[ $(id -u) -eq 0 ]]; then
+		local cmd
+		printf -v cmd '%q ' "$@"
+		su postgres -s /bin/sh -c "$cmd"
+	else
+		"$@"
+	fi
+}
+
+find_pg_bin() {
+	if command -v pg_ctl >/dev/null 2>&1 && command -v initdb >/dev/null 2>&1; then
+		dirname "$(readlink -f "$(command -v pg_ctl)")"
+		return
+	fi
+	ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
+}
+
+start_postgres() {
+	pg_bin=$(find_pg_bin)
+	if [[ -z "$pg_bin" || ! -x "$pg_bin/initdb" ]]; then
+		echo "== PostgreSQL is not installed: its suites will skip"
+		return
+	fi
+	local port
+	port=$(free_port)
+	pg_data="$tmp/pg"
+	mkdir -p "$pg_data"
+	if [[ $(id -u) -eq 0 ]]; then chown postgres "$pg_data"; fi
+	chmod 700 "$pg_data"
+	as_pg "$pg_bin/initdb" -D "$pg_data" -A trust -U postgres >"$tmp/initdb.log" 2>&1 || { cat "$tmp/initdb.log"; exit 1; }
+	as_pg "$pg_bin/pg_ctl" -D "$pg_data" -w -l "$pg_data/server.log" \
+		-o "-c listen_addresses=127.0.0.1 -p $port -k $pg_data -c fsync=off -c max_connections=300" start >/dev/null
+	export KEYWARD_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+	echo "== PostgreSQL $("$pg_bin/pg_ctl" --version | awk '{print $NF}') on 127.0.0.1:$port"
+}
+
+start_redis() {
+	if ! command -v redis-server >/dev/null 2>&1; then
+		echo "== Redis is not installed: its suites will skip"
+		return
+	fi
+	local port
+	port=$(free_port)
+	redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+		--daemonize yes --pidfile "$tmp/redis.pid" --logfile "$tmp/redis.log" --dir "$tmp"
+	for _ in $(seq 1 50); do
+		[[ -s "$tmp/redis.pid" ]] && break
+		sleep 0.1
+	done
+	redis_pid=$(cat "$tmp/redis.pid")
+	export KEYWARD_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
+	echo "== Redis $(redis-server --version | awk '{print $3}') on 127.0.0.1:$port"
+}
+
+if [[ -z "${KEYWARD_TEST_POSTGRES_URL:-}" ]]; then start_postgres; fi
+if [[ -z "${KEYWARD_TEST_REDIS_URL:-}" ]]; then start_redis; fi
+
+echo "== go vet"
+go vet ./...
+echo "== go test -race"
+go test -race -count=1 -timeout 20m "$@" ./...

@@ -1,0 +1,614 @@
+package keyward_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/keyhash"
+	"github.com/keyward/keyward/ratelimit"
+	"github.com/keyward/keyward/store/memory"
+)
+
+var base = time.Date(2026, 5, 17, 10, 30, 0, 0, time.UTC)
+
+// clock is a time source the test moves by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// spyStore counts the lookups that reach the store.
+type spyStore struct {
+	keyward.Store
+	gets atomic.Int64
+}
+
+func (s *spyStore) Get(ctx context.Context, id string) (*keyward.Key, error) {
+	s.gets.Add(1)
+	return s.Store.Get(ctx, id)
+}
+
+func pepper(tb testing.TB, secret string) keyhash.Pepper {
+	tb.Helper()
+	p, err := keyhash.NewPepper([]byte(secret + strings.Repeat("-", 32)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+func hmacHasher(tb testing.TB, peppers ...string) *keyhash.HMAC {
+	tb.Helper()
+	var ps []keyhash.Pepper
+	for _, p := range peppers {
+		ps = append(ps, pepper(tb, p))
+	}
+	h, err := keyhash.NewHMAC(ps...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h
+}
+
+type env struct {
+	svc   *keyward.Service
+	store *spyStore
+	clock *clock
+}
+
+func newEnv(tb testing.TB) *env {
+	tb.Helper()
+	e := &env{store: &spyStore{Store: memory.New()}, clock: &clock{t: base}}
+	svc, err := keyward.New(e.store, hmacHasher(tb, "pepper one"), &keyward.Options{
+		Limiter: ratelimit.NewLocal(), Now: e.clock.Now, UsageFlushInterval: -1,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { svc.Close(context.Background()) })
+	e.svc = svc
+	return e
+}
+
+func (e *env) create(tb testing.TB, p keyward.CreateParams) keyward.Issued {
+	tb.Helper()
+	if p.Name == "" {
+		p.Name = "test key"
+	}
+	iss, err := e.svc.Create(context.Background(), p)
+	if err != nil {
+		tb.Fatalf("Create: %v", err)
+	}
+	return iss
+}
+
+func (e *env) verify(tb testing.TB, req keyward.VerifyRequest) keyward.Result {
+	tb.Helper()
+	r, err := e.svc.Verify(context.Background(), req)
+	if err != nil {
+		tb.Fatalf("Verify: %v", err)
+	}
+	return r
+}
+
+func TestVerifyMalformedDoesNotTouchTheStore(t *testing.T) {
+	e := newEnv(t)
+	iss := e.create(t, keyward.CreateParams{})
+	b := []byte(iss.Secret)
+	b[len(b)-8] ^= 1 // one character of the secret changed: checksum no longer matches
+	before := e.store.gets.Load()
+	r := e.verify(t, keyward.VerifyRequest{Key: string(b)})
+	if r.Outcome != keyward.OutcomeMalformed || r.Key != nil {
+		t.Fatalf("outcome %v key %v, want MALFORMED without key", r.Outcome, r.Key)
+	}
+	if n := e.store.gets.Load() - before; n != 0 {
+		t.Errorf("a malformed key made %d store lookups, want 0", n)
+	}
+}
+
+func TestVerifyOutcomeOrder(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	client := netip.MustParseAddr("203.0.113.7")
+	type setup func(t *testing.T, id string)
+	revoke := func(t *testing.T, id string) {
+		if _, err := e.svc.Revoke(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	disable := func(t *testing.T, id string) {
+		if _, err := e.svc.Update(ctx, id, keyward.UpdateParams{Enabled: keyward.Ptr(false)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		name   string
+		params keyward.CreateParams
+		after  []setup
+		req    keyward.VerifyRequest
+		wrong  bool // present a wrong secret for the right id
+		want   keyward.Outcome
+	}{
+		{"wrong secret on a revoked key reveals nothing", keyward.CreateParams{}, []setup{revoke}, keyward.VerifyRequest{}, true, keyward.OutcomeNotFound},
+		{"revoked before expired and disabled", keyward.CreateParams{ExpiresIn: keyward.Ptr(keyward.Duration(time.Second))}, []setup{disable, revoke}, keyward.VerifyRequest{}, false, keyward.OutcomeRevoked},
+		{"expired before disabled", keyward.CreateParams{ExpiresIn: keyward.Ptr(keyward.Duration(time.Second)), Enabled: keyward.Ptr(false)}, nil, keyward.VerifyRequest{}, false, keyward.OutcomeExpired},
+		{"disabled before address", keyward.CreateParams{Enabled: keyward.Ptr(false), AllowedCIDRs: []string{"10.0.0.0/8"}}, nil, keyward.VerifyRequest{ClientIP: client}, false, keyward.OutcomeDisabled},
+		{"address before scope", keyward.CreateParams{AllowedCIDRs: []string{"10.0.0.0/8"}}, nil, keyward.VerifyRequest{ClientIP: client, Scopes: []string{"x"}}, false, keyward.OutcomeForbiddenAddress},
+		{"unknown address is forbidden", keyward.CreateParams{AllowedCIDRs: []string{"0.0.0.0/0"}}, nil, keyward.VerifyRequest{}, false, keyward.OutcomeForbiddenAddress},
+		{"address inside", keyward.CreateParams{AllowedCIDRs: []string{"203.0.113.0/24"}}, nil, keyward.VerifyRequest{ClientIP: client}, false, keyward.OutcomeValid},
+		{"IPv4-mapped IPv6 address inside", keyward.CreateParams{AllowedCIDRs: []string{"203.0.113.7"}}, nil, keyward.VerifyRequest{ClientIP: netip.MustParseAddr("::ffff:203.0.113.7")}, false, keyward.OutcomeValid},
+		{"scope before rate limit", keyward.CreateParams{RateLimit: &keyward.RateLimit{Limit: 1, Period: keyward.Duration(time.Minute)}}, nil, keyward.VerifyRequest{Scopes: []string{"x"}}, false, keyward.OutcomeInsufficientScope},
+		{"usage exceeded", keyward.CreateParams{Remaining: keyward.Ptr[int64](0)}, nil, keyward.VerifyRequest{}, false, keyward.OutcomeUsageExceeded},
+		{"valid", keyward.CreateParams{Scopes: []string{"read"}}, nil, keyward.VerifyRequest{Scopes: []string{"read"}}, false, keyward.OutcomeValid},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			iss := e.create(t, tc.params)
+			for _, f := range tc.after {
+				f(t, iss.Key.ID)
+			}
+			e.clock.Add(2 * time.Second) // past the one-second expiries
+			req := tc.req
+			req.Key = iss.Secret
+			if tc.wrong {
+				tok, _ := keyward.Parse(iss.Secret)
+				other, _ := keyward.NewToken(tok.Prefix)
+				tok.Secret = other.Secret
+				req.Key = tok.String()
+			}
+			r := e.verify(t, req)
+			if r.Outcome != tc.want {
+				t.Fatalf("outcome %v, want %v", r.Outcome, tc.want)
+			}
+			if (r.Key == nil) != (tc.want == keyward.OutcomeNotFound) {
+				t.Errorf("key returned = %v for outcome %v", r.Key != nil, r.Outcome)
+			}
+		})
+	}
+}
+
+func TestVerifyFailuresSpendNothing(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	iss := e.create(t, keyward.CreateParams{
+		Scopes:    []string{"read"},
+		RateLimit: &keyward.RateLimit{Limit: 2, Period: keyward.Duration(time.Minute)},
+		Remaining: keyward.Ptr[int64](1),
+	})
+	// A scope failure spends neither a token nor a credit.
+	for range 5 {
+		if r := e.verify(t, keyward.VerifyRequest{Key: iss.Secret, Scopes: []string{"write"}}); r.Outcome != keyward.OutcomeInsufficientScope {
+			t.Fatalf("outcome %v", r.Outcome)
+		}
+	}
+	r := e.verify(t, keyward.VerifyRequest{Key: iss.Secret})
+	if !r.Valid() || r.Remaining != 0 || r.RateLimit.Remaining != 1 {
+		t.Fatalf("first real use: %v remaining %d, rate remaining %d; want VALID, 0, 1", r.Outcome, r.Remaining, r.RateLimit.Remaining)
+	}
+	// Credits are gone: USAGE_EXCEEDED gives its rate-limit token back.
+	for range 3 {
+		r = e.verify(t, keyward.VerifyRequest{Key: iss.Secret})
+		if r.Outcome != keyward.OutcomeUsageExceeded || r.RateLimit.Remaining != 1 {
+			t.Fatalf("no credits: %v, rate remaining %d; want USAGE_EXCEEDED, 1", r.Outcome, r.RateLimit.Remaining)
+		}
+		if r.RetryAfter != 0 {
+			t.Errorf("RetryAfter %v without a refill, want 0", r.RetryAfter)
+		}
+	}
+	// Top up the credits: the one remaining token is spent, then RATE_LIMITED
+	// spends no credit.
+	if _, err := e.svc.Update(ctx, iss.Key.ID, keyward.UpdateParams{Remaining: keyward.SetTo[int64](5)}); err != nil {
+		t.Fatal(err)
+	}
+	if r = e.verify(t, keyward.VerifyRequest{Key: iss.Secret}); !r.Valid() || r.Remaining != 4 {
+		t.Fatalf("after top-up: %v remaining %d", r.Outcome, r.Remaining)
+	}
+	r = e.verify(t, keyward.VerifyRequest{Key: iss.Secret})
+	if r.Outcome != keyward.OutcomeRateLimited || r.RetryAfter <= 0 || r.RateLimit.Remaining != 0 {
+		t.Fatalf("third use in the minute: %+v; want RATE_LIMITED with RetryAfter", r)
+	}
+	if k, _ := e.svc.Get(ctx, iss.Key.ID); *k.Remaining != 4 {
+		t.Errorf("RATE_LIMITED spent a credit: remaining %d, want 4", *k.Remaining)
+	}
+}
+
+func TestVerifyCostZeroChecksWithoutSpending(t *testing.T) {
+	e := newEnv(t)
+	iss := e.create(t, keyward.CreateParams{
+		RateLimit: &keyward.RateLimit{Limit: 1, Period: keyward.Duration(time.Minute)},
+		Remaining: keyward.Ptr[int64](0),
+	})
+	zero := keyward.Ptr[int64](0)
+	for range 3 {
+		r := e.verify(t, keyward.VerifyRequest{Key: iss.Secret, Cost: zero})
+		if !r.Valid() || r.RateLimit.Remaining != 1 || r.RateLimit.Limit != 1 {
+			t.Fatalf("cost 0: %+v; want VALID with the rate limit untouched", r)
+		}
+	}
+	if _, err := e.svc.Verify(context.Background(), keyward.VerifyRequest{Key: iss.Secret, Cost: keyward.Ptr[int64](-1)}); !errors.Is(err, keyward.ErrInvalid) {
+		t.Errorf("negative cost: err = %v, want ErrInvalid", err)
+	}
+}
+
+func TestVerifyRefill(t *testing.T) {
+	e := newEnv(t)
+	iss := e.create(t, keyward.CreateParams{
+		Remaining: keyward.Ptr[int64](1),
+		Refill:    &keyward.Refill{Interval: keyward.RefillDaily, Amount: 3},
+	})
+	if r := e.verify(t, keyward.VerifyRequest{Key: iss.Secret}); !r.Valid() || r.Remaining != 0 {
+		t.Fatalf("first use: %v, %d left", r.Outcome, r.Remaining)
+	}
+	r := e.verify(t, keyward.VerifyRequest{Key: iss.Secret})
+	midnight := time.Date(2026, 5, 18, 0, 0, 0, 0, time.UTC)
+	if r.Outcome != keyward.OutcomeUsageExceeded || r.RetryAfter != midnight.Sub(e.clock.Now()) {
+		t.Fatalf("spent: %v retry after %v; want USAGE_EXCEEDED until midnight (%v)", r.Outcome, r.RetryAfter, midnight.Sub(e.clock.Now()))
+	}
+	e.clock.Add(r.RetryAfter)
+	if k, _ := e.svc.Get(context.Background(), iss.Key.ID); *k.Remaining != 3 {
+		t.Errorf("after midnight the key shows %d credits, want the refill amount 3", *k.Remaining)
+	}
+	for i := range 3 {
+		if r := e.verify(t, keyward.VerifyRequest{Key: iss.Secret}); !r.Valid() || r.Remaining != int64(2-i) {
+			t.Fatalf("after refill, use %d: %v, %d left", i, r.Outcome, r.Remaining)
+		}
+	}
+	if r := e.verify(t, keyward.VerifyRequest{Key: iss.Secret}); r.Outcome != keyward.OutcomeUsageExceeded {
+		t.Fatalf("fourth use after refill: %v", r.Outcome)
+	}
+}
+
+func TestVerifyWithoutLimiter(t *testing.T) {
+	svc, err := keyward.New(memory.New(), hmacHasher(t, "p"), &keyward.Options{UsageFlushInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close(context.Background())
+	iss, err := svc.Create(context.Background(), keyward.CreateParams{Name: "limited", RateLimit: &keyward.RateLimit{Limit: 1, Period: keyward.Duration(time.Second)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Verify(context.Background(), keyward.VerifyRequest{Key: iss.Secret}); !errors.Is(err, keyward.ErrNoLimiter) {
+		t.Errorf("rate-limited key without a limiter: err = %v, want ErrNoLimiter", err)
+	}
+}
+
+func TestVerifyRecordsUsage(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	iss := e.create(t, keyward.CreateParams{})
+	tok, _ := keyward.Parse(iss.Secret)
+	other, _ := keyward.NewToken(tok.Prefix)
+	tok.Secret = other.Secret
+	e.verify(t, keyward.VerifyRequest{Key: iss.Secret})
+	e.verify(t, keyward.VerifyRequest{Key: iss.Secret})
+	e.verify(t, keyward.VerifyRequest{Key: tok.String()}) // a guess at the secret
+	if err := e.svc.FlushUsage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.svc.Usage(ctx, keyward.UsageParams{KeyID: iss.Key.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Totals["VALID"] != 2 || rep.Totals["NOT_FOUND"] != 1 || len(rep.Series) != 1 {
+		t.Errorf("usage = %+v; want VALID 2 and NOT_FOUND 1 in one bucket", rep)
+	}
+	k, _ := e.svc.Get(ctx, iss.Key.ID)
+	if k.LastUsedAt == nil || !k.LastUsedAt.Equal(base) {
+		t.Errorf("last_used_at = %v, want %v", k.LastUsedAt, base)
+	}
+	stats := e.svc.Stats()
+	if stats[keyward.OutcomeValid] != 2 || stats[keyward.OutcomeNotFound] != 1 {
+		t.Errorf("stats = %v", stats)
+	}
+}
+
+func TestCreateValidation(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.svc.Create(context.Background(), keyward.CreateParams{
+		Name:         strings.Repeat("x", 201),
+		Scopes:       []string{"ok", "bad scope", "a*b"},
+		Metadata:     json.RawMessage(`[1,2]`),
+		Prefix:       "Bad",
+		ExpiresIn:    keyward.Ptr(keyward.Duration(time.Hour)),
+		ExpiresAt:    keyward.Ptr(base.Add(time.Hour)),
+		RateLimit:    &keyward.RateLimit{Limit: 0, Period: keyward.Duration(time.Millisecond)},
+		Remaining:    keyward.Ptr[int64](-1),
+		Refill:       &keyward.Refill{Interval: "weekly", Amount: 0},
+		AllowedCIDRs: []string{"10.0.0.0/33"},
+	})
+	var ve *keyward.ValidationError
+	if !errors.As(err, &ve) || !errors.Is(err, keyward.ErrInvalid) {
+		t.Fatalf("err = %v, want a ValidationError", err)
+	}
+	fields := map[string]bool{}
+	for _, p := range ve.Problems {
+		fields[p.Field] = true
+	}
+	for _, f := range []string{"name", "scopes[1]", "scopes[2]", "metadata", "prefix", "expires_in", "rate_limit.limit", "rate_limit.period", "remaining", "refill.interval", "refill.amount", "allowed_cidrs[0]"} {
+		if !fields[f] {
+			t.Errorf("no problem reported for %s (got %v)", f, ve.Problems)
+		}
+	}
+	for name, p := range map[string]keyward.CreateParams{
+		"past expiry":      {Name: "x", ExpiresAt: keyward.Ptr(base.Add(-time.Second))},
+		"metadata > 16KiB": {Name: "x", Metadata: json.RawMessage(`{"a":"` + strings.Repeat("x", 16<<10) + `"}`)},
+		"refill alone":     {Name: "x", Refill: &keyward.Refill{Interval: "daily", Amount: 1}},
+		"empty name":       {},
+	} {
+		if _, err := e.svc.Create(context.Background(), p); !errors.Is(err, keyward.ErrInvalid) {
+			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
+		}
+	}
+}
+
+func TestCreateDefaultsAndNormalizes(t *testing.T) {
+	e := newEnv(t)
+	iss := e.create(t, keyward.CreateParams{Scopes: []string{"a", "a", "b:*"}, AllowedCIDRs: []string{"10.1.2.3/8", "192.0.2.1"}, Metadata: json.RawMessage(` { "x" : 1 } `)})
+	k := iss.Key
+	if !k.Enabled || k.Prefix != "kw" || len(k.Scopes) != 2 || string(k.Metadata) != `{"x":1}` {
+		t.Errorf("defaults: %+v", k)
+	}
+	if got := strings.Join(k.AllowedCIDRs, ","); got != "10.0.0.0/8,192.0.2.1/32" {
+		t.Errorf("cidrs normalized to %s", got)
+	}
+	if !k.CreatedAt.Equal(base) || k.ExpiresAt != nil || k.Remaining != nil {
+		t.Errorf("times and limits: %+v", k)
+	}
+	b, _ := json.Marshal(k)
+	if strings.Contains(string(b), "hmac") || strings.Contains(string(b), "Hash") {
+		t.Errorf("the key's JSON shows its hash: %s", b)
+	}
+	for _, field := range []string{`"expires_at":null`, `"scopes":["a","b:*"]`, `"remaining":null`, `"replaced_by":null`} {
+		if !strings.Contains(string(b), field) {
+			t.Errorf("JSON lacks %s: %s", field, b)
+		}
+	}
+}
+
+func TestUpdate(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	iss := e.create(t, keyward.CreateParams{ExpiresIn: keyward.Ptr(keyward.Duration(time.Hour))})
+	id := iss.Key.ID
+	e.clock.Add(time.Minute)
+	k, err := e.svc.Update(ctx, id, keyward.UpdateParams{Name: keyward.Ptr("renamed"), ExpiresAt: keyward.Clear[time.Time]()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Name != "renamed" || k.ExpiresAt != nil || !k.UpdatedAt.Equal(base.Add(time.Minute)) {
+		t.Errorf("after update: %+v", k)
+	}
+	if _, err := e.svc.Update(ctx, id, keyward.UpdateParams{ExpiresAt: keyward.Clear[time.Time](), ExpiresIn: keyward.Ptr(keyward.Duration(time.Hour))}); !errors.Is(err, keyward.ErrInvalid) {
+		t.Errorf("expires_at null with expires_in: err = %v, want ErrInvalid", err)
+	}
+	if _, err := e.svc.Update(ctx, id, keyward.UpdateParams{ExpiresAt: keyward.SetTo(base)}); !errors.Is(err, keyward.ErrInvalid) {
+		t.Errorf("expires_at in the past: err = %v, want ErrInvalid", err)
+	}
+	if _, err := e.svc.Update(ctx, id, keyward.UpdateParams{Refill: keyward.SetTo(keyward.Refill{Interval: "daily", Amount: 5})}); !errors.Is(err, keyward.ErrInvalid) {
+		t.Errorf("refill without remaining: err = %v, want ErrInvalid", err)
+	}
+	if _, err := e.svc.Update(ctx, "nope", keyward.UpdateParams{}); !errors.Is(err, keyward.ErrNotFound) {
+		t.Errorf("malformed id: err = %v, want ErrNotFound", err)
+	}
+	before, _ := e.svc.Audit(ctx, keyward.AuditParams{KeyID: id})
+	if _, err := e.svc.Update(ctx, id, keyward.UpdateParams{}); err != nil {
+		t.Errorf("empty update: %v", err)
+	}
+	after, _ := e.svc.Audit(ctx, keyward.AuditParams{KeyID: id})
+	if len(after.Items) != len(before.Items) {
+		t.Errorf("an empty update wrote an audit entry")
+	}
+	if _, err := e.svc.Revoke(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Update(ctx, id, keyward.UpdateParams{Name: keyward.Ptr("x")}); !errors.Is(err, keyward.ErrConflict) {
+		t.Errorf("update of a revoked key: err = %v, want ErrConflict", err)
+	}
+}
+
+func TestRevokeTwiceWritesOneAuditEntry(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	iss := e.create(t, keyward.CreateParams{})
+	k1, err1 := e.svc.Revoke(ctx, iss.Key.ID)
+	e.clock.Add(time.Minute)
+	k2, err2 := e.svc.Revoke(ctx, iss.Key.ID)
+	if err1 != nil || err2 != nil || !k1.RevokedAt.Equal(*k2.RevokedAt) {
+		t.Fatalf("revoke twice: %v %v, revoked_at %v then %v", err1, err2, k1.RevokedAt, k2.RevokedAt)
+	}
+	page, _ := e.svc.Audit(ctx, keyward.AuditParams{KeyID: iss.Key.ID})
+	var actions []string
+	for _, a := range page.Items {
+		actions = append(actions, a.Action)
+	}
+	if strings.Join(actions, ",") != "key.revoke,key.create" {
+		t.Errorf("audit actions = %v", actions)
+	}
+}
+
+func TestRotate(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	iss := e.create(t, keyward.CreateParams{
+		Owner: "o", Scopes: []string{"s"}, Metadata: json.RawMessage(`{"m":1}`), Prefix: "sk_live",
+		ExpiresIn: keyward.Ptr(keyward.Duration(48 * time.Hour)), Remaining: keyward.Ptr[int64](10),
+		RateLimit: &keyward.RateLimit{Limit: 5, Period: keyward.Duration(time.Second)}, AllowedCIDRs: []string{"10.0.0.0/8"},
+	})
+	e.verify(t, keyward.VerifyRequest{Key: iss.Secret, ClientIP: netip.MustParseAddr("10.1.1.1")}) // 9 credits left
+	e.clock.Add(time.Minute)
+	rot, err := e.svc.Rotate(ctx, iss.Key.ID, keyward.RotateParams{GracePeriod: keyward.Ptr(keyward.Duration(24 * time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := e.clock.Now()
+	n := rot.Key
+	if n.ID == iss.Key.ID || rot.Secret == iss.Secret || !strings.HasPrefix(rot.Secret, "sk_live_") {
+		t.Fatalf("new key %s / %s", n.ID, rot.Secret)
+	}
+	if n.Owner != "o" || n.Scopes[0] != "s" || string(n.Metadata) != `{"m":1}` || *n.Remaining != 9 ||
+		n.RateLimit.Limit != 5 || n.AllowedCIDRs[0] != "10.0.0.0/8" || !n.ExpiresAt.Equal(*iss.Key.ExpiresAt) {
+		t.Errorf("settings not copied: %+v", n)
+	}
+	if n.Replaces == nil || *n.Replaces != iss.Key.ID || !n.CreatedAt.Equal(now) {
+		t.Errorf("new key links: replaces %v created %v", n.Replaces, n.CreatedAt)
+	}
+	old, _ := e.svc.Get(ctx, iss.Key.ID)
+	if old.ReplacedBy == nil || *old.ReplacedBy != n.ID || !old.ExpiresAt.Equal(now.Add(24*time.Hour)) {
+		t.Errorf("old key: replaced_by %v expires %v, want %s and %v", old.ReplacedBy, old.ExpiresAt, n.ID, now.Add(24*time.Hour))
+	}
+	ip := netip.MustParseAddr("10.1.1.1")
+	if r := e.verify(t, keyward.VerifyRequest{Key: iss.Secret, ClientIP: ip}); !r.Valid() {
+		t.Errorf("old key in its grace period: %v", r.Outcome)
+	}
+	if _, err := e.svc.Rotate(ctx, iss.Key.ID, keyward.RotateParams{}); !errors.Is(err, keyward.ErrConflict) {
+		t.Errorf("rotating twice: err = %v, want ErrConflict", err)
+	}
+	e.clock.Add(24 * time.Hour)
+	if r := e.verify(t, keyward.VerifyRequest{Key: iss.Secret, ClientIP: ip}); r.Outcome != keyward.OutcomeExpired {
+		t.Errorf("old key after grace: %v", r.Outcome)
+	}
+	// The grace never extends a key: an old key expiring sooner keeps its expiry.
+	short := e.create(t, keyward.CreateParams{ExpiresIn: keyward.Ptr(keyward.Duration(time.Minute))})
+	if _, err := e.svc.Rotate(ctx, short.Key.ID, keyward.RotateParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if k, _ := e.svc.Get(ctx, short.Key.ID); !k.ExpiresAt.Equal(*short.Key.ExpiresAt) {
+		t.Errorf("grace extended the old key from %v to %v", short.Key.ExpiresAt, k.ExpiresAt)
+	}
+	// An expired key may be rotated; it stays expired and the new key gets no expiry.
+	e.clock.Add(2 * time.Minute)
+	exp := e.create(t, keyward.CreateParams{ExpiresIn: keyward.Ptr(keyward.Duration(time.Second))})
+	e.clock.Add(time.Minute)
+	r2, err := e.svc.Rotate(ctx, exp.Key.ID, keyward.RotateParams{ExpiresIn: keyward.Ptr(keyward.Duration(time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, _ := e.svc.Get(ctx, exp.Key.ID); !k.ExpiresAt.Equal(*exp.Key.ExpiresAt) {
+		t.Errorf("expired key's expiry changed to %v", k.ExpiresAt)
+	}
+	if !r2.Key.ExpiresAt.Equal(e.clock.Now().Add(time.Hour)) {
+		t.Errorf("new key's expires_in not applied: %v", r2.Key.ExpiresAt)
+	}
+	rev := e.create(t, keyward.CreateParams{})
+	e.svc.Revoke(ctx, rev.Key.ID)
+	if _, err := e.svc.Rotate(ctx, rev.Key.ID, keyward.RotateParams{}); !errors.Is(err, keyward.ErrConflict) {
+		t.Errorf("rotating a revoked key: err = %v, want ErrConflict", err)
+	}
+}
+
+func TestListPagesAndCursor(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for range 7 {
+		e.create(t, keyward.CreateParams{Owner: "a"})
+		e.clock.Add(time.Millisecond)
+	}
+	seen := map[string]bool{}
+	cursor := ""
+	for pages := 1; ; pages++ {
+		page, err := e.svc.List(ctx, keyward.ListParams{Limit: 3, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range page.Items {
+			seen[k.ID] = true
+		}
+		if page.NextCursor == "" {
+			if len(page.Items) == 0 || pages != 3 {
+				t.Errorf("last page %d has %d items: want a non-empty third page", pages, len(page.Items))
+			}
+			break
+		}
+		cursor = page.NextCursor
+	}
+	if len(seen) != 7 {
+		t.Errorf("pages covered %d keys, want 7", len(seen))
+	}
+	page, _ := e.svc.List(ctx, keyward.ListParams{Limit: 7})
+	if page.NextCursor != "" {
+		t.Errorf("an exact page has a next cursor: no trailing empty pages")
+	}
+	for _, bad := range []keyward.ListParams{{Limit: 1001}, {Limit: -1}, {Cursor: "!!"}, {Cursor: "bm9wZQ"}, {Status: "gone"}} {
+		if _, err := e.svc.List(ctx, bad); !errors.Is(err, keyward.ErrInvalid) {
+			t.Errorf("List(%+v) err = %v, want ErrInvalid", bad, err)
+		}
+	}
+}
+
+func TestRehashOnVerify(t *testing.T) {
+	store := memory.New()
+	ctx := context.Background()
+	old, err := keyward.New(store, hmacHasher(t, "old pepper"), &keyward.Options{UsageFlushInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, _ := old.Create(ctx, keyward.CreateParams{Name: "k"})
+	old.Close(ctx)
+	stored, _ := store.Get(ctx, iss.Key.ID)
+	oldHash := stored.Hash
+
+	svc, err := keyward.New(store, hmacHasher(t, "new pepper", "old pepper"), &keyward.Options{UsageFlushInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := svc.Verify(ctx, keyward.VerifyRequest{Key: iss.Secret})
+	if err != nil || !r.Valid() {
+		t.Fatalf("verify with the old pepper configured second: %v %v", r.Outcome, err)
+	}
+	svc.Close(ctx) // waits for the background rehash
+	stored, _ = store.Get(ctx, iss.Key.ID)
+	if stored.Hash == oldHash {
+		t.Fatal("hash was not upgraded to the current pepper")
+	}
+	current, _ := keyward.New(store, hmacHasher(t, "new pepper"), &keyward.Options{UsageFlushInterval: -1})
+	defer current.Close(ctx)
+	if r, _ := current.Verify(ctx, keyward.VerifyRequest{Key: iss.Secret}); !r.Valid() {
+		t.Errorf("after rehash, verify with only the new pepper: %v", r.Outcome)
+	}
+}
+
+func TestScopeGranted(t *testing.T) {
+	cases := []struct {
+		granted []string
+		need    string
+		want    bool
+	}{
+		{[]string{"read"}, "read", true},
+		{[]string{"read"}, "write", false},
+		{[]string{"*"}, "anything:at:all", true},
+		{[]string{"res:*"}, "res:a", true},
+		{[]string{"res:*"}, "res:a:b", true},
+		{[]string{"res:*"}, "res", false},
+		{[]string{"res:*"}, "resx:a", false},
+		{[]string{"res:a:*"}, "res:a", false},
+		{[]string{"*"}, "keyward:admin", false},
+		{[]string{"keyward:*"}, "keyward:verify", false},
+		{[]string{"keyward:admin"}, "keyward:admin", true},
+		{[]string{"keyward:admin"}, "keyward:verify", false},
+		{nil, "read", false},
+	}
+	for _, tc := range cases {
+		if got := keyward.ScopeGranted(tc.granted, tc.need); got != tc.want {
+			t.Errorf("ScopeGranted(%v, %q) = %v, want %v", tc.granted, tc.need, got, tc.want)
+		}
+	}
+	if s, missing := keyward.MissingScope([]string{"a", "b:*"}, []string{"a", "b:c", "d"}); !missing || s != "d" {
+		t.Errorf("MissingScope = %q, %v; want d", s, missing)
+	}
+}

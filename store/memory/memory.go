@@ -1,0 +1,339 @@
+// Package memory is an in-memory [keyward.Store]: for tests, examples and
+// programs that issue keys at start. Everything is lost when the process ends.
+package memory
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keyward/keyward"
+)
+
+// Store keeps keys, usage and audit entries in maps guarded by one lock. It is
+// safe for concurrent use. The zero value is not usable; call [New].
+type Store struct {
+	mu     sync.RWMutex
+	keys   map[string]*keyward.Key
+	usage  map[usageKey]int64
+	audit  []keyward.AuditEntry
+	nextID int64
+	closed bool
+}
+
+type usageKey struct {
+	id      string
+	minute  int64
+	outcome keyward.Outcome
+}
+
+var _ keyward.Store = (*Store)(nil)
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{keys: map[string]*keyward.Key{}, usage: map[usageKey]int64{}}
+}
+
+func (s *Store) check() error {
+	if s.closed {
+		return keyward.ErrClosed
+	}
+	return nil
+}
+
+func notFound(id string) error { return fmt.Errorf("memory: key %q: %w", id, keyward.ErrNotFound) }
+
+// appendAudit stores a copy of a with the next id; s.mu must be held.
+func (s *Store) appendAudit(a *keyward.AuditEntry) {
+	if a == nil {
+		return
+	}
+	s.nextID++
+	e := *a
+	e.ID = s.nextID
+	e.Details = slices.Clone(e.Details)
+	s.audit = append(s.audit, e)
+}
+
+// Create stores a copy of k.
+func (s *Store) Create(_ context.Context, k *keyward.Key, a *keyward.AuditEntry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(); err != nil {
+		return err
+	}
+	if _, ok := s.keys[k.ID]; ok {
+		return fmt.Errorf("memory: key %q exists: %w", k.ID, keyward.ErrConflict)
+	}
+	s.keys[k.ID] = k.Clone()
+	s.appendAudit(a)
+	return nil
+}
+
+// Get returns the stored key. Stored keys are never changed in place (writes
+// replace them), so the result can be shared.
+func (s *Store) Get(_ context.Context, id string) (*keyward.Key, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	k, ok := s.keys[id]
+	if !ok {
+		return nil, notFound(id)
+	}
+	return k, nil
+}
+
+// List returns matching keys, newest first.
+func (s *Store) List(_ context.Context, f keyward.ListFilter) ([]*keyward.Key, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	q := strings.ToLower(f.NameContains)
+	var out []*keyward.Key
+	for _, k := range s.keys {
+		switch {
+		case f.Owner != "" && k.Owner != f.Owner,
+			f.Status != "" && k.Status(f.Now) != f.Status,
+			q != "" && !strings.Contains(strings.ToLower(k.Name), q),
+			f.After != nil && !before(k, f.After):
+			continue
+		}
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b *keyward.Key) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.ID, a.ID)
+	})
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
+	return out, nil
+}
+
+// before reports whether k comes after the cursor in newest-first order.
+func before(k *keyward.Key, c *keyward.ListCursor) bool {
+	if c := k.CreatedAt.Compare(c.CreatedAt); c != 0 {
+		return c < 0
+	}
+	return k.ID < c.ID
+}
+
+// Update applies fn to a copy and stores it.
+func (s *Store) Update(_ context.Context, id string, fn func(*keyward.Key) (*keyward.AuditEntry, error)) (*keyward.Key, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	cur, ok := s.keys[id]
+	if !ok {
+		return nil, notFound(id)
+	}
+	k := cur.Clone()
+	a, err := fn(k)
+	if errors.Is(err, keyward.ErrNoChange) {
+		return cur, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	k.ID = id
+	s.keys[id] = k
+	s.appendAudit(a)
+	return k, nil
+}
+
+// Rotate applies fn and stores the changed key and its successor.
+func (s *Store) Rotate(_ context.Context, id string, fn func(*keyward.Key) (*keyward.Key, *keyward.AuditEntry, error)) (*keyward.Key, *keyward.Key, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(); err != nil {
+		return nil, nil, err
+	}
+	cur, ok := s.keys[id]
+	if !ok {
+		return nil, nil, notFound(id)
+	}
+	old := cur.Clone()
+	next, a, err := fn(old)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, taken := s.keys[next.ID]; taken {
+		return nil, nil, fmt.Errorf("memory: key %q exists: %w", next.ID, keyward.ErrConflict)
+	}
+	old.ID = id
+	s.keys[id] = old
+	s.keys[next.ID] = next.Clone()
+	s.appendAudit(a)
+	return old, s.keys[next.ID], nil
+}
+
+// Delete removes the key; its usage and audit entries stay.
+func (s *Store) Delete(_ context.Context, id string, a *keyward.AuditEntry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(); err != nil {
+		return err
+	}
+	if _, ok := s.keys[id]; !ok {
+		return notFound(id)
+	}
+	delete(s.keys, id)
+	s.appendAudit(a)
+	return nil
+}
+
+// SpendCredits takes cost credits under the lock.
+func (s *Store) SpendCredits(_ context.Context, id string, cost int64, now time.Time) (int64, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(); err != nil {
+		return 0, false, err
+	}
+	cur, ok := s.keys[id]
+	if !ok {
+		return 0, false, notFound(id)
+	}
+	if cur.Remaining == nil {
+		return -1, true, nil
+	}
+	left := *cur.Remaining
+	due := cur.RefillDue(now)
+	if due {
+		left = cur.Refill.Amount
+	}
+	if left < cost {
+		return left, false, nil
+	}
+	k := cur.Clone()
+	k.Remaining = keyward.Ptr(left - cost)
+	if due {
+		day, month := keyward.RefillBoundaries(now)
+		start := day
+		if k.Refill.Interval == keyward.RefillMonthly {
+			start = month
+		}
+		k.RefilledAt = &start
+	}
+	s.keys[id] = k
+	return left - cost, true, nil
+}
+
+// RecordUsage adds the batch's counts and moves last_used_at forward.
+func (s *Store) RecordUsage(_ context.Context, b keyward.UsageBatch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(); err != nil {
+		return err
+	}
+	for _, c := range b.Counts {
+		s.usage[usageKey{id: c.KeyID, minute: c.Start.Unix(), outcome: c.Outcome}] += c.Count
+	}
+	for id, t := range b.LastUsed {
+		cur, ok := s.keys[id]
+		if !ok || cur.LastUsedAt != nil && !t.After(*cur.LastUsedAt) {
+			continue
+		}
+		k := cur.Clone()
+		t := t.UTC().Truncate(time.Millisecond)
+		k.LastUsedAt = &t
+		s.keys[id] = k
+	}
+	return nil
+}
+
+// Usage sums the minute counts of the key into buckets.
+func (s *Store) Usage(_ context.Context, q keyward.UsageQuery) ([]keyward.UsageCount, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	from, to, size := q.From.Unix(), q.To.Unix(), int64(q.Bucket/time.Second)
+	type bucketKey struct {
+		start   int64
+		outcome keyward.Outcome
+	}
+	sums := map[bucketKey]int64{}
+	for k, n := range s.usage {
+		if k.id != q.KeyID || k.minute < from || k.minute >= to {
+			continue
+		}
+		sums[bucketKey{start: k.minute - k.minute%size, outcome: k.outcome}] += n
+	}
+	out := make([]keyward.UsageCount, 0, len(sums))
+	for k, n := range sums {
+		out = append(out, keyward.UsageCount{KeyID: q.KeyID, Start: time.Unix(k.start, 0).UTC(), Outcome: k.outcome, Count: n})
+	}
+	slices.SortFunc(out, func(a, b keyward.UsageCount) int {
+		if c := a.Start.Compare(b.Start); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Outcome, b.Outcome)
+	})
+	return out, nil
+}
+
+// ListAudit returns entries newest first.
+func (s *Store) ListAudit(_ context.Context, f keyward.AuditFilter) ([]keyward.AuditEntry, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	var out []keyward.AuditEntry
+	for i := len(s.audit) - 1; i >= 0; i-- {
+		e := s.audit[i]
+		if f.Before != 0 && e.ID >= f.Before || f.KeyID != "" && e.KeyID != f.KeyID {
+			continue
+		}
+		e.Details = slices.Clone(e.Details)
+		out = append(out, e)
+		if f.Limit > 0 && len(out) == f.Limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+// Counts returns the number of keys per status.
+func (s *Store) Counts(_ context.Context, now time.Time) (map[keyward.Status]int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	m := map[keyward.Status]int64{keyward.StatusActive: 0, keyward.StatusDisabled: 0, keyward.StatusRevoked: 0, keyward.StatusExpired: 0}
+	for _, k := range s.keys {
+		m[k.Status(now)]++
+	}
+	return m, nil
+}
+
+// Ping reports whether the store is open.
+func (s *Store) Ping(context.Context) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.check()
+}
+
+// Close empties the store; later calls fail with ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.keys, s.usage, s.audit = nil, nil, nil
+	return nil
+}

@@ -1,0 +1,258 @@
+package keyward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sort"
+	"sync"
+	"time"
+)
+
+// maxPendingUsage bounds the usage counts kept in memory while the store
+// cannot take them; past it, new counts are dropped (and logged).
+const maxPendingUsage = 1 << 20
+
+type usageKey struct {
+	id      string
+	minute  int64 // Unix seconds of the minute's start
+	outcome Outcome
+}
+
+// usageAggregator sums verifications per key, minute and outcome in memory,
+// so that Verify never waits on a write.
+type usageAggregator struct {
+	mu      sync.Mutex
+	counts  map[usageKey]int64
+	last    map[string]time.Time
+	dropped int64
+}
+
+func newUsageAggregator() *usageAggregator {
+	return &usageAggregator{counts: make(map[usageKey]int64), last: make(map[string]time.Time)}
+}
+
+// add counts one verification. used means the secret was right, which moves
+// the key's last_used_at.
+func (a *usageAggregator) add(id string, o Outcome, used bool, now time.Time) {
+	k := usageKey{id: id, minute: now.Unix() - now.Unix()%60, outcome: o}
+	a.mu.Lock()
+	if n, ok := a.counts[k]; ok {
+		a.counts[k] = n + 1
+	} else if len(a.counts) < maxPendingUsage {
+		a.counts[k] = 1
+	} else {
+		a.dropped++
+	}
+	if used {
+		if t, ok := a.last[id]; !ok || now.After(t) {
+			a.last[id] = now
+		}
+	}
+	a.mu.Unlock()
+}
+
+// take empties the aggregator and returns what it held.
+func (a *usageAggregator) take() (UsageBatch, int64) {
+	a.mu.Lock()
+	counts, last, dropped := a.counts, a.last, a.dropped
+	if len(counts) == 0 && len(last) == 0 {
+		a.mu.Unlock()
+		return UsageBatch{}, dropped
+	}
+	a.counts, a.last, a.dropped = make(map[usageKey]int64, len(counts)), make(map[string]time.Time, len(last)), 0
+	a.mu.Unlock()
+	b := UsageBatch{Counts: make([]UsageCount, 0, len(counts)), LastUsed: last}
+	for k, n := range counts {
+		b.Counts = append(b.Counts, UsageCount{KeyID: k.id, Start: time.Unix(k.minute, 0).UTC(), Outcome: k.outcome, Count: n})
+	}
+	return b, dropped
+}
+
+// putBack merges a batch the store did not take back in, for the next flush.
+func (a *usageAggregator) putBack(b UsageBatch) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, c := range b.Counts {
+		k := usageKey{id: c.KeyID, minute: c.Start.Unix(), outcome: c.Outcome}
+		if _, ok := a.counts[k]; ok || len(a.counts) < maxPendingUsage {
+			a.counts[k] += c.Count
+		} else {
+			a.dropped += c.Count
+		}
+	}
+	for id, t := range b.LastUsed {
+		if cur, ok := a.last[id]; !ok || t.After(cur) {
+			a.last[id] = t
+		}
+	}
+}
+
+// FlushUsage writes the usage counts and last-used times gathered since the
+// last flush. If the store fails, they are kept for the next flush.
+func (s *Service) FlushUsage(ctx context.Context) error {
+	b, dropped := s.usage.take()
+	if dropped > 0 {
+		s.log.Warn("usage counts dropped: the store has not taken them for too long", "dropped", dropped)
+	}
+	if len(b.Counts) == 0 && len(b.LastUsed) == 0 {
+		return nil
+	}
+	if err := s.store.RecordUsage(ctx, b); err != nil {
+		s.usage.putBack(b)
+		return fmt.Errorf("keyward: writing usage: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) flushLoop(every time.Duration) {
+	defer close(s.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*every)
+		err := s.FlushUsage(ctx)
+		cancel()
+		switch {
+		case err != nil && !failing:
+			s.log.Error("usage flush failed; counts are kept for the next try", "err", err)
+		case err == nil && failing:
+			s.log.Info("usage flush recovered")
+		}
+		failing = err != nil
+	}
+}
+
+// Usage buckets.
+const (
+	BucketMinute = "minute"
+	BucketHour   = "hour"
+	BucketDay    = "day"
+)
+
+var bucketSizes = map[string]time.Duration{
+	BucketMinute: time.Minute,
+	BucketHour:   time.Hour,
+	BucketDay:    24 * time.Hour,
+}
+
+// maxUsageBuckets bounds the size of one usage answer.
+const maxUsageBuckets = 50000
+
+// UsageParams selects a usage report. To defaults to the end of the current
+// minute, From to 24 hours before To, Bucket to "hour". From is rounded down
+// and To up to whole minutes.
+type UsageParams struct {
+	KeyID  string
+	From   *time.Time
+	To     *time.Time
+	Bucket string
+}
+
+// UsageReport is the usage of one key: totals per outcome and a series of
+// buckets (those without traffic left out). A bucket's start may lie before
+// From: it then holds only the counts from From on.
+type UsageReport struct {
+	KeyID  string           `json:"key_id"`
+	Bucket string           `json:"bucket"`
+	From   time.Time        `json:"from"`
+	To     time.Time        `json:"to"`
+	Totals map[string]int64 `json:"totals"`
+	Series []UsagePoint     `json:"series"`
+}
+
+// UsagePoint is the counts per outcome in one bucket.
+type UsagePoint struct {
+	Start  time.Time        `json:"start"`
+	Counts map[string]int64 `json:"counts"`
+}
+
+// Usage reports the usage of a key, which may have been deleted. Returns
+// ErrNotFound for an id that never existed, or a *ValidationError.
+func (s *Service) Usage(ctx context.Context, p UsageParams) (UsageReport, error) {
+	var probs problems
+	if p.Bucket == "" {
+		p.Bucket = BucketHour
+	}
+	size, ok := bucketSizes[p.Bucket]
+	if !ok {
+		probs.add("bucket", "must be minute, hour or day")
+	}
+	// Minutes are the finest grain: from is rounded down and to up to whole
+	// minutes, so the current minute is part of the default range.
+	to := s.Now()
+	if p.To != nil {
+		to = p.To.UTC()
+	}
+	if t := to.Truncate(time.Minute); !t.Equal(to) || p.To == nil {
+		to = t.Add(time.Minute)
+	}
+	from := to.Add(-24 * time.Hour)
+	if p.From != nil {
+		from = p.From.UTC().Truncate(time.Minute)
+	}
+	if !from.Before(to) {
+		probs.add("from", "must be before to")
+	} else if ok && to.Sub(from)/size > maxUsageBuckets {
+		probs.add("from", fmt.Sprintf("the range holds more than %d buckets; use a larger bucket", maxUsageBuckets))
+	}
+	if err := probs.err(); err != nil {
+		return UsageReport{}, err
+	}
+	if err := s.existed(ctx, p.KeyID); err != nil {
+		return UsageReport{}, err
+	}
+	counts, err := s.store.Usage(ctx, UsageQuery{KeyID: p.KeyID, From: from, To: to, Bucket: size})
+	if err != nil {
+		return UsageReport{}, fmt.Errorf("keyward: reading usage: %w", err)
+	}
+	rep := UsageReport{KeyID: p.KeyID, Bucket: p.Bucket, From: from, To: to, Totals: map[string]int64{}, Series: []UsagePoint{}}
+	byStart := map[int64]map[string]int64{}
+	for _, c := range counts {
+		code := c.Outcome.String()
+		rep.Totals[code] += c.Count
+		m := byStart[c.Start.Unix()]
+		if m == nil {
+			m = map[string]int64{}
+			byStart[c.Start.Unix()] = m
+		}
+		m[code] += c.Count
+	}
+	starts := make([]int64, 0, len(byStart))
+	for st := range maps.Keys(byStart) {
+		starts = append(starts, st)
+	}
+	sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
+	for _, st := range starts {
+		rep.Series = append(rep.Series, UsagePoint{Start: time.Unix(st, 0).UTC(), Counts: byStart[st]})
+	}
+	return rep, nil
+}
+
+// existed returns nil if a key with that id exists or ever existed (every
+// key's creation is in the audit log, which outlives the key).
+func (s *Service) existed(ctx context.Context, id string) error {
+	notFound := fmt.Errorf("keyward: key %q: %w", id, ErrNotFound)
+	if !ValidID(id) {
+		return notFound
+	}
+	_, err := s.store.Get(ctx, id)
+	if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	entries, err := s.store.ListAudit(ctx, AuditFilter{KeyID: id, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(entries) == 0 {
+		return notFound
+	}
+	return nil
+}
