@@ -1,0 +1,397 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward"
+)
+
+const keyColumns = `id, prefix, name, description, owner, scopes, metadata, enabled,
+	created_at, updated_at, expires_at, last_used_at, revoked_at, refilled_at,
+	rate_limit_limit, rate_limit_period_ms, remaining, refill_interval, refill_amount,
+	allowed_cidrs, replaced_by, replaces, hash`
+
+const insertKeySQL = `INSERT INTO keys (` + keyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+const updateKeySQL = `UPDATE keys SET prefix = ?, name = ?, description = ?, owner = ?, scopes = ?,
+	metadata = ?, enabled = ?, created_at = ?, updated_at = ?, expires_at = ?, last_used_at = ?,
+	revoked_at = ?, refilled_at = ?, rate_limit_limit = ?, rate_limit_period_ms = ?, remaining = ?,
+	refill_interval = ?, refill_amount = ?, allowed_cidrs = ?, replaced_by = ?, replaces = ?, hash = ?
+	WHERE id = ?`
+
+// refillDue and refillStart are the refill rule of Store.SpendCredits in SQL:
+// ?1 is the start of the UTC day, ?2 of the UTC month.
+const (
+	refillStart = `(CASE refill_interval WHEN 'monthly' THEN ?2 ELSE ?1 END)`
+	refillDue   = `(refill_interval IS NOT NULL AND (refilled_at IS NULL OR refilled_at < ` + refillStart + `))`
+	effective   = `(CASE WHEN ` + refillDue + ` THEN refill_amount ELSE remaining END)`
+	spendSQL    = `UPDATE keys SET remaining = ` + effective + ` - ?3,
+	refilled_at = CASE WHEN ` + refillDue + ` THEN ` + refillStart + ` ELSE refilled_at END
+	WHERE id = ?4 AND remaining IS NOT NULL AND ` + effective + ` >= ?3
+	RETURNING remaining`
+)
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func msPtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+func fromMs(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+func fromNullMs(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMs(v.Int64)
+	return &t
+}
+
+func jsonList(l []string) string {
+	if len(l) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(l)
+	return string(b)
+}
+
+// keyArgs returns the column values of k in keyColumns order, without id.
+func keyArgs(k *keyward.Key) []any {
+	var limit, period, remaining, refillAmount any
+	var refillInterval any
+	if k.RateLimit != nil {
+		limit, period = k.RateLimit.Limit, time.Duration(k.RateLimit.Period).Milliseconds()
+	}
+	if k.Remaining != nil {
+		remaining = *k.Remaining
+	}
+	if k.Refill != nil {
+		refillInterval, refillAmount = k.Refill.Interval, k.Refill.Amount
+	}
+	meta := string(k.Metadata)
+	if meta == "" {
+		meta = "{}"
+	}
+	return []any{
+		k.Prefix, k.Name, k.Description, k.Owner, jsonList(k.Scopes), meta, k.Enabled,
+		ms(k.CreatedAt), ms(k.UpdatedAt), msPtr(k.ExpiresAt), msPtr(k.LastUsedAt), msPtr(k.RevokedAt), msPtr(k.RefilledAt),
+		limit, period, remaining, refillInterval, refillAmount,
+		jsonList(k.AllowedCIDRs), k.ReplacedBy, k.Replaces, k.Hash,
+	}
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanKey(sc scanner) (*keyward.Key, error) {
+	var (
+		k                                      keyward.Key
+		scopes, meta, cidrs                    string
+		created, updated                       int64
+		expires, lastUsed, revoked, refilled   sql.NullInt64
+		limit, period, remaining, refillAmount sql.NullInt64
+		refillInterval, replacedBy, replaces   sql.NullString
+	)
+	err := sc.Scan(&k.ID, &k.Prefix, &k.Name, &k.Description, &k.Owner, &scopes, &meta, &k.Enabled,
+		&created, &updated, &expires, &lastUsed, &revoked, &refilled,
+		&limit, &period, &remaining, &refillInterval, &refillAmount,
+		&cidrs, &replacedBy, &replaces, &k.Hash)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(scopes), &k.Scopes); err != nil {
+		return nil, fmt.Errorf("scopes of key %s: %w", k.ID, err)
+	}
+	if err := json.Unmarshal([]byte(cidrs), &k.AllowedCIDRs); err != nil {
+		return nil, fmt.Errorf("allowed_cidrs of key %s: %w", k.ID, err)
+	}
+	if k.Scopes == nil {
+		k.Scopes = []string{}
+	}
+	if k.AllowedCIDRs == nil {
+		k.AllowedCIDRs = []string{}
+	}
+	k.Metadata = json.RawMessage(meta)
+	k.CreatedAt, k.UpdatedAt = fromMs(created), fromMs(updated)
+	k.ExpiresAt, k.LastUsedAt, k.RevokedAt, k.RefilledAt = fromNullMs(expires), fromNullMs(lastUsed), fromNullMs(revoked), fromNullMs(refilled)
+	if limit.Valid {
+		k.RateLimit = &keyward.RateLimit{Limit: limit.Int64, Period: keyward.Duration(time.Duration(period.Int64) * time.Millisecond)}
+	}
+	if remaining.Valid {
+		k.Remaining = &remaining.Int64
+	}
+	if refillInterval.Valid {
+		k.Refill = &keyward.Refill{Interval: refillInterval.String, Amount: refillAmount.Int64}
+	}
+	if replacedBy.Valid {
+		k.ReplacedBy = &replacedBy.String
+	}
+	if replaces.Valid {
+		k.Replaces = &replaces.String
+	}
+	return &k, nil
+}
+
+func notFound(id string) error { return fmt.Errorf("sqlite: key %q: %w", id, keyward.ErrNotFound) }
+
+const insertAuditSQL = `INSERT INTO audit (at, actor, action, key_id, client_ip, details) VALUES (?, ?, ?, ?, ?, ?)`
+
+func (s *Store) insertKey(ctx context.Context, tx *sql.Tx, k *keyward.Key) error {
+	_, err := tx.StmtContext(ctx, s.insertStmt).ExecContext(ctx, append([]any{k.ID}, keyArgs(k)...)...)
+	return err
+}
+
+func (s *Store) updateKey(ctx context.Context, tx *sql.Tx, k *keyward.Key) error {
+	_, err := tx.StmtContext(ctx, s.updateStmt).ExecContext(ctx, append(keyArgs(k), k.ID)...)
+	return err
+}
+
+func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, a *keyward.AuditEntry) error {
+	if a == nil {
+		return nil
+	}
+	details := string(a.Details)
+	if details == "" {
+		details = "{}"
+	}
+	_, err := tx.StmtContext(ctx, s.auditStmt).ExecContext(ctx, ms(a.At), a.Actor, a.Action, a.KeyID, a.ClientIP, details)
+	return err
+}
+
+// Create inserts the key and its audit entry in one transaction.
+func (s *Store) Create(ctx context.Context, k *keyward.Key, a *keyward.AuditEntry) error {
+	return s.inTx(ctx, "creating key", func(tx *sql.Tx) error {
+		if err := s.insertKey(ctx, tx, k); err != nil {
+			return err
+		}
+		return s.insertAudit(ctx, tx, a)
+	})
+}
+
+// inTx runs fn in a write transaction and commits it, rolling back on error.
+// Driver errors are wrapped with op; errors of fn that are not driver errors
+// pass through unchanged.
+func (s *Store) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	if err := s.prepare(ctx); err != nil {
+		return err
+	}
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		var fnErr passthrough
+		if errors.As(err, &fnErr) {
+			return fnErr.err
+		}
+		return s.wrap(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return s.wrap(op, err)
+	}
+	return nil
+}
+
+// passthrough marks an error that inTx returns as is (from a callback, or
+// already wrapped).
+type passthrough struct{ err error }
+
+func (p passthrough) Error() string { return p.err.Error() }
+
+// Get reads one key through the prepared statement on the reader pool.
+func (s *Store) Get(ctx context.Context, id string) (*keyward.Key, error) {
+	if err := s.prepare(ctx); err != nil {
+		return nil, err
+	}
+	k, err := scanKey(s.getStmt.QueryRowContext(ctx, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound(id)
+	}
+	if err != nil {
+		return nil, s.wrap("reading key", err)
+	}
+	return k, nil
+}
+
+// getTx reads a key inside a write transaction.
+func getTx(ctx context.Context, tx *sql.Tx, id string) (*keyward.Key, error) {
+	k, err := scanKey(tx.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, passthrough{notFound(id)}
+	}
+	return k, err
+}
+
+// List pages through keys newest first, with the filters in SQL.
+func (s *Store) List(ctx context.Context, f keyward.ListFilter) ([]*keyward.Key, error) {
+	var where []string
+	var args []any
+	if f.Owner != "" {
+		where = append(where, "owner = ?")
+		args = append(args, f.Owner)
+	}
+	if f.Status != "" {
+		cond, cargs := statusCondition(f.Status, f.Now)
+		where = append(where, cond)
+		args = append(args, cargs...)
+	}
+	if q := f.NameContains; q != "" {
+		if len([]rune(q)) >= 3 {
+			// The trigram index finds candidates; a phrase of trigrams is a substring.
+			where = append(where, "rid IN (SELECT rowid FROM keys_fts WHERE keys_fts MATCH ?)")
+			args = append(args, `name : "`+strings.ReplaceAll(q, `"`, `""`)+`"`)
+		} else {
+			where = append(where, "instr(lower(name), lower(?)) > 0")
+			args = append(args, q)
+		}
+	}
+	if c := f.After; c != nil {
+		where = append(where, "(created_at < ? OR (created_at = ? AND id < ?))")
+		args = append(args, ms(c.CreatedAt), ms(c.CreatedAt), c.ID)
+	}
+	query := `SELECT ` + keyColumns + ` FROM keys`
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY created_at DESC, id DESC"
+	if f.Limit > 0 {
+		query += " LIMIT ?"
+		args = append(args, f.Limit)
+	}
+	rows, err := s.reader.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, s.wrap("listing keys", err)
+	}
+	defer rows.Close()
+	var out []*keyward.Key
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, s.wrap("listing keys", err)
+		}
+		out = append(out, k)
+	}
+	return out, s.wrap("listing keys", rows.Err())
+}
+
+// statusCondition is the SQL for "the key is in status st at now".
+func statusCondition(st keyward.Status, now time.Time) (string, []any) {
+	n := ms(now)
+	switch st {
+	case keyward.StatusRevoked:
+		return "revoked_at IS NOT NULL", nil
+	case keyward.StatusExpired:
+		return "revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?", []any{n}
+	case keyward.StatusDisabled:
+		return "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) AND enabled = 0", []any{n}
+	default:
+		return "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) AND enabled = 1", []any{n}
+	}
+}
+
+// Update runs fn on the key inside an IMMEDIATE transaction, so no other
+// write can happen between its read and its write.
+func (s *Store) Update(ctx context.Context, id string, fn func(*keyward.Key) (*keyward.AuditEntry, error)) (*keyward.Key, error) {
+	var out *keyward.Key
+	err := s.inTx(ctx, "updating key", func(tx *sql.Tx) error {
+		k, err := getTx(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		cur := k.Clone()
+		a, err := fn(k)
+		if errors.Is(err, keyward.ErrNoChange) {
+			out = cur
+			return nil
+		}
+		if err != nil {
+			return passthrough{err}
+		}
+		k.ID = id
+		if err := s.updateKey(ctx, tx, k); err != nil {
+			return err
+		}
+		out = k
+		return s.insertAudit(ctx, tx, a)
+	})
+	return out, err
+}
+
+// Rotate changes the old key and inserts its successor in one transaction.
+func (s *Store) Rotate(ctx context.Context, id string, fn func(*keyward.Key) (*keyward.Key, *keyward.AuditEntry, error)) (*keyward.Key, *keyward.Key, error) {
+	var old, next *keyward.Key
+	err := s.inTx(ctx, "rotating key", func(tx *sql.Tx) error {
+		k, err := getTx(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		n, a, err := fn(k)
+		if err != nil {
+			return passthrough{err}
+		}
+		k.ID = id
+		if err := s.updateKey(ctx, tx, k); err != nil {
+			return err
+		}
+		if err := s.insertKey(ctx, tx, n); err != nil {
+			return err
+		}
+		old, next = k, n
+		return s.insertAudit(ctx, tx, a)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return old, next, nil
+}
+
+// Delete removes the key and appends the audit entry in one transaction.
+func (s *Store) Delete(ctx context.Context, id string, a *keyward.AuditEntry) error {
+	return s.inTx(ctx, "deleting key", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM keys WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return passthrough{notFound(id)}
+		}
+		return s.insertAudit(ctx, tx, a)
+	})
+}
+
+// SpendCredits is one conditional UPDATE ... RETURNING; only when it
+// changes no row does a read tell why.
+func (s *Store) SpendCredits(ctx context.Context, id string, cost int64, now time.Time) (int64, bool, error) {
+	if err := s.prepare(ctx); err != nil {
+		return 0, false, err
+	}
+	day, month := keyward.RefillBoundaries(now)
+	var left int64
+	err := s.spendStmt.QueryRowContext(ctx, ms(day), ms(month), cost, id).Scan(&left)
+	if err == nil {
+		return left, true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, false, s.wrap("spending credits", err)
+	}
+	k, err := s.Get(ctx, id)
+	if err != nil {
+		return 0, false, err
+	}
+	if k.Remaining == nil {
+		return -1, true, nil
+	}
+	if k.RefillDue(now) {
+		return k.Refill.Amount, false, nil
+	}
+	return *k.Remaining, false, nil
+}

@@ -1,0 +1,132 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"time"
+
+	"github.com/keyward/keyward"
+)
+
+// RecordUsage upserts the counts and moves last_used_at forward, all in one
+// transaction.
+func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
+	if len(b.Counts) == 0 && len(b.LastUsed) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, "recording usage", func(tx *sql.Tx) error {
+		if len(b.Counts) > 0 {
+			st, err := tx.PrepareContext(ctx, `INSERT INTO usage (key_id, minute, outcome, count) VALUES (?, ?, ?, ?)
+				ON CONFLICT (key_id, minute, outcome) DO UPDATE SET count = count + excluded.count`)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			for _, c := range b.Counts {
+				if _, err := st.ExecContext(ctx, c.KeyID, c.Start.Unix(), c.Outcome.String(), c.Count); err != nil {
+					return err
+				}
+			}
+		}
+		if len(b.LastUsed) > 0 {
+			st, err := tx.PrepareContext(ctx, `UPDATE keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)`)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			for id, t := range b.LastUsed {
+				if _, err := st.ExecContext(ctx, id, ms(t)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// Usage sums minute counts into buckets in SQL.
+func (s *Store) Usage(ctx context.Context, q keyward.UsageQuery) ([]keyward.UsageCount, error) {
+	size := int64(q.Bucket / time.Second)
+	rows, err := s.reader.QueryContext(ctx, `SELECT (minute / ?1) * ?1 AS start, outcome, sum(count)
+		FROM usage WHERE key_id = ?2 AND minute >= ?3 AND minute < ?4
+		GROUP BY start, outcome ORDER BY start, outcome`, size, q.KeyID, q.From.Unix(), q.To.Unix())
+	if err != nil {
+		return nil, s.wrap("reading usage", err)
+	}
+	defer rows.Close()
+	var out []keyward.UsageCount
+	for rows.Next() {
+		var start, n int64
+		var code string
+		if err := rows.Scan(&start, &code, &n); err != nil {
+			return nil, s.wrap("reading usage", err)
+		}
+		o, ok := keyward.ParseOutcome(code)
+		if !ok {
+			continue // written by a newer keyward
+		}
+		out = append(out, keyward.UsageCount{KeyID: q.KeyID, Start: time.Unix(start, 0).UTC(), Outcome: o, Count: n})
+	}
+	return out, s.wrap("reading usage", rows.Err())
+}
+
+// ListAudit returns audit entries newest first.
+func (s *Store) ListAudit(ctx context.Context, f keyward.AuditFilter) ([]keyward.AuditEntry, error) {
+	query := `SELECT id, at, actor, action, key_id, client_ip, details FROM audit WHERE 1 = 1`
+	var args []any
+	if f.KeyID != "" {
+		query += " AND key_id = ?"
+		args = append(args, f.KeyID)
+	}
+	if f.Before != 0 {
+		query += " AND id < ?"
+		args = append(args, f.Before)
+	}
+	query += " ORDER BY id DESC"
+	if f.Limit > 0 {
+		query += " LIMIT ?"
+		args = append(args, f.Limit)
+	}
+	rows, err := s.reader.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, s.wrap("listing audit entries", err)
+	}
+	defer rows.Close()
+	var out []keyward.AuditEntry
+	for rows.Next() {
+		var e keyward.AuditEntry
+		var at int64
+		var details string
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.KeyID, &e.ClientIP, &details); err != nil {
+			return nil, s.wrap("listing audit entries", err)
+		}
+		e.At, e.Details = fromMs(at), json.RawMessage(details)
+		out = append(out, e)
+	}
+	return out, s.wrap("listing audit entries", rows.Err())
+}
+
+// Counts counts keys per status in one query.
+func (s *Store) Counts(ctx context.Context, now time.Time) (map[keyward.Status]int64, error) {
+	rows, err := s.reader.QueryContext(ctx, `SELECT CASE
+			WHEN revoked_at IS NOT NULL THEN 'revoked'
+			WHEN expires_at IS NOT NULL AND expires_at <= ?1 THEN 'expired'
+			WHEN enabled = 0 THEN 'disabled'
+			ELSE 'active' END AS status, count(*)
+		FROM keys GROUP BY status`, ms(now))
+	if err != nil {
+		return nil, s.wrap("counting keys", err)
+	}
+	defer rows.Close()
+	m := map[keyward.Status]int64{keyward.StatusActive: 0, keyward.StatusDisabled: 0, keyward.StatusRevoked: 0, keyward.StatusExpired: 0}
+	for rows.Next() {
+		var st string
+		var n int64
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, s.wrap("counting keys", err)
+		}
+		m[keyward.Status(st)] = n
+	}
+	return m, s.wrap("counting keys", rows.Err())
+}
