@@ -58,8 +58,8 @@ type Store struct {
 	writer *sql.DB
 	reader *sql.DB
 
-	prepMu    sync.Mutex
-	prepared  atomic.Bool
+	prepMu     sync.Mutex
+	prepared   atomic.Bool
 	getStmt    *sql.Stmt
 	spendStmt  *sql.Stmt
 	insertStmt *sql.Stmt // on the writer, used inside transactions
