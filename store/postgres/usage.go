@@ -1,0 +1,138 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keyward/keyward"
+)
+
+const (
+	// upsertUsage adds the counts of four parallel arrays (key id, minute,
+	// outcome code, count), summing duplicates first. Rows are written in
+	// key order so that concurrent flushes lock them in the same order.
+	upsertUsage = `INSERT INTO usage (key_id, minute, outcome, count)
+	SELECT key_id, minute, outcome, sum(count)::bigint
+	FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[]) AS u(key_id, minute, outcome, count)
+	GROUP BY 1, 2, 3
+	ORDER BY 1, 2, 3
+	ON CONFLICT (key_id, minute, outcome) DO UPDATE SET count = usage.count + excluded.count`
+
+	// touchKey moves last_used_at forward, never back.
+	touchKey = `UPDATE keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)`
+
+	selectUsage = `SELECT (minute / $2) * $2, outcome, sum(count)::bigint FROM usage
+	WHERE key_id = $1 AND minute >= $3 AND minute < $4
+	GROUP BY 1, 2
+	ORDER BY 1`
+)
+
+// RecordUsage adds the batch's counts and moves last_used_at forward in one
+// transaction and one round trip for all the statements.
+func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
+	if len(b.Counts) == 0 && len(b.LastUsed) == 0 {
+		return nil
+	}
+	batch := &pgx.Batch{}
+	if n := len(b.Counts); n > 0 {
+		ids, minutes, outcomes, counts := make([]string, n), make([]int64, n), make([]string, n), make([]int64, n)
+		for i, c := range b.Counts {
+			ids[i], minutes[i], outcomes[i], counts[i] = c.KeyID, c.Start.Unix(), c.Outcome.String(), c.Count
+		}
+		batch.Queue(upsertUsage, ids, minutes, outcomes, counts)
+	}
+	// Sorted, so that concurrent flushes lock the keys in the same order.
+	for _, id := range slices.Sorted(maps.Keys(b.LastUsed)) {
+		batch.Queue(touchKey, id, ts(b.LastUsed[id]))
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return tx.SendBatch(ctx, batch).Close()
+	})
+	if err != nil {
+		return s.fail(err, "record usage", "")
+	}
+	return nil
+}
+
+// Usage sums the minute counts of the key into buckets of q.Bucket.
+func (s *Store) Usage(ctx context.Context, q keyward.UsageQuery) ([]keyward.UsageCount, error) {
+	size := int64(q.Bucket / time.Second)
+	if size <= 0 {
+		return nil, fmt.Errorf("postgres: usage of key %q: bucket %v is not a positive number of seconds", q.KeyID, q.Bucket)
+	}
+	rows, _ := s.pool.Query(ctx, selectUsage, q.KeyID, size, q.From.Unix(), q.To.Unix())
+	var (
+		out   []keyward.UsageCount
+		start int64
+		code  string
+		n     int64
+	)
+	_, err := pgx.ForEachRow(rows, []any{&start, &code, &n}, func() error {
+		o, ok := keyward.ParseOutcome(code)
+		if !ok {
+			return fmt.Errorf("unknown outcome %q in the usage table", code)
+		}
+		out = append(out, keyward.UsageCount{KeyID: q.KeyID, Start: time.Unix(start, 0).UTC(), Outcome: o, Count: n})
+		return nil
+	})
+	if err != nil {
+		return nil, s.fail(err, "usage of key", q.KeyID)
+	}
+	// Within a bucket, in outcome order (as the codes' text order is not).
+	slices.SortStableFunc(out, func(a, b keyward.UsageCount) int {
+		if c := a.Start.Compare(b.Start); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Outcome, b.Outcome)
+	})
+	return out, nil
+}
+
+// ListAudit returns audit entries newest first.
+func (s *Store) ListAudit(ctx context.Context, f keyward.AuditFilter) ([]keyward.AuditEntry, error) {
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if f.KeyID != "" {
+		where = append(where, "key_id = "+arg(f.KeyID))
+	}
+	if f.Before != 0 {
+		where = append(where, "id < "+arg(f.Before))
+	}
+	q := `SELECT id, at, actor, action, key_id, client_ip, details FROM audit`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY id DESC`
+	if f.Limit > 0 {
+		q += ` LIMIT ` + arg(f.Limit)
+	}
+	rows, _ := s.pool.Query(ctx, q, args...)
+	var (
+		out     []keyward.AuditEntry
+		e       keyward.AuditEntry
+		details []byte
+	)
+	_, err := pgx.ForEachRow(rows, []any{&e.ID, &e.At, &e.Actor, &e.Action, &e.KeyID, &e.ClientIP, &details}, func() error {
+		e.Details = jsonValue(details)
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		return nil, s.fail(err, "list audit entries", "")
+	}
+	return out, nil
+}
