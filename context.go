@@ -7,6 +7,7 @@ type contextKey int
 const (
 	keyContextKey contextKey = iota
 	actorContextKey
+	freshContextKey
 )
 
 // NewContext returns a copy of ctx carrying the verified key k. Middleware
@@ -43,4 +44,17 @@ func ActorFromContext(ctx context.Context) Actor {
 		return a
 	}
 	return Actor{ID: "unknown"}
+}
+
+// NewFreshContext returns a copy of ctx whose reads must see the stored
+// state, not a cached copy. The Service uses it for admin reads (Get, the
+// reads behind Usage); a caching Store honours it with [FreshFromContext].
+func NewFreshContext(ctx context.Context) context.Context {
+	return context.WithValue(ctx, freshContextKey, true)
+}
+
+// FreshFromContext reports whether reads made with ctx must bypass caches.
+func FreshFromContext(ctx context.Context) bool {
+	v, _ := ctx.Value(freshContextKey).(bool)
+	return v
 }

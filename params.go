@@ -166,8 +166,8 @@ func (f *keyFields) validate(p *problems) {
 	} else if !utf8.ValidString(f.name) || strings.ContainsFunc(f.name, isControl) {
 		p.add("name", "must be valid UTF-8 without control characters")
 	}
-	if utf8.RuneCountInString(f.description) > MaxDescriptionLength || !utf8.ValidString(f.description) {
-		p.add("description", fmt.Sprintf("must be valid UTF-8 of at most %d characters", MaxDescriptionLength))
+	if utf8.RuneCountInString(f.description) > MaxDescriptionLength || !utf8.ValidString(f.description) || strings.ContainsRune(f.description, 0) {
+		p.add("description", fmt.Sprintf("must be valid UTF-8 of at most %d characters, without NUL", MaxDescriptionLength))
 	}
 	if utf8.RuneCountInString(f.owner) > MaxOwnerLength || !utf8.ValidString(f.owner) || strings.ContainsFunc(f.owner, isControl) {
 		p.add("owner", fmt.Sprintf("must be at most %d characters without control characters", MaxOwnerLength))
@@ -249,6 +249,9 @@ func normalizeMetadata(m json.RawMessage) (json.RawMessage, string) {
 	b := buf.Bytes()
 	if b[0] != '{' {
 		return nil, "must be a JSON object"
+	}
+	if bytes.Contains(b, []byte(`\u0000`)) {
+		return nil, `must not contain NUL characters (\u0000)`
 	}
 	if len(b) > MaxMetadataBytes {
 		return nil, fmt.Sprintf("must be at most %d bytes encoded (is %d)", MaxMetadataBytes, len(b))

@@ -194,7 +194,7 @@ func (s *Service) Get(ctx context.Context, id string) (*Key, error) {
 	if !ValidID(id) {
 		return nil, fmt.Errorf("keyward: key %q: %w", id, ErrNotFound)
 	}
-	k, err := s.store.Get(ctx, id)
+	k, err := s.store.Get(NewFreshContext(ctx), id)
 	if err != nil {
 		return nil, err
 	}

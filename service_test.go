@@ -346,10 +346,12 @@ func TestCreateValidation(t *testing.T) {
 		}
 	}
 	for name, p := range map[string]keyward.CreateParams{
-		"past expiry":      {Name: "x", ExpiresAt: keyward.Ptr(base.Add(-time.Second))},
-		"metadata > 16KiB": {Name: "x", Metadata: json.RawMessage(`{"a":"` + strings.Repeat("x", 16<<10) + `"}`)},
-		"refill alone":     {Name: "x", Refill: &keyward.Refill{Interval: "daily", Amount: 1}},
-		"empty name":       {},
+		"past expiry":        {Name: "x", ExpiresAt: keyward.Ptr(base.Add(-time.Second))},
+		"metadata > 16KiB":   {Name: "x", Metadata: json.RawMessage(`{"a":"` + strings.Repeat("x", 16<<10) + `"}`)},
+		"refill alone":       {Name: "x", Refill: &keyward.Refill{Interval: "daily", Amount: 1}},
+		"NUL in metadata":    {Name: "x", Metadata: json.RawMessage(`{"a":"b\u0000c"}`)},
+		"NUL in description": {Name: "x", Description: "a\x00b"},
+		"empty name":         {},
 	} {
 		if _, err := e.svc.Create(context.Background(), p); !errors.Is(err, keyward.ErrInvalid) {
 			t.Errorf("%s: err = %v, want ErrInvalid", name, err)

@@ -243,7 +243,7 @@ func (s *Service) existed(ctx context.Context, id string) error {
 	if !ValidID(id) {
 		return notFound
 	}
-	_, err := s.store.Get(ctx, id)
+	_, err := s.store.Get(NewFreshContext(ctx), id)
 	if !errors.Is(err, ErrNotFound) {
 		return err
 	}

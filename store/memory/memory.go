@@ -337,3 +337,19 @@ func (s *Store) Close() error {
 	s.keys, s.usage, s.audit = nil, nil, nil
 	return nil
 }
+
+// KeyIDs calls fn with every key id (for the filter of package cache).
+func (s *Store) KeyIDs(_ context.Context, fn func(id string) error) error {
+	s.mu.RLock()
+	ids := make([]string, 0, len(s.keys))
+	for id := range s.keys {
+		ids = append(ids, id)
+	}
+	s.mu.RUnlock()
+	for _, id := range ids {
+		if err := fn(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -395,3 +395,22 @@ func (s *Store) SpendCredits(ctx context.Context, id string, cost int64, now tim
 	}
 	return *k.Remaining, false, nil
 }
+
+// KeyIDs calls fn with every key id (for the filter of package cache).
+func (s *Store) KeyIDs(ctx context.Context, fn func(id string) error) error {
+	rows, err := s.reader.QueryContext(ctx, `SELECT id FROM keys`)
+	if err != nil {
+		return s.wrap("listing key ids", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return s.wrap("listing key ids", err)
+		}
+		if err := fn(id); err != nil {
+			return err
+		}
+	}
+	return s.wrap("listing key ids", rows.Err())
+}

@@ -1,0 +1,533 @@
+// Package cache puts a verified-key cache in front of any [keyward.Store]:
+//
+//	store := cache.New(sqliteStore, &cache.Options{Bus: redisBus})
+//	svc, _ := keyward.New(store, hasher, opts)
+//
+// The result is itself a Store, so the Service does not know it is there.
+//
+// # What it guarantees
+//
+//   - A cached key is read from the store again after TTL (default 30s). Every
+//     write through the cache drops the entry at once and publishes an
+//     invalidation on the [Bus], so other instances drop it too; revoking a
+//     key is seen everywhere within the bus's latency, and within TTL in any
+//     case. While the bus is unhealthy the TTL shrinks to FallbackTTL.
+//   - When the store cannot be reached, a key cached less than StaleTTL ago
+//     (default 5m) keeps verifying; a key not cached gets the store's error
+//     (an HTTP layer answers 503), never a success.
+//   - N concurrent misses for one id make one store call (single flight).
+//   - Unknown ids do not reach the store once per request: a bounded negative
+//     cache remembers them, and when the store can list its ids (see
+//     [IDLister]) a Bloom filter of existing ids sends ids that cannot exist
+//     to the store only within a small budget of lookups per second (ids
+//     created on another instance arrive through the bus, and the filter is
+//     rebuilt periodically).
+//
+// A record loaded while the same key is being written is not cached, so a
+// write can never be undone by a slow read.
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bits-and-blooms/bloom/v3"
+	"github.com/maypok86/otter/v2"
+	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
+
+	"github.com/keyward/keyward"
+)
+
+// IDLister is implemented by stores that can enumerate their key ids
+// cheaply; the cache then keeps a filter of existing ids.
+type IDLister interface {
+	// KeyIDs calls fn with every key id, in any order, stopping at fn's
+	// first error.
+	KeyIDs(ctx context.Context, fn func(id string) error) error
+}
+
+// Options tunes [New]. The zero value (or nil) gives the defaults.
+type Options struct {
+	// TTL is how long a loaded key is used without reading the store; 0
+	// means 30s.
+	TTL time.Duration
+	// StaleTTL is how old a cached key may be and still verify while the
+	// store is unreachable; 0 means 5m. It is at least TTL.
+	StaleTTL time.Duration
+	// FallbackTTL replaces TTL while the bus is unhealthy; 0 means 1s.
+	FallbackTTL time.Duration
+	// MaxKeys bounds the number of cached keys; 0 means 100,000.
+	MaxKeys int
+	// NegativeTTL is how long an unknown id is remembered; 0 means TTL.
+	NegativeTTL time.Duration
+	// MaxNegative bounds the number of remembered unknown ids; 0 means
+	// 100,000.
+	MaxNegative int
+	// UnknownLookups is how many store lookups per second ids outside the
+	// filter of existing ids may cause; 0 means 50.
+	UnknownLookups int
+	// FilterRefresh is how often the filter of existing ids is rebuilt from
+	// the store; 0 means 5m.
+	FilterRefresh time.Duration
+	// Bus carries invalidations to other instances; nil means a LocalBus.
+	Bus Bus
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives outage and recovery messages; nil discards them.
+	Logger *slog.Logger
+}
+
+// Store is a caching keyward.Store. It is safe for concurrent use. Close
+// stops its background work and closes the underlying store.
+type Store struct {
+	next                   keyward.Store
+	bus                    Bus
+	now                    func() time.Time
+	log                    *slog.Logger
+	ttl, stale, fallback   time.Duration
+	entries                *otter.Cache[string, *entry]
+	negative               *otter.Cache[string, struct{}]
+	flight                 singleflight.Group
+	seed                   maphash.Seed
+	gens                   [genStripes]atomic.Uint64
+	filter                 idFilter
+	budget                 *rate.Limiter
+	unsubscribe            func()
+	stop                   chan struct{}
+	done                   sync.WaitGroup
+	outage                 atomic.Bool
+	hits, misses, stales   atomic.Uint64
+	negHits, budgetDenials atomic.Uint64
+	loads, loadErrors      atomic.Uint64
+}
+
+type entry struct {
+	key    *keyward.Key
+	loaded int64 // Unix nanoseconds
+}
+
+// genStripes is the number of write generations; a load is cached only if
+// no write touched its stripe meanwhile.
+const genStripes = 256
+
+var _ keyward.Store = (*Store)(nil)
+
+// New returns a caching store in front of next and subscribes it to the bus.
+func New(next keyward.Store, opts *Options) (*Store, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	o := *opts
+	if o.TTL <= 0 {
+		o.TTL = 30 * time.Second
+	}
+	if o.StaleTTL <= 0 {
+		o.StaleTTL = 5 * time.Minute
+	}
+	o.StaleTTL = max(o.StaleTTL, o.TTL)
+	if o.FallbackTTL <= 0 {
+		o.FallbackTTL = time.Second
+	}
+	if o.MaxKeys <= 0 {
+		o.MaxKeys = 100_000
+	}
+	if o.NegativeTTL <= 0 {
+		o.NegativeTTL = o.TTL
+	}
+	if o.MaxNegative <= 0 {
+		o.MaxNegative = 100_000
+	}
+	if o.UnknownLookups <= 0 {
+		o.UnknownLookups = 50
+	}
+	if o.FilterRefresh <= 0 {
+		o.FilterRefresh = 5 * time.Minute
+	}
+	if o.Bus == nil {
+		o.Bus = NewLocalBus()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	clock := &otterClock{now: o.Now}
+	entries, err := otter.New(&otter.Options[string, *entry]{
+		MaximumSize:      o.MaxKeys,
+		ExpiryCalculator: otter.ExpiryWriting[string, *entry](o.StaleTTL),
+		Clock:            clock,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	negative, err := otter.New(&otter.Options[string, struct{}]{
+		MaximumSize:      o.MaxNegative,
+		ExpiryCalculator: otter.ExpiryWriting[string, struct{}](o.NegativeTTL),
+		Clock:            clock,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	s := &Store{
+		next: next, bus: o.Bus, now: o.Now, log: o.Logger,
+		ttl: o.TTL, stale: o.StaleTTL, fallback: o.FallbackTTL,
+		entries: entries, negative: negative, seed: maphash.MakeSeed(),
+		budget: rate.NewLimiter(rate.Limit(o.UnknownLookups), o.UnknownLookups),
+		stop:   make(chan struct{}),
+	}
+	s.unsubscribe = s.bus.Subscribe(s.apply)
+	if lister, ok := next.(IDLister); ok {
+		s.done.Add(1)
+		go s.maintainFilter(lister, o.FilterRefresh)
+	}
+	return s, nil
+}
+
+// otterClock feeds the injected clock to otter, without its periodic
+// clean-up ticks (expired entries are dropped as they are read or evicted).
+type otterClock struct{ now func() time.Time }
+
+func (c *otterClock) NowNano() int64                      { return c.now().UnixNano() }
+func (c *otterClock) Tick(time.Duration) <-chan time.Time { return nil }
+
+// Close unsubscribes from the bus, stops the filter maintenance and closes
+// the underlying store.
+func (s *Store) Close() error {
+	select {
+	case <-s.stop:
+		return nil
+	default:
+	}
+	close(s.stop)
+	s.unsubscribe()
+	s.done.Wait()
+	s.entries.StopAllGoroutines()
+	s.negative.StopAllGoroutines()
+	return s.next.Close()
+}
+
+func (s *Store) stripe(id string) *atomic.Uint64 {
+	return &s.gens[maphash.String(s.seed, id)%genStripes]
+}
+
+// apply handles a bus event (from this instance or another).
+func (s *Store) apply(e Event) {
+	switch e.Kind {
+	case Invalidate:
+		s.stripe(e.ID).Add(1)
+		s.entries.Invalidate(e.ID)
+		s.negative.Invalidate(e.ID)
+	case Created:
+		s.filter.add(e.ID)
+		s.negative.Invalidate(e.ID)
+	case Reset:
+		for i := range s.gens {
+			s.gens[i].Add(1)
+		}
+		s.entries.InvalidateAll()
+		s.negative.InvalidateAll()
+	}
+}
+
+// publish applies e locally at once, then tells the other instances.
+func (s *Store) publish(ctx context.Context, e Event) {
+	s.apply(e)
+	if err := s.bus.Publish(ctx, e); err != nil {
+		s.log.Warn("cache: publishing an invalidation failed; other instances see the change within their TTL", "key_id", e.ID, "err", err)
+	}
+}
+
+// Get returns the cached key when it is fresh, else loads it once for all
+// concurrent callers. See the package documentation for outages and unknown
+// ids. A context made with keyward.NewFreshContext always reads the store.
+func (s *Store) Get(ctx context.Context, id string) (*keyward.Key, error) {
+	if keyward.FreshFromContext(ctx) {
+		return s.next.Get(ctx, id)
+	}
+	now := s.now().UnixNano()
+	e, cached := s.entries.GetIfPresent(id)
+	if cached {
+		if now-e.loaded < int64(s.effectiveTTL()) {
+			s.hits.Add(1)
+			return e.key, nil
+		}
+	} else {
+		if _, unknown := s.negative.GetIfPresent(id); unknown {
+			s.negHits.Add(1)
+			return nil, fmt.Errorf("cache: key %q: %w", id, keyward.ErrNotFound)
+		}
+		if s.filter.excludes(id) && !s.budget.AllowN(s.now(), 1) {
+			// Cannot exist as far as we know, and the lookup budget is spent.
+			s.budgetDenials.Add(1)
+			return nil, fmt.Errorf("cache: key %q: %w", id, keyward.ErrNotFound)
+		}
+	}
+	s.misses.Add(1)
+	k, err := s.load(ctx, id)
+	switch {
+	case err == nil:
+		return k, nil
+	case errors.Is(err, keyward.ErrNotFound):
+		return nil, err
+	case cached && now-e.loaded < int64(s.stale):
+		// The store is down: serve what we have, for a bounded time.
+		s.stales.Add(1)
+		if s.outage.CompareAndSwap(false, true) {
+			s.log.Error("cache: the store is unreachable; serving cached keys up to their stale limit", "stale_limit", s.stale, "err", err)
+		}
+		return e.key, nil
+	}
+	return nil, err
+}
+
+// effectiveTTL is the TTL, shortened while the bus may be losing events.
+func (s *Store) effectiveTTL() time.Duration {
+	if !s.bus.Healthy() {
+		return min(s.ttl, s.fallback)
+	}
+	return s.ttl
+}
+
+// load reads the key once for all concurrent callers and caches the result
+// unless a write to the key happened meanwhile.
+func (s *Store) load(ctx context.Context, id string) (*keyward.Key, error) {
+	v, err, _ := s.flight.Do(id, func() (any, error) {
+		// A flight that ended between our cache miss and this call has
+		// cached the key already.
+		if e, ok := s.entries.GetIfPresent(id); ok && s.now().UnixNano()-e.loaded < int64(s.effectiveTTL()) {
+			return e.key, nil
+		}
+		gen := s.stripe(id).Load()
+		// The load outlives a caller that gives up, for the others waiting.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		s.loads.Add(1)
+		k, err := s.next.Get(lctx, id)
+		if err != nil {
+			if errors.Is(err, keyward.ErrNotFound) {
+				if s.stripe(id).Load() == gen {
+					s.negative.Set(id, struct{}{})
+				}
+				s.entries.Invalidate(id)
+				return nil, err
+			}
+			s.loadErrors.Add(1)
+			return nil, err
+		}
+		if s.outage.CompareAndSwap(true, false) {
+			s.log.Info("cache: the store is reachable again")
+		}
+		s.filter.add(id)
+		if s.stripe(id).Load() == gen {
+			s.entries.Set(id, &entry{key: k, loaded: s.now().UnixNano()})
+		}
+		return k, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*keyward.Key), nil
+}
+
+// Create stores the key and announces it, so every instance stops treating
+// its id as unknown.
+func (s *Store) Create(ctx context.Context, k *keyward.Key, a *keyward.AuditEntry) error {
+	if err := s.next.Create(ctx, k, a); err != nil {
+		return err
+	}
+	s.publish(ctx, Event{Kind: Created, ID: k.ID})
+	return nil
+}
+
+// Update writes through and invalidates the key everywhere.
+func (s *Store) Update(ctx context.Context, id string, fn func(*keyward.Key) (*keyward.AuditEntry, error)) (*keyward.Key, error) {
+	s.stripe(id).Add(1) // loads racing with the write are not cached
+	k, err := s.next.Update(ctx, id, fn)
+	if err == nil {
+		s.publish(ctx, Event{Kind: Invalidate, ID: id})
+	}
+	return k, err
+}
+
+// Rotate writes through, invalidates the old key and announces the new one.
+func (s *Store) Rotate(ctx context.Context, id string, fn func(*keyward.Key) (*keyward.Key, *keyward.AuditEntry, error)) (*keyward.Key, *keyward.Key, error) {
+	s.stripe(id).Add(1)
+	old, next, err := s.next.Rotate(ctx, id, fn)
+	if err == nil {
+		s.publish(ctx, Event{Kind: Invalidate, ID: id})
+		s.publish(ctx, Event{Kind: Created, ID: next.ID})
+	}
+	return old, next, err
+}
+
+// Delete writes through and invalidates the key everywhere.
+func (s *Store) Delete(ctx context.Context, id string, a *keyward.AuditEntry) error {
+	s.stripe(id).Add(1)
+	err := s.next.Delete(ctx, id, a)
+	if err == nil {
+		s.publish(ctx, Event{Kind: Invalidate, ID: id})
+	}
+	return err
+}
+
+// SpendCredits goes to the store: credits are never cached.
+func (s *Store) SpendCredits(ctx context.Context, id string, cost int64, now time.Time) (int64, bool, error) {
+	return s.next.SpendCredits(ctx, id, cost, now)
+}
+
+// RecordUsage goes to the store.
+func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
+	return s.next.RecordUsage(ctx, b)
+}
+
+// List goes to the store.
+func (s *Store) List(ctx context.Context, f keyward.ListFilter) ([]*keyward.Key, error) {
+	return s.next.List(ctx, f)
+}
+
+// Usage goes to the store.
+func (s *Store) Usage(ctx context.Context, q keyward.UsageQuery) ([]keyward.UsageCount, error) {
+	return s.next.Usage(ctx, q)
+}
+
+// ListAudit goes to the store.
+func (s *Store) ListAudit(ctx context.Context, f keyward.AuditFilter) ([]keyward.AuditEntry, error) {
+	return s.next.ListAudit(ctx, f)
+}
+
+// Counts goes to the store.
+func (s *Store) Counts(ctx context.Context, now time.Time) (map[keyward.Status]int64, error) {
+	return s.next.Counts(ctx, now)
+}
+
+// Ping goes to the store.
+func (s *Store) Ping(ctx context.Context) error { return s.next.Ping(ctx) }
+
+// Unwrap returns the underlying store.
+func (s *Store) Unwrap() keyward.Store { return s.next }
+
+// Stats counts what the cache did since it started.
+type Stats struct {
+	Hits, Misses, StaleServed, NegativeHits, BudgetDenials, Loads, LoadErrors uint64
+	Size                                                                      int
+}
+
+// Stats returns the cache's counters.
+func (s *Store) Stats() Stats {
+	return Stats{
+		Hits: s.hits.Load(), Misses: s.misses.Load(), StaleServed: s.stales.Load(),
+		NegativeHits: s.negHits.Load(), BudgetDenials: s.budgetDenials.Load(),
+		Loads: s.loads.Load(), LoadErrors: s.loadErrors.Load(), Size: s.entries.EstimatedSize(),
+	}
+}
+
+// idFilter is a Bloom filter of the ids that exist; until it is built it
+// excludes nothing.
+type idFilter struct {
+	mu       sync.RWMutex
+	f        *bloom.BloomFilter
+	building bool
+	pending  []string // ids added while a new filter is being built
+}
+
+func (f *idFilter) excludes(id string) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.f != nil && !f.f.TestString(id)
+}
+
+func (f *idFilter) add(id string) {
+	f.mu.Lock()
+	if f.f != nil {
+		f.f.AddString(id)
+	}
+	if f.building {
+		f.pending = append(f.pending, id)
+	}
+	f.mu.Unlock()
+}
+
+func (f *idFilter) begin() {
+	f.mu.Lock()
+	f.building, f.pending = true, nil
+	f.mu.Unlock()
+}
+
+// swap installs a newly built filter, with the ids added while it was built.
+func (f *idFilter) swap(nf *bloom.BloomFilter) {
+	f.mu.Lock()
+	if nf != nil {
+		for _, id := range f.pending {
+			nf.AddString(id)
+		}
+		f.f = nf
+	}
+	f.building, f.pending = false, nil
+	f.mu.Unlock()
+}
+
+// maintainFilter builds the filter of existing ids and rebuilds it every
+// refresh, so ids created where no event reached us are found again.
+func (s *Store) maintainFilter(l IDLister, refresh time.Duration) {
+	defer s.done.Done()
+	t := time.NewTicker(refresh)
+	defer t.Stop()
+	for {
+		if err := s.rebuildFilter(l); err != nil {
+			s.log.Warn("cache: building the filter of existing ids failed; unknown ids go to the store", "err", err)
+		}
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// rebuildFilter builds a filter sized for twice the current number of ids
+// at a 0.1% false-positive rate.
+func (s *Store) rebuildFilter(l IDLister) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s.filter.begin()
+	var ids []string
+	err := l.KeyIDs(ctx, func(id string) error {
+		ids = append(ids, id)
+		return nil
+	})
+	if err != nil {
+		s.filter.swap(nil)
+		return err
+	}
+	f := bloom.NewWithEstimates(uint(max(2*len(ids), 10_000)), 0.001)
+	for _, id := range ids {
+		f.AddString(id)
+	}
+	s.filter.swap(f)
+	return nil
+}
+
+// RebuildFilter rebuilds the filter of existing ids now (it is also rebuilt
+// in the background every FilterRefresh). It does nothing for a store that
+// is not an IDLister.
+func (s *Store) RebuildFilter() error {
+	if l, ok := s.next.(IDLister); ok {
+		return s.rebuildFilter(l)
+	}
+	return nil
+}
+
+// FilterReady reports whether the filter of existing ids has been built.
+func (s *Store) FilterReady() bool {
+	s.filter.mu.RLock()
+	defer s.filter.mu.RUnlock()
+	return s.filter.f != nil
+}
