@@ -1,0 +1,763 @@
+package httpauth_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/httpauth"
+	"github.com/keyward/keyward/store/memory"
+)
+
+const problemType = "application/problem+json"
+
+// checkProblem checks an RFC 9457 body: exactly the members type, title,
+// status, detail and code, with the values the contract gives.
+func checkProblem(t *testing.T, rec *httptest.ResponseRecorder, status int, code string, secrets ...string) {
+	t.Helper()
+	if ct := rec.Header().Get("Content-Type"); ct != problemType {
+		t.Errorf("Content-Type %q, want %q", ct, problemType)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		t.Fatalf("body %q is not JSON: %v", rec.Body.String(), err)
+	}
+	if got, want := slices.Sorted(maps.Keys(doc)), []string{"code", "detail", "status", "title", "type"}; !slices.Equal(got, want) {
+		t.Errorf("body members %v, want %v", got, want)
+	}
+	if doc["type"] != "about:blank" || doc["title"] != http.StatusText(status) ||
+		doc["status"] != float64(status) || doc["code"] != code {
+		t.Errorf("body %s, want type about:blank, title %q, status %d, code %s", rec.Body, http.StatusText(status), status, code)
+	}
+	if d, _ := doc["detail"].(string); d == "" {
+		t.Errorf("detail %q, want a sentence", doc["detail"])
+	}
+	noSecrets(t, rec, secrets...)
+}
+
+// noSecrets fails if any of secrets appears in the response.
+func noSecrets(t *testing.T, rec *httptest.ResponseRecorder, secrets ...string) {
+	t.Helper()
+	for _, s := range secrets {
+		if s == "" {
+			continue
+		}
+		if strings.Contains(rec.Body.String(), s) {
+			t.Errorf("the body contains a secret: %s", rec.Body)
+		}
+		for name, vs := range rec.Header() {
+			for _, v := range vs {
+				if strings.Contains(v, s) {
+					t.Errorf("header %s contains a secret: %q", name, v)
+				}
+			}
+		}
+	}
+}
+
+func secretOf(t *testing.T, key string) string {
+	t.Helper()
+	tok, err := keyward.Parse(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok.Secret
+}
+
+// failingStore is a store that cannot be reached.
+type failingStore struct{ keyward.Store }
+
+func (failingStore) Get(context.Context, string) (*keyward.Key, error) {
+	return nil, fmt.Errorf("dial tcp 10.0.0.5:5432: connection refused: %w", keyward.ErrUnavailable)
+}
+
+func TestRejections(t *testing.T) {
+	ctx := context.Background()
+	minute := keyward.Duration(time.Minute)
+	invalid := `Bearer realm="keyward", error="invalid_token"`
+
+	// A setup runs on a fresh env, with the clock at base.
+	type setup func(t *testing.T, e *env) (req *http.Request, secret string)
+	withKey := func(p keyward.CreateParams, before func(t *testing.T, e *env, iss keyward.Issued)) setup {
+		return func(t *testing.T, e *env) (*http.Request, string) {
+			iss := e.create(t, p)
+			if before != nil {
+				before(t, e, iss)
+			}
+			return bearerRequest(iss.Secret), iss.Secret
+		}
+	}
+	cases := []struct {
+		name   string
+		opts   *httpauth.Options
+		req    setup
+		status int
+		header http.Header // every header of the response, exactly
+	}{
+		{
+			name: "no key",
+			req: func(t *testing.T, _ *env) (*http.Request, string) {
+				return httptest.NewRequest(http.MethodGet, "/things", nil), ""
+			},
+			status: 401,
+			header: http.Header{"X-Keyward-Code": {"MISSING"}, "Www-Authenticate": {`Bearer realm="keyward"`}},
+		},
+		{
+			name: "malformed",
+			req: func(t *testing.T, _ *env) (*http.Request, string) {
+				return bearerRequest("kw_not-a-key"), "kw_not-a-key"
+			},
+			status: 401,
+			header: http.Header{"X-Keyward-Code": {"MALFORMED"}, "Www-Authenticate": {invalid}},
+		},
+		{
+			name: "unknown id",
+			req: func(t *testing.T, _ *env) (*http.Request, string) {
+				tok, err := keyward.NewToken("kw")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return bearerRequest(tok.String()), tok.String()
+			},
+			status: 401,
+			header: http.Header{"X-Keyward-Code": {"NOT_FOUND"}, "Www-Authenticate": {invalid}},
+		},
+		{
+			name: "revoked",
+			req: withKey(keyward.CreateParams{}, func(t *testing.T, e *env, iss keyward.Issued) {
+				if _, err := e.svc.Revoke(ctx, iss.Key.ID); err != nil {
+					t.Fatal(err)
+				}
+			}),
+			status: 401,
+			header: http.Header{"X-Keyward-Code": {"REVOKED"}, "Www-Authenticate": {invalid}},
+		},
+		{
+			name: "expired",
+			req: withKey(keyward.CreateParams{ExpiresIn: keyward.Ptr(keyward.Duration(time.Second))}, func(t *testing.T, e *env, _ keyward.Issued) {
+				e.clock.Add(2 * time.Second)
+			}),
+			status: 401,
+			header: http.Header{"X-Keyward-Code": {"EXPIRED"}, "Www-Authenticate": {invalid}},
+		},
+		{
+			name:   "disabled",
+			req:    withKey(keyward.CreateParams{Enabled: keyward.Ptr(false)}, nil),
+			status: 401,
+			header: http.Header{"X-Keyward-Code": {"DISABLED"}, "Www-Authenticate": {invalid}},
+		},
+		{
+			name:   "address outside allowed_cidrs",
+			req:    withKey(keyward.CreateParams{AllowedCIDRs: []string{"10.0.0.0/8"}}, nil), // httptest's peer is 192.0.2.1
+			status: 403,
+			header: http.Header{"X-Keyward-Code": {"FORBIDDEN_ADDRESS"}},
+		},
+		{
+			name:   "scope not granted",
+			opts:   &httpauth.Options{Scopes: []string{"invoices:read", "invoices:write"}},
+			req:    withKey(keyward.CreateParams{Scopes: []string{"invoices:read"}}, nil),
+			status: 403,
+			header: http.Header{
+				"X-Keyward-Code":   {"INSUFFICIENT_SCOPE"},
+				"Www-Authenticate": {`Bearer realm="keyward", error="insufficient_scope", scope="invoices:write"`},
+			},
+		},
+		{
+			// Two units spent at base; the third request comes 10.3 s later.
+			// Both units are in the bucket [base, base+6s), which leaves the
+			// 60 s window (11 buckets of 6 s) at base+66s: 55.7 s later,
+			// rounded up to 56.
+			name: "rate limited",
+			req: withKey(keyward.CreateParams{RateLimit: &keyward.RateLimit{Limit: 2, Period: minute}}, func(t *testing.T, e *env, iss keyward.Issued) {
+				for range 2 {
+					if rec := serve(httpauth.New(e.svc, nil)(okHandler), bearerRequest(iss.Secret)); rec.Code != 200 {
+						t.Fatalf("spending the limit: %d", rec.Code)
+					}
+				}
+				e.clock.Add(10*time.Second + 300*time.Millisecond)
+			}),
+			status: 429,
+			header: http.Header{
+				"X-Keyward-Code":   {"RATE_LIMITED"},
+				"Retry-After":      {"56"},
+				"Ratelimit-Policy": {`"key";q=2;w=60`},
+				"Ratelimit":        {`"key";r=0;t=56`},
+			},
+		},
+		{
+			name:   "credits spent, no refill",
+			req:    withKey(keyward.CreateParams{Remaining: keyward.Ptr[int64](0)}, nil),
+			status: 429,
+			header: http.Header{"X-Keyward-Code": {"USAGE_EXCEEDED"}},
+		},
+		{
+			// The daily refill comes at midnight UTC, 13.5 h after base; the
+			// clock is half a second past base: 48599.5 s rounded up.
+			name: "credits spent, daily refill",
+			req: withKey(keyward.CreateParams{Remaining: keyward.Ptr[int64](0), Refill: &keyward.Refill{Interval: keyward.RefillDaily, Amount: 10}}, func(t *testing.T, e *env, _ keyward.Issued) {
+				e.clock.Add(500 * time.Millisecond)
+			}),
+			status: 429,
+			header: http.Header{"X-Keyward-Code": {"USAGE_EXCEEDED"}, "Retry-After": {"48600"}},
+		},
+		{
+			// The rate-limit unit taken before the credit check is given
+			// back: the budget is full again (the Service reports the reset
+			// time of the unit it took).
+			name:   "credits spent on a rate-limited key",
+			req:    withKey(keyward.CreateParams{Remaining: keyward.Ptr[int64](0), RateLimit: &keyward.RateLimit{Limit: 10, Period: minute}}, nil),
+			status: 429,
+			header: http.Header{
+				"X-Keyward-Code":   {"USAGE_EXCEEDED"},
+				"Ratelimit-Policy": {`"key";q=10;w=60`},
+				"Ratelimit":        {`"key";r=10;t=66`},
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			req, secret := tc.req(t, e)
+			reached := false
+			next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached = true })
+			rec := serve(httpauth.New(e.svc, tc.opts)(next), req)
+			if reached {
+				t.Fatal("the request reached the guarded handler")
+			}
+			if rec.Code != tc.status {
+				t.Errorf("status %d, want %d", rec.Code, tc.status)
+			}
+			want := tc.header.Clone()
+			want.Set("Content-Type", problemType)
+			if got := rec.Header(); !equalHeaders(got, want) {
+				t.Errorf("headers\n got %v\nwant %v", got, want)
+			}
+			checkProblem(t, rec, tc.status, tc.header.Get("X-Keyward-Code"), secret)
+		})
+	}
+}
+
+func equalHeaders(a, b http.Header) bool {
+	return maps.EqualFunc(a, b, slices.Equal)
+}
+
+func TestUnavailable(t *testing.T) {
+	c := &clock{t: base}
+	down := newService(t, failingStore{memory.New()}, c.Now)
+	tok, err := keyward.NewToken("kw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := tok.String()
+	cases := []struct {
+		name string
+		v    httpauth.Verifier
+	}{
+		{"store unreachable", down},
+		{"verifier error quoting the key", stubVerifier{err: fmt.Errorf("backend rejected %q (secret %s): %w", key, tok.Secret, keyward.ErrUnavailable)}},
+		{"VALID without a key", stubVerifier{res: keyward.Result{Outcome: keyward.OutcomeValid}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			req := httptest.NewRequest(http.MethodGet, "/things?api_key="+key, nil)
+			req.Header.Set("X-API-Key", key)
+			rec := serve(httpauth.New(tc.v, &httpauth.Options{Logger: log, AllowQueryKey: true})(okHandler), req)
+			if rec.Code != http.StatusServiceUnavailable {
+				t.Fatalf("status %d, want 503", rec.Code)
+			}
+			want := http.Header{"Content-Type": {problemType}, "X-Keyward-Code": {"UNAVAILABLE"}}
+			if !equalHeaders(rec.Header(), want) {
+				t.Errorf("headers %v, want %v", rec.Header(), want)
+			}
+			checkProblem(t, rec, http.StatusServiceUnavailable, "UNAVAILABLE", key, tok.Secret)
+			out := logs.String()
+			if !strings.Contains(out, "cannot verify key") || !strings.Contains(out, tok.ID) {
+				t.Errorf("log %q does not report the error with the key id", out)
+			}
+			if strings.Contains(out, key) || strings.Contains(out, tok.Secret) {
+				t.Errorf("the log contains the key: %s", out)
+			}
+		})
+	}
+}
+
+func TestSuccess(t *testing.T) {
+	e := newEnv(t)
+	cases := []struct {
+		name   string
+		params keyward.CreateParams
+		opts   *httpauth.Options
+		header http.Header // headers the middleware adds, exactly
+	}{
+		{name: "no rate limit", header: http.Header{}},
+		{
+			// One unit taken at base, on a bucket boundary: it leaves the
+			// window (11 buckets of 6 s) 66 s later.
+			name:   "rate limit",
+			params: keyward.CreateParams{RateLimit: &keyward.RateLimit{Limit: 5, Period: keyward.Duration(time.Minute)}},
+			header: http.Header{"Ratelimit-Policy": {`"key";q=5;w=60`}, "Ratelimit": {`"key";r=4;t=66`}},
+		},
+		{
+			name:   "rate limit with a cost",
+			params: keyward.CreateParams{RateLimit: &keyward.RateLimit{Limit: 100, Period: keyward.Duration(time.Hour)}},
+			opts:   &httpauth.Options{Cost: keyward.Ptr[int64](7)},
+			header: http.Header{"Ratelimit-Policy": {`"key";q=100;w=3600`}, "Ratelimit": {`"key";r=93;t=3960`}},
+		},
+		{
+			name:   "scopes granted by a wildcard",
+			params: keyward.CreateParams{Scopes: []string{"invoices:*"}},
+			opts:   &httpauth.Options{Scopes: []string{"invoices:read", "invoices:write"}},
+			header: http.Header{},
+		},
+		{
+			name:   "credits",
+			params: keyward.CreateParams{Remaining: keyward.Ptr[int64](3)},
+			header: http.Header{},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			iss := e.create(t, tc.params)
+			var seen *keyward.Key
+			var atNext http.Header
+			next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				seen, _ = keyward.KeyFromContext(r.Context())
+				atNext = w.Header().Clone()
+				w.Write([]byte("ok"))
+			})
+			rec := serve(httpauth.New(e.svc, tc.opts)(next), bearerRequest(iss.Secret))
+			if rec.Code != 200 || rec.Body.String() != "ok" {
+				t.Fatalf("status %d body %q, want 200 ok", rec.Code, rec.Body)
+			}
+			if seen == nil || seen.ID != iss.Key.ID {
+				t.Fatalf("key on the context %v, want %s", seen, iss.Key.ID)
+			}
+			if !equalHeaders(atNext, tc.header) {
+				t.Errorf("headers set before the handler\n got %v\nwant %v", atNext, tc.header)
+			}
+			noSecrets(t, rec, iss.Secret)
+		})
+	}
+}
+
+func TestExtraction(t *testing.T) {
+	e := newEnv(t)
+	good := e.create(t, keyward.CreateParams{}).Secret
+	const garbage = "kw_garbage"
+	cases := []struct {
+		name       string
+		header     map[string]string
+		query      string
+		allowQuery bool
+		want       string // X-Keyward-Code, "" for 200
+	}{
+		{name: "bearer", header: map[string]string{"Authorization": "Bearer " + good}},
+		{name: "bearer in lower case", header: map[string]string{"Authorization": "bearer " + good}},
+		{name: "bearer in upper case, extra spaces", header: map[string]string{"Authorization": "  BEARER   " + good + " "}},
+		{name: "X-API-Key", header: map[string]string{"X-API-Key": good}},
+		{name: "both: Authorization wins", header: map[string]string{"Authorization": "Bearer " + garbage, "X-API-Key": good}, want: "MALFORMED"},
+		{name: "both, valid bearer", header: map[string]string{"Authorization": "Bearer " + good, "X-API-Key": garbage}},
+		{name: "Basic scheme is no key", header: map[string]string{"Authorization": "Basic " + good}, want: "MISSING"},
+		{name: "Basic scheme, key in X-API-Key", header: map[string]string{"Authorization": "Basic dXNlcjpwYXNz", "X-API-Key": good}},
+		{name: "bearer without a value", header: map[string]string{"Authorization": "Bearer "}, want: "MISSING"},
+		{name: "scheme with a longer name", header: map[string]string{"Authorization": "Bearerish " + good}, want: "MISSING"},
+		{name: "query key ignored by default", query: "?api_key=" + good, want: "MISSING"},
+		{name: "query key when allowed", query: "?api_key=" + good, allowQuery: true},
+		{name: "header before query", header: map[string]string{"X-API-Key": garbage}, query: "?api_key=" + good, allowQuery: true, want: "MALFORMED"},
+		{name: "empty query key", query: "?api_key=", allowQuery: true, want: "MISSING"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, "/things"+tc.query, nil)
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			rec := serve(httpauth.New(e.svc, &httpauth.Options{AllowQueryKey: tc.allowQuery})(okHandler), req)
+			if tc.want == "" {
+				if rec.Code != 200 {
+					t.Fatalf("status %d (%s), want 200", rec.Code, rec.Header().Get("X-Keyward-Code"))
+				}
+				return
+			}
+			if got := rec.Header().Get("X-Keyward-Code"); got != tc.want {
+				t.Errorf("code %q (status %d), want %s", got, rec.Code, tc.want)
+			}
+			noSecrets(t, rec, good)
+		})
+	}
+}
+
+func TestKeyFromHeader(t *testing.T) {
+	cases := []struct {
+		name   string
+		header http.Header
+		want   string
+	}{
+		{"none", http.Header{}, ""},
+		{"bearer", http.Header{"Authorization": {"Bearer abc"}}, "abc"},
+		{"mixed case scheme", http.Header{"Authorization": {"bEaReR abc"}}, "abc"},
+		{"tab after scheme", http.Header{"Authorization": {"Bearer\tabc"}}, "abc"},
+		{"basic", http.Header{"Authorization": {"Basic abc"}}, ""},
+		{"scheme only", http.Header{"Authorization": {"Bearer"}}, ""},
+		{"x-api-key", http.Header{"X-Api-Key": {" abc "}}, "abc"},
+		{"first of several", http.Header{"X-Api-Key": {"abc", "def"}}, "abc"},
+		{"authorization first", http.Header{"Authorization": {"Bearer abc"}, "X-Api-Key": {"def"}}, "abc"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &http.Request{Header: tc.header}
+			if got := httpauth.KeyFromHeader(r); got != tc.want {
+				t.Errorf("KeyFromHeader = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestKeyFromQuery(t *testing.T) {
+	for _, tc := range []struct{ url, want string }{
+		{"/x", ""},
+		{"/x?a=1", ""},
+		{"/x?a=1&api_key=kw_abc&b=2", "kw_abc"},
+		{"/x?api_key=a%2Bb", "a+b"},
+	} {
+		if got := httpauth.KeyFromQuery(httptest.NewRequest("GET", tc.url, nil)); got != tc.want {
+			t.Errorf("KeyFromQuery(%s) = %q, want %q", tc.url, got, tc.want)
+		}
+	}
+}
+
+func TestPeerIP(t *testing.T) {
+	for _, tc := range []struct{ remote, want string }{
+		{"192.0.2.1:1234", "192.0.2.1"},
+		{"[2001:db8::1]:443", "2001:db8::1"},
+		{"[::ffff:192.0.2.1]:80", "192.0.2.1"},
+		{"[fe80::1%eth0]:80", "fe80::1"},
+		{"192.0.2.1", "192.0.2.1"},
+		{"@", "invalid IP"},
+		{"", "invalid IP"},
+	} {
+		got := httpauth.PeerIP(&http.Request{RemoteAddr: tc.remote})
+		if got.String() != tc.want {
+			t.Errorf("PeerIP(%q) = %s, want %s", tc.remote, got, tc.want)
+		}
+	}
+}
+
+func TestTrustedProxyIP(t *testing.T) {
+	clientIP := httpauth.TrustedProxyIP([]netip.Prefix{
+		netip.MustParsePrefix("10.0.0.0/8"),
+		netip.MustParsePrefix("2001:db8:ffff::/48"),
+	})
+	cases := []struct {
+		name   string
+		remote string
+		xff    []string
+		want   string
+	}{
+		{"untrusted peer, spoofed header ignored", "203.0.113.9:5000", []string{"10.1.1.1"}, "203.0.113.9"},
+		{"untrusted peer, spoofed chain ignored", "203.0.113.9:5000", []string{"198.51.100.1, 10.0.0.1"}, "203.0.113.9"},
+		{"trusted peer, no header", "10.0.0.1:5000", nil, "10.0.0.1"},
+		{"one trusted proxy", "10.0.0.1:5000", []string{"203.0.113.9"}, "203.0.113.9"},
+		{"two trusted proxies", "10.0.0.2:5000", []string{"203.0.113.9, 10.0.0.1"}, "203.0.113.9"},
+		{"client spoofs the left part", "10.0.0.2:5000", []string{"198.51.100.1, 203.0.113.9, 10.0.0.1"}, "203.0.113.9"},
+		{"chain over several header lines", "10.0.0.2:5000", []string{"198.51.100.1", "203.0.113.9,10.0.0.1"}, "203.0.113.9"},
+		{"all trusted: the left-most", "10.0.0.2:5000", []string{"10.9.9.9, 10.0.0.1"}, "10.9.9.9"},
+		{"entries with ports", "10.0.0.2:5000", []string{"[2001:db8::7]:443, 10.0.0.1:80"}, "2001:db8::7"},
+		{"IPv6 proxies", "[2001:db8:ffff::2]:5000", []string{"192.0.2.44, 2001:db8:ffff::1"}, "192.0.2.44"},
+		{"IPv4-mapped peer", "[::ffff:10.0.0.2]:5000", []string{"203.0.113.9"}, "203.0.113.9"},
+		{"empty elements skipped", "10.0.0.2:5000", []string{"203.0.113.9, , 10.0.0.1,"}, "203.0.113.9"},
+		{"garbage where the client is", "10.0.0.2:5000", []string{"203.0.113.9, unknown, 10.0.0.1"}, "invalid IP"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &http.Request{RemoteAddr: tc.remote, Header: http.Header{}}
+			for _, v := range tc.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			if got := clientIP(r); got.String() != tc.want {
+				t.Errorf("client %s, want %s", got, tc.want)
+			}
+		})
+	}
+	if got := httpauth.TrustedProxyIP(nil)(&http.Request{RemoteAddr: "10.0.0.1:1", Header: http.Header{"X-Forwarded-For": {"1.2.3.4"}}}); got.String() != "10.0.0.1" {
+		t.Errorf("without trusted proxies: %s, want the peer", got)
+	}
+}
+
+// TestTrustedProxiesAllowedCIDRs checks the client address through the
+// middleware against a key restricted to 203.0.113.0/24.
+func TestTrustedProxiesAllowedCIDRs(t *testing.T) {
+	e := newEnv(t)
+	key := e.create(t, keyward.CreateParams{AllowedCIDRs: []string{"203.0.113.0/24"}}).Secret
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	cases := []struct {
+		name     string
+		clientIP func(*http.Request) netip.Addr
+		remote   string
+		xff      string
+		want     int
+	}{
+		{"spoofed header from an untrusted peer", httpauth.TrustedProxyIP(proxies), "198.51.100.1:4000", "203.0.113.9", 403},
+		{"through two trusted proxies", httpauth.TrustedProxyIP(proxies), "10.0.0.2:4000", "198.51.100.66, 203.0.113.9, 10.0.0.1", 200},
+		{"through a proxy, client outside", httpauth.TrustedProxyIP(proxies), "10.0.0.2:4000", "203.0.113.9, 198.51.100.1, 10.0.0.1", 403},
+		{"default ignores the header", nil, "10.0.0.2:4000", "203.0.113.9", 403},
+		{"default uses the peer", nil, "203.0.113.200:4000", "", 200},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req := bearerRequest(key)
+			req.RemoteAddr = tc.remote
+			if tc.xff != "" {
+				req.Header.Set("X-Forwarded-For", tc.xff)
+			}
+			rec := serve(httpauth.New(e.svc, &httpauth.Options{ClientIP: tc.clientIP})(okHandler), req)
+			if rec.Code != tc.want {
+				t.Errorf("status %d (%s), want %d", rec.Code, rec.Header().Get("X-Keyward-Code"), tc.want)
+			}
+		})
+	}
+}
+
+func TestOptionsReachTheVerifier(t *testing.T) {
+	v := &recordingVerifier{}
+	scopes := []string{"a", "b"}
+	cost := int64(3)
+	h := httpauth.New(v, &httpauth.Options{
+		Scopes:   scopes,
+		Cost:     &cost,
+		ClientIP: func(*http.Request) netip.Addr { return netip.MustParseAddr("198.51.100.7") },
+	})(okHandler)
+	scopes[0], cost = "changed", 99 // New copied them
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set("X-API-Key", "the-key")
+	if rec := serve(h, req); rec.Code != 200 || rec.Body.String() != "ok stub" {
+		t.Fatalf("status %d body %q", rec.Code, rec.Body)
+	}
+	got, _ := v.Last()
+	if got.Key != "the-key" || !slices.Equal(got.Scopes, []string{"a", "b"}) || got.Cost == nil || *got.Cost != 3 || got.ClientIP.String() != "198.51.100.7" {
+		t.Errorf("verify request %+v (cost %v)", got, got.Cost)
+	}
+
+	h = httpauth.New(v, nil)(okHandler)
+	serve(h, req)
+	if got, _ := v.Last(); got.Cost != nil || got.Scopes != nil || got.ClientIP.String() != "192.0.2.1" {
+		t.Errorf("defaults: verify request %+v, want nil cost and scopes, the peer address", got)
+	}
+}
+
+func TestNewPanicsOnNegativeCost(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("no panic")
+		}
+	}()
+	httpauth.New(&recordingVerifier{}, &httpauth.Options{Cost: keyward.Ptr[int64](-1)})
+}
+
+func TestRequireScopes(t *testing.T) {
+	e := newEnv(t)
+	mux := http.NewServeMux()
+	mux.Handle("GET /invoices", httpauth.RequireScopes("invoices:read")(okHandler))
+	mux.Handle("POST /invoices", httpauth.RequireScopes("invoices:read", "invoices:write")(okHandler))
+	mux.Handle("GET /health", okHandler)
+	guarded := httpauth.New(e.svc, nil)(mux)
+
+	reader := e.create(t, keyward.CreateParams{Name: "reader", Scopes: []string{"invoices:read"},
+		RateLimit: &keyward.RateLimit{Limit: 100, Period: keyward.Duration(time.Minute)}}).Secret
+	writer := e.create(t, keyward.CreateParams{Name: "writer", Scopes: []string{"invoices:*"}}).Secret
+
+	cases := []struct {
+		name    string
+		handler http.Handler
+		method  string
+		path    string
+		key     string
+		status  int
+		header  http.Header // checked exactly for rejections
+	}{
+		{name: "scope granted", handler: guarded, method: "GET", path: "/invoices", key: reader, status: 200},
+		{name: "wildcard grants both", handler: guarded, method: "POST", path: "/invoices", key: writer, status: 200},
+		{name: "no scope needed", handler: guarded, method: "GET", path: "/health", key: reader, status: 200},
+		{
+			// New set the RateLimit headers of the reader's key before the
+			// route rejected it: they belong on 2xx and 429 only.
+			name: "second scope missing", handler: guarded, method: "POST", path: "/invoices", key: reader, status: 403,
+			header: http.Header{
+				"Content-Type":     {problemType},
+				"X-Keyward-Code":   {"INSUFFICIENT_SCOPE"},
+				"Www-Authenticate": {`Bearer realm="keyward", error="insufficient_scope", scope="invoices:write"`},
+			},
+		},
+		{
+			name: "without New", handler: mux, method: "GET", path: "/invoices", key: reader, status: 401,
+			header: http.Header{
+				"Content-Type":     {problemType},
+				"X-Keyward-Code":   {"MISSING"},
+				"Www-Authenticate": {`Bearer realm="keyward"`},
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(tc.method, tc.path, nil)
+			req.Header.Set("Authorization", "Bearer "+tc.key)
+			rec := serve(tc.handler, req)
+			if rec.Code != tc.status {
+				t.Fatalf("status %d (%s), want %d", rec.Code, rec.Header().Get("X-Keyward-Code"), tc.status)
+			}
+			if tc.header == nil {
+				return
+			}
+			if !equalHeaders(rec.Header(), tc.header) {
+				t.Errorf("headers\n got %v\nwant %v", rec.Header(), tc.header)
+			}
+			checkProblem(t, rec, tc.status, tc.header.Get("X-Keyward-Code"), tc.key)
+		})
+	}
+}
+
+// TestWriteResult covers the writer on its own, as the /v1/auth endpoint
+// uses it, with results the Service does not produce from a fixed clock.
+func TestWriteResult(t *testing.T) {
+	rl := keyward.RateDecision{Limit: 10, Period: 1500 * time.Millisecond, Remaining: 0, Reset: 200 * time.Millisecond, RetryAfter: 200 * time.Millisecond}
+	cases := []struct {
+		name   string
+		res    keyward.Result
+		passed bool
+		status int
+		header http.Header
+	}{
+		{
+			name: "valid without rate limit", res: keyward.Result{Outcome: keyward.OutcomeValid, Key: &keyward.Key{}},
+			passed: true, status: 200, header: http.Header{},
+		},
+		{
+			name: "valid with rate limit, fractions round up", passed: true, status: 200,
+			res:    keyward.Result{Outcome: keyward.OutcomeValid, Key: &keyward.Key{}, RateLimit: keyward.RateDecision{Allowed: true, Limit: 10, Period: 1500 * time.Millisecond, Remaining: 3, Reset: 1001 * time.Millisecond}},
+			header: http.Header{"Ratelimit-Policy": {`"key";q=10;w=2`}, "Ratelimit": {`"key";r=3;t=2`}},
+		},
+		{
+			name: "rate limited, 0.2 s is 1 s", status: 429,
+			res: keyward.Result{Outcome: keyward.OutcomeRateLimited, RateLimit: rl, RetryAfter: rl.RetryAfter},
+			header: http.Header{"Content-Type": {problemType}, "X-Keyward-Code": {"RATE_LIMITED"}, "Retry-After": {"1"},
+				"Ratelimit-Policy": {`"key";q=10;w=2`}, "Ratelimit": {`"key";r=0;t=1`}},
+		},
+		{
+			name: "usage exceeded without refill", status: 429,
+			res:    keyward.Result{Outcome: keyward.OutcomeUsageExceeded, Remaining: 0},
+			header: http.Header{"Content-Type": {problemType}, "X-Keyward-Code": {"USAGE_EXCEEDED"}},
+		},
+		{
+			name: "usage exceeded, refill in 2 s exactly", status: 429,
+			res:    keyward.Result{Outcome: keyward.OutcomeUsageExceeded, RetryAfter: 2 * time.Second},
+			header: http.Header{"Content-Type": {problemType}, "X-Keyward-Code": {"USAGE_EXCEEDED"}, "Retry-After": {"2"}},
+		},
+		{
+			name: "scope quoted", status: 403,
+			res: keyward.Result{Outcome: keyward.OutcomeInsufficientScope, MissingScope: `a"b\c`},
+			header: http.Header{"Content-Type": {problemType}, "X-Keyward-Code": {"INSUFFICIENT_SCOPE"},
+				"Www-Authenticate": {`Bearer realm="keyward", error="insufficient_scope", scope="a\"b\\c"`}},
+		},
+		{
+			name: "missing", status: 401,
+			res:    keyward.Result{Outcome: keyward.OutcomeMissing},
+			header: http.Header{"Content-Type": {problemType}, "X-Keyward-Code": {"MISSING"}, "Www-Authenticate": {`Bearer realm="keyward"`}},
+		},
+		{
+			name: "unknown outcome", status: 503,
+			res:    keyward.Result{Outcome: keyward.Outcome(200)},
+			header: http.Header{"Content-Type": {problemType}, "X-Keyward-Code": {"UNAVAILABLE"}},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			if passed := httpauth.WriteResult(rec, tc.res); passed != tc.passed {
+				t.Fatalf("passed = %v, want %v", passed, tc.passed)
+			}
+			if tc.passed {
+				if rec.Body.Len() != 0 || rec.Flushed {
+					t.Errorf("WriteResult wrote %q for a valid result", rec.Body)
+				}
+			}
+			if rec.Code != tc.status {
+				t.Errorf("status %d, want %d", rec.Code, tc.status)
+			}
+			if !equalHeaders(rec.Header(), tc.header) {
+				t.Errorf("headers\n got %v\nwant %v", rec.Header(), tc.header)
+			}
+			if !tc.passed {
+				checkProblem(t, rec, tc.status, tc.header.Get("X-Keyward-Code"))
+			}
+		})
+	}
+}
+
+func TestEveryOutcomeHasAResponse(t *testing.T) {
+	for _, o := range keyward.Outcomes() {
+		rec := httptest.NewRecorder()
+		passed := httpauth.WriteResult(rec, keyward.Result{Outcome: o, Key: &keyward.Key{}, MissingScope: "s"})
+		if passed != (o == keyward.OutcomeValid) {
+			t.Errorf("%v: passed = %v", o, passed)
+		}
+		if !passed {
+			checkProblem(t, rec, rec.Code, o.String())
+		}
+	}
+}
+
+func TestSetRateLimitHeadersZero(t *testing.T) {
+	h := http.Header{}
+	httpauth.SetRateLimitHeaders(h, keyward.RateDecision{})
+	if len(h) != 0 {
+		t.Errorf("zero decision set %v", h)
+	}
+}
+
+func TestProblemBodiesRevealNothing(t *testing.T) {
+	// NOT_FOUND must read the same whether the id exists or not.
+	e := newEnv(t)
+	iss := e.create(t, keyward.CreateParams{})
+	tok, _ := keyward.Parse(iss.Secret)
+	other, _ := keyward.NewToken("kw")
+	wrongSecret := keyward.Token{Prefix: tok.Prefix, ID: tok.ID, Secret: other.Secret}.String()
+	h := httpauth.New(e.svc, nil)(okHandler)
+	a := serve(h, bearerRequest(wrongSecret))
+	b := serve(h, bearerRequest(other.String()))
+	if a.Code != 401 || a.Body.String() != b.Body.String() || !equalHeaders(a.Header(), b.Header()) {
+		t.Errorf("wrong secret and unknown id differ:\n%d %v %s\n%d %v %s", a.Code, a.Header(), a.Body, b.Code, b.Header(), b.Body)
+	}
+	if strings.Contains(a.Body.String(), tok.ID) {
+		t.Errorf("body names the key id: %s", a.Body)
+	}
+}
+
+func TestExtractionDoesNotAllocate(t *testing.T) {
+	clientIP := httpauth.TrustedProxyIP([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
+	r := &http.Request{RemoteAddr: "10.0.0.2:5000", Header: http.Header{
+		"Authorization":   {"Bearer kw_abc"},
+		"X-Forwarded-For": {"198.51.100.1, 203.0.113.9, 10.0.0.1"},
+	}}
+	for name, f := range map[string]func(){
+		"KeyFromHeader":  func() { httpauth.KeyFromHeader(r) },
+		"PeerIP":         func() { httpauth.PeerIP(r) },
+		"TrustedProxyIP": func() { clientIP(r) },
+	} {
+		if n := testing.AllocsPerRun(100, f); n != 0 {
+			t.Errorf("%s: %v allocations, want 0", name, n)
+		}
+	}
+}
