@@ -206,6 +206,9 @@ func TestVerifyFailuresSpendNothing(t *testing.T) {
 		if r.Outcome != keyward.OutcomeUsageExceeded || r.RateLimit.Remaining != 1 {
 			t.Fatalf("no credits: %v, rate remaining %d; want USAGE_EXCEEDED, 1", r.Outcome, r.RateLimit.Remaining)
 		}
+		if r.RateLimit.Reset <= 0 {
+			t.Errorf("one unit is still spent, so one returns later: reset %v", r.RateLimit.Reset)
+		}
 		if r.RetryAfter != 0 {
 			t.Errorf("RetryAfter %v without a refill, want 0", r.RetryAfter)
 		}
@@ -239,6 +242,10 @@ func TestVerifyCostZeroChecksWithoutSpending(t *testing.T) {
 		if !r.Valid() || r.RateLimit.Remaining != 1 || r.RateLimit.Limit != 1 {
 			t.Fatalf("cost 0: %+v; want VALID with the rate limit untouched", r)
 		}
+	}
+	full := e.create(t, keyward.CreateParams{RateLimit: &keyward.RateLimit{Limit: 3, Period: keyward.Duration(time.Minute)}, Remaining: keyward.Ptr[int64](0)})
+	if r := e.verify(t, keyward.VerifyRequest{Key: full.Secret}); r.Outcome != keyward.OutcomeUsageExceeded || r.RateLimit.Remaining != 3 || r.RateLimit.Reset != 0 {
+		t.Errorf("USAGE_EXCEEDED on a full budget: %+v; want remaining 3 and reset 0 (the unit was given back)", r.RateLimit)
 	}
 	if _, err := e.svc.Verify(context.Background(), keyward.VerifyRequest{Key: iss.Secret, Cost: keyward.Ptr[int64](-1)}); !errors.Is(err, keyward.ErrInvalid) {
 		t.Errorf("negative cost: err = %v, want ErrInvalid", err)

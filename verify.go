@@ -124,6 +124,9 @@ func (s *Service) release(ctx context.Context, k *Key, cost int64, now time.Time
 	}
 	s.limiter.Release(ctx, k.ID, *k.RateLimit, cost, now)
 	r.RateLimit.Remaining = min(r.RateLimit.Remaining+cost, r.RateLimit.Limit)
+	if r.RateLimit.Remaining == r.RateLimit.Limit {
+		r.RateLimit.Reset = 0 // the budget is full again: nothing is waiting to return
+	}
 }
 
 func (s *Service) finish(r Result) Result {
