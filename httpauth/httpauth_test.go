@@ -221,7 +221,7 @@ func TestRejections(t *testing.T) {
 			header: http.Header{
 				"X-Keyward-Code":   {"USAGE_EXCEEDED"},
 				"Ratelimit-Policy": {`"key";q=10;w=60`},
-				"Ratelimit":        {`"key";r=10;t=66`},
+				"Ratelimit":        {`"key";r=10;t=0`},
 			},
 		},
 	}

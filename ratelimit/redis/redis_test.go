@@ -18,7 +18,9 @@ import (
 var t0 = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 
 // prefix gives each test its own Redis keys.
-func prefix(t *testing.T) string { return "kwtest:" + t.Name() + ":" + time.Now().Format("150405.000000000") + ":" }
+func prefix(t *testing.T) string {
+	return "kwtest:" + t.Name() + ":" + time.Now().Format("150405.000000000") + ":"
+}
 
 func TestSharedLimitAcrossInstances(t *testing.T) {
 	client := testredis.Client(t)
