@@ -1,0 +1,270 @@
+// Package metrics exports keyward's counters to Prometheus
+// (github.com/prometheus/client_golang). All metric names start with
+// "keyward_".
+//
+// It reads the counters the other packages keep (a Service's outcomes, a
+// cache's hits, a limiter's decisions) through plain functions, so it
+// depends on none of them; cmd/keyward wires them. [InstrumentStore] times
+// every call that reaches the store.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/keyward/keyward"
+)
+
+// CacheStats are the counters of a verified-key cache.
+type CacheStats struct {
+	Hits, Misses, StaleServed, NegativeHits, BudgetDenials, LoadErrors uint64
+	Size                                                               int
+}
+
+// LimiterStats are the counters of a rate limiter.
+type LimiterStats struct {
+	Allowed, Denied, Fallbacks uint64
+	// Degraded reports whether a shared limiter currently decides locally.
+	Degraded bool
+}
+
+// Sources are the functions the collector reads at each scrape; nil ones are
+// skipped.
+type Sources struct {
+	Verifications func() map[keyward.Outcome]uint64
+	Cache         func() CacheStats
+	Limiter       func() LimiterStats
+	// BusHealthy reports whether the invalidation bus is up.
+	BusHealthy func() bool
+}
+
+var (
+	descVerifications = prometheus.NewDesc("keyward_verifications_total", "Key verifications by outcome.", []string{"outcome"}, nil)
+	descCache         = prometheus.NewDesc("keyward_cache_requests_total", "Verified-key cache lookups by result (hit, miss, stale: served during a store outage, negative: a known-unknown id, budget_denied: an id outside the filter of existing ids, past the lookup budget).", []string{"result"}, nil)
+	descCacheErrors   = prometheus.NewDesc("keyward_cache_load_errors_total", "Store errors while loading keys into the cache.", nil, nil)
+	descCacheSize     = prometheus.NewDesc("keyward_cache_keys", "Keys held in the verified-key cache.", nil, nil)
+	descLimiter       = prometheus.NewDesc("keyward_ratelimit_decisions_total", "Rate-limit decisions by result.", []string{"result"}, nil)
+	descFallbacks     = prometheus.NewDesc("keyward_ratelimit_fallbacks_total", "Rate-limit decisions made locally because the shared limiter (Redis) failed.", nil, nil)
+	descDegraded      = prometheus.NewDesc("keyward_ratelimit_degraded", "1 while the shared limiter decides locally.", nil, nil)
+	descBus           = prometheus.NewDesc("keyward_invalidation_bus_up", "1 while the invalidation bus delivers events.", nil, nil)
+)
+
+// Collector is a prometheus.Collector over Sources.
+type Collector struct{ src Sources }
+
+// NewCollector returns a collector reading src at each scrape.
+func NewCollector(src Sources) *Collector { return &Collector{src: src} }
+
+// Describe sends the descriptors of every metric the collector may emit.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descVerifications, descCache, descCacheErrors, descCacheSize, descLimiter, descFallbacks, descDegraded, descBus} {
+		ch <- d
+	}
+}
+
+// Collect reads the sources.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
+	}
+	b2f := func(b bool) float64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	if f := c.src.Verifications; f != nil {
+		for o, n := range f() {
+			counter(descVerifications, n, o.String())
+		}
+	}
+	if f := c.src.Cache; f != nil {
+		s := f()
+		counter(descCache, s.Hits, "hit")
+		counter(descCache, s.Misses, "miss")
+		counter(descCache, s.StaleServed, "stale")
+		counter(descCache, s.NegativeHits, "negative")
+		counter(descCache, s.BudgetDenials, "budget_denied")
+		counter(descCacheErrors, s.LoadErrors)
+		gauge(descCacheSize, float64(s.Size))
+	}
+	if f := c.src.Limiter; f != nil {
+		s := f()
+		counter(descLimiter, s.Allowed, "allowed")
+		counter(descLimiter, s.Denied, "denied")
+		counter(descFallbacks, s.Fallbacks)
+		gauge(descDegraded, b2f(s.Degraded))
+	}
+	if f := c.src.BusHealthy; f != nil {
+		gauge(descBus, b2f(f()))
+	}
+}
+
+// Store times every call to the store it wraps: keyward_store_duration_seconds
+// and keyward_store_errors_total by operation. It is a keyward.Store.
+type Store struct {
+	next     keyward.Store
+	duration *prometheus.HistogramVec
+	errors   *prometheus.CounterVec
+}
+
+var _ keyward.Store = (*Store)(nil)
+
+// InstrumentStore wraps next and registers its metrics with reg. The result
+// lists its ids (for package cache) exactly when next does.
+func InstrumentStore(next keyward.Store, reg prometheus.Registerer) (keyward.Store, error) {
+	s := &Store{
+		next: next,
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "keyward_store_duration_seconds",
+			Help:    "Latency of store calls by operation.",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}, []string{"op"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keyward_store_errors_total",
+			Help: "Failed store calls by operation (not-found and conflict answers are not failures).",
+		}, []string{"op"}),
+	}
+	for _, c := range []prometheus.Collector{s.duration, s.errors} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok := next.(idLister); ok {
+		return listingStore{s}, nil
+	}
+	return s, nil
+}
+
+func (s *Store) observe(op string, start time.Time, err error) {
+	s.duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	if err != nil && !isAnswer(err) {
+		s.errors.WithLabelValues(op).Inc()
+	}
+}
+
+// isAnswer tells errors that are the store's answer from failures.
+func isAnswer(err error) bool {
+	return errors.Is(err, keyward.ErrNotFound) || errors.Is(err, keyward.ErrConflict) || errors.Is(err, keyward.ErrInvalid)
+}
+
+// Unwrap returns the wrapped store.
+func (s *Store) Unwrap() keyward.Store { return s.next }
+
+// Create times Create.
+func (s *Store) Create(ctx context.Context, k *keyward.Key, a *keyward.AuditEntry) error {
+	start := time.Now()
+	err := s.next.Create(ctx, k, a)
+	s.observe("create", start, err)
+	return err
+}
+
+// Get times Get.
+func (s *Store) Get(ctx context.Context, id string) (k *keyward.Key, err error) {
+	start := time.Now()
+	k, err = s.next.Get(ctx, id)
+	s.observe("get", start, err)
+	return k, err
+}
+
+// List times List.
+func (s *Store) List(ctx context.Context, f keyward.ListFilter) (ks []*keyward.Key, err error) {
+	start := time.Now()
+	ks, err = s.next.List(ctx, f)
+	s.observe("list", start, err)
+	return ks, err
+}
+
+// Update times Update.
+func (s *Store) Update(ctx context.Context, id string, fn func(*keyward.Key) (*keyward.AuditEntry, error)) (k *keyward.Key, err error) {
+	start := time.Now()
+	k, err = s.next.Update(ctx, id, fn)
+	s.observe("update", start, err)
+	return k, err
+}
+
+// Rotate times Rotate.
+func (s *Store) Rotate(ctx context.Context, id string, fn func(*keyward.Key) (*keyward.Key, *keyward.AuditEntry, error)) (o, n *keyward.Key, err error) {
+	start := time.Now()
+	o, n, err = s.next.Rotate(ctx, id, fn)
+	s.observe("rotate", start, err)
+	return o, n, err
+}
+
+// Delete times Delete.
+func (s *Store) Delete(ctx context.Context, id string, a *keyward.AuditEntry) error {
+	start := time.Now()
+	err := s.next.Delete(ctx, id, a)
+	s.observe("delete", start, err)
+	return err
+}
+
+// SpendCredits times SpendCredits.
+func (s *Store) SpendCredits(ctx context.Context, id string, cost int64, now time.Time) (int64, bool, error) {
+	start := time.Now()
+	left, ok, err := s.next.SpendCredits(ctx, id, cost, now)
+	s.observe("spend_credits", start, err)
+	return left, ok, err
+}
+
+// RecordUsage times RecordUsage.
+func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
+	start := time.Now()
+	err := s.next.RecordUsage(ctx, b)
+	s.observe("record_usage", start, err)
+	return err
+}
+
+// Usage times Usage.
+func (s *Store) Usage(ctx context.Context, q keyward.UsageQuery) ([]keyward.UsageCount, error) {
+	start := time.Now()
+	u, err := s.next.Usage(ctx, q)
+	s.observe("usage", start, err)
+	return u, err
+}
+
+// ListAudit times ListAudit.
+func (s *Store) ListAudit(ctx context.Context, f keyward.AuditFilter) ([]keyward.AuditEntry, error) {
+	start := time.Now()
+	a, err := s.next.ListAudit(ctx, f)
+	s.observe("list_audit", start, err)
+	return a, err
+}
+
+// Counts times Counts.
+func (s *Store) Counts(ctx context.Context, now time.Time) (map[keyward.Status]int64, error) {
+	start := time.Now()
+	c, err := s.next.Counts(ctx, now)
+	s.observe("counts", start, err)
+	return c, err
+}
+
+// Ping times Ping.
+func (s *Store) Ping(ctx context.Context) error {
+	start := time.Now()
+	err := s.next.Ping(ctx)
+	s.observe("ping", start, err)
+	return err
+}
+
+// Close closes the wrapped store.
+func (s *Store) Close() error { return s.next.Close() }
+
+// idLister is a store that can enumerate its key ids (see package cache).
+type idLister interface {
+	KeyIDs(ctx context.Context, fn func(id string) error) error
+}
+
+// listingStore is a Store whose wrapped store lists its ids.
+type listingStore struct{ *Store }
+
+// KeyIDs passes through (not timed: it is a background scan).
+func (s listingStore) KeyIDs(ctx context.Context, fn func(id string) error) error {
+	return s.next.(idLister).KeyIDs(ctx, fn)
+}

@@ -1,0 +1,66 @@
+package metrics_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/metrics"
+	"github.com/keyward/keyward/store/memory"
+)
+
+func TestCollector(t *testing.T) {
+	c := metrics.NewCollector(metrics.Sources{
+		Verifications: func() map[keyward.Outcome]uint64 {
+			return map[keyward.Outcome]uint64{keyward.OutcomeValid: 7, keyward.OutcomeNotFound: 2}
+		},
+		Cache:      func() metrics.CacheStats { return metrics.CacheStats{Hits: 5, Misses: 1, Size: 3} },
+		Limiter:    func() metrics.LimiterStats { return metrics.LimiterStats{Allowed: 4, Degraded: true} },
+		BusHealthy: func() bool { return true },
+	})
+	want := `
+# HELP keyward_verifications_total Key verifications by outcome.
+# TYPE keyward_verifications_total counter
+keyward_verifications_total{outcome="NOT_FOUND"} 2
+keyward_verifications_total{outcome="VALID"} 7
+# HELP keyward_ratelimit_degraded 1 while the shared limiter decides locally.
+# TYPE keyward_ratelimit_degraded gauge
+keyward_ratelimit_degraded 1
+# HELP keyward_cache_keys Keys held in the verified-key cache.
+# TYPE keyward_cache_keys gauge
+keyward_cache_keys 3
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "keyward_verifications_total", "keyward_ratelimit_degraded", "keyward_cache_keys"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(c); n != 14 {
+		t.Errorf("%d metrics collected, want 14 (2 outcomes, 7 cache, 4 limiter, 1 bus)", n)
+	}
+}
+
+func TestInstrumentStore(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s, err := metrics.InstrumentStore(memory.New(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s.Get(ctx, "0123456789abcdef") // not found: an answer, not an error
+	s.Ping(ctx)
+	if _, ok := s.(interface {
+		KeyIDs(context.Context, func(string) error) error
+	}); !ok {
+		t.Error("the memory store lists its ids, the instrumented one does not")
+	}
+	n, err := testutil.GatherAndCount(reg, "keyward_store_duration_seconds")
+	if err != nil || n != 2 {
+		t.Errorf("store duration series = %d, %v; want 2 (get, ping)", n, err)
+	}
+	if n, _ := testutil.GatherAndCount(reg, "keyward_store_errors_total"); n != 0 {
+		t.Errorf("a not-found answer counted as a store error")
+	}
+}
