@@ -118,6 +118,8 @@ type VerifyRequest struct {
 	Key string
 	// Scopes are all required.
 	Scopes []string
+	// AnyScope, if not empty, requires at least one of these scopes too.
+	AnyScope []string
 	// Cost is the number of rate-limit units and credits to spend; nil
 	// means 1, 0 checks without spending.
 	Cost *int64

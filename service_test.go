@@ -592,6 +592,19 @@ func TestRehashOnVerify(t *testing.T) {
 	}
 }
 
+func TestVerifyAnyScope(t *testing.T) {
+	e := newEnv(t)
+	admin := e.create(t, keyward.CreateParams{Scopes: []string{keyward.ScopeAdmin}})
+	plain := e.create(t, keyward.CreateParams{Scopes: []string{"*"}})
+	any := []string{keyward.ScopeVerify, keyward.ScopeAdmin}
+	if r := e.verify(t, keyward.VerifyRequest{Key: admin.Secret, AnyScope: any}); !r.Valid() {
+		t.Errorf("admin key for verify-or-admin: %v", r.Outcome)
+	}
+	if r := e.verify(t, keyward.VerifyRequest{Key: plain.Secret, AnyScope: any}); r.Outcome != keyward.OutcomeInsufficientScope || r.MissingScope != keyward.ScopeVerify {
+		t.Errorf("'*' key for verify-or-admin: %v missing %q", r.Outcome, r.MissingScope)
+	}
+}
+
 func TestScopeGranted(t *testing.T) {
 	cases := []struct {
 		granted []string

@@ -70,6 +70,10 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest) (Result, error)
 			r.Outcome, r.MissingScope = OutcomeInsufficientScope, need
 			break
 		}
+		if len(req.AnyScope) > 0 && !anyGranted(k.Scopes, req.AnyScope) {
+			r.Outcome, r.MissingScope = OutcomeInsufficientScope, req.AnyScope[0]
+			break
+		}
 		if r, err = s.spend(ctx, k, cost, now, r); err != nil {
 			return Result{}, err
 		}
@@ -171,4 +175,13 @@ func (s *Service) rehash(id, oldHash, secret string) {
 			s.log.Error("rehashing key", "key_id", id, "err", err)
 		}
 	}()
+}
+
+func anyGranted(granted, any []string) bool {
+	for _, s := range any {
+		if ScopeGranted(granted, s) {
+			return true
+		}
+	}
+	return false
 }

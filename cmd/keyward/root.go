@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3";
+// otherwise it comes from the module's build information.
+var version = ""
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// app holds what every command shares.
+type app struct {
+	ctx    context.Context
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+func newRoot(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
+	a := &app{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	root := &cobra.Command{
+		Use:   "keyward",
+		Short: "API key management: issue, verify, rotate, revoke and meter API keys",
+		Long: `keyward manages API keys.
+
+  keyward serve              run the HTTP server (admin API, verify, forward auth, web page)
+  keyward migrate            create or upgrade the database schema
+  keyward keys ...           manage keys straight in the database
+  keyward version            print the version
+
+Every flag has an environment variable KEYWARD_<FLAG> (upper case, '-' as '_').
+Exit status: 0 on success, 1 on an error or a failed verification, 2 on bad usage.`,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return a.applyEnv(cmd) },
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
+	root.CompletionOptions.HiddenDefaultCmd = false
+	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.versionCmd(), a.keysCmd())
+	return root
+}
+
+// applyEnv gives every flag not set on the command line the value of its
+// KEYWARD_* environment variable.
+func (a *app) applyEnv(cmd *cobra.Command) error {
+	var errs []error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Changed || f.Name == "help" {
+			return
+		}
+		name := envName(f.Name)
+		v := a.getenv(name)
+		if v == "" {
+			return
+		}
+		if err := f.Value.Set(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %v", name, err))
+			return
+		}
+		f.Changed = true
+	})
+	if len(errs) > 0 {
+		return &usageError{msg: errors.Join(errs...).Error()}
+	}
+	return nil
+}
+
+func envName(flag string) string {
+	return "KEYWARD_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// isUsage reports whether err is bad usage (exit status 2).
+func isUsage(err error) bool {
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return true
+	}
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires ", "invalid argument"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *app) versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(a.stdout, "keyward", buildVersion())
+			return nil
+		},
+	}
+}

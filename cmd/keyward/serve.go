@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/cache"
+	redisbus "github.com/keyward/keyward/cache/redis"
+	"github.com/keyward/keyward/metrics"
+	"github.com/keyward/keyward/ratelimit"
+	redislimit "github.com/keyward/keyward/ratelimit/redis"
+	"github.com/keyward/keyward/server"
+	"github.com/keyward/keyward/server/web"
+)
+
+// serveConfig is everything `keyward serve` is configured with.
+type serveConfig struct {
+	addr            string
+	databaseURL     string
+	redisURL        string
+	pepperFile      string
+	adminToken      string
+	allowQueryKey   bool
+	trustedProxies  []string
+	cacheTTL        time.Duration
+	staleTTL        time.Duration
+	tlsCert         string
+	tlsKey          string
+	logFormat       string
+	logLevel        string
+	hasher          string
+	usageFlush      time.Duration
+	shutdownTimeout time.Duration
+}
+
+func (a *app) serveCmd() *cobra.Command {
+	var c serveConfig
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the HTTP server",
+		Long: `Run keyward's HTTP server: the admin API (/v1/keys, /v1/audit), the verify endpoint
+(/v1/keys/verify), forward auth for proxies (/v1/auth), /healthz, /readyz, /metrics,
+the API docs (/docs, /openapi.json) and the admin web page (/).
+
+With no configuration it keeps keys in keyward.db (SQLite) in the current directory,
+creates a random pepper beside it, and on first start creates an admin key and prints it once.`,
+		Example: `  keyward serve
+  KEYWARD_ADMIN_TOKEN=$(openssl rand -hex 32) keyward serve --addr 0.0.0.0:8080
+  keyward serve --database-url postgres://keyward@db/keyward --redis-url redis://cache:6379/0 --pepper-file /run/secrets/pepper`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.serve(cmd.Context(), c) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	f.StringVar(&c.databaseURL, "database-url", "sqlite:keyward.db", "sqlite:<path> or postgres://user@host/db")
+	f.StringVar(&c.redisURL, "redis-url", "", "redis://host:port/db: shares cache invalidations and rate limits between instances (off by default)")
+	f.StringVar(&c.pepperFile, "pepper-file", "", "file with the pepper(s), current first (default: KEYWARD_PEPPER, else <sqlite file>.pepper)")
+	f.StringVar(&c.adminToken, "admin-token", "", "an admin credential of at least 32 characters (prefer KEYWARD_ADMIN_TOKEN: flags show in ps)")
+	f.BoolVar(&c.allowQueryKey, "allow-query-key", false, "accept keys in the api_key query parameter on /v1/auth (URLs end up in logs)")
+	f.StringSliceVar(&c.trustedProxies, "trusted-proxies", nil, "CIDRs of proxies whose X-Forwarded-For is believed, comma-separated")
+	f.DurationVar(&c.cacheTTL, "cache-ttl", 30*time.Second, "how long a verified key is cached; also the longest a change made elsewhere without Redis takes to be seen")
+	f.DurationVar(&c.staleTTL, "stale-ttl", 5*time.Minute, "how long cached keys keep verifying while the database is unreachable")
+	f.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve HTTPS")
+	f.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
+	f.StringVar(&c.logFormat, "log-format", "text", "text or json")
+	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&c.hasher, "hasher", "hmac", "hmac (HMAC-SHA256 with the pepper), argon2id or bcrypt, for new keys; every scheme still verifies")
+	f.DurationVar(&c.usageFlush, "usage-flush", time.Second, "how often usage counts and last-used times are written")
+	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to drain requests on SIGINT/SIGTERM")
+	return cmd
+}
+
+// validate checks the configuration and returns one message per problem.
+func (c *serveConfig) validate() (dbURL, []netip.Prefix, error) {
+	var probs []string
+	add := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
+	if _, _, err := net.SplitHostPort(c.addr); err != nil {
+		add("--addr %q: want host:port, e.g. 127.0.0.1:8080", c.addr)
+	}
+	u, err := parseDatabaseURL(c.databaseURL)
+	if err != nil {
+		add("%v", err)
+	}
+	if c.redisURL != "" {
+		if _, err := goredis.ParseURL(c.redisURL); err != nil {
+			add("--redis-url: %v", err)
+		}
+	}
+	if c.adminToken != "" && len(c.adminToken) < server.MinAdminTokenLength {
+		add("--admin-token / KEYWARD_ADMIN_TOKEN: at least %d characters, got %d", server.MinAdminTokenLength, len(c.adminToken))
+	}
+	var proxies []netip.Prefix
+	for _, p := range c.trustedProxies {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		pre, err := netip.ParsePrefix(p)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(p); aerr == nil {
+				pre, err = netip.PrefixFrom(a, a.BitLen()), nil
+			}
+		}
+		if err != nil {
+			add("--trusted-proxies: %q is not a CIDR", p)
+			continue
+		}
+		proxies = append(proxies, pre.Masked())
+	}
+	if c.cacheTTL <= 0 {
+		add("--cache-ttl must be positive, got %v", c.cacheTTL)
+	}
+	if c.staleTTL < 0 {
+		add("--stale-ttl must not be negative, got %v", c.staleTTL)
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		add("--tls-cert and --tls-key go together")
+	}
+	for _, f := range []string{c.tlsCert, c.tlsKey} {
+		if f != "" {
+			if _, err := os.Stat(f); err != nil {
+				add("TLS file %s: %v", f, errors.Unwrap(err))
+			}
+		}
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		add("--log-format must be text or json, got %q", c.logFormat)
+	}
+	if _, err := parseLevel(c.logLevel); err != nil {
+		add("--log-level: %v", err)
+	}
+	switch c.hasher {
+	case "hmac", "argon2id", "bcrypt":
+	default:
+		add("--hasher must be hmac, argon2id or bcrypt, got %q", c.hasher)
+	}
+	if c.usageFlush <= 0 || c.usageFlush > time.Minute {
+		add("--usage-flush must be between 1ns and 1m, got %v", c.usageFlush)
+	}
+	if len(probs) > 0 {
+		return u, nil, &usageError{msg: "invalid configuration:\n  " + strings.Join(probs, "\n  ")}
+	}
+	return u, proxies, nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(s))
+	return l, err
+}
+
+func newLogger(w io.Writer, format, level string) *slog.Logger {
+	lvl, _ := parseLevel(level)
+	opts := &slog.HandlerOptions{Level: lvl}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func (a *app) serve(ctx context.Context, c serveConfig) error {
+	u, proxies, err := c.validate()
+	if err != nil {
+		return err
+	}
+	log := newLogger(a.stderr, c.logFormat, c.logLevel)
+	peppers, err := loadPeppers(u, pepperSource{env: a.getenv("KEYWARD_PEPPER"), file: c.pepperFile}, true, log)
+	if err != nil {
+		return err
+	}
+	hasher, err := buildHasher(c.hasher, peppers)
+	if err != nil {
+		return err
+	}
+	base, err := openStore(ctx, u, openOptions{migrate: true})
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	instrumented, err := metrics.InstrumentStore(base, reg)
+	if err != nil {
+		base.Close()
+		return err
+	}
+
+	var bus cache.Bus = cache.NewLocalBus()
+	var limiter keyward.Limiter = ratelimit.NewLocal()
+	limiterStats := func() metrics.LimiterStats {
+		al, de := limiter.(*ratelimit.Local).Stats()
+		return metrics.LimiterStats{Allowed: al, Denied: de}
+	}
+	var rclient *goredis.Client
+	if c.redisURL != "" {
+		opts, _ := goredis.ParseURL(c.redisURL)
+		opts.Protocol = 2 // see package cache/redis
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = time.Second, 500*time.Millisecond, 500*time.Millisecond
+		rclient = goredis.NewClient(opts)
+		defer rclient.Close()
+		rb := redisbus.New(rclient, &redisbus.Options{Logger: log})
+		defer rb.Close()
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		if err := rb.WaitReady(wctx); err != nil {
+			log.Error("Redis is not reachable yet; starting with the fallback TTL and local rate limits", "err", err)
+		}
+		cancel()
+		rl := redislimit.New(rclient, &redislimit.Options{Logger: log})
+		bus, limiter = rb, rl
+		limiterStats = func() metrics.LimiterStats {
+			al, de, fb := rl.Stats()
+			return metrics.LimiterStats{Allowed: al, Denied: de, Fallbacks: fb, Degraded: rl.Degraded()}
+		}
+	}
+	cached, err := cache.New(instrumented, &cache.Options{TTL: c.cacheTTL, StaleTTL: c.staleTTL, Bus: bus, Logger: log})
+	if err != nil {
+		base.Close()
+		return err
+	}
+	defer cached.Close() // closes the store too, last
+	svc, err := keyward.New(cached, hasher, &keyward.Options{Limiter: limiter, Logger: log, UsageFlushInterval: c.usageFlush})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := svc.Close(fctx); err != nil {
+			log.Error("flushing usage at shutdown", "err", err)
+		}
+	}()
+	reg.MustRegister(metrics.NewCollector(metrics.Sources{
+		Verifications: svc.Stats,
+		Cache: func() metrics.CacheStats {
+			s := cached.Stats()
+			return metrics.CacheStats{Hits: s.Hits, Misses: s.Misses, StaleServed: s.StaleServed, NegativeHits: s.NegativeHits, BudgetDenials: s.BudgetDenials, LoadErrors: s.LoadErrors, Size: s.Size}
+		},
+		Limiter:    limiterStats,
+		BusHealthy: bus.Healthy,
+	}))
+
+	srv, err := server.New(server.Config{
+		Service: svc, AdminToken: c.adminToken, TrustedProxies: proxies, AllowQueryKey: c.allowQueryKey,
+		Logger: log, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Ready: base.Ping, WebUI: web.Handler(), Version: buildVersion(),
+	})
+	if err != nil {
+		return err
+	}
+	hs := srv.NewHTTPServer(c.addr)
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", c.addr, err)
+	}
+	defer ln.Close()
+	// Only now that everything is ready: a key printed by a server that then
+	// fails to start would be shown once and never used.
+	if err := a.bootstrapAdmin(ctx, svc, c.adminToken != "", log); err != nil {
+		return err
+	}
+	scheme := "http"
+	if c.tlsCert != "" {
+		scheme = "https"
+	}
+	log.Info("keyward listening", "url", scheme+"://"+ln.Addr().String(), "database", u.kind, "redis", c.redisURL != "", "version", buildVersion())
+	errc := make(chan error, 1)
+	go func() {
+		if c.tlsCert != "" {
+			errc <- hs.ServeTLS(ln, c.tlsCert, c.tlsKey)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining requests, then flushing usage")
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Error("draining requests", "err", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// bootstrapAdmin creates an admin key on the first start of an empty
+// database when no admin token is configured, and prints it once.
+func (a *app) bootstrapAdmin(ctx context.Context, svc *keyward.Service, hasToken bool, log *slog.Logger) error {
+	if hasToken {
+		return nil
+	}
+	counts, err := svc.Counts(ctx)
+	if err != nil {
+		return fmt.Errorf("counting keys: %w", err)
+	}
+	total := int64(0)
+	for _, n := range counts {
+		total += n
+	}
+	if total > 0 {
+		return nil
+	}
+	actx := keyward.NewActorContext(ctx, keyward.Actor{ID: "bootstrap"})
+	iss, err := svc.Create(actx, keyward.CreateParams{Name: "admin (created on first start)", Scopes: []string{keyward.ScopeAdmin}})
+	if err != nil {
+		return fmt.Errorf("creating the first admin key: %w", err)
+	}
+	fmt.Fprintf(a.stderr, "\nkeyward: first start, no admin credential configured. Created an admin key:\n\n    %s\n\n"+
+		"It is shown only this once. Use it as 'Authorization: Bearer <key>' on the admin API.\n\n", iss.Secret)
+	log.Info("created the first admin key", "key_id", iss.Key.ID)
+	return nil
+}

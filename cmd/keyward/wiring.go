@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/cache"
+	"github.com/keyward/keyward/keyhash"
+	"github.com/keyward/keyward/store/postgres"
+	"github.com/keyward/keyward/store/sqlite"
+)
+
+// dbURL is a parsed --database-url.
+type dbURL struct {
+	kind string // "sqlite" or "postgres"
+	path string // sqlite file
+	url  string // postgres URL
+}
+
+// parseDatabaseURL accepts sqlite:<path> (also sqlite://<path>) and
+// postgres:// or postgresql:// URLs.
+func parseDatabaseURL(s string) (dbURL, error) {
+	switch {
+	case s == "":
+		return dbURL{}, errors.New("--database-url is empty: use sqlite:<path> or postgres://user@host/db")
+	case strings.HasPrefix(s, "sqlite:"):
+		p := strings.TrimPrefix(strings.TrimPrefix(s, "sqlite:"), "//")
+		if p == "" {
+			return dbURL{}, errors.New("--database-url sqlite: needs a file path, e.g. sqlite:keyward.db")
+		}
+		return dbURL{kind: "sqlite", path: p}, nil
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		return dbURL{kind: "postgres", url: s}, nil
+	}
+	scheme, _, ok := strings.Cut(s, ":")
+	if !ok {
+		scheme = s
+	}
+	return dbURL{}, fmt.Errorf("--database-url: unsupported scheme %q: use sqlite:<path> or postgres://user@host/db", scheme)
+}
+
+// openOptions tunes openStore.
+type openOptions struct {
+	migrate   bool // bring the schema up to date
+	mustExist bool // a SQLite file must exist already
+}
+
+// openStore opens the database named by u.
+func openStore(ctx context.Context, u dbURL, o openOptions) (keyward.Store, error) {
+	if u.kind == "sqlite" {
+		return sqlite.Open(ctx, u.path, &sqlite.Options{Migrate: o.migrate, MustExist: o.mustExist})
+	}
+	return postgres.Open(ctx, u.url, &postgres.Options{Migrate: o.migrate})
+}
+
+// pepperSource says where peppers come from, for the warning on first start.
+type pepperSource struct {
+	env  string // KEYWARD_PEPPER
+	file string // --pepper-file
+}
+
+// loadPeppers returns the peppers: KEYWARD_PEPPER, else --pepper-file, else
+// (SQLite only) a file beside the database, created with a random pepper on
+// first use. A shared PostgreSQL needs an explicit pepper: every instance
+// must use the same one.
+func loadPeppers(u dbURL, src pepperSource, create bool, log *slog.Logger) ([]keyhash.Pepper, error) {
+	if src.env != "" {
+		ps, err := keyhash.ParsePeppers(src.env)
+		if err != nil {
+			return nil, fmt.Errorf("KEYWARD_PEPPER: %w", err)
+		}
+		return ps, nil
+	}
+	path := src.file
+	if path == "" {
+		if u.kind != "sqlite" {
+			return nil, errors.New("a PostgreSQL database is shared by several instances, so they need the same pepper: set KEYWARD_PEPPER or --pepper-file")
+		}
+		path = u.path + ".pepper"
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			if !create {
+				return nil, fmt.Errorf("no pepper: %s does not exist (keyward serve creates it on first start; or set KEYWARD_PEPPER / --pepper-file)", path)
+			}
+			if err := writeNewPepper(path); err != nil {
+				return nil, err
+			}
+			log.Warn("created a random pepper beside the database; back it up with the database: without it no key verifies", "file", path)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the pepper file: %w", err)
+	}
+	ps, err := keyhash.ParsePeppers(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("pepper file %s: %w", path, err)
+	}
+	return ps, nil
+}
+
+// writeNewPepper writes 32 random bytes (base64url) to a new 0600 file.
+func writeNewPepper(path string) error {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating the pepper file: %w", err)
+	}
+	if _, err := f.WriteString(base64.RawURLEncoding.EncodeToString(b[:]) + "\n"); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	return f.Close()
+}
+
+// buildHasher returns a hasher that hashes with the chosen scheme and
+// verifies hashes of every scheme (so a change of --hasher keeps old keys
+// working and rehashes them on use). Slow schemes get a memo of verified
+// secrets.
+func buildHasher(scheme string, peppers []keyhash.Pepper) (keyward.Hasher, error) {
+	hm, err := keyhash.NewHMAC(peppers...)
+	if err != nil {
+		return nil, err
+	}
+	ar, err := keyhash.NewArgon2id(keyhash.Argon2Params{}, peppers...)
+	if err != nil {
+		return nil, err
+	}
+	bc, err := keyhash.NewBcrypt(0, peppers...)
+	if err != nil {
+		return nil, err
+	}
+	var multi *keyhash.Multi
+	switch scheme {
+	case "", "hmac", "hmac-sha256":
+		return keyhash.NewMulti(hm, ar, bc)
+	case "argon2id":
+		multi, err = keyhash.NewMulti(ar, hm, bc)
+	case "bcrypt":
+		multi, err = keyhash.NewMulti(bc, hm, ar)
+	default:
+		return nil, fmt.Errorf("--hasher: %q is not one of hmac, argon2id, bcrypt", scheme)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return cache.NewHasher(multi, 0, 0)
+}

@@ -1,0 +1,407 @@
+// Package server is keyward's HTTP face: the admin REST API (with its
+// OpenAPI 3.1 document, generated from the Go types by huma), the verify
+// endpoint for services in any language, the forward-auth endpoint for
+// reverse proxies, health, metrics, the API docs and the admin web page.
+//
+// Paths, JSON names and status codes follow keyward's HTTP contract; see
+// docs/api.md and GET /openapi.json.
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/httpauth"
+)
+
+// MinAdminTokenLength is the shortest admin token accepted.
+const MinAdminTokenLength = 32
+
+// Config is what a Server needs. Service is required.
+type Config struct {
+	// Service does the work.
+	Service *keyward.Service
+	// AdminToken, if not "", is accepted as an admin credential (besides keys
+	// with scope keyward:admin). At least 32 characters. Only its SHA-256 is
+	// kept, and it is compared in constant time.
+	AdminToken string
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed: the
+	// client is the right-most address not in them. Empty: the TCP peer.
+	TrustedProxies []netip.Prefix
+	// AllowQueryKey accepts the api_key query parameter on /v1/auth.
+	AllowQueryKey bool
+	// Logger gets one access line per request and the errors; nil discards.
+	Logger *slog.Logger
+	// Metrics serves GET /metrics; nil answers 404.
+	Metrics http.Handler
+	// Ready reports whether the store is reachable, for GET /readyz; nil
+	// means always ready.
+	Ready func(context.Context) error
+	// WebUI serves the admin page at GET / and its assets under GET /ui/;
+	// nil serves a short page that links to the API docs.
+	WebUI http.Handler
+	// Version is reported in the OpenAPI document.
+	Version string
+}
+
+// Server serves keyward's HTTP API. Build it with [New]; it is safe for
+// concurrent use.
+type Server struct {
+	svc           *keyward.Service
+	log           *slog.Logger
+	errs          errorMapper
+	adminHash     [sha256.Size]byte
+	hasAdminToken bool
+	clientIP      func(*http.Request) netip.Addr
+	allowQueryKey bool
+	ready         func(context.Context) error
+	api           huma.API
+	handler       http.Handler
+}
+
+// New builds a Server. It returns an error for a bad Config.
+func New(cfg Config) (*Server, error) {
+	if cfg.Service == nil {
+		return nil, errors.New("server: a Service is required")
+	}
+	if cfg.AdminToken != "" && len(cfg.AdminToken) < MinAdminTokenLength {
+		return nil, fmt.Errorf("server: the admin token must be at least %d characters, got %d", MinAdminTokenLength, len(cfg.AdminToken))
+	}
+	hookErrors()
+	s := &Server{
+		svc: cfg.Service, log: cfg.Logger, allowQueryKey: cfg.AllowQueryKey, ready: cfg.Ready,
+		clientIP: httpauth.PeerIP,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.errs = errorMapper{log: s.log}
+	if cfg.AdminToken != "" {
+		s.adminHash, s.hasAdminToken = sha256.Sum256([]byte(cfg.AdminToken)), true
+	}
+	if len(cfg.TrustedProxies) > 0 {
+		s.clientIP = httpauth.TrustedProxyIP(cfg.TrustedProxies)
+	}
+	if s.ready == nil {
+		s.ready = func(context.Context) error { return nil }
+	}
+
+	mux := http.NewServeMux()
+	version := cfg.Version
+	if version == "" {
+		version = "dev"
+	}
+	hc := huma.DefaultConfig("keyward", version)
+	hc.Info.Description = "API key management: issue, verify, rotate, revoke and meter API keys. " +
+		"Admin endpoints take `Authorization: Bearer <admin token>` (a key with scope keyward:admin, or the server's admin token)."
+	// curl -d sends form encoding by default: read such bodies as JSON (a body
+	// that is not JSON still gets 400).
+	hc.Formats["application/x-www-form-urlencoded"] = huma.DefaultJSONFormat
+	hc.DocsPath = ""    // our own page, with embedded assets
+	hc.SchemasPath = "" // no $schema links in responses
+	hc.CreateHooks = nil
+	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"admin":  {Type: "http", Scheme: "bearer", Description: "A key with scope keyward:admin, or the server's admin token."},
+		"verify": {Type: "http", Scheme: "bearer", Description: "A key with scope keyward:verify or keyward:admin, or the admin token."},
+	}
+	s.api = humago.New(mux, hc)
+	s.api.UseMiddleware(s.authorize)
+	s.registerKeys()
+	s.registerAuth(mux)
+	s.documentOperations()
+
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.handleReady)
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics)
+	}
+	mux.HandleFunc("GET /docs", serveDocsPage)
+	mux.HandleFunc("GET /docs/redoc.standalone.js", serveRedoc)
+	web := cfg.WebUI
+	if web == nil {
+		web = http.HandlerFunc(servePlaceholder)
+	}
+	mux.Handle("GET /{$}", web)
+	mux.Handle("GET /ui/", web)
+	s.handler = s.accessLog(mux)
+	return s, nil
+}
+
+// Handler returns the server's http.Handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// OpenAPI returns the generated OpenAPI document.
+func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
+
+// NewHTTPServer returns an http.Server for the handler with keyward's
+// limits: timeouts against slow clients and a 64 KiB header limit.
+func (s *Server) NewHTTPServer(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.ready(ctx); err != nil {
+		s.log.Warn("not ready: the store is unreachable", "err", err)
+		writeProblem(w, newProblem(http.StatusServiceUnavailable, CodeUnavailable, "the key store is unreachable"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write([]byte(`{"status":"ready"}` + "\n"))
+}
+
+// Authentication levels of operations (huma Operation.Metadata["auth"]).
+const (
+	authAdmin  = "admin"
+	authVerify = "verify"
+)
+
+// bearer returns the token of an "Authorization: Bearer" header, or "".
+// Admin credentials are read from this header only: never from the query.
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) < 7 || !strings.EqualFold(h[:7], "bearer ") {
+		return ""
+	}
+	return strings.TrimSpace(h[7:])
+}
+
+// authorize is the huma middleware that checks admin and verify
+// credentials, and puts the actor on the context for the audit log.
+func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
+	level, _ := ctx.Operation().Metadata["auth"].(string)
+	if level == "" {
+		next(ctx)
+		return
+	}
+	r, w := humago.Unwrap(ctx)
+	actor, ok := s.authenticate(w, r, level)
+	if !ok {
+		return
+	}
+	next(huma.WithContext(ctx, keyward.NewActorContext(ctx.Context(), actor)))
+}
+
+// authenticate checks the request's credential for a level; on failure it
+// writes the response and returns false.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, level string) (keyward.Actor, bool) {
+	ip := s.clientIP(r)
+	actor := keyward.Actor{}
+	if ip.IsValid() {
+		actor.ClientIP = ip.String()
+	}
+	deny := func(status int, detail string) (keyward.Actor, bool) {
+		if status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="keyward"`)
+		}
+		writeProblem(w, newProblem(status, "", detail))
+		return actor, false
+	}
+	tok := bearer(r)
+	if tok == "" {
+		return deny(http.StatusUnauthorized, "this endpoint needs an admin credential in Authorization: Bearer")
+	}
+	if s.hasAdminToken {
+		sum := sha256.Sum256([]byte(tok))
+		if subtle.ConstantTimeCompare(sum[:], s.adminHash[:]) == 1 {
+			actor.ID = "admin-token"
+			return actor, true
+		}
+	}
+	req := keyward.VerifyRequest{Key: tok, ClientIP: ip, Scopes: []string{keyward.ScopeAdmin}}
+	if level == authVerify {
+		req.Scopes, req.AnyScope = nil, []string{keyward.ScopeVerify, keyward.ScopeAdmin}
+	}
+	res, err := s.svc.Verify(r.Context(), req)
+	if err != nil {
+		s.log.Error("verifying an admin credential", "err", err)
+		writeProblem(w, newProblem(http.StatusServiceUnavailable, CodeUnavailable, "the key store is unavailable; try again"))
+		return actor, false
+	}
+	switch res.Outcome {
+	case keyward.OutcomeValid:
+		httpauth.SetRateLimitHeaders(w.Header(), res.RateLimit)
+		actor.ID = res.Key.ID
+		return actor, true
+	case keyward.OutcomeInsufficientScope, keyward.OutcomeForbiddenAddress:
+		return deny(http.StatusForbidden, "this credential may not use this endpoint")
+	case keyward.OutcomeRateLimited, keyward.OutcomeUsageExceeded:
+		httpauth.WriteResult(w, res) // 429 with Retry-After and the rate-limit fields
+		return actor, false
+	}
+	return deny(http.StatusUnauthorized, "the credential is not valid")
+}
+
+// registerAuth adds GET (any method) /v1/auth, the forward-auth endpoint,
+// outside huma for speed, and documents it in the OpenAPI document.
+func (s *Server) registerAuth(mux *http.ServeMux) {
+	mux.HandleFunc("/v1/auth", s.handleAuth)
+	s.api.OpenAPI().AddOperation(&huma.Operation{
+		OperationID: "forward-auth",
+		Method:      http.MethodGet,
+		Path:        "/v1/auth",
+		Summary:     "Forward auth for reverse proxies (any method)",
+		Description: "Checks the key in the request's `Authorization: Bearer` or `X-API-Key` header. " +
+			"200 with `X-Keyward-Key-Id`, `X-Keyward-Owner` and `X-Keyward-Scopes` when it passes; otherwise 401, 403, 429 or 503 " +
+			"with `X-Keyward-Code` and a problem+json body. Accepts every method, so a proxy can forward the original one.",
+		Tags: []string{"verification"},
+		Parameters: []*huma.Param{
+			{Name: "scopes", In: "query", Description: "Required scopes, comma-separated; all are needed.", Schema: &huma.Schema{Type: "string"}},
+			{Name: "cost", In: "query", Description: "Units to spend (rate limit and credits); default 1, 0 checks without spending.", Schema: &huma.Schema{Type: "integer", Minimum: ptr(0.0)}},
+		},
+		Responses: map[string]*huma.Response{
+			"200": {Description: "The key passes.", Headers: map[string]*huma.Param{
+				"X-Keyward-Key-Id": {Schema: &huma.Schema{Type: "string"}},
+				"X-Keyward-Owner":  {Schema: &huma.Schema{Type: "string"}},
+				"X-Keyward-Scopes": {Description: "Space-separated.", Schema: &huma.Schema{Type: "string"}},
+			}},
+			"401": {Description: "No key, or not a valid one."},
+			"403": {Description: "Address or scope not allowed."},
+			"429": {Description: "Rate limit or credits spent."},
+			"503": {Description: "The key store is unreachable and the key is not cached."},
+		},
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// documentOperations adds the endpoints served outside huma to the OpenAPI
+// document, so it lists every path of the API.
+func (s *Server) documentOperations() {
+	ops := []struct{ id, path, summary, desc, ctype string }{
+		{"healthz", "/healthz", "Liveness", "200 while the process serves requests.", "application/json"},
+		{"readyz", "/readyz", "Readiness", "200 when the key store is reachable, else 503.", "application/json"},
+		{"metrics", "/metrics", "Prometheus metrics", "Metrics named keyward_*, in the Prometheus text format.", "text/plain"},
+		{"openapi", "/openapi.json", "This OpenAPI document", "", "application/json"},
+		{"docs", "/docs", "API documentation page", "Renders this document; its assets are embedded, so it works offline.", "text/html"},
+		{"web", "/", "Admin web page", "Manage keys and see their usage in a browser; sign in with an admin credential.", "text/html"},
+	}
+	for _, o := range ops {
+		s.api.OpenAPI().AddOperation(&huma.Operation{
+			OperationID: o.id, Method: http.MethodGet, Path: o.path, Summary: o.summary, Description: o.desc,
+			Tags:      []string{"operations"},
+			Responses: map[string]*huma.Response{"200": {Description: "OK", Content: map[string]*huma.MediaType{o.ctype: {}}}},
+		})
+	}
+}
+
+// handleAuth is the forward-auth endpoint: the hot path for proxies.
+func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
+	key := httpauth.KeyFromHeader(r)
+	if key == "" && s.allowQueryKey {
+		key = httpauth.KeyFromQuery(r)
+	}
+	if key == "" {
+		httpauth.WriteMissing(w)
+		return
+	}
+	req := keyward.VerifyRequest{Key: key, ClientIP: s.clientIP(r)}
+	if r.URL.RawQuery != "" {
+		q := r.URL.Query()
+		for _, sc := range strings.Split(q.Get("scopes"), ",") {
+			if sc = strings.TrimSpace(sc); sc != "" {
+				req.Scopes = append(req.Scopes, sc)
+			}
+		}
+		if c := q.Get("cost"); c != "" {
+			n, err := strconv.ParseInt(c, 10, 64)
+			if err != nil || n < 0 {
+				writeProblem(w, newProblem(http.StatusUnprocessableEntity, CodeValidationFailed, "the request breaks the rules listed in errors",
+					ProblemDetail{Location: "query.cost", Message: "must be an integer of at least 0"}))
+				return
+			}
+			req.Cost = &n
+		}
+	}
+	res, err := s.svc.Verify(r.Context(), req)
+	if err != nil {
+		s.log.Error("forward auth: verifying", "err", err)
+		httpauth.WriteUnavailable(w)
+		return
+	}
+	if !httpauth.WriteResult(w, res) {
+		return
+	}
+	h := w.Header()
+	h["X-Keyward-Key-Id"] = []string{res.Key.ID}
+	h["X-Keyward-Owner"] = []string{res.Key.Owner}
+	h["X-Keyward-Scopes"] = []string{strings.Join(res.Key.Scopes, " ")}
+	w.WriteHeader(http.StatusOK)
+}
+
+// accessLog writes one line per request: never the query string (it may
+// hold a key), never a header value but the public key id.
+func (s *Server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		attrs := []slog.Attr{
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status),
+			slog.Int64("bytes", rec.bytes),
+			slog.Float64("ms", float64(time.Since(start).Microseconds())/1000),
+		}
+		if ip := s.clientIP(r); ip.IsValid() {
+			attrs = append(attrs, slog.String("client_ip", ip.String()))
+		}
+		if id := rec.Header().Get("X-Keyward-Key-Id"); id != "" {
+			attrs = append(attrs, slog.String("key_id", id))
+		}
+		if code := rec.Header().Get("X-Keyward-Code"); code != "" {
+			attrs = append(attrs, slog.String("code", code))
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	wrote  bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
