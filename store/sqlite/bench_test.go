@@ -73,11 +73,15 @@ func seed(b *testing.B, n int) seeded {
 			sd.IDs = append(sd.IDs, iss.Key.ID)
 		}
 	}
-	page, err := svc.List(ctx, keyward.ListParams{Limit: n / 2})
-	if err != nil {
-		b.Fatal(err)
+	// Walk to the middle of the table, a page at a time.
+	for seen := 0; seen < n/2; {
+		page, err := svc.List(ctx, keyward.ListParams{Limit: min(1000, n/2-seen), Cursor: sd.Cursor})
+		if err != nil {
+			b.Fatal(err)
+		}
+		seen += len(page.Items)
+		sd.Cursor = page.NextCursor
 	}
-	sd.Cursor = page.NextCursor
 	svc.Close(ctx)
 	s.Close()
 	raw, _ := json.Marshal(sd)

@@ -255,8 +255,9 @@ func (s *Store) List(ctx context.Context, f keyward.ListFilter) ([]*keyward.Key,
 		}
 	}
 	if c := f.After; c != nil {
-		where = append(where, "(created_at < ? OR (created_at = ? AND id < ?))")
-		args = append(args, ms(c.CreatedAt), ms(c.CreatedAt), c.ID)
+		// A row value lets SQLite seek the (created_at, id) index.
+		where = append(where, "(created_at, id) < (?, ?)")
+		args = append(args, ms(c.CreatedAt), c.ID)
 	}
 	query := `SELECT ` + keyColumns + ` FROM keys`
 	if len(where) > 0 {
