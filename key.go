@@ -26,10 +26,10 @@ type Key struct {
 	ExpiresAt   *time.Time      `json:"expires_at"`
 	LastUsedAt  *time.Time      `json:"last_used_at"`
 	RevokedAt   *time.Time      `json:"revoked_at"`
-	RateLimit   *RateLimit      `json:"rate_limit" nullable:"true"`
+	RateLimit   *RateLimit      `json:"rate_limit"`
 	// Remaining is the number of credits left; nil means unlimited.
 	Remaining    *int64   `json:"remaining"`
-	Refill       *Refill  `json:"refill" nullable:"true"`
+	Refill       *Refill  `json:"refill"`
 	AllowedCIDRs []string `json:"allowed_cidrs"`
 	ReplacedBy   *string  `json:"replaced_by"`
 	Replaces     *string  `json:"replaces"`

@@ -122,6 +122,7 @@ func New(cfg Config) (*Server, error) {
 	s.registerKeys()
 	s.registerAuth(mux)
 	s.documentOperations()
+	s.markNullableRefs()
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -290,6 +291,23 @@ func (s *Server) registerAuth(mux *http.ServeMux) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// markNullableRefs declares the object fields of a key that may be null:
+// huma cannot mark a referenced schema nullable itself.
+func (s *Server) markNullableRefs() {
+	schemas := s.api.OpenAPI().Components.Schemas.Map()
+	for _, name := range []string{"KeyView"} {
+		sc := schemas[name]
+		if sc == nil {
+			continue
+		}
+		for _, field := range []string{"rate_limit", "refill"} {
+			if p := sc.Properties[field]; p != nil && p.Ref != "" {
+				sc.Properties[field] = &huma.Schema{OneOf: []*huma.Schema{{Ref: p.Ref}, {Type: "null"}}}
+			}
+		}
+	}
+}
 
 // documentOperations adds the endpoints served outside huma to the OpenAPI
 // document, so it lists every path of the API.
