@@ -1,0 +1,206 @@
+// Package nginx runs real nginx in front of a tiny upstream, with
+// auth_request to keyward's /v1/auth, using the recipe of docs/proxies.md.
+package nginx
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward/internal/testserver"
+)
+
+// config is the nginx configuration of docs/proxies.md, with the test's
+// ports and paths filled in.
+const config = `
+{{USER}}
+worker_processes 1;
+daemon off;
+pid {{DIR}}/nginx.pid;
+error_log {{DIR}}/error.log warn;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path {{DIR}}/tmp/body;
+    proxy_temp_path {{DIR}}/tmp/proxy;
+    fastcgi_temp_path {{DIR}}/tmp/fastcgi;
+    uwsgi_temp_path {{DIR}}/tmp/uwsgi;
+    scgi_temp_path {{DIR}}/tmp/scgi;
+
+    upstream keyward { server {{KEYWARD}}; keepalive 16; }
+
+    server {
+        listen 127.0.0.1:{{PORT}};
+
+        # The check: keyward sees the client's key headers, the required scopes and the client address.
+        location = /_keyward {
+            internal;
+            proxy_pass http://keyward/v1/auth?scopes=$keyward_scopes;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Forwarded-For $remote_addr;
+        }
+
+        # nginx passes only 401 and 403 from auth_request; any other status (429) becomes a 500.
+        # Map it back with the code keyward puts in X-Keyward-Code.
+        location @keyward_error {
+            internal;
+            if ($keyward_code = RATE_LIMITED) {
+                add_header Retry-After $keyward_retry_after always;
+                add_header X-Keyward-Code RATE_LIMITED always;
+                return 429;
+            }
+            if ($keyward_code = USAGE_EXCEEDED) {
+                add_header X-Keyward-Code USAGE_EXCEEDED always;
+                return 429;
+            }
+            if ($keyward_code = UNAVAILABLE) {
+                return 503;
+            }
+            return 500;
+        }
+
+        location /api/ {
+            set $keyward_scopes "invoices:read";
+            auth_request /_keyward;
+            auth_request_set $keyward_key_id $upstream_http_x_keyward_key_id;
+            auth_request_set $keyward_owner $upstream_http_x_keyward_owner;
+            auth_request_set $keyward_code $upstream_http_x_keyward_code;
+            auth_request_set $keyward_retry_after $upstream_http_retry_after;
+            error_page 500 = @keyward_error;
+
+            proxy_set_header X-Keyward-Key-Id $keyward_key_id;
+            proxy_set_header X-Keyward-Owner $keyward_owner;
+            proxy_set_header Authorization "";   # the upstream never sees the key
+            proxy_set_header X-API-Key "";
+            proxy_pass http://{{UPSTREAM}};
+        }
+    }
+}
+`
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestNginxAuthRequest(t *testing.T) {
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		if _, serr := os.Stat("/usr/sbin/nginx"); serr == nil {
+			nginx = "/usr/sbin/nginx"
+		} else {
+			t.Skip("nginx is not installed: skipping the nginx integration test (apt-get install nginx; .ci/run does)")
+		}
+	}
+	kw := testserver.Start(t, nil, "--database-url", "sqlite:"+filepath.Join(t.TempDir(), "k.db"),
+		"--admin-token", "nginx-test-admin-token-of-32-characters")
+	admin := "nginx-test-admin-token-of-32-characters"
+
+	// The upstream echoes what nginx passed on.
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "key=%s owner=%s auth=%q", r.Header.Get("X-Keyward-Key-Id"), r.Header.Get("X-Keyward-Owner"), r.Header.Get("Authorization"))
+	}))
+	defer upstream.Close()
+
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	os.MkdirAll(filepath.Join(dir, "tmp"), 0o755)
+	port := freePort(t)
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;"
+	}
+	conf := strings.NewReplacer("{{DIR}}", dir, "{{PORT}}", fmt.Sprint(port), "{{USER}}", user,
+		"{{KEYWARD}}", strings.TrimPrefix(kw.URL, "http://"), "{{UPSTREAM}}", strings.TrimPrefix(upstream.URL, "http://")).Replace(config)
+	confPath := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(confPath, []byte(conf), 0o644)
+	if out, err := exec.Command(nginx, "-t", "-p", dir, "-c", confPath).CombinedOutput(); err != nil {
+		t.Fatalf("nginx -t: %v\n%s", err, out)
+	}
+	cmd := exec.Command(nginx, "-p", dir, "-c", confPath)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}()
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Fatalf("nginx did not listen:\n%s", log)
+		}
+		time.Sleep(20 * time.Millisecond) // waiting for a process to start
+	}
+
+	var good, limited, other struct {
+		Key    struct{ ID string } `json:"key"`
+		Secret string              `json:"secret"`
+	}
+	kw.Do(t, "POST", "/v1/keys", admin, map[string]any{"name": "good", "owner": "team-a", "scopes": []string{"invoices:read"}}).JSON(t, &good)
+	kw.Do(t, "POST", "/v1/keys", admin, map[string]any{"name": "limited", "scopes": []string{"invoices:read"}, "rate_limit": map[string]any{"limit": 1, "period": "1h"}}).JSON(t, &limited)
+	kw.Do(t, "POST", "/v1/keys", admin, map[string]any{"name": "other scope", "scopes": []string{"reports:read"}}).JSON(t, &other)
+
+	get := func(header ...string) (int, http.Header, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+"/api/invoices", nil)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(b)
+	}
+	bad := good.Secret[:len(good.Secret)-1] + "x"
+
+	if code, h, _ := get(); code != 401 || !strings.Contains(h.Get("WWW-Authenticate"), `realm="keyward"`) {
+		t.Errorf("no key: %d %v", code, h)
+	}
+	if code, _, _ := get("Authorization", "Bearer "+bad); code != 401 {
+		t.Errorf("bad key: %d", code)
+	}
+	code, _, body := get("Authorization", "Bearer "+good.Secret)
+	if code != 200 || !strings.Contains(body, "key="+good.Key.ID) || !strings.Contains(body, "owner=team-a") || !strings.Contains(body, `auth=""`) {
+		t.Errorf("valid key: %d %q (want the key id and owner passed upstream, and no key)", code, body)
+	}
+	if code, _, body := get("X-API-Key", good.Secret); code != 200 || !strings.Contains(body, good.Key.ID) {
+		t.Errorf("valid key in X-API-Key: %d %q", code, body)
+	}
+	if code, _, _ := get("Authorization", "Bearer "+other.Secret); code != 403 {
+		t.Errorf("wrong scope: %d, want 403", code)
+	}
+	if code, _, _ := get("Authorization", "Bearer "+limited.Secret); code != 200 {
+		t.Errorf("rate-limited key, first request: %d", code)
+	}
+	code, h, _ := get("Authorization", "Bearer "+limited.Secret)
+	if code != 429 || h.Get("Retry-After") == "" || h.Get("X-Keyward-Code") != "RATE_LIMITED" {
+		t.Errorf("over the limit: %d %v; want 429 with Retry-After", code, h)
+	}
+}
