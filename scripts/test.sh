@@ -72,7 +72,7 @@ start_postgres() {
 	as_pg "$pg_bin/pg_ctl" -D "$pg_data" -w -l "$pg_data/server.log" \
 		-o "-c listen_addresses=127.0.0.1 -p $port -k $pg_data -c fsync=off -c max_connections=300" start >/dev/null
 	export KEYWARD_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
-	echo "== PostgreSQL $("$pg_bin/pg_ctl" --version | awk '{print $NF}') on 127.0.0.1:$port"
+	echo "== PostgreSQL $("$pg_bin/pg_ctl" --version | awk '{print $3}') on 127.0.0.1:$port"
 }
 
 start_redis() {
@@ -99,4 +99,18 @@ if [[ -z "${KEYWARD_TEST_REDIS_URL:-}" ]]; then start_redis; fi
 echo "== go vet"
 go vet ./...
 echo "== go test -race"
-go test -race -count=1 -timeout 20m "$@" ./...
+# -v so the log shows which suites ran and which skipped (and why); the
+# summary below keeps top-level results, the full log is printed on failure.
+status=0
+go test -race -count=1 -timeout 20m -v "$@" ./... >"$tmp/test.log" 2>&1 || status=$?
+grep -E '^(--- (PASS|FAIL|SKIP)|ok |FAIL|panic)' "$tmp/test.log" || true
+if grep -q '^--- SKIP' "$tmp/test.log"; then
+	echo "== skipped suites and why:"
+	grep -A1 '^--- SKIP' "$tmp/test.log" | grep -vE '^(--|--- SKIP)' | sed 's/^ */  /' | sort | uniq -c
+fi
+if [[ $status -ne 0 ]]; then
+	echo "== FAILED: full log follows"
+	cat "$tmp/test.log"
+	exit $status
+fi
+echo "== all suites passed"
