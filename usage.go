@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 )
@@ -14,78 +14,96 @@ import (
 // cannot take them; past it, new counts are dropped (and logged).
 const maxPendingUsage = 1 << 20
 
-type usageKey struct {
-	id      string
-	minute  int64 // Unix seconds of the minute's start
-	outcome Outcome
-}
-
 // usageAggregator sums verifications per key, minute and outcome in memory,
-// so that Verify never waits on a write.
+// so that Verify never waits on a write. Each key costs one map lookup per
+// verification: its few cells (one per minute and outcome seen since the last
+// flush) are scanned linearly.
 type usageAggregator struct {
 	mu      sync.Mutex
-	counts  map[usageKey]int64
-	last    map[string]time.Time
+	keys    map[string]*keyUsage
+	cells   int // cells held, bounded by maxPendingUsage
 	dropped int64
 }
 
+type keyUsage struct {
+	last  int64 // Unix nanoseconds of the latest use with the right secret; 0 if none
+	cells []usageCell
+}
+
+type usageCell struct {
+	minute  int64 // Unix seconds of the minute's start
+	outcome Outcome
+	n       int64
+}
+
 func newUsageAggregator() *usageAggregator {
-	return &usageAggregator{counts: make(map[usageKey]int64), last: make(map[string]time.Time)}
+	return &usageAggregator{keys: make(map[string]*keyUsage)}
 }
 
 // add counts one verification. used means the secret was right, which moves
 // the key's last_used_at.
 func (a *usageAggregator) add(id string, o Outcome, used bool, now time.Time) {
-	k := usageKey{id: id, minute: now.Unix() - now.Unix()%60, outcome: o}
+	a.addN(id, now.Unix()-now.Unix()%60, o, 1, used, now.UnixNano())
+}
+
+func (a *usageAggregator) addN(id string, minute int64, o Outcome, n int64, used bool, at int64) {
 	a.mu.Lock()
-	if n, ok := a.counts[k]; ok {
-		a.counts[k] = n + 1
-	} else if len(a.counts) < maxPendingUsage {
-		a.counts[k] = 1
-	} else {
-		a.dropped++
+	defer a.mu.Unlock()
+	k := a.keys[id]
+	if k == nil {
+		k = &keyUsage{}
+		a.keys[id] = k
 	}
-	if used {
-		if t, ok := a.last[id]; !ok || now.After(t) {
-			a.last[id] = now
+	if used && at > k.last {
+		k.last = at
+	}
+	if n == 0 {
+		return
+	}
+	for i := range k.cells {
+		if c := &k.cells[i]; c.minute == minute && c.outcome == o {
+			c.n += n
+			return
 		}
 	}
-	a.mu.Unlock()
+	if a.cells >= maxPendingUsage {
+		a.dropped += n
+		return
+	}
+	a.cells++
+	k.cells = append(k.cells, usageCell{minute: minute, outcome: o, n: n})
 }
 
 // take empties the aggregator and returns what it held.
 func (a *usageAggregator) take() (UsageBatch, int64) {
 	a.mu.Lock()
-	counts, last, dropped := a.counts, a.last, a.dropped
-	if len(counts) == 0 && len(last) == 0 {
+	keys, dropped, cells := a.keys, a.dropped, a.cells
+	if len(keys) == 0 {
+		a.dropped = 0
 		a.mu.Unlock()
 		return UsageBatch{}, dropped
 	}
-	a.counts, a.last, a.dropped = make(map[usageKey]int64, len(counts)), make(map[string]time.Time, len(last)), 0
+	a.keys, a.cells, a.dropped = make(map[string]*keyUsage, len(keys)), 0, 0
 	a.mu.Unlock()
-	b := UsageBatch{Counts: make([]UsageCount, 0, len(counts)), LastUsed: last}
-	for k, n := range counts {
-		b.Counts = append(b.Counts, UsageCount{KeyID: k.id, Start: time.Unix(k.minute, 0).UTC(), Outcome: k.outcome, Count: n})
+	b := UsageBatch{Counts: make([]UsageCount, 0, cells), LastUsed: map[string]time.Time{}}
+	for id, k := range keys {
+		for _, c := range k.cells {
+			b.Counts = append(b.Counts, UsageCount{KeyID: id, Start: time.Unix(c.minute, 0).UTC(), Outcome: c.outcome, Count: c.n})
+		}
+		if k.last != 0 {
+			b.LastUsed[id] = time.Unix(0, k.last).UTC()
+		}
 	}
 	return b, dropped
 }
 
 // putBack merges a batch the store did not take back in, for the next flush.
 func (a *usageAggregator) putBack(b UsageBatch) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	for _, c := range b.Counts {
-		k := usageKey{id: c.KeyID, minute: c.Start.Unix(), outcome: c.Outcome}
-		if _, ok := a.counts[k]; ok || len(a.counts) < maxPendingUsage {
-			a.counts[k] += c.Count
-		} else {
-			a.dropped += c.Count
-		}
+		a.addN(c.KeyID, c.Start.Unix(), c.Outcome, c.Count, false, 0)
 	}
 	for id, t := range b.LastUsed {
-		if cur, ok := a.last[id]; !ok || t.After(cur) {
-			a.last[id] = t
-		}
+		a.addN(id, 0, 0, 0, true, t.UnixNano())
 	}
 }
 
@@ -225,11 +243,7 @@ func (s *Service) Usage(ctx context.Context, p UsageParams) (UsageReport, error)
 		}
 		m[code] += c.Count
 	}
-	starts := make([]int64, 0, len(byStart))
-	for st := range maps.Keys(byStart) {
-		starts = append(starts, st)
-	}
-	sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
+	starts := slices.Sorted(maps.Keys(byStart))
 	for _, st := range starts {
 		rep.Series = append(rep.Series, UsagePoint{Start: time.Unix(st, 0).UTC(), Counts: byStart[st]})
 	}

@@ -15,6 +15,8 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"runtime/pprof"
+	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/cache"
@@ -26,6 +28,7 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:18090", "loopback address to listen on")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the first 10s after the first request to this file")
 	flag.Parse()
 	p, err := keyhash.NewPepper([]byte("middleware benchmark pepper, 32 bytes+"))
 	if err != nil {
@@ -47,5 +50,13 @@ func main() {
 	mux.Handle("GET /bare", trivial)
 	mux.Handle("GET /guarded", httpauth.New(svc, nil)(trivial))
 	fmt.Fprintln(os.Stdout, iss.Secret)
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		time.AfterFunc(12*time.Second, func() { pprof.StopCPUProfile(); f.Close() })
+	}
 	log.Fatal(http.ListenAndServe(*addr, mux))
 }
