@@ -67,7 +67,8 @@ type Store interface {
 	// no longer exist are skipped for LastUsed but keep their counts.
 	RecordUsage(ctx context.Context, b UsageBatch) error
 
-	// Usage returns the usage counts of one key between q.From (inclusive)
+	// Usage returns the usage counts of one key (of all keys together when
+	// q.KeyID is "") between q.From (inclusive)
 	// and q.To (exclusive), summed into buckets of q.Bucket (a whole number
 	// of minutes dividing a day, aligned to the Unix epoch), ordered by
 	// bucket start. Buckets without counts are left out.

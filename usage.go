@@ -164,7 +164,7 @@ var bucketSizes = map[string]time.Duration{
 // maxUsageBuckets bounds the size of one usage answer.
 const maxUsageBuckets = 50000
 
-// UsageParams selects a usage report. To defaults to the end of the current
+// UsageParams selects a usage report. KeyID "" reports all keys together. To defaults to the end of the current
 // minute, From to 24 hours before To, Bucket to "hour". From is rounded down
 // and To up to whole minutes.
 type UsageParams struct {
@@ -192,8 +192,9 @@ type UsagePoint struct {
 	Counts map[string]int64 `json:"counts"`
 }
 
-// Usage reports the usage of a key, which may have been deleted. Returns
-// ErrNotFound for an id that never existed, or a *ValidationError.
+// Usage reports the usage of a key, which may have been deleted, or of all
+// keys together when p.KeyID is "". Returns ErrNotFound for an id that never
+// existed, or a *ValidationError.
 func (s *Service) Usage(ctx context.Context, p UsageParams) (UsageReport, error) {
 	var probs problems
 	if p.Bucket == "" {
@@ -224,8 +225,10 @@ func (s *Service) Usage(ctx context.Context, p UsageParams) (UsageReport, error)
 	if err := probs.err(); err != nil {
 		return UsageReport{}, err
 	}
-	if err := s.existed(ctx, p.KeyID); err != nil {
-		return UsageReport{}, err
+	if p.KeyID != "" {
+		if err := s.existed(ctx, p.KeyID); err != nil {
+			return UsageReport{}, err
+		}
 	}
 	counts, err := s.store.Usage(ctx, UsageQuery{KeyID: p.KeyID, From: from, To: to, Bucket: size})
 	if err != nil {

@@ -167,6 +167,12 @@ type VerifyResult struct {
 	RetryAfter   int64           `json:"retry_after,omitempty" doc:"Seconds, for RATE_LIMITED, and for USAGE_EXCEEDED when a refill will restore credits."`
 }
 
+// StatsBody is the overview of GET /v1/stats.
+type StatsBody struct {
+	Keys  map[string]int64    `json:"keys" doc:"Number of keys per status: active, disabled, revoked, expired."`
+	Usage keyward.UsageReport `json:"usage" doc:"Verifications of all keys per minute over the last hour (key_id is empty)."`
+}
+
 type idPath struct {
 	ID string `path:"id" doc:"The key id."`
 }
@@ -339,6 +345,27 @@ func (s *Server) registerKeys() {
 			return nil, s.errs.problem(err, "query")
 		}
 		return &body[keyward.UsageReport]{Body: rep}, nil
+	})
+
+	huma.Register(s.api, huma.Operation{
+		OperationID: "stats", Method: http.MethodGet, Path: "/v1/stats", Summary: "Overview",
+		Description: "How many keys are in each status, and verifications of all keys per minute over the last hour by outcome (the admin page's overview).",
+		Tags:        []string{"audit"}, Metadata: admin, Security: sec, Errors: []int{401, 403, 503},
+	}, func(ctx context.Context, _ *struct{}) (*body[StatsBody], error) {
+		counts, err := s.svc.Counts(ctx)
+		if err != nil {
+			return nil, s.errs.problem(err, "query")
+		}
+		from := s.svc.Now().Add(-time.Hour)
+		rep, err := s.svc.Usage(ctx, keyward.UsageParams{From: &from, Bucket: keyward.BucketMinute})
+		if err != nil {
+			return nil, s.errs.problem(err, "query")
+		}
+		out := StatsBody{Keys: map[string]int64{}, Usage: rep}
+		for st, n := range counts {
+			out.Keys[string(st)] = n
+		}
+		return &body[StatsBody]{Body: out}, nil
 	})
 
 	huma.Register(s.api, huma.Operation{

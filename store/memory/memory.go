@@ -268,7 +268,7 @@ func (s *Store) Usage(_ context.Context, q keyward.UsageQuery) ([]keyward.UsageC
 	}
 	sums := map[bucketKey]int64{}
 	for k, n := range s.usage {
-		if k.id != q.KeyID || k.minute < from || k.minute >= to {
+		if q.KeyID != "" && k.id != q.KeyID || k.minute < from || k.minute >= to {
 			continue
 		}
 		sums[bucketKey{start: k.minute - k.minute%size, outcome: k.outcome}] += n

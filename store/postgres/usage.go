@@ -33,6 +33,11 @@ const (
 	WHERE key_id = $1 AND minute >= $3 AND minute < $4
 	GROUP BY 1, 2
 	ORDER BY 1`
+	// selectAllUsage is selectUsage over every key ($1 is ignored).
+	selectAllUsage = `SELECT (minute / $2) * $2, outcome, sum(count)::bigint FROM usage
+	WHERE $1::text = '' AND minute >= $3 AND minute < $4
+	GROUP BY 1, 2
+	ORDER BY 1`
 )
 
 // RecordUsage adds the batch's counts and moves last_used_at forward in one
@@ -68,7 +73,11 @@ func (s *Store) Usage(ctx context.Context, q keyward.UsageQuery) ([]keyward.Usag
 	if size <= 0 {
 		return nil, fmt.Errorf("postgres: usage of key %q: bucket %v is not a positive number of seconds", q.KeyID, q.Bucket)
 	}
-	rows, _ := s.pool.Query(ctx, selectUsage, q.KeyID, size, q.From.Unix(), q.To.Unix())
+	query := selectUsage
+	if q.KeyID == "" {
+		query = selectAllUsage
+	}
+	rows, _ := s.pool.Query(ctx, query, q.KeyID, size, q.From.Unix(), q.To.Unix())
 	var (
 		out   []keyward.UsageCount
 		start int64

@@ -48,8 +48,12 @@ func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
 // Usage sums minute counts into buckets in SQL.
 func (s *Store) Usage(ctx context.Context, q keyward.UsageQuery) ([]keyward.UsageCount, error) {
 	size := int64(q.Bucket / time.Second)
+	which := "key_id = ?2 AND"
+	if q.KeyID == "" {
+		which = "?2 = '' AND" // all keys, through the minute index
+	}
 	rows, err := s.reader.QueryContext(ctx, `SELECT (minute / ?1) * ?1 AS start, outcome, sum(count)
-		FROM usage WHERE key_id = ?2 AND minute >= ?3 AND minute < ?4
+		FROM usage WHERE `+which+` minute >= ?3 AND minute < ?4
 		GROUP BY start, outcome ORDER BY start, outcome`, size, q.KeyID, q.From.Unix(), q.To.Unix())
 	if err != nil {
 		return nil, s.wrap("reading usage", err)

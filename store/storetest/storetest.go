@@ -694,6 +694,19 @@ func testUsage(t *testing.T, s keyward.Store) {
 		}},
 		{"empty range", m(12, 0), m(13, 0), time.Hour, nil},
 	}
+	t.Run("all keys", func(t *testing.T) {
+		got, err := s.Usage(ctx, keyward.UsageQuery{From: m(10, 0), To: m(10, 1), Bucket: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := map[keyward.Outcome]int64{}
+		for _, c := range got {
+			sum[c.Outcome] += c.Count
+		}
+		if sum[keyward.OutcomeValid] != 106 || sum[keyward.OutcomeNotFound] != 1 {
+			t.Errorf("usage of all keys in minute 10:00 = %v, want VALID 106 (6 + 100) and NOT_FOUND 1", sum)
+		}
+	})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			got := read(tc.from, tc.to, tc.bucket)
