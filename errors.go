@@ -84,3 +84,5 @@ type stateError struct{ msg string }
 
 func (e *stateError) Error() string        { return "keyward: " + e.msg + ": conflict" }
 func (e *stateError) Is(target error) bool { return target == ErrConflict }
+
+func isConflict(err error) bool { return errors.Is(err, ErrConflict) }

@@ -353,3 +353,22 @@ func (s *Store) KeyIDs(_ context.Context, fn func(id string) error) error {
 	}
 	return nil
 }
+
+// CreateBatch inserts the keys whose ids are free (see keyward.BatchCreator).
+func (s *Store) CreateBatch(_ context.Context, keys []*keyward.Key, audit []*keyward.AuditEntry) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for i, k := range keys {
+		if _, taken := s.keys[k.ID]; taken {
+			continue
+		}
+		s.keys[k.ID] = k.Clone()
+		s.appendAudit(audit[i])
+		n++
+	}
+	return n, nil
+}

@@ -420,3 +420,29 @@ func (s *Store) Counts(ctx context.Context, now time.Time) (map[keyward.Status]i
 	}
 	return m, nil
 }
+
+// CreateBatch inserts the keys whose ids are free, with their audit entries,
+// in one transaction (see keyward.BatchCreator).
+func (s *Store) CreateBatch(ctx context.Context, keys []*keyward.Key, audit []*keyward.AuditEntry) (int, error) {
+	n := 0
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		n = 0
+		for i, k := range keys {
+			tag, err := tx.Exec(ctx, insertKey+` ON CONFLICT (id) DO NOTHING`, keyArgs(k)...)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 1 {
+				n++
+				if err := appendAudit(ctx, tx, audit[i]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, s.fail(err, "import keys", "")
+	}
+	return n, nil
+}

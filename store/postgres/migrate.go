@@ -154,3 +154,6 @@ func (s *Store) apply(ctx context.Context, m migration) error {
 	}
 	return s.fail(err, "migration", m.name)
 }
+
+// LatestVersion returns the newest schema version this binary knows.
+func (s *Store) LatestVersion() int { return s.latest() }

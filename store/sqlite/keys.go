@@ -415,3 +415,33 @@ func (s *Store) KeyIDs(ctx context.Context, fn func(id string) error) error {
 	}
 	return s.wrap("listing key ids", rows.Err())
 }
+
+// CreateBatch inserts the keys whose ids are free, with their audit entries,
+// in one transaction (see keyward.BatchCreator).
+func (s *Store) CreateBatch(ctx context.Context, keys []*keyward.Key, audit []*keyward.AuditEntry) (int, error) {
+	n := 0
+	err := s.inTx(ctx, "importing keys", func(tx *sql.Tx) error {
+		ins, err := tx.PrepareContext(ctx, strings.Replace(insertKeySQL, "INSERT INTO", "INSERT OR IGNORE INTO", 1))
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		for i, k := range keys {
+			res, err := ins.ExecContext(ctx, append([]any{k.ID}, keyArgs(k)...)...)
+			if err != nil {
+				return err
+			}
+			if added, _ := res.RowsAffected(); added == 1 {
+				n++
+				if err := s.insertAudit(ctx, tx, audit[i]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}

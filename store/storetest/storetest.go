@@ -62,6 +62,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"Counts", testCounts},
 		{"Ping", testPing},
 		{"MigrateTwiceIsNoOp", testMigrateTwice},
+		{"CreateBatchSkipsTakenIDs", testCreateBatch},
 		{"ServiceQuotaConcurrent", testServiceQuota},
 		{"ServiceConcurrentRotate", testServiceConcurrentRotate},
 		{"ServiceConcurrentRotateRevoke", testServiceRotateRevoke},
@@ -1011,5 +1012,33 @@ func testServiceLifecycle(t *testing.T, s keyward.Store) {
 	}
 	if _, err := svc.Usage(ctx, keyward.UsageParams{KeyID: newID(t)}); !errors.Is(err, keyward.ErrNotFound) {
 		t.Errorf("usage of an id that never existed: err = %v, want ErrNotFound", err)
+	}
+}
+
+func testCreateBatch(t *testing.T, s keyward.Store) {
+	bc, ok := s.(keyward.BatchCreator)
+	if !ok {
+		t.Skip("store does not create in batches; Service.Import falls back to Create")
+	}
+	ctx := context.Background()
+	taken := plain(t, "taken", base)
+	mustCreate(t, s, taken)
+	dup := plain(t, "would overwrite", base)
+	dup.ID = taken.ID
+	fresh := []*keyward.Key{sample(t, "a", base), plain(t, "b", base.Add(time.Second)), dup}
+	audits := []*keyward.AuditEntry{audit(keyward.ActionCreate, fresh[0].ID, base), audit(keyward.ActionCreate, fresh[1].ID, base), audit(keyward.ActionCreate, dup.ID, base)}
+	n, err := bc.CreateBatch(ctx, fresh, audits)
+	if err != nil || n != 2 {
+		t.Fatalf("CreateBatch = %d, %v; want 2 inserted (one id taken)", n, err)
+	}
+	equalKeys(t, mustGet(t, s, fresh[0].ID), fresh[0])
+	if got := mustGet(t, s, taken.ID); got.Name != "taken" {
+		t.Errorf("CreateBatch overwrote an existing key: %q", got.Name)
+	}
+	if e := auditOf(t, s, taken.ID); len(e) != 1 {
+		t.Errorf("a skipped key got an audit entry: %d entries", len(e))
+	}
+	if n, err := bc.CreateBatch(ctx, fresh[:2], audits[:2]); err != nil || n != 0 {
+		t.Errorf("CreateBatch again = %d, %v; want 0 (all skipped)", n, err)
 	}
 }

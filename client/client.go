@@ -1,0 +1,376 @@
+// Package client talks to a running keyward serve: the admin API, and
+// verification for Go services that cannot reach keyward's database.
+//
+//	c, _ := client.New("https://keyward.internal", os.Getenv("KEYWARD_TOKEN"), nil)
+//	issued, err := c.CreateKey(ctx, keyward.CreateParams{Name: "billing"})
+//
+// [Verifier] verifies through the server with a short local cache and
+// implements httpauth.Verifier, so a service guards its routes with
+// httpauth.New(client.NewVerifier(c, nil), opts) and no database access.
+//
+// Errors from the server are *[Error] values; they match keyward's
+// sentinels with errors.Is (404 ErrNotFound, 409 ErrConflict, 400 and 422
+// ErrInvalid, 503 and network failures ErrUnavailable).
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward"
+)
+
+// Options tunes [New]. The zero value (or nil) gives the defaults.
+type Options struct {
+	// HTTPClient sends the requests; nil means a client with a 10s timeout.
+	HTTPClient *http.Client
+}
+
+// Client calls one keyward server with one credential (an admin token or
+// key; for Verify, a key with scope keyward:verify). It is safe for
+// concurrent use.
+type Client struct {
+	base  *url.URL
+	token string
+	hc    *http.Client
+}
+
+// New returns a client for the server at baseURL (http:// or https://).
+func New(baseURL, token string, opts *Options) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("client: %q is not an http:// or https:// URL", baseURL)
+	}
+	c := &Client{base: u, token: token, hc: &http.Client{Timeout: 10 * time.Second}}
+	if opts != nil && opts.HTTPClient != nil {
+		c.hc = opts.HTTPClient
+	}
+	return c, nil
+}
+
+// Error is a problem document (RFC 9457) returned by the server.
+type Error struct {
+	Status int    `json:"status"`
+	Title  string `json:"title"`
+	Detail string `json:"detail"`
+	Code   string `json:"code"`
+	Errors []struct {
+		Location string `json:"location"`
+		Message  string `json:"message"`
+	} `json:"errors"`
+}
+
+func (e *Error) Error() string {
+	msg := fmt.Sprintf("keyward: %d %s: %s", e.Status, e.Code, e.Detail)
+	for _, d := range e.Errors {
+		msg += fmt.Sprintf("; %s: %s", d.Location, d.Message)
+	}
+	return msg
+}
+
+// Is maps the status to keyward's sentinel errors.
+func (e *Error) Is(target error) bool {
+	switch e.Status {
+	case http.StatusNotFound:
+		return target == keyward.ErrNotFound
+	case http.StatusConflict:
+		return target == keyward.ErrConflict
+	case http.StatusBadRequest, http.StatusUnprocessableEntity:
+		return target == keyward.ErrInvalid
+	case http.StatusServiceUnavailable:
+		return target == keyward.ErrUnavailable
+	}
+	return false
+}
+
+// do sends a request and decodes a JSON answer into out (if not nil).
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	u := *c.base
+	u.Path += path
+	u.RawQuery = query.Encode()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("keyward: %s %s: %v: %w", method, path, err, keyward.ErrUnavailable)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("keyward: reading the answer to %s %s: %v: %w", method, path, err, keyward.ErrUnavailable)
+	}
+	if resp.StatusCode >= 400 {
+		e := &Error{Status: resp.StatusCode}
+		if json.Unmarshal(raw, e) != nil || e.Code == "" {
+			e.Code, e.Detail = "UNEXPECTED", http.StatusText(resp.StatusCode)
+		}
+		e.Status = resp.StatusCode
+		return e
+	}
+	if out == nil || len(raw) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("keyward: decoding the answer to %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+func durationString(d *keyward.Duration) any {
+	if d == nil {
+		return nil
+	}
+	return d.String()
+}
+
+// createBody is the JSON of POST /v1/keys.
+func createBody(p keyward.CreateParams) map[string]any {
+	b := map[string]any{"name": p.Name}
+	set := func(k string, ok bool, v any) {
+		if ok {
+			b[k] = v
+		}
+	}
+	set("description", p.Description != "", p.Description)
+	set("owner", p.Owner != "", p.Owner)
+	set("scopes", p.Scopes != nil, p.Scopes)
+	set("metadata", p.Metadata != nil, json.RawMessage(p.Metadata))
+	set("prefix", p.Prefix != "", p.Prefix)
+	set("expires_at", p.ExpiresAt != nil, p.ExpiresAt)
+	set("expires_in", p.ExpiresIn != nil, durationString(p.ExpiresIn))
+	set("rate_limit", p.RateLimit != nil, p.RateLimit)
+	set("remaining", p.Remaining != nil, p.Remaining)
+	set("refill", p.Refill != nil, p.Refill)
+	set("allowed_cidrs", p.AllowedCIDRs != nil, p.AllowedCIDRs)
+	set("enabled", p.Enabled != nil, p.Enabled)
+	return b
+}
+
+// BaseURL returns the server's URL.
+func (c *Client) BaseURL() string { return c.base.String() }
+
+// CreateKey creates a key; the Issued secret is shown only this once.
+func (c *Client) CreateKey(ctx context.Context, p keyward.CreateParams) (keyward.Issued, error) {
+	var out keyward.Issued
+	err := c.do(ctx, http.MethodPost, "/v1/keys", nil, createBody(p), &out)
+	return out, err
+}
+
+// GetKey returns a key.
+func (c *Client) GetKey(ctx context.Context, id string) (*keyward.Key, error) {
+	var k keyward.Key
+	if err := c.do(ctx, http.MethodGet, "/v1/keys/"+url.PathEscape(id), nil, nil, &k); err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// ListKeys returns a page of keys, newest first.
+func (c *Client) ListKeys(ctx context.Context, p keyward.ListParams) (keyward.Page, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"owner": p.Owner, "status": string(p.Status), "q": p.Query, "cursor": p.Cursor} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if p.Limit != 0 {
+		q.Set("limit", strconv.Itoa(p.Limit))
+	}
+	var out keyward.Page
+	err := c.do(ctx, http.MethodGet, "/v1/keys", q, nil, &out)
+	return out, err
+}
+
+func nullable[T any](b map[string]any, k string, n keyward.Nullable[T]) {
+	if n.Set {
+		if n.Value == nil {
+			b[k] = nil
+		} else {
+			b[k] = *n.Value
+		}
+	}
+}
+
+// UpdateKey changes the fields set in p.
+func (c *Client) UpdateKey(ctx context.Context, id string, p keyward.UpdateParams) (*keyward.Key, error) {
+	b := map[string]any{}
+	if p.Name != nil {
+		b["name"] = *p.Name
+	}
+	if p.Description != nil {
+		b["description"] = *p.Description
+	}
+	if p.Owner != nil {
+		b["owner"] = *p.Owner
+	}
+	if p.Scopes != nil {
+		b["scopes"] = *p.Scopes
+	}
+	if p.Metadata != nil {
+		b["metadata"] = json.RawMessage(p.Metadata)
+	}
+	if p.Enabled != nil {
+		b["enabled"] = *p.Enabled
+	}
+	if p.ExpiresIn != nil {
+		b["expires_in"] = p.ExpiresIn.String()
+	}
+	if p.AllowedCIDRs != nil {
+		b["allowed_cidrs"] = *p.AllowedCIDRs
+	}
+	nullable(b, "expires_at", p.ExpiresAt)
+	nullable(b, "rate_limit", p.RateLimit)
+	nullable(b, "remaining", p.Remaining)
+	nullable(b, "refill", p.Refill)
+	var k keyward.Key
+	if err := c.do(ctx, http.MethodPatch, "/v1/keys/"+url.PathEscape(id), nil, b, &k); err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// RevokeKey revokes a key for good.
+func (c *Client) RevokeKey(ctx context.Context, id string) (*keyward.Key, error) {
+	var k keyward.Key
+	if err := c.do(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(id)+"/revoke", nil, nil, &k); err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// RotateKey issues a successor of a key.
+func (c *Client) RotateKey(ctx context.Context, id string, p keyward.RotateParams) (keyward.Issued, error) {
+	b := map[string]any{}
+	if p.GracePeriod != nil {
+		b["grace_period"] = p.GracePeriod.String()
+	}
+	if p.ExpiresAt != nil {
+		b["expires_at"] = p.ExpiresAt
+	}
+	if p.ExpiresIn != nil {
+		b["expires_in"] = p.ExpiresIn.String()
+	}
+	var out keyward.Issued
+	err := c.do(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(id)+"/rotate", nil, b, &out)
+	return out, err
+}
+
+// DeleteKey deletes a key.
+func (c *Client) DeleteKey(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/keys/"+url.PathEscape(id), nil, nil, nil)
+}
+
+// Usage returns the usage report of a key.
+func (c *Client) Usage(ctx context.Context, p keyward.UsageParams) (keyward.UsageReport, error) {
+	q := url.Values{}
+	if p.From != nil {
+		q.Set("from", p.From.Format(time.RFC3339))
+	}
+	if p.To != nil {
+		q.Set("to", p.To.Format(time.RFC3339))
+	}
+	if p.Bucket != "" {
+		q.Set("bucket", p.Bucket)
+	}
+	var out keyward.UsageReport
+	err := c.do(ctx, http.MethodGet, "/v1/keys/"+url.PathEscape(p.KeyID)+"/usage", q, nil, &out)
+	return out, err
+}
+
+// Audit returns a page of the audit log.
+func (c *Client) Audit(ctx context.Context, p keyward.AuditParams) (keyward.AuditPage, error) {
+	q := url.Values{}
+	if p.KeyID != "" {
+		q.Set("key_id", p.KeyID)
+	}
+	if p.Cursor != "" {
+		q.Set("cursor", p.Cursor)
+	}
+	if p.Limit != 0 {
+		q.Set("limit", strconv.Itoa(p.Limit))
+	}
+	var out keyward.AuditPage
+	err := c.do(ctx, http.MethodGet, "/v1/audit", q, nil, &out)
+	return out, err
+}
+
+// verifyAnswer is the JSON of POST /v1/keys/verify.
+type verifyAnswer struct {
+	Valid     bool         `json:"valid"`
+	Code      string       `json:"code"`
+	Key       *keyward.Key `json:"key"`
+	RateLimit *struct {
+		Limit     int64 `json:"limit"`
+		Remaining int64 `json:"remaining"`
+		Reset     int64 `json:"reset"`
+	} `json:"ratelimit"`
+	MissingScope string `json:"missing_scope"`
+	RetryAfter   int64  `json:"retry_after"`
+}
+
+// Verify asks the server to verify a key (POST /v1/keys/verify) and spend
+// its cost. Every outcome is a Result; the error is for the server being
+// unreachable or refusing the client's credential.
+func (c *Client) Verify(ctx context.Context, req keyward.VerifyRequest) (keyward.Result, error) {
+	b := map[string]any{"key": req.Key}
+	if len(req.Scopes) > 0 {
+		b["scopes"] = req.Scopes
+	}
+	if req.Cost != nil {
+		b["cost"] = *req.Cost
+	}
+	if req.ClientIP.IsValid() {
+		b["client_ip"] = req.ClientIP.String()
+	}
+	var ans verifyAnswer
+	if err := c.do(ctx, http.MethodPost, "/v1/keys/verify", nil, b, &ans); err != nil {
+		return keyward.Result{}, err
+	}
+	o, ok := keyward.ParseOutcome(ans.Code)
+	if !ok {
+		return keyward.Result{}, fmt.Errorf("keyward: the server answered an unknown outcome %q", ans.Code)
+	}
+	res := keyward.Result{Outcome: o, Key: ans.Key, MissingScope: ans.MissingScope, Remaining: -1, RetryAfter: time.Duration(ans.RetryAfter) * time.Second}
+	if ans.Key != nil && ans.Key.Remaining != nil {
+		res.Remaining = *ans.Key.Remaining
+	}
+	if rl := ans.RateLimit; rl != nil {
+		res.RateLimit = keyward.RateDecision{
+			Allowed: o != keyward.OutcomeRateLimited, Limit: rl.Limit, Remaining: rl.Remaining,
+			Reset: time.Duration(rl.Reset) * time.Second, RetryAfter: res.RetryAfter,
+		}
+		if ans.Key != nil && ans.Key.RateLimit != nil {
+			res.RateLimit.Period = time.Duration(ans.Key.RateLimit.Period)
+		}
+	}
+	return res, nil
+}
+
+// errUnavailable reports whether err means the server could not answer.
+func errUnavailable(err error) bool { return errors.Is(err, keyward.ErrUnavailable) }

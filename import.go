@@ -1,0 +1,105 @@
+package keyward
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// BatchCreator is implemented by stores that can insert many keys in one
+// transaction. CreateBatch inserts the keys whose ids are not taken (others
+// are skipped, not an error), appends audit[i] for each key inserted, and
+// returns how many were inserted. [Service.Import] uses it when the store
+// has it.
+type BatchCreator interface {
+	CreateBatch(ctx context.Context, keys []*Key, audit []*AuditEntry) (inserted int, err error)
+}
+
+// ImportResult counts what an import did.
+type ImportResult struct {
+	Created int `json:"created"`
+	Skipped int `json:"skipped"` // ids that exist already
+}
+
+// ValidateImport checks a key record brought from another keyward (an
+// export with hashes): the id, prefix and hash must be there, and the fields
+// must follow the same rules as a created key. It fills defaults (empty
+// lists, {} metadata, times) and returns a *ValidationError naming each
+// problem.
+func (s *Service) ValidateImport(k *Key) error {
+	var probs problems
+	if !ValidID(k.ID) {
+		probs.add("id", "must be 16 base62 characters")
+	}
+	if !validPrefix(k.Prefix) {
+		probs.add("prefix", "must match [a-z][a-z0-9_]{0,19}")
+	}
+	if !strings.HasPrefix(k.Hash, "$") || len(k.Hash) > 1024 {
+		probs.add("hash", "must be a hash string exported by keyward (export with --with-hashes)")
+	}
+	f := keyFields{
+		name: k.Name, description: k.Description, owner: k.Owner, scopes: k.Scopes,
+		metadata: k.Metadata, rateLimit: k.RateLimit, remaining: k.Remaining, refill: k.Refill,
+		cidrs: append([]string(nil), k.AllowedCIDRs...),
+	}
+	f.validate(&probs)
+	if err := probs.err(); err != nil {
+		return err
+	}
+	k.Name, k.Description, k.Owner, k.Scopes, k.Metadata = f.name, f.description, f.owner, f.scopes, f.metadata
+	k.AllowedCIDRs = f.cidrs
+	now := s.Now()
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = now
+	}
+	if k.UpdatedAt.IsZero() {
+		k.UpdatedAt = k.CreatedAt
+	}
+	for _, t := range []*time.Time{&k.CreatedAt, &k.UpdatedAt} {
+		*t = t.UTC().Truncate(time.Millisecond)
+	}
+	return nil
+}
+
+// Import stores keys brought from another keyward, in batches, skipping ids
+// that exist (so importing the same records twice changes nothing). Validate
+// every record with [Service.ValidateImport] first: Import stores them as
+// they are. progress, if not nil, is called after each batch with the number
+// of records handled so far.
+func (s *Service) Import(ctx context.Context, keys []*Key, progress func(done int)) (ImportResult, error) {
+	const batch = 1000
+	var res ImportResult
+	bc, batched := s.store.(BatchCreator)
+	for start := 0; start < len(keys); start += batch {
+		chunk := keys[start:min(start+batch, len(keys))]
+		audit := make([]*AuditEntry, len(chunk))
+		for i, k := range chunk {
+			audit[i] = s.audit(ctx, ActionCreate, k.ID, map[string]any{"name": k.Name, "owner": k.Owner, "import": true})
+		}
+		if batched {
+			n, err := bc.CreateBatch(ctx, chunk, audit)
+			if err != nil {
+				return res, fmt.Errorf("keyward: importing keys: %w", err)
+			}
+			res.Created += n
+			res.Skipped += len(chunk) - n
+		} else {
+			for i, k := range chunk {
+				err := s.store.Create(ctx, k, audit[i])
+				switch {
+				case err == nil:
+					res.Created++
+				case isConflict(err):
+					res.Skipped++
+				default:
+					return res, fmt.Errorf("keyward: importing key %s: %w", k.ID, err)
+				}
+			}
+		}
+		if progress != nil {
+			progress(start + len(chunk))
+		}
+	}
+	return res, nil
+}
