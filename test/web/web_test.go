@@ -1,0 +1,649 @@
+// Package web drives keyward's admin page (server/web) in a real browser,
+// Debian's Chromium through chromedp, against a real `keyward serve`.
+//
+// TestAdminPage is the browser test. TestScreenshots writes the README's
+// screenshots when asked:
+//
+//	KEYWARD_SCREENSHOTS=docs/img go test ./test/web -run Screenshots
+//
+// (a relative directory is taken from the repository's root).
+package web
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/input"
+	cdplog "github.com/chromedp/cdproto/log"
+	cdpruntime "github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/testserver"
+	"github.com/keyward/keyward/store/sqlite"
+)
+
+// chromium is Debian's Chromium; without it the tests skip.
+const chromium = "/usr/bin/chromium"
+
+const adminToken = "web-test-admin-token-0123456789abcdefghij"
+
+// browser is a headless Chromium tab.
+type browser struct {
+	tb  testing.TB
+	ctx context.Context
+}
+
+// newBrowser starts Chromium with a new empty profile, showing a
+// width×height viewport; it is closed when the test ends.
+func newBrowser(tb testing.TB, width, height int64) *browser {
+	tb.Helper()
+	if _, err := os.Stat(chromium); err != nil {
+		tb.Skipf("the browser test needs Chromium at %s (apt-get install chromium): %v", chromium, err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("hide-scrollbars", true),
+		// Loopback only: every other host name fails to resolve.
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
+		chromedp.Flag("lang", "en-US"),
+		chromedp.UserDataDir(tb.TempDir()),
+		chromedp.WindowSize(int(width), int(height)),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	tabCtx, cancelTab := chromedp.NewContext(allocCtx)
+	// Cleanups run last-in first-out: the tab, then the browser (waiting for
+	// it to exit), then the profile directory of TempDir above.
+	tb.Cleanup(cancelAlloc)
+	tb.Cleanup(cancelTab)
+	// The first call starts the browser and binds it to tabCtx, which has no
+	// deadline; each step below has its own.
+	if err := chromedp.Do(tabCtx, chromedp.EmulateViewport(width, height)); err != nil {
+		tb.Fatalf("starting %s: %v", chromium, err)
+	}
+	// Uncaught exceptions and console errors (a Content-Security-Policy
+	// violation among them) fail the test. Failed requests are left out:
+	// the tests cause 401s on purpose.
+	var mu sync.Mutex
+	var problems []string
+	err := chromedp.Listen(tabCtx, func(ev any) {
+		var p string
+		switch ev := ev.(type) {
+		case *cdpruntime.EventExceptionThrown:
+			p = "exception: " + ev.ExceptionDetails.Text
+			if e := ev.ExceptionDetails.Exception; e != nil {
+				p += " " + e.Description
+			}
+		case *cdplog.EventEntryAdded:
+			if ev.Entry.Level == cdplog.EntryLevelError && ev.Entry.Source != cdplog.EntrySourceNetwork {
+				p = fmt.Sprintf("console (%s): %s", ev.Entry.Source, ev.Entry.Text)
+			}
+		}
+		if p != "" {
+			mu.Lock()
+			problems = append(problems, p)
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range problems {
+			tb.Errorf("in the page: %s", p)
+		}
+	})
+	return &browser{tb: tb, ctx: tabCtx}
+}
+
+// stepTimeout bounds one group of browser actions.
+const stepTimeout = 30 * time.Second
+
+// do runs actions, failing the test with what for context.
+func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.tb.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.tb.Fatalf("%s: %v", what, err)
+	}
+}
+
+// run runs one action that returns a value.
+func run[T any](b *browser, what string, action chromedp.Action[T]) T {
+	b.tb.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, action)
+	if err != nil {
+		b.tb.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+// waitText waits until the element of a selector holds a text; the page
+// renders asynchronously, so an element may still be from the last view.
+func waitText(sel, text string) chromedp.Action[chromedp.Void] {
+	return chromedp.PollFunction[chromedp.Void](`(sel, text) => document.querySelector(sel)?.textContent.includes(text)`,
+		chromedp.WithPollingArgs(sel, text), chromedp.WithPollingMutation())
+}
+
+func (b *browser) text(sel string) string {
+	b.tb.Helper()
+	return run(b, "reading "+sel, chromedp.Text(chromedp.CSS(sel)))
+}
+
+// signIn signs in with the admin token and waits for the page behind the
+// current hash to load.
+func (b *browser) signIn(token string) {
+	b.tb.Helper()
+	b.do("signing in",
+		chromedp.WaitVisible(chromedp.CSS("#signin-token")),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('signin-token').value = ''`),
+		chromedp.SendKeys(chromedp.CSS("#signin-token"), token),
+		chromedp.Click(chromedp.CSS("#signin-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#topbar")),
+	)
+}
+
+func startServer(tb testing.TB) (*testserver.Server, string) {
+	tb.Helper()
+	db := filepath.Join(tb.TempDir(), "web.db")
+	srv := testserver.Start(tb, nil, "--database-url", "sqlite:"+db, "--admin-token", adminToken)
+	return srv, db
+}
+
+// chartState is what a drawn chart says about itself.
+type chartState struct {
+	Valid    string `json:"valid"`
+	Limited  string `json:"limited"`
+	Rejected string `json:"rejected"`
+	Total    string `json:"total"`
+	Label    string `json:"label"`
+	Bars     int    `json:"bars"`
+}
+
+const readChart = `(() => {
+	const f = document.querySelector('#usage figure.chart');
+	if (!f) return null;
+	return { ...f.dataset, label: f.querySelector('svg').getAttribute('aria-label'), bars: f.querySelectorAll('g.bar').length };
+})()`
+
+// artifactDir is where test artifacts go: $KEYWARD_ARTIFACTS, else a
+// temporary directory.
+func artifactDir(tb testing.TB) string {
+	if dir := os.Getenv("KEYWARD_ARTIFACTS"); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		return dir
+	}
+	return tb.TempDir()
+}
+
+func TestAdminPage(t *testing.T) {
+	b := newBrowser(t, 1280, 900)
+	srv, _ := startServer(t)
+
+	// A wrong token: a readable error, not JSON, and no sign-in.
+	b.do("opening the page", chromedp.Navigate(srv.URL+"/#/keys"))
+	b.do("signing in with a wrong token",
+		chromedp.WaitVisible(chromedp.CSS("#signin-token")),
+		chromedp.SendKeys(chromedp.CSS("#signin-token"), "not-the-admin-token-0123456789abcdef"),
+		chromedp.Click(chromedp.CSS("#signin-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#signin-error strong")),
+	)
+	if msg := b.text("#signin-error"); !strings.Contains(msg, "not accepted") || !strings.Contains(msg, "credential is not valid") || strings.Contains(msg, "{") {
+		t.Errorf("wrong token: error %q", msg)
+	}
+
+	b.signIn(adminToken)
+	b.do("loading the keys", chromedp.WaitVisible(chromedp.CSS(`#keys-body[aria-busy="false"]`)))
+	if loc := run(b, "location", chromedp.Location()); strings.Contains(loc, adminToken) {
+		t.Errorf("the admin token is in the URL: %s", loc)
+	}
+
+	// Keyboard: a dialog takes focus, Escape closes it, and focus returns.
+	focused := func() string {
+		t.Helper()
+		return run(b, "reading the focus", chromedp.Evaluate[string](`document.activeElement.id`))
+	}
+	b.do("opening the create dialog", chromedp.Click(chromedp.CSS("#new-key")), chromedp.WaitVisible(chromedp.CSS("#f-name")))
+	if f := focused(); f != "f-name" {
+		t.Errorf("in the create dialog, focus is on %q, want f-name", f)
+	}
+	b.do("pressing Shift+Tab", chromedp.KeyEvent(kb.Tab, chromedp.KeyModifiers(kb.ModifierShift)))
+	if f := focused(); f != "key-form-submit" {
+		t.Errorf("Shift+Tab from the first field went to %q, want the dialog's last button", f)
+	}
+	b.do("pressing Escape", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.CSS("#key-dialog")))
+	if f := focused(); f != "new-key" {
+		t.Errorf("after Escape, focus is on %q, want new-key", f)
+	}
+
+	// A validation error from the API reads as "field: message".
+	b.do("creating a key that expires in the past",
+		chromedp.Click(chromedp.CSS("#new-key")),
+		chromedp.WaitVisible(chromedp.CSS("#f-name")),
+		chromedp.SendKeys(chromedp.CSS("#f-name"), "browser test"),
+		chromedp.SetValue(chromedp.CSS("#f-expiry"), "date"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('f-expiry').dispatchEvent(new Event('change'))`),
+		chromedp.SetValue(chromedp.CSS("#f-expires-at"), "2001-02-03T04:05"),
+		chromedp.Click(chromedp.CSS("#key-form-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#key-form-error li")),
+	)
+	if msg := b.text("#key-form-error"); !strings.Contains(msg, "expires_at: ") || strings.Contains(msg, "{") {
+		t.Errorf("validation error: %q", msg)
+	}
+
+	// Create a key; its secret is shown once.
+	b.do("creating a key",
+		chromedp.SetValue(chromedp.CSS("#f-expiry"), "720h"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('f-expiry').dispatchEvent(new Event('change'))`),
+		chromedp.SendKeys(chromedp.CSS("#f-owner"), "team-web"),
+		chromedp.SendKeys(chromedp.CSS("#f-scopes"), "invoices:read"),
+		chromedp.Click(chromedp.CSS("#key-form-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#secret-value")),
+	)
+	secret := b.text("#secret-value")
+	if !strings.HasPrefix(secret, "kw_") {
+		t.Fatalf("secret %q", secret)
+	}
+	if w := b.text("#secret-warning"); !strings.Contains(w, "you will not see it again") {
+		t.Errorf("secret warning: %q", w)
+	}
+	stored := run(b, "reading storage", chromedp.Evaluate[string](`JSON.stringify(sessionStorage) + JSON.stringify(localStorage) + location.href`))
+	if strings.Contains(stored, secret) {
+		t.Errorf("the secret is stored or in the URL: %s", stored)
+	}
+
+	// Closing the dialog leads to the key's page, and the secret leaves the page.
+	b.do("closing the secret",
+		chromedp.Click(chromedp.CSS("#secret-done")),
+		chromedp.WaitVisible(chromedp.CSS(`#usage[aria-busy="false"] figure.chart`)),
+	)
+	loc := run(b, "location", chromedp.Location())
+	_, id, ok := strings.Cut(loc, "#/keys/")
+	if !ok || !strings.HasPrefix(secret, "kw_"+id+"_") {
+		t.Fatalf("after creating, at %s: want the page of the new key (secret %s...)", loc, secret[:20])
+	}
+	if html := run(b, "reading the page", chromedp.OuterHTML(chromedp.CSS("html"))); strings.Contains(html, secret) {
+		t.Error("the secret is still in the page after its dialog closed")
+	}
+	if s := b.text("#key-status"); !strings.EqualFold(s, "active") {
+		t.Errorf("status %q, want active", s)
+	}
+
+	// The secret works, until the key is revoked in the page.
+	if r := srv.Do(t, "GET", "/v1/auth", secret, nil); r.Status != 200 {
+		t.Fatalf("/v1/auth with the new key: %d %s", r.Status, r.Body)
+	}
+	b.do("revoking",
+		chromedp.Click(chromedp.CSS("#action-revoke")),
+		chromedp.WaitVisible(chromedp.CSS("#confirm-ok")),
+		chromedp.Click(chromedp.CSS("#confirm-ok")),
+		chromedp.WaitVisible(chromedp.CSS("#key-status.badge-revoked")),
+		chromedp.WaitVisible(chromedp.CSS(`#usage[aria-busy="false"] figure.chart`)),
+	)
+	if r := srv.Do(t, "GET", "/v1/auth", secret, nil); r.Status != 401 || r.Header.Get("X-Keyward-Code") != "REVOKED" {
+		t.Fatalf("/v1/auth with the revoked key: %d %s %s", r.Status, r.Header.Get("X-Keyward-Code"), r.Body)
+	}
+
+	// The chart shows both verifications, one valid and one rejected, once
+	// the server has flushed its usage counts (every 200ms here).
+	var got chartState
+	deadline := time.Now().Add(5 * time.Second)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		b.do("reloading the chart",
+			chromedp.Click(chromedp.CSS("#usage-refresh")),
+			chromedp.WaitVisible(chromedp.CSS(`#usage[aria-busy="false"] figure.chart`)),
+		)
+		got = run(b, "reading the chart", chromedp.Evaluate[chartState](readChart))
+		if got.Valid == "1" && got.Rejected == "1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5s the chart shows %+v, want 1 valid and 1 rejected", got)
+		}
+		<-tick.C
+	}
+	if got.Total != "2" || got.Limited != "0" || got.Bars < 1 || !strings.Contains(got.Label, "2 verifications, 1 valid, 0 rate limited, 1 rejected") {
+		t.Errorf("chart: %+v", got)
+	}
+	legend := b.text("#usage .chart-legend")
+	if !strings.Contains(legend, "Valid 1") || !strings.Contains(legend, "Rejected 1") {
+		t.Errorf("chart legend: %q", legend)
+	}
+	// The audit log lists the creation and the revocation.
+	if audit := b.text("#audit-body"); !strings.Contains(audit, "Created") || !strings.Contains(audit, "Revoked") {
+		t.Errorf("audit log: %q", audit)
+	}
+
+	png := run(b, "screenshot", chromedp.CaptureScreenshot())
+	path := filepath.Join(artifactDir(t), "key-page.png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot of the key page: %s", path)
+
+	// The keys table finds the key by name and status.
+	b.do("filtering the keys",
+		chromedp.Navigate(srv.URL+"/#/keys?q=browser&status=revoked"),
+		chromedp.WaitVisible(chromedp.CSS(`#keys-body[aria-busy="false"]`)),
+	)
+	if row := b.text("#keys-body"); !strings.Contains(row, "browser test") || !strings.Contains(row, id) || !strings.Contains(row, "team-web") {
+		t.Errorf("keys table: %q", row)
+	}
+
+	// A token the API stops accepting sends the page back to sign-in.
+	b.do("using a bad stored token",
+		chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem('keyward.adminToken', 'not-the-admin-token-0123456789abcdef')`),
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS("#signin-error strong")),
+	)
+	if msg := b.text("#signin-error"); !strings.Contains(msg, "sign in again") {
+		t.Errorf("after a 401: %q", msg)
+	}
+
+	// Sign out forgets the token.
+	b.signIn(adminToken)
+	b.do("signing out",
+		chromedp.WaitVisible(chromedp.CSS(`#keys-body[aria-busy="false"]`)),
+		chromedp.Click(chromedp.CSS("#signout")),
+		chromedp.WaitVisible(chromedp.CSS("#signin-token")),
+	)
+	if n := run(b, "reading storage", chromedp.Evaluate[int](`sessionStorage.length`)); n != 0 {
+		t.Errorf("after sign-out sessionStorage holds %d items", n)
+	}
+}
+
+// TestScreenshots writes the README's screenshots to $KEYWARD_SCREENSHOTS:
+// the keys table, the secret of a new key, a key's page with traffic, and
+// the overview.
+func TestScreenshots(t *testing.T) {
+	dir := os.Getenv("KEYWARD_SCREENSHOTS")
+	if dir == "" {
+		t.Skip("set KEYWARD_SCREENSHOTS=docs/img to write the README's screenshots")
+	}
+	if !filepath.IsAbs(dir) {
+		_, file, _, _ := runtime.Caller(0)
+		dir = filepath.Join(filepath.Dir(file), "..", "..", dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, 1280, 800)
+	srv, db := startServer(t)
+	ids := seedKeys(t, srv)
+	seedUsage(t, db, ids)
+
+	shot := func(name string) {
+		t.Helper()
+		// The pointer off the content, so that nothing shows a hover state.
+		b.do("moving the mouse away", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 2, 790))
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, run(b, "screenshot", chromedp.CaptureScreenshot()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s", path)
+	}
+
+	b.do("opening the page", chromedp.Navigate(srv.URL+"/#/keys"))
+	b.signIn(adminToken)
+	b.do("loading the keys", chromedp.WaitVisible(chromedp.CSS(`#keys-body[aria-busy="false"]`)))
+	shot("keys.png")
+
+	b.do("creating a key",
+		chromedp.Click(chromedp.CSS("#new-key")),
+		chromedp.WaitVisible(chromedp.CSS("#f-name")),
+		chromedp.SendKeys(chromedp.CSS("#f-name"), "reporting-dashboard"),
+		chromedp.SendKeys(chromedp.CSS("#f-owner"), "team-analytics"),
+		chromedp.SendKeys(chromedp.CSS("#f-scopes"), "reports:read"),
+		chromedp.Click(chromedp.CSS("#key-form-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#secret-value")),
+		chromedp.Blur(chromedp.CSS("#secret-copy")),
+	)
+	shot("create-secret.png")
+	b.do("closing the secret", chromedp.Click(chromedp.CSS("#secret-done")), chromedp.WaitVisible(chromedp.CSS("#usage figure.chart")))
+
+	b.do("opening a key",
+		chromedp.Navigate(srv.URL+"/#/keys/"+ids["billing-service"]),
+		waitText("#view h1", "billing-service"),
+		chromedp.WaitVisible(chromedp.CSS(`#usage[aria-busy="false"] figure.chart`)),
+		chromedp.WaitVisible(chromedp.CSS("#audit-body td")),
+	)
+	shot("key-page.png")
+
+	b.do("opening the overview",
+		chromedp.Navigate(srv.URL+"/#/overview"),
+		chromedp.WaitVisible(chromedp.CSS("#overview-chart figure.chart")),
+	)
+	shot("overview.png")
+}
+
+// seedKeys creates a realistic set of keys through the API and returns
+// their ids by name.
+func seedKeys(tb testing.TB, srv *testserver.Server) map[string]string {
+	tb.Helper()
+	keys := []map[string]any{
+		{"name": "billing-service", "description": "Invoices API for the billing backend", "owner": "team-billing", "scopes": []string{"invoices:read", "invoices:write"},
+			"rate_limit": map[string]any{"limit": 120, "period": "1m"}, "expires_in": "2160h", "metadata": map[string]any{"env": "production", "ticket": "OPS-1432"}},
+		{"name": "legacy-reports", "description": "Old reporting cron, replaced by the dashboard", "owner": "team-finance", "scopes": []string{"reports:read"}},
+		{"name": "ci-deploy", "description": "Deploys from CI", "owner": "team-platform", "scopes": []string{"deploy:write"}, "expires_in": "720h"},
+		{"name": "partner-acme", "description": "Acme Corp order sync", "owner": "acme", "scopes": []string{"orders:read"}, "remaining": 10000,
+			"refill": map[string]any{"interval": "monthly", "amount": 10000}, "expires_in": "8760h"},
+		{"name": "partner-globex", "description": "Globex pilot, paused", "owner": "globex", "scopes": []string{"orders:read"}, "enabled": false},
+		{"name": "search-indexer", "description": "Nightly reindex job", "owner": "team-search", "scopes": []string{"search:write"}, "expires_in": "720h"},
+		{"name": "mobile-app-android", "owner": "team-mobile", "scopes": []string{"api:read"}, "rate_limit": map[string]any{"limit": 100, "period": "1m"}},
+		{"name": "mobile-app-ios", "owner": "team-mobile", "scopes": []string{"api:read"}, "rate_limit": map[string]any{"limit": 100, "period": "1m"}},
+		{"name": "grafana-metrics", "description": "Dashboards read usage", "owner": "team-platform", "scopes": []string{"metrics:read"}, "expires_in": "336h"},
+	}
+	ids := map[string]string{}
+	secrets := map[string]string{}
+	for _, k := range keys {
+		r := srv.Do(tb, "POST", "/v1/keys", adminToken, k)
+		if r.Status != 201 {
+			tb.Fatalf("creating %v: %d %s", k["name"], r.Status, r.Body)
+		}
+		var iss struct {
+			Key struct {
+				ID string `json:"id"`
+			} `json:"key"`
+			Secret string `json:"secret"`
+		}
+		r.JSON(tb, &iss)
+		ids[k["name"].(string)], secrets[k["name"].(string)] = iss.Key.ID, iss.Secret
+	}
+	if r := srv.Do(tb, "POST", "/v1/keys/"+ids["legacy-reports"]+"/revoke", adminToken, nil); r.Status != 200 {
+		tb.Fatalf("revoking: %d %s", r.Status, r.Body)
+	}
+	// Some live traffic of each outcome, besides the history of seedUsage.
+	for i := 0; i < 5; i++ {
+		srv.Do(tb, "GET", "/v1/auth", secrets["billing-service"], nil)
+	}
+	srv.Do(tb, "GET", "/v1/auth?scopes=invoices:delete", secrets["billing-service"], nil)
+	srv.Do(tb, "GET", "/v1/auth", secrets["legacy-reports"], nil)
+	return ids
+}
+
+// seedUsage writes an hour of usage history straight into the database (the
+// server keeps running: SQLite takes writes from several processes).
+func seedUsage(tb testing.TB, db string, ids map[string]string) {
+	tb.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, db, &sqlite.Options{MustExist: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer st.Close()
+	rnd := rand.New(rand.NewPCG(1, 2))
+	now := time.Now().UTC().Truncate(time.Minute)
+	var batch keyward.UsageBatch
+	add := func(name string, at time.Time, o keyward.Outcome, n int64) {
+		if n > 0 {
+			batch.Counts = append(batch.Counts, keyward.UsageCount{KeyID: ids[name], Start: at, Outcome: o, Count: n})
+		}
+	}
+	for m := 1; m < 60; m++ {
+		at := now.Add(-time.Duration(m) * time.Minute)
+		wave := 70 + 35*math.Sin(float64(m)/7)
+		add("billing-service", at, keyward.OutcomeValid, int64(wave)+rnd.Int64N(15))
+		if m >= 18 && m <= 24 { // a burst over the rate limit
+			add("billing-service", at, keyward.OutcomeRateLimited, 20+rnd.Int64N(25))
+		}
+		if rnd.IntN(4) == 0 {
+			add("billing-service", at, keyward.OutcomeInsufficientScope, 1+rnd.Int64N(4))
+		}
+		add("mobile-app-ios", at, keyward.OutcomeValid, 30+rnd.Int64N(20))
+		add("mobile-app-android", at, keyward.OutcomeValid, 25+rnd.Int64N(20))
+		add("partner-acme", at, keyward.OutcomeValid, rnd.Int64N(12))
+		if rnd.IntN(6) == 0 {
+			add("legacy-reports", at, keyward.OutcomeRevoked, 1+rnd.Int64N(3))
+		}
+	}
+	batch.LastUsed = map[string]time.Time{
+		ids["billing-service"]:    now,
+		ids["mobile-app-ios"]:     now.Add(-time.Minute),
+		ids["mobile-app-android"]: now.Add(-3 * time.Minute),
+		ids["partner-acme"]:       now.Add(-17 * time.Minute),
+		ids["search-indexer"]:     now.Add(-9 * time.Hour),
+		ids["grafana-metrics"]:    now.Add(-2 * time.Minute),
+	}
+	if err := st.RecordUsage(ctx, batch); err != nil {
+		tb.Fatal(fmt.Errorf("seeding usage: %w", err))
+	}
+	// An expired key: the API only takes expiry times in the future.
+	_, err = st.Update(ctx, ids["ci-deploy"], func(k *keyward.Key) (*keyward.AuditEntry, error) {
+		k.ExpiresAt = keyward.Ptr(now.Add(-50 * time.Hour))
+		return nil, nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// TestKeyActions edits, disables, enables, rotates and deletes a key in the
+// page.
+func TestKeyActions(t *testing.T) {
+	b := newBrowser(t, 1280, 900)
+	srv, _ := startServer(t)
+	r := srv.Do(t, "POST", "/v1/keys", adminToken, map[string]any{"name": "orders", "owner": "team-a", "rate_limit": map[string]any{"limit": 5, "period": "1m"}})
+	if r.Status != 201 {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	var iss struct {
+		Key struct {
+			ID string `json:"id"`
+		} `json:"key"`
+	}
+	r.JSON(t, &iss)
+	id := iss.Key.ID
+	loaded := chromedp.WaitVisible(chromedp.CSS(`#usage[aria-busy="false"] figure.chart`))
+
+	b.do("opening the key", chromedp.Navigate(srv.URL+"/#/keys/"+id))
+	b.signIn(adminToken)
+	b.do("editing",
+		loaded,
+		chromedp.Click(chromedp.CSS("#action-edit")),
+		chromedp.WaitVisible(chromedp.CSS("#f-name")),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('f-name').value = ''`),
+		chromedp.SendKeys(chromedp.CSS("#f-name"), "orders-v2"),
+		chromedp.SendKeys(chromedp.CSS("#f-metadata"), `{"plan": "pro"}`),
+		chromedp.Click(chromedp.CSS("#key-form-submit")),
+		chromedp.WaitNotVisible(chromedp.CSS("#key-dialog")),
+	)
+	// The page shows the new name once it has reloaded the key.
+	b.do("waiting for the new name", waitText("#view h1", "orders-v2"))
+	var got struct {
+		Name      string         `json:"name"`
+		Enabled   bool           `json:"enabled"`
+		Metadata  map[string]any `json:"metadata"`
+		RateLimit map[string]any `json:"rate_limit"`
+	}
+	srv.Do(t, "GET", "/v1/keys/"+id, adminToken, nil).JSON(t, &got)
+	if got.Name != "orders-v2" || got.Metadata["plan"] != "pro" || got.RateLimit == nil {
+		t.Errorf("after editing: %+v", got)
+	}
+
+	b.do("disabling", chromedp.Click(chromedp.CSS("#action-toggle")), chromedp.WaitVisible(chromedp.CSS("#key-status.badge-disabled")))
+	b.do("enabling", chromedp.Click(chromedp.CSS("#action-toggle")), chromedp.WaitVisible(chromedp.CSS("#key-status.badge-active")))
+
+	b.do("rotating",
+		loaded,
+		chromedp.Click(chromedp.CSS("#action-rotate")),
+		chromedp.WaitVisible(chromedp.CSS("#rotate-grace")),
+		chromedp.Click(chromedp.CSS("#rotate-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#secret-value")),
+	)
+	secret := b.text("#secret-value")
+	if title := b.text("#secret-title"); title != "Key rotated" || !strings.HasPrefix(secret, "kw_") || strings.Contains(secret, id) {
+		t.Errorf("rotation dialog %q with secret %q", title, secret)
+	}
+	b.do("closing the secret", chromedp.Click(chromedp.CSS("#secret-done")), chromedp.WaitVisible(chromedp.CSS(`.details a[href="#/keys/`+id+`"]`)))
+	if r := srv.Do(t, "GET", "/v1/auth", secret, nil); r.Status != 200 {
+		t.Errorf("/v1/auth with the rotated secret: %d %s", r.Status, r.Body)
+	}
+
+	b.do("deleting the old key",
+		chromedp.Navigate(srv.URL+"/#/keys/"+id),
+		chromedp.WaitVisible(chromedp.CSS(".notice")), // only the old key has one
+		loaded,
+		chromedp.Click(chromedp.CSS("#action-delete")),
+		chromedp.WaitVisible(chromedp.CSS("#confirm-ok")),
+		chromedp.Click(chromedp.CSS("#confirm-ok")),
+		chromedp.WaitVisible(chromedp.CSS(`#keys-body[aria-busy="false"]`)),
+	)
+	if r := srv.Do(t, "GET", "/v1/keys/"+id, adminToken, nil); r.Status != 404 {
+		t.Errorf("after deleting: %d", r.Status)
+	}
+	if rows := b.text("#keys-body"); strings.Contains(rows, id) || !strings.Contains(rows, "orders-v2") {
+		t.Errorf("keys after deleting the old one: %q", rows)
+	}
+
+	// Paging: 22 keys are two pages of 20; previous goes back by a
+	// remembered cursor.
+	for i := range 22 {
+		if r := srv.Do(t, "POST", "/v1/keys", adminToken, map[string]any{"name": fmt.Sprintf("bulk-%02d", i)}); r.Status != 201 {
+			t.Fatalf("create: %d %s", r.Status, r.Body)
+		}
+	}
+	page := func(want string) {
+		t.Helper()
+		b.do("waiting for "+want, waitText("#page-info", want), chromedp.WaitVisible(chromedp.CSS(`#keys-body[aria-busy="false"]`)))
+	}
+	b.do("searching", chromedp.Navigate(srv.URL+"/#/keys?q=bulk"))
+	page("Keys 1–20 · page 1")
+	first := b.text("#keys-body tr:first-child a")
+	b.do("next page", chromedp.Click(chromedp.CSS("#page-next")))
+	page("Keys 21–22 · page 2")
+	if rows := b.text("#keys-body"); !strings.Contains(rows, "bulk-00") || strings.Contains(rows, first) {
+		t.Errorf("second page: %q", rows)
+	}
+	b.do("previous page", chromedp.Click(chromedp.CSS("#page-prev")))
+	page("Keys 1–20 · page 1")
+	if got := b.text("#keys-body tr:first-child a"); got != first || first != "bulk-21" {
+		t.Errorf("back on the first page, the first key is %q (was %q, want bulk-21)", got, first)
+	}
+}
