@@ -169,9 +169,19 @@ func (r Response) JSON(tb testing.TB, v any) {
 }
 
 // Do sends a request with an optional bearer token and JSON body (a string
-// is sent as is, anything else is marshaled).
+// is sent as is, anything else is marshaled), failing the test if the
+// request cannot be sent.
 func (s *Server) Do(tb testing.TB, method, path, token string, body any, header ...string) Response {
 	tb.Helper()
+	r, err := s.TryDo(method, path, token, body, header...)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
+}
+
+// TryDo is Do returning the error (for tests that kill the server).
+func (s *Server) TryDo(method, path, token string, body any, header ...string) (Response, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -180,7 +190,7 @@ func (s *Server) Do(tb testing.TB, method, path, token string, body any, header 
 	default:
 		raw, err := json.Marshal(b)
 		if err != nil {
-			tb.Fatal(err)
+			return Response{}, err
 		}
 		rd = bytes.NewReader(raw)
 	}
@@ -188,7 +198,7 @@ func (s *Server) Do(tb testing.TB, method, path, token string, body any, header 
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, s.URL+path, rd)
 	if err != nil {
-		tb.Fatal(err)
+		return Response{}, err
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -201,9 +211,12 @@ func (s *Server) Do(tb testing.TB, method, path, token string, body any, header 
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		tb.Fatalf("%s %s: %v", method, path, err)
+		return Response{}, err
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return Response{}, err
+	}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
 }
