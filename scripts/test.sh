@@ -106,7 +106,8 @@ go test -race -count=1 -timeout 20m -v "$@" ./... >"$tmp/test.log" 2>&1 || statu
 grep -E '^(--- (PASS|FAIL|SKIP)|ok |FAIL|panic)' "$tmp/test.log" || true
 if grep -q '^--- SKIP' "$tmp/test.log"; then
 	echo "== skipped suites and why:"
-	grep -A1 '^--- SKIP' "$tmp/test.log" | grep -vE '^(--|--- SKIP)' | sed 's/^ */  /' | sort | uniq -c
+	# go test -v prints a test's skip message just before its --- SKIP line.
+	grep -B1 '^--- SKIP' "$tmp/test.log" | grep -vE '^(--$|=== )' | sed 's/^ */  /' 
 fi
 if [[ $status -ne 0 ]]; then
 	echo "== FAILED: full log follows"

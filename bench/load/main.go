@@ -1,0 +1,457 @@
+// Command load measures keyward serve on loopback: it builds the server,
+// fills a database with N keys, starts the server on it, and drives a
+// bounded load through /v1/auth over many keys (a mix of valid, unknown and
+// rate-limited), next to a static handler of the same server (/healthz) in
+// the same run. It prints requests per second, p50 and p99 latency and the
+// server's allocations per request, and can write them as JSON for
+// bench/plot.
+//
+//	go run ./bench/load -keys 10000 -duration 10s
+//	go run ./bench/load -keys 1000000 -json bench/out/keys-1000000.json
+//	go run ./bench/load -soak 10m -rate 2000      # heap must stay flat
+//
+// Nothing but Go is needed; the load generator is in this program.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/keyhash"
+)
+
+const (
+	adminToken = "load-harness-admin-token-of-32-characters"
+	pepper     = "load-harness-pepper-of-at-least-32-bytes"
+)
+
+type config struct {
+	keys        int
+	duration    time.Duration
+	concurrency int
+	valid       int // percent of requests with a valid key
+	unknown     int // percent with a well-formed key that does not exist
+	limited     int // percent with a key whose rate limit is spent
+	cacheTTL    string
+	soak        time.Duration
+	rate        int
+	jsonOut     string
+	workdir     string
+}
+
+// Result is one measured scenario.
+type Result struct {
+	Name         string  `json:"name"`
+	Keys         int     `json:"keys"`
+	Requests     int64   `json:"requests"`
+	RPS          float64 `json:"rps"`
+	P50Ms        float64 `json:"p50_ms"`
+	P90Ms        float64 `json:"p90_ms"`
+	P99Ms        float64 `json:"p99_ms"`
+	AllocsPerReq float64 `json:"allocs_per_request"`
+	Errors       int64   `json:"errors"`
+	Codes        map[int]int64
+}
+
+// Report is what -json writes.
+type Report struct {
+	Keys     int               `json:"keys"`
+	CacheTTL string            `json:"cache_ttl"`
+	Mix      string            `json:"mix"`
+	Results  []Result          `json:"results"`
+	Ratios   map[string]string `json:"ratios"`
+	Machine  string            `json:"machine"`
+	Soak     *SoakResult       `json:"soak,omitempty"`
+}
+
+func main() {
+	var c config
+	flag.IntVar(&c.keys, "keys", 10000, "keys in the store")
+	flag.DurationVar(&c.duration, "duration", 10*time.Second, "length of each measured run")
+	flag.IntVar(&c.concurrency, "concurrency", 32, "concurrent connections")
+	flag.IntVar(&c.valid, "valid", 80, "percent of requests with a valid key")
+	flag.IntVar(&c.unknown, "unknown", 10, "percent with a well-formed key that does not exist")
+	flag.IntVar(&c.limited, "limited", 10, "percent with a rate-limited key (mostly 429)")
+	flag.StringVar(&c.cacheTTL, "cache-ttl", "30s", "the server's --cache-ttl (1ns: every verification reads the store)")
+	flag.DurationVar(&c.soak, "soak", 0, "run a soak at -rate requests per second for this long instead, and check the heap stays flat")
+	flag.IntVar(&c.rate, "rate", 2000, "requests per second in the soak")
+	flag.StringVar(&c.jsonOut, "json", "", "also write the results to this JSON file")
+	flag.StringVar(&c.workdir, "workdir", "", "where to keep the binary and databases (default: a temp dir; databases are reused by key count)")
+	flag.Parse()
+	if c.valid+c.unknown+c.limited != 100 {
+		log.Fatal("-valid, -unknown and -limited must add up to 100")
+	}
+	if err := run(c); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(c config) error {
+	work := c.workdir
+	if work == "" {
+		work = filepath.Join(os.TempDir(), "keyward-load")
+	}
+	os.MkdirAll(work, 0o755)
+	bin := filepath.Join(work, "keyward")
+	log.Printf("building keyward (without -race) into %s", bin)
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/keyward").CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	db, secrets, err := seed(bin, work, c.keys)
+	if err != nil {
+		return err
+	}
+	srv, err := startServer(bin, db, c.cacheTTL)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	limitedKeys, err := makeLimited(srv.url, 20)
+	if err != nil {
+		return err
+	}
+	pick := func(r *rand.Rand) string {
+		p := r.IntN(100)
+		switch {
+		case p < c.valid:
+			return secrets[r.IntN(len(secrets))]
+		case p < c.valid+c.unknown:
+			return unknownKey(r)
+		default:
+			return limitedKeys[r.IntN(len(limitedKeys))]
+		}
+	}
+	report := Report{Keys: c.keys, CacheTTL: c.cacheTTL, Mix: fmt.Sprintf("valid %d%%, unknown %d%%, rate-limited %d%%", c.valid, c.unknown, c.limited),
+		Ratios: map[string]string{}, Machine: fmt.Sprintf("%d CPUs, %s", runtime.NumCPU(), runtime.Version())}
+	if c.soak > 0 {
+		s, err := soak(srv, c, pick)
+		report.Soak = &s
+		if err2 := write(c.jsonOut, report); err2 != nil {
+			return err2
+		}
+		return err
+	}
+	// Warm up: every valid key once would take long at 1M; warm what the
+	// load will use, at a bounded cost.
+	drive(srv.url, 5*time.Second, c.concurrency, "/v1/auth", pick)
+	static := measure(srv, "static handler (/healthz)", c, "/healthz", nil)
+	auth := measure(srv, "/v1/auth (mixed keys)", c, "/v1/auth", pick)
+	validOnly := measure(srv, "/v1/auth (valid keys only)", c, "/v1/auth", func(r *rand.Rand) string { return secrets[r.IntN(len(secrets))] })
+	static2 := measure(srv, "static handler (/healthz), again", c, "/healthz", nil)
+	report.Results = []Result{static, auth, validOnly, static2}
+	base := (static.RPS + static2.RPS) / 2
+	report.Ratios["mixed / static"] = fmt.Sprintf("%.2f", auth.RPS/base)
+	report.Ratios["valid / static"] = fmt.Sprintf("%.2f", validOnly.RPS/base)
+	fmt.Printf("\nkeyward serve on loopback, %d keys in SQLite, cache TTL %s, %d connections, %s each (%s)\n", c.keys, c.cacheTTL, c.concurrency, c.duration, report.Machine)
+	fmt.Printf("%-36s %10s %9s %9s %9s %12s %s\n", "scenario", "req/s", "p50 ms", "p90 ms", "p99 ms", "allocs/req", "answers")
+	for _, r := range report.Results {
+		fmt.Printf("%-36s %10.0f %9.3f %9.3f %9.3f %12.1f %v\n", r.Name, r.RPS, r.P50Ms, r.P90Ms, r.P99Ms, r.AllocsPerReq, r.Codes)
+	}
+	fmt.Printf("ratios: mixed / static %s, valid / static %s\n", report.Ratios["mixed / static"], report.Ratios["valid / static"])
+	return write(c.jsonOut, report)
+}
+
+func write(path string, v any) error {
+	if path == "" {
+		return nil
+	}
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	b, _ := json.MarshalIndent(v, "", "  ")
+	return os.WriteFile(path, b, 0o644)
+}
+
+// seed makes (or reuses) a SQLite database of n keys and returns its URL and
+// the keys' secrets. Keys are made here and imported with keys import,
+// which is much faster than n API calls.
+func seed(bin, work string, n int) (string, []string, error) {
+	path := filepath.Join(work, fmt.Sprintf("keys-%d.db", n))
+	secretsPath := path + ".secrets"
+	db := "sqlite:" + path
+	if raw, err := os.ReadFile(secretsPath); err == nil {
+		if _, err := os.Stat(path); err == nil {
+			return db, strings.Fields(string(raw)), nil
+		}
+	}
+	os.Remove(path)
+	log.Printf("seeding %d keys into %s", n, path)
+	p, _ := keyhash.NewPepper([]byte(pepper))
+	h, _ := keyhash.NewHMAC(p)
+	jsonl := path + ".jsonl"
+	f, err := os.Create(jsonl)
+	if err != nil {
+		return "", nil, err
+	}
+	w := bufio.NewWriter(f)
+	enc := json.NewEncoder(w)
+	// Keep at most 100,000 secrets for the load: enough to spread it.
+	keep := min(n, 100_000)
+	secrets := make([]string, 0, keep)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	for i := range n {
+		tok, _ := keyward.NewToken("kw")
+		hash, _ := h.Hash(tok.Secret)
+		k := map[string]any{"id": tok.ID, "prefix": "kw", "name": fmt.Sprintf("load key %d", i), "owner": fmt.Sprintf("tenant-%d", i%100),
+			"scopes": []string{"read"}, "metadata": map[string]any{}, "allowed_cidrs": []string{}, "enabled": true,
+			"created_at": now, "updated_at": now, "hash": hash}
+		enc.Encode(k)
+		if i%(n/keep) == 0 && len(secrets) < keep {
+			secrets = append(secrets, tok.String())
+		}
+	}
+	w.Flush()
+	f.Close()
+	env := append(os.Environ(), "KEYWARD_PEPPER="+pepper)
+	for _, args := range [][]string{{"migrate", "--database-url", db}, {"keys", "import", jsonl, "--database-url", db}} {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", nil, fmt.Errorf("keyward %s: %v\n%s", args[0], err, out)
+		}
+	}
+	os.Remove(jsonl)
+	os.WriteFile(secretsPath, []byte(strings.Join(secrets, "\n")), 0o600)
+	return db, secrets, nil
+}
+
+type server struct {
+	cmd *exec.Cmd
+	url string
+}
+
+func freePort() int {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startServer runs keyward serve with warn-level logs (no access log line per
+// request, which would otherwise dominate the measurement).
+func startServer(bin, db, cacheTTL string) (*server, error) {
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort())
+	cmd := exec.Command(bin, "serve", "--addr", addr, "--database-url", db, "--admin-token", adminToken, "--log-level", "warn", "--cache-ttl", cacheTTL)
+	cmd.Env = append(os.Environ(), "KEYWARD_PEPPER="+pepper)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &server{cmd: cmd, url: "http://" + addr}
+	for range 200 {
+		if resp, err := http.Get(s.url + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s, nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	return nil, fmt.Errorf("keyward serve did not become ready")
+}
+
+func (s *server) stop() {
+	s.cmd.Process.Signal(os.Interrupt)
+	s.cmd.Wait()
+}
+
+// makeLimited creates keys with a tiny rate limit: after the first request
+// they answer 429.
+func makeLimited(url string, n int) ([]string, error) {
+	var out []string
+	for i := range n {
+		body := fmt.Sprintf(`{"name":"limited %d","rate_limit":{"limit":1,"period":"1h"}}`, i)
+		req, _ := http.NewRequest("POST", url+"/v1/keys", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		var iss struct{ Secret string }
+		json.NewDecoder(resp.Body).Decode(&iss)
+		resp.Body.Close()
+		out = append(out, iss.Secret)
+	}
+	return out, nil
+}
+
+func unknownKey(r *rand.Rand) string {
+	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	var b [56]byte
+	for i := range b {
+		b[i] = alphabet[r.IntN(62)]
+	}
+	return keyward.Token{Prefix: "kw", ID: string(b[:16]), Secret: string(b[16:])}.String()
+}
+
+// metric reads one counter or gauge from the server's /metrics.
+func metric(url, name string) float64 {
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` ([0-9.e+]+)$`).FindSubmatch(b)
+	if m == nil {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
+}
+
+// drive sends requests from conc workers for d, each with a key from pick
+// (nil: no key), and returns the latencies and the status counts.
+func drive(url string, d time.Duration, conc int, path string, pick func(*rand.Rand) string) ([]time.Duration, map[int]int64, int64) {
+	tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}
+	client := &http.Client{Transport: tr}
+	defer tr.CloseIdleConnections()
+	var mu sync.Mutex
+	var lat []time.Duration
+	codes := map[int]int64{}
+	var errs atomic.Int64
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for w := range conc {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 99))
+			local := make([]time.Duration, 0, 1<<16)
+			lc := map[int]int64{}
+			for time.Now().Before(deadline) {
+				req, _ := http.NewRequest("GET", url+path, nil)
+				if pick != nil {
+					req.Header.Set("Authorization", "Bearer "+pick(r))
+				}
+				start := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					errs.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				local = append(local, time.Since(start))
+				lc[resp.StatusCode]++
+			}
+			mu.Lock()
+			lat = append(lat, local...)
+			for k, v := range lc {
+				codes[k] += v
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return lat, codes, errs.Load()
+}
+
+func measure(s *server, name string, c config, path string, pick func(*rand.Rand) string) Result {
+	mallocs := metric(s.url, "go_memstats_mallocs_total")
+	start := time.Now()
+	lat, codes, errs := drive(s.url, c.duration, c.concurrency, path, pick)
+	elapsed := time.Since(start)
+	allocs := metric(s.url, "go_memstats_mallocs_total") - mallocs
+	slices.Sort(lat)
+	q := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000
+	}
+	n := int64(len(lat))
+	log.Printf("%s: %d requests", name, n)
+	return Result{Name: name, Keys: c.keys, Requests: n, RPS: float64(n) / elapsed.Seconds(), P50Ms: q(0.5), P90Ms: q(0.9), P99Ms: q(0.99),
+		AllocsPerReq: allocs / float64(max(n, 1)), Errors: errs, Codes: codes}
+}
+
+// SoakResult is the heap in use over a soak.
+type SoakResult struct {
+	Duration       string    `json:"duration"`
+	Rate           int       `json:"rate"`
+	Requests       int64     `json:"requests"`
+	HeapAfterWarm  float64   `json:"heap_inuse_after_warmup_bytes"`
+	HeapAtEnd      float64   `json:"heap_inuse_at_end_bytes"`
+	Change         float64   `json:"change"`
+	SamplesMB      []float64 `json:"samples_mb"`
+	SampleInterval string    `json:"sample_interval"`
+}
+
+// soak sends requests at a fixed rate and samples the server's heap in use;
+// the heap at the end must be within 10% of the heap after warm-up.
+func soak(s *server, c config, pick func(*rand.Rand) string) (SoakResult, error) {
+	res := SoakResult{Duration: c.soak.String(), Rate: c.rate, SampleInterval: "10s"}
+	ctx, cancel := context.WithTimeout(context.Background(), c.soak)
+	defer cancel()
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	interval := time.Second / time.Duration(max(c.rate/c.concurrency, 1))
+	for w := range c.concurrency {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 7))
+			client := &http.Client{}
+			t := time.NewTicker(interval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+				req, _ := http.NewRequest("GET", s.url+"/v1/auth", nil)
+				req.Header.Set("Authorization", "Bearer "+pick(r))
+				if resp, err := client.Do(req); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					sent.Add(1)
+				}
+			}
+		})
+	}
+	warm := min(time.Minute, c.soak/5)
+	start := time.Now()
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-tick.C:
+		}
+		heap := metric(s.url, "go_memstats_heap_inuse_bytes")
+		res.SamplesMB = append(res.SamplesMB, heap/1e6)
+		if res.HeapAfterWarm == 0 && time.Since(start) >= warm {
+			res.HeapAfterWarm = heap
+		}
+		res.HeapAtEnd = heap
+		log.Printf("soak %v: %d requests, heap in use %.1f MB", time.Since(start).Round(time.Second), sent.Load(), heap/1e6)
+	}
+	wg.Wait()
+	res.Requests = sent.Load()
+	res.Change = (res.HeapAtEnd - res.HeapAfterWarm) / res.HeapAfterWarm
+	fmt.Printf("soak of %s at %d req/s: %d requests; heap in use after warm-up %.1f MB, at the end %.1f MB (%+.1f%%)\n",
+		c.soak, c.rate, res.Requests, res.HeapAfterWarm/1e6, res.HeapAtEnd/1e6, 100*res.Change)
+	if res.Change > 0.10 || res.Change < -0.10 {
+		return res, fmt.Errorf("heap in use changed by %+.1f%% over the soak: more than 10%%", 100*res.Change)
+	}
+	fmt.Println("heap stayed within 10%: PASS")
+	return res, nil
+}

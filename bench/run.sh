@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs the benchmark sweep behind docs/benchmarks.md and draws its figures.
+# Run it on a quiet machine: it takes about 15 minutes (building the
+# 1,000,000-key database once is most of it; it is kept in $TMPDIR/keyward-load).
+#
+#   bench/run.sh            # the sweep and the figures
+#   bench/run.sh soak       # also the 10-minute soak
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p bench/out
+for n in 1000 10000 100000 1000000; do
+	go run ./bench/load -keys "$n" -duration 10s -json "bench/out/keys-$n.json"
+done
+go run ./bench/load -keys 100000 -duration 10s -cache-ttl 1ns -json bench/out/miss-100000.json
+go run ./bench/plot -in bench/out -out docs/img
+if [[ "${1:-}" == soak ]]; then
+	go run ./bench/load -keys 100000 -soak 10m -rate 2000 -json bench/out/soak.json | tee bench/out/soak.txt
+fi
