@@ -53,6 +53,8 @@ type config struct {
 	unknown     int // percent with a well-formed key that does not exist
 	limited     int // percent with a key whose rate limit is spent
 	cacheTTL    string
+	cacheSize   int
+	dist        string
 	soak        time.Duration
 	rate        int
 	jsonOut     string
@@ -78,6 +80,7 @@ type Report struct {
 	Keys     int               `json:"keys"`
 	CacheTTL string            `json:"cache_ttl"`
 	Mix      string            `json:"mix"`
+	Dist     string            `json:"dist"`
 	Results  []Result          `json:"results"`
 	Ratios   map[string]string `json:"ratios"`
 	Machine  string            `json:"machine"`
@@ -93,6 +96,8 @@ func main() {
 	flag.IntVar(&c.unknown, "unknown", 10, "percent with a well-formed key that does not exist")
 	flag.IntVar(&c.limited, "limited", 10, "percent with a rate-limited key (mostly 429)")
 	flag.StringVar(&c.cacheTTL, "cache-ttl", "30s", "the server's --cache-ttl (1ns: every verification reads the store)")
+	flag.IntVar(&c.cacheSize, "cache-size", 0, "the server's --cache-size (0: its default)")
+	flag.StringVar(&c.dist, "dist", "zipf", "how valid keys are picked: zipf (a few keys carry most traffic, as in production) or uniform (the worst case for a cache)")
 	flag.DurationVar(&c.soak, "soak", 0, "run a soak at -rate requests per second for this long instead, and check the heap stays flat")
 	flag.IntVar(&c.rate, "rate", 2000, "requests per second in the soak")
 	flag.StringVar(&c.jsonOut, "json", "", "also write the results to this JSON file")
@@ -121,7 +126,7 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	srv, err := startServer(bin, db, c.cacheTTL)
+	srv, err := startServer(bin, db, c.cacheTTL, c.cacheSize)
 	if err != nil {
 		return err
 	}
@@ -130,18 +135,34 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
+	var validKey func(r *rand.Rand) string
+	switch c.dist {
+	case "uniform":
+		validKey = func(r *rand.Rand) string { return secrets[r.IntN(len(secrets))] }
+	case "zipf":
+		// Rank k is picked with probability proportional to 1/(1+k)^1.1;
+		// a table of draws made once keeps the workers lock-free.
+		z := rand.NewZipf(rand.New(rand.NewPCG(3, 4)), 1.1, 1, uint64(len(secrets)-1))
+		table := make([]uint32, 1<<20)
+		for i := range table {
+			table[i] = uint32(z.Uint64())
+		}
+		validKey = func(r *rand.Rand) string { return secrets[table[r.IntN(len(table))]] }
+	default:
+		return fmt.Errorf("-dist must be zipf or uniform, got %q", c.dist)
+	}
 	pick := func(r *rand.Rand) string {
 		p := r.IntN(100)
 		switch {
 		case p < c.valid:
-			return secrets[r.IntN(len(secrets))]
+			return validKey(r)
 		case p < c.valid+c.unknown:
 			return unknownKey(r)
 		default:
 			return limitedKeys[r.IntN(len(limitedKeys))]
 		}
 	}
-	report := Report{Keys: c.keys, CacheTTL: c.cacheTTL, Mix: fmt.Sprintf("valid %d%%, unknown %d%%, rate-limited %d%%", c.valid, c.unknown, c.limited),
+	report := Report{Keys: c.keys, CacheTTL: c.cacheTTL, Dist: c.dist, Mix: fmt.Sprintf("valid %d%%, unknown %d%%, rate-limited %d%%", c.valid, c.unknown, c.limited),
 		Ratios: map[string]string{}, Machine: fmt.Sprintf("%d CPUs, %s", runtime.NumCPU(), runtime.Version())}
 	if c.soak > 0 {
 		s, err := soak(srv, c, pick)
@@ -156,13 +177,13 @@ func run(c config) error {
 	drive(srv.url, 5*time.Second, c.concurrency, "/v1/auth", pick)
 	static := measure(srv, "static handler (/healthz)", c, "/healthz", nil)
 	auth := measure(srv, "/v1/auth (mixed keys)", c, "/v1/auth", pick)
-	validOnly := measure(srv, "/v1/auth (valid keys only)", c, "/v1/auth", func(r *rand.Rand) string { return secrets[r.IntN(len(secrets))] })
+	validOnly := measure(srv, "/v1/auth (valid keys only)", c, "/v1/auth", validKey)
 	static2 := measure(srv, "static handler (/healthz), again", c, "/healthz", nil)
 	report.Results = []Result{static, auth, validOnly, static2}
 	base := (static.RPS + static2.RPS) / 2
 	report.Ratios["mixed / static"] = fmt.Sprintf("%.2f", auth.RPS/base)
 	report.Ratios["valid / static"] = fmt.Sprintf("%.2f", validOnly.RPS/base)
-	fmt.Printf("\nkeyward serve on loopback, %d keys in SQLite, cache TTL %s, %d connections, %s each (%s)\n", c.keys, c.cacheTTL, c.concurrency, c.duration, report.Machine)
+	fmt.Printf("\nkeyward serve on loopback, %d keys in SQLite, %s key choice, cache TTL %s, %d connections, %s each (%s)\n", c.keys, c.dist, c.cacheTTL, c.concurrency, c.duration, report.Machine)
 	fmt.Printf("%-36s %10s %9s %9s %9s %12s %s\n", "scenario", "req/s", "p50 ms", "p90 ms", "p99 ms", "allocs/req", "answers")
 	for _, r := range report.Results {
 		fmt.Printf("%-36s %10.0f %9.3f %9.3f %9.3f %12.1f %v\n", r.Name, r.RPS, r.P50Ms, r.P90Ms, r.P99Ms, r.AllocsPerReq, r.Codes)
@@ -246,9 +267,13 @@ func freePort() int {
 
 // startServer runs keyward serve with warn-level logs (no access log line per
 // request, which would otherwise dominate the measurement).
-func startServer(bin, db, cacheTTL string) (*server, error) {
+func startServer(bin, db, cacheTTL string, cacheSize int) (*server, error) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort())
-	cmd := exec.Command(bin, "serve", "--addr", addr, "--database-url", db, "--admin-token", adminToken, "--log-level", "warn", "--cache-ttl", cacheTTL)
+	args := []string{"serve", "--addr", addr, "--database-url", db, "--admin-token", adminToken, "--log-level", "warn", "--cache-ttl", cacheTTL}
+	if cacheSize > 0 {
+		args = append(args, "--cache-size", strconv.Itoa(cacheSize))
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "KEYWARD_PEPPER="+pepper)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -426,7 +451,12 @@ func soak(s *server, c config, pick func(*rand.Rand) string) (SoakResult, error)
 			}
 		})
 	}
-	warm := min(time.Minute, c.soak/5)
+	// Warm-up: until the cache has seen the keys the load uses (3 minutes at
+	// most). Heap in use saws up and down with each GC, so the comparison is
+	// between the mean of the minute after warm-up and the mean of the last
+	// minute.
+	warm := min(3*time.Minute, c.soak/3)
+	var warmSamples []float64
 	start := time.Now()
 	tick := time.NewTicker(10 * time.Second)
 	defer tick.Stop()
@@ -438,17 +468,26 @@ func soak(s *server, c config, pick func(*rand.Rand) string) (SoakResult, error)
 		}
 		heap := metric(s.url, "go_memstats_heap_inuse_bytes")
 		res.SamplesMB = append(res.SamplesMB, heap/1e6)
-		if res.HeapAfterWarm == 0 && time.Since(start) >= warm {
-			res.HeapAfterWarm = heap
+		if since := time.Since(start); since >= warm && since < warm+time.Minute+time.Second {
+			warmSamples = append(warmSamples, heap)
 		}
-		res.HeapAtEnd = heap
 		log.Printf("soak %v: %d requests, heap in use %.1f MB", time.Since(start).Round(time.Second), sent.Load(), heap/1e6)
 	}
 	wg.Wait()
 	res.Requests = sent.Load()
+	mean := func(v []float64) float64 {
+		sum := 0.0
+		for _, x := range v {
+			sum += x
+		}
+		return sum / float64(max(len(v), 1))
+	}
+	last := res.SamplesMB[max(len(res.SamplesMB)-6, 0):]
+	res.HeapAfterWarm = mean(warmSamples)
+	res.HeapAtEnd = mean(last) * 1e6
 	res.Change = (res.HeapAtEnd - res.HeapAfterWarm) / res.HeapAfterWarm
-	fmt.Printf("soak of %s at %d req/s: %d requests; heap in use after warm-up %.1f MB, at the end %.1f MB (%+.1f%%)\n",
-		c.soak, c.rate, res.Requests, res.HeapAfterWarm/1e6, res.HeapAtEnd/1e6, 100*res.Change)
+	fmt.Printf("soak of %s at %d req/s: %d requests; heap in use, mean of the minute after a %v warm-up %.1f MB, mean of the last minute %.1f MB (%+.1f%%)\n",
+		c.soak, c.rate, res.Requests, warm, res.HeapAfterWarm/1e6, res.HeapAtEnd/1e6, 100*res.Change)
 	if res.Change > 0.10 || res.Change < -0.10 {
 		return res, fmt.Errorf("heap in use changed by %+.1f%% over the soak: more than 10%%", 100*res.Change)
 	}

@@ -49,6 +49,10 @@ func main() {
 	mux := http.NewServeMux()
 	mux.Handle("GET /bare", trivial)
 	mux.Handle("GET /guarded", httpauth.New(svc, nil)(trivial))
+	// /stub: the middleware with a verifier that does no work, to separate
+	// the middleware's own cost from Verify's.
+	stubRes := keyward.Result{Outcome: keyward.OutcomeValid, Key: iss.Key, Remaining: -1}
+	mux.Handle("GET /stub", httpauth.New(stub{stubRes}, nil)(trivial))
 	fmt.Fprintln(os.Stdout, iss.Secret)
 	if *profile != "" {
 		f, err := os.Create(*profile)
@@ -59,4 +63,10 @@ func main() {
 		time.AfterFunc(12*time.Second, func() { pprof.StopCPUProfile(); f.Close() })
 	}
 	log.Fatal(http.ListenAndServe(*addr, mux))
+}
+
+type stub struct{ res keyward.Result }
+
+func (s stub) Verify(context.Context, keyward.VerifyRequest) (keyward.Result, error) {
+	return s.res, nil
 }

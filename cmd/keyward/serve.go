@@ -39,6 +39,7 @@ type serveConfig struct {
 	allowQueryKey   bool
 	trustedProxies  []string
 	cacheTTL        time.Duration
+	cacheSize       int
 	staleTTL        time.Duration
 	tlsCert         string
 	tlsKey          string
@@ -75,6 +76,7 @@ creates a random pepper beside it, and on first start creates an admin key and p
 	f.BoolVar(&c.allowQueryKey, "allow-query-key", false, "accept keys in the api_key query parameter on /v1/auth (URLs end up in logs)")
 	f.StringSliceVar(&c.trustedProxies, "trusted-proxies", nil, "CIDRs of proxies whose X-Forwarded-For is believed, comma-separated")
 	f.DurationVar(&c.cacheTTL, "cache-ttl", 30*time.Second, "how long a verified key is cached; also the longest a change made elsewhere without Redis takes to be seen")
+	f.IntVar(&c.cacheSize, "cache-size", 100_000, "how many verified keys the cache holds (about 1 KiB each); size it to your working set")
 	f.DurationVar(&c.staleTTL, "stale-ttl", 5*time.Minute, "how long cached keys keep verifying while the database is unreachable")
 	f.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve HTTPS")
 	f.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
@@ -125,6 +127,9 @@ func (c *serveConfig) validate() (dbURL, []netip.Prefix, error) {
 	}
 	if c.cacheTTL <= 0 {
 		add("--cache-ttl must be positive, got %v", c.cacheTTL)
+	}
+	if c.cacheSize < 1 {
+		add("--cache-size must be at least 1, got %d", c.cacheSize)
 	}
 	if c.staleTTL < 0 {
 		add("--stale-ttl must not be negative, got %v", c.staleTTL)
@@ -227,7 +232,7 @@ func (a *app) serve(ctx context.Context, c serveConfig) error {
 			return metrics.LimiterStats{Allowed: al, Denied: de, Fallbacks: fb, Degraded: rl.Degraded()}
 		}
 	}
-	cached, err := cache.New(instrumented, &cache.Options{TTL: c.cacheTTL, StaleTTL: c.staleTTL, Bus: bus, Logger: log})
+	cached, err := cache.New(instrumented, &cache.Options{TTL: c.cacheTTL, StaleTTL: c.staleTTL, MaxKeys: c.cacheSize, Bus: bus, Logger: log})
 	if err != nil {
 		base.Close()
 		return err
