@@ -11,7 +11,7 @@ mkdir -p bench/out
 for n in 1000 10000 100000 1000000; do
 	go run ./bench/load -keys "$n" -duration 10s -json "bench/out/keys-$n.json"
 done
-go run ./bench/load -keys 100000 -duration 10s -cache-ttl 1ns -json bench/out/miss-100000.json
+go run ./bench/load -keys 1000 -duration 10s -cache-ttl 1ns -json bench/out/miss-1000.json
 go run ./bench/plot -in bench/out -out docs/img
 if [[ "${1:-}" == soak ]]; then
 	go run ./bench/load -keys 100000 -soak 10m -rate 2000 -json bench/out/soak.json | tee bench/out/soak.txt

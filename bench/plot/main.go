@@ -95,7 +95,8 @@ func main() {
 	p.X.Label.Text = "keys in the store"
 	p.Y.Label.Text = "requests per second"
 	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = plot.LogTicks{}
+	p.X.Tick.Marker = keyTicks{}
+	p.Y.Tick.Marker = intTicks{}
 	series := func(pick func(report) result) plotter.XYs {
 		xys := make(plotter.XYs, len(sweep))
 		for i, r := range sweep {
@@ -110,7 +111,7 @@ func main() {
 	))
 	p.Y.Min = 0
 	p.Legend.Top, p.Legend.Left = false, true
-	p.Legend.YOffs = -vg.Centimeter
+	p.Legend.XOffs, p.Legend.YOffs = vg.Points(10), vg.Points(10)
 	save(p, *out, "bench-rps-vs-keys.png")
 
 	// 2. Latency percentiles at the largest store.
@@ -120,7 +121,7 @@ func main() {
 	p = plot.New()
 	p.Title.Text = fmt.Sprintf("latency percentiles, %s keys in store", humanKeys(big.Keys))
 	p.Y.Label.Text = "milliseconds"
-	w := vg.Points(18)
+	w := vg.Points(40)
 	for i, q := range []struct {
 		name string
 		get  func(result) float64
@@ -137,10 +138,12 @@ func main() {
 		p.Legend.Add(q.name, bars)
 	}
 	p.NominalX(labels...)
-	p.Legend.Top = true
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.XOffs = vg.Points(10)
 	save(p, *out, "bench-latency.png")
 
-	// 3. Cache hit against cache miss.
+	// 3. Cache hit against cache miss, on the same store: every key cached,
+	// against every verification reading SQLite (cache TTL 1ns).
 	misses, _ := filepath.Glob(filepath.Join(*in, "miss-*.json"))
 	if len(misses) > 0 {
 		miss := load(misses[0])
@@ -151,13 +154,14 @@ func main() {
 			}
 		}
 		if hit.Keys == 0 {
-			hit = sweep[len(sweep)-1]
+			log.Fatalf("no keys-%d.json to compare miss-%d.json with", miss.Keys, miss.Keys)
 		}
 		p = plot.New()
-		p.Title.Text = fmt.Sprintf("cache hit vs miss: /v1/auth with valid keys, %s keys", humanKeys(miss.Keys))
+		p.Title.Text = fmt.Sprintf("cache hit vs miss: /v1/auth with valid keys, %s keys in store", humanKeys(miss.Keys))
 		p.Y.Label.Text = "requests per second"
+		p.Y.Tick.Marker = intTicks{}
 		vals := plotter.Values{hit.static().RPS, hit.find("/v1/auth (valid").RPS, miss.find("/v1/auth (valid").RPS}
-		bars, err := plotter.NewBarChart(vals, vg.Points(40))
+		bars, err := plotter.NewBarChart(vals, vg.Points(60))
 		must(err)
 		bars.Color = plotutil.Color(1)
 		p.Add(bars)
@@ -175,6 +179,32 @@ func humanKeys(n int) string {
 		return strconv.Itoa(n/1000) + "k"
 	}
 	return strconv.Itoa(n)
+}
+
+// keyTicks labels a log axis of key counts: 1k, 10k, 100k, 1M.
+type keyTicks struct{}
+
+func (keyTicks) Ticks(min, max float64) []plot.Tick {
+	var out []plot.Tick
+	for v := 1.0; v <= max*1.01; v *= 10 {
+		if v >= min*0.99 {
+			out = append(out, plot.Tick{Value: v, Label: humanKeys(int(v))})
+		}
+	}
+	return out
+}
+
+// intTicks is the default ticker with whole-number labels.
+type intTicks struct{}
+
+func (intTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'f', -1, 64)
+		}
+	}
+	return ticks
 }
 
 func save(p *plot.Plot, dir, name string) {
