@@ -48,7 +48,8 @@ type Service struct {
 	done     chan struct{}
 	closed   atomic.Bool
 	rehashMu sync.Mutex
-	rehashes map[string]bool
+	rehashes map[string]bool // ids being rehashed; guarded by rehashMu
+	stopped  bool            // no rehash may start; guarded by rehashMu
 	rehashWG sync.WaitGroup
 
 	outcomes [numOutcomes]atomic.Uint64
@@ -113,7 +114,8 @@ func (s *Service) Close(ctx context.Context) error {
 		close(s.stop)
 		<-s.done
 	}
-	s.rehashMu.Lock() // no rehash starts after closed is set
+	s.rehashMu.Lock()
+	s.stopped = true // no rehash starts from now on
 	s.rehashMu.Unlock()
 	s.rehashWG.Wait()
 	return s.FlushUsage(ctx)

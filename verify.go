@@ -142,7 +142,7 @@ func (s *Service) finish(r Result) Result {
 // the background, once per key at a time.
 func (s *Service) rehash(id, oldHash, secret string) {
 	s.rehashMu.Lock()
-	if s.rehashes[id] || s.closed.Load() {
+	if s.rehashes[id] || s.stopped {
 		s.rehashMu.Unlock()
 		return
 	}

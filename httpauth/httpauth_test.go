@@ -66,15 +66,6 @@ func noSecrets(t *testing.T, rec *httptest.ResponseRecorder, secrets ...string) 
 	}
 }
 
-func secretOf(t *testing.T, key string) string {
-	t.Helper()
-	tok, err := keyward.Parse(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok.Secret
-}
-
 // failingStore is a store that cannot be reached.
 type failingStore struct{ keyward.Store }
 

@@ -96,8 +96,13 @@ start_redis() {
 if [[ -z "${KEYWARD_TEST_POSTGRES_URL:-}" ]]; then start_postgres; fi
 if [[ -z "${KEYWARD_TEST_REDIS_URL:-}" ]]; then start_redis; fi
 
-echo "== go vet"
+echo "== gofmt, go vet, staticcheck"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go') 2>/dev/null || true)
+if [[ -n "$unformatted" ]]; then
+	echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
 go vet ./...
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 echo "== go test -race"
 # -v so the log shows which suites ran and which skipped (and why); the
 # summary below keeps top-level results, the full log is printed on failure.
