@@ -39,6 +39,8 @@ type Key struct {
 	// RefilledAt is the start of the refill period that last reset
 	// Remaining; stores keep it so that a refill happens once per period.
 	RefilledAt *time.Time `json:"-"`
+
+	memo *verifyMemo // see EnableVerifyMemo
 }
 
 // RateLimit admits at most Limit units in any window of Period.
@@ -113,6 +115,7 @@ func (k *Key) Clone() *Key {
 	c.Refill = clonePtr(k.Refill)
 	c.ReplacedBy = clonePtr(k.ReplacedBy)
 	c.Replaces = clonePtr(k.Replaces)
+	c.memo = nil
 	return &c
 }
 

@@ -35,13 +35,14 @@ type Options struct {
 // for concurrent use. Create it with [New] and stop it with [Service.Close],
 // which flushes pending usage counts.
 type Service struct {
-	store   Store
-	hasher  Hasher
-	limiter Limiter
-	now     func() time.Time
-	prefix  string
-	log     *slog.Logger
-	dummy   string // hash of a throwaway secret: unknown ids cost a real comparison
+	store    Store
+	hasher   Hasher
+	limiter  Limiter
+	now      func() time.Time
+	prefix   string
+	log      *slog.Logger
+	dummy    string   // hash of a throwaway secret: unknown ids cost a real comparison
+	dummySum [32]byte // compared on unknown ids, as a memo would be
 
 	usage    *usageAggregator
 	stop     chan struct{}

@@ -161,9 +161,7 @@ func Parse(s string) (Token, error) {
 	if !isBase62(id) || !isBase62(rest) {
 		return Token{}, errCharset
 	}
-	var want [ChecksumLength]byte
-	appendChecksum(want[:0], crc32.ChecksumIEEE(stringBytes(s[:n-ChecksumLength])))
-	if string(want[:]) != s[n-ChecksumLength:] {
+	if decodeChecksum(s[n-ChecksumLength:]) != uint64(tokenChecksum(s, n-ChecksumLength)) {
 		return Token{}, errChecksum
 	}
 	return Token{Prefix: prefix, ID: id, Secret: rest[:SecretLength]}, nil
@@ -198,20 +196,35 @@ func validPrefix(p string) bool {
 // ValidID reports whether s has the form of a key id: 16 base62 characters.
 func ValidID(s string) bool { return len(s) == IDLength && isBase62(s) }
 
-// base62Chars marks the bytes of the base62 alphabet (a table, read-only,
-// is twice as fast as range comparisons on the verification path).
-var base62Chars = func() (t [256]bool) {
+// base62Values maps each byte of the base62 alphabet to its value and every
+// other byte to 0xff: one read-only table serves the character check and the
+// checksum decoding on the verification path.
+var base62Values = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
 	for i := 0; i < len(base62Alphabet); i++ {
-		t[base62Alphabet[i]] = true
+		t[base62Alphabet[i]] = byte(i)
 	}
 	return t
 }()
 
+// isBase62 reports whether every byte of s is in the base62 alphabet. It
+// looks at all of them, without a branch per byte.
 func isBase62(s string) bool {
+	var bad byte
 	for i := 0; i < len(s); i++ {
-		if !base62Chars[s[i]] {
-			return false
-		}
+		bad |= base62Values[s[i]]
 	}
-	return true
+	return bad&0x80 == 0
+}
+
+// decodeChecksum returns the value of ChecksumLength base62 digits, most
+// significant first; every byte of d must be base62.
+func decodeChecksum(d string) uint64 {
+	var v uint64
+	for i := 0; i < ChecksumLength; i++ {
+		v = v*62 + uint64(base62Values[d[i]])
+	}
+	return v
 }

@@ -33,13 +33,13 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest) (Result, error)
 	}
 	k, err := s.store.Get(ctx, tok.ID)
 	if errors.Is(err, ErrNotFound) {
-		s.hasher.Verify(tok.Secret, s.dummy) // same work as a wrong secret
+		s.checkUnknown(tok.Secret) // same work as a wrong secret
 		return s.finish(Result{Outcome: OutcomeNotFound, Remaining: -1}), nil
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("keyward: verifying key: %w", err)
 	}
-	ok, rehash := s.hasher.Verify(tok.Secret, k.Hash)
+	ok, rehash := s.checkSecret(k, tok.Secret)
 	now := s.now()
 	if !ok || tok.Prefix != k.Prefix {
 		// A guessing attempt shows up in the key's usage; the caller learns nothing.

@@ -332,6 +332,10 @@ func (s *Store) load(ctx context.Context, id string) (*keyward.Key, error) {
 			s.log.Info("cache: the store is reachable again")
 		}
 		s.filter.add(id)
+		// This instance is shared by every hit and carries their memo; a store
+		// may hand out its own instance (package memory does), so copy it.
+		k = k.Clone()
+		k.EnableVerifyMemo()
 		if s.stripe(id).Load() == gen {
 			s.entries.Set(id, &entry{key: k, loaded: s.now().UnixNano()})
 		}

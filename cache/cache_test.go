@@ -393,6 +393,55 @@ func TestMemoHasher(t *testing.T) {
 	}
 }
 
+// TestCachedKeyRemembersItsSecret: a cached key runs the Service's hasher
+// once per load; wrong secrets run it every time; a write reloads the key and
+// the next verification runs it again.
+func TestCachedKeyRemembersItsSecret(t *testing.T) {
+	back, clk := newBackend(), &clock{t: t0}
+	c, err := cache.New(back, &cache.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := &countingHasher{Hasher: hasher(t)}
+	svc, err := keyward.New(c, counted, &keyward.Options{Now: clk.Now, UsageFlushInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close(context.Background()); c.Close() })
+	e := &env{back: back, cache: c, svc: svc, clock: clk}
+	iss := e.create(t)
+	base := counted.verifies.Load()
+	for range 10 {
+		if o := e.verify(t, iss.Secret); o != keyward.OutcomeValid {
+			t.Fatal(o)
+		}
+	}
+	if n := counted.verifies.Load() - base; n != 1 {
+		t.Errorf("10 verifications of a cached key ran the hasher %d times, want 1", n)
+	}
+	tok, _ := keyward.Parse(iss.Secret)
+	tok.Secret = strings.Repeat("b", keyward.SecretLength)
+	for range 3 {
+		if o := e.verify(t, tok.String()); o != keyward.OutcomeNotFound {
+			t.Fatalf("wrong secret: %s", o)
+		}
+	}
+	if n := counted.verifies.Load() - base; n != 4 {
+		t.Errorf("wrong secrets must run the hasher every time: %d runs, want 4", n)
+	}
+	if _, err := svc.Update(context.Background(), iss.Key.ID, keyward.UpdateParams{Name: ptr("renamed")}); err != nil {
+		t.Fatal(err)
+	}
+	if o := e.verify(t, iss.Secret); o != keyward.OutcomeValid {
+		t.Fatal(o)
+	}
+	if n := counted.verifies.Load() - base; n != 5 {
+		t.Errorf("after a write the reloaded key must run the hasher again: %d runs, want 5", n)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
 type countingHasher struct {
 	keyward.Hasher
 	verifies atomic.Int64

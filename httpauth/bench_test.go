@@ -3,18 +3,26 @@ package httpauth_test
 import (
 	"bufio"
 	"bytes"
+	"io"
+	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/cache"
 	"github.com/keyward/keyward/httpauth"
+	"github.com/keyward/keyward/store/memory"
 )
 
 // The guarded benchmarks are compared with BenchmarkHandlerBare: the same
 // trivial handler and the same request (built once, carrying the key), a
-// fresh httptest.ResponseRecorder per iteration.
+// fresh httptest.ResponseRecorder per iteration. The Service is set up as
+// keyward serve sets it up: a store behind package cache (here the memory
+// store), the HMAC hasher, ratelimit.Local.
 //
 //	go test -run '^$' -bench BenchmarkHandler -benchmem -benchtime 1s -count 3 ./httpauth/
 
@@ -33,15 +41,25 @@ func runHandler(b *testing.B, h http.Handler, req *http.Request) {
 	}
 }
 
+// newBenchEnv is newEnv with the memory store behind the cache.
+func newBenchEnv(b *testing.B) *env {
+	b.Helper()
+	c, err := cache.New(memory.New(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	clk := &clock{t: base}
+	return &env{svc: newService(b, c, clk.Now), clock: clk}
+}
+
 func BenchmarkHandlerBare(b *testing.B) {
-	e := newEnv(b)
+	e := newBenchEnv(b)
 	runHandler(b, trivial, bearerRequest(e.create(b, keyward.CreateParams{}).Secret))
 }
 
-// BenchmarkHandlerGuarded: a valid key without a rate limit, verified by a
-// Service on the memory store with the HMAC hasher.
+// BenchmarkHandlerGuarded: a valid key without a rate limit, a cache hit.
 func BenchmarkHandlerGuarded(b *testing.B) {
-	e := newEnv(b)
+	e := newBenchEnv(b)
 	req := bearerRequest(e.create(b, keyward.CreateParams{}).Secret)
 	runHandler(b, httpauth.New(e.svc, nil)(trivial), req)
 }
@@ -49,7 +67,7 @@ func BenchmarkHandlerGuarded(b *testing.B) {
 // BenchmarkHandlerGuardedRateLimited: a key with a rate limit (never
 // reached), through ratelimit.Local; the RateLimit headers are formatted.
 func BenchmarkHandlerGuardedRateLimited(b *testing.B) {
-	e := newEnv(b)
+	e := newBenchEnv(b)
 	req := bearerRequest(e.create(b, keyward.CreateParams{
 		RateLimit: &keyward.RateLimit{Limit: 1 << 60, Period: keyward.Duration(time.Minute)},
 	}).Secret)
@@ -95,17 +113,144 @@ func runServe(b *testing.B, h http.Handler, key string) {
 }
 
 func BenchmarkServeBare(b *testing.B) {
-	e := newEnv(b)
+	e := newBenchEnv(b)
 	runServe(b, trivial, e.create(b, keyward.CreateParams{}).Secret)
 }
 
 func BenchmarkServeGuarded(b *testing.B) {
-	e := newEnv(b)
+	e := newBenchEnv(b)
 	runServe(b, httpauth.New(e.svc, nil)(trivial), e.create(b, keyward.CreateParams{}).Secret)
 }
 
 func BenchmarkServeGuardedRateLimited(b *testing.B) {
-	e := newEnv(b)
+	e := newBenchEnv(b)
 	key := e.create(b, keyward.CreateParams{RateLimit: &keyward.RateLimit{Limit: 1 << 60, Period: keyward.Duration(time.Minute)}}).Secret
 	runServe(b, httpauth.New(e.svc, nil)(trivial), key)
 }
+
+// The Server benchmarks run the whole of net/http's server side: an
+// http.Server serves one keep-alive connection that delivers the same request
+// b.N times, and drops the responses after checking their status line. It is
+// the per-request work of a real server (request parsing, the response
+// writer, the connection loop, flushing) without the network and without a
+// client, so the ratio of Guarded to Bare is the share of a trivial request's
+// server-side cost that the middleware adds.
+//
+//	go test -run '^$' -bench 'BenchmarkServer' -benchmem -count 5 ./httpauth/
+
+func runServer(b *testing.B, h http.Handler, key string) {
+	b.Helper()
+	raw := []byte("GET /v1/things HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: bench/1.0\r\nAccept: application/json\r\nAuthorization: Bearer " + key + "\r\n\r\n")
+	srv := &http.Server{Handler: h, ErrorLog: log.New(io.Discard, "", 0)}
+	run := func(n int) (ok, bad int) {
+		c := &replayConn{req: raw, off: len(raw), left: n, closed: make(chan struct{})}
+		ln := &oneConnListener{conn: c, done: make(chan struct{})}
+		go srv.Serve(ln)
+		<-c.closed
+		close(ln.done)
+		return c.ok, c.bad
+	}
+	if ok, bad := run(2); ok < 1 || bad > 0 {
+		b.Fatalf("warm-up: %d responses 200, %d others", ok, bad)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	ok, bad := run(b.N)
+	b.StopTimer()
+	// The server may stop reading at the connection's end before it answers
+	// the last request.
+	if bad > 0 || ok < b.N-1 {
+		b.Fatalf("%d responses 200, %d others, for %d requests", ok, bad, b.N)
+	}
+}
+
+func BenchmarkServerBare(b *testing.B) {
+	e := newBenchEnv(b)
+	runServer(b, trivial, e.create(b, keyward.CreateParams{}).Secret)
+}
+
+func BenchmarkServerGuarded(b *testing.B) {
+	e := newBenchEnv(b)
+	runServer(b, httpauth.New(e.svc, nil)(trivial), e.create(b, keyward.CreateParams{}).Secret)
+}
+
+func BenchmarkServerGuardedRateLimited(b *testing.B) {
+	e := newBenchEnv(b)
+	key := e.create(b, keyward.CreateParams{RateLimit: &keyward.RateLimit{Limit: 1 << 60, Period: keyward.Duration(time.Minute)}}).Secret
+	runServer(b, httpauth.New(e.svc, nil)(trivial), key)
+}
+
+// replayConn is a connection whose peer sends req left times, then closes.
+// The responses are counted by their status line and dropped.
+type replayConn struct {
+	mu      sync.Mutex
+	req     []byte
+	off     int
+	left    int
+	ok, bad int
+	once    sync.Once
+	closed  chan struct{}
+}
+
+var status200 = []byte("HTTP/1.1 200 ")
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.off == len(c.req) { // start the next request, if any
+		if c.left == 0 {
+			return 0, io.EOF
+		}
+		c.left--
+		c.off = 0
+	}
+	n := copy(p, c.req[c.off:])
+	c.off += n
+	return n, nil
+}
+
+func (c *replayConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	if bytes.HasPrefix(p, status200) {
+		c.ok++
+	} else {
+		c.bad++
+	}
+	c.mu.Unlock()
+	return len(p), nil
+}
+
+func (c *replayConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return nil
+}
+
+func (c *replayConn) LocalAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}
+}
+func (c *replayConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000}
+}
+func (c *replayConn) SetDeadline(time.Time) error      { return nil }
+func (c *replayConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *replayConn) SetWriteDeadline(time.Time) error { return nil }
+
+// oneConnListener accepts its connection once, then blocks until done.
+type oneConnListener struct {
+	conn net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	var c net.Conn
+	l.once.Do(func() { c = l.conn })
+	if c != nil {
+		return c, nil
+	}
+	<-l.done
+	return nil, net.ErrClosed
+}
+
+func (l *oneConnListener) Close() error   { return nil }
+func (l *oneConnListener) Addr() net.Addr { return l.conn.LocalAddr() }
