@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/keyward/keyward/internal/stripe"
 )
 
 // Options tunes a [Service]. The zero value (or nil) gives the defaults.
@@ -53,7 +55,7 @@ type Service struct {
 	stopped  bool            // no rehash may start; guarded by rehashMu
 	rehashWG sync.WaitGroup
 
-	outcomes [numOutcomes]atomic.Uint64
+	outcomes [numOutcomes]stripe.Counter // striped: every verification counts
 }
 
 // New returns a Service that keeps keys in store and hashes secrets with

@@ -7,7 +7,10 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/keyward/keyward/internal/stripe"
 )
 
 // maxPendingUsage bounds the usage counts kept in memory while the store
@@ -15,14 +18,21 @@ import (
 const maxPendingUsage = 1 << 20
 
 // usageAggregator sums verifications per key, minute and outcome in memory,
-// so that Verify never waits on a write. Each key costs one map lookup per
-// verification: its few cells (one per minute and outcome seen since the last
-// flush) are scanned linearly.
+// so that Verify never waits on a write. It is striped (see internal/stripe):
+// each processor counts in its own shard, so that two cores verifying the
+// same key do not fight over one lock; take merges the shards. Each key costs
+// one map lookup per verification: its few cells (one per minute and outcome
+// seen since the last flush) are scanned linearly.
 type usageAggregator struct {
-	mu      sync.Mutex
-	keys    map[string]*keyUsage
-	cells   int // cells held, bounded by maxPendingUsage
-	dropped int64
+	shards  [stripe.N]usageShard
+	cells   atomic.Int64 // cells held in all shards, bounded by maxPendingUsage
+	dropped atomic.Int64
+}
+
+type usageShard struct {
+	mu   sync.Mutex
+	keys map[string]*keyUsage
+	_    [48]byte // keep shards on separate cache lines
 }
 
 type keyUsage struct {
@@ -37,7 +47,11 @@ type usageCell struct {
 }
 
 func newUsageAggregator() *usageAggregator {
-	return &usageAggregator{keys: make(map[string]*keyUsage)}
+	a := &usageAggregator{}
+	for i := range a.shards {
+		a.shards[i].keys = make(map[string]*keyUsage)
+	}
+	return a
 }
 
 // add counts one verification. used means the secret was right, which moves
@@ -47,12 +61,13 @@ func (a *usageAggregator) add(id string, o Outcome, used bool, now time.Time) {
 }
 
 func (a *usageAggregator) addN(id string, minute int64, o Outcome, n int64, used bool, at int64) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	k := a.keys[id]
+	sh := &a.shards[stripe.Index()]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	k := sh.keys[id]
 	if k == nil {
 		k = &keyUsage{}
-		a.keys[id] = k
+		sh.keys[id] = k
 	}
 	if used && at > k.last {
 		k.last = at
@@ -60,33 +75,74 @@ func (a *usageAggregator) addN(id string, minute int64, o Outcome, n int64, used
 	if n == 0 {
 		return
 	}
+	if k.count(minute, o, n) {
+		return
+	}
+	if a.cells.Add(1) > maxPendingUsage {
+		a.cells.Add(-1)
+		a.dropped.Add(n)
+		return
+	}
+	k.cells = append(k.cells, usageCell{minute: minute, outcome: o, n: n})
+}
+
+// count adds n to the cell of minute and o, and reports whether there was one.
+func (k *keyUsage) count(minute int64, o Outcome, n int64) bool {
 	for i := range k.cells {
 		if c := &k.cells[i]; c.minute == minute && c.outcome == o {
 			c.n += n
-			return
+			return true
 		}
 	}
-	if a.cells >= maxPendingUsage {
-		a.dropped += n
-		return
-	}
-	a.cells++
-	k.cells = append(k.cells, usageCell{minute: minute, outcome: o, n: n})
+	return false
 }
 
 // take empties the aggregator and returns what it held.
 func (a *usageAggregator) take() (UsageBatch, int64) {
-	a.mu.Lock()
-	keys, dropped, cells := a.keys, a.dropped, a.cells
-	if len(keys) == 0 {
-		a.dropped = 0
-		a.mu.Unlock()
+	var merged map[string]*keyUsage
+	var taken int64 // cells taken out of the shards, before merging
+	for i := range a.shards {
+		sh := &a.shards[i]
+		sh.mu.Lock()
+		keys := sh.keys
+		if len(keys) == 0 {
+			sh.mu.Unlock()
+			continue
+		}
+		sh.keys = make(map[string]*keyUsage, len(keys))
+		sh.mu.Unlock()
+		for _, k := range keys {
+			taken += int64(len(k.cells))
+		}
+		if merged == nil {
+			merged = keys
+			continue
+		}
+		for id, k := range keys {
+			m := merged[id]
+			if m == nil {
+				merged[id] = k
+				continue
+			}
+			m.last = max(m.last, k.last)
+			for _, c := range k.cells {
+				if !m.count(c.minute, c.outcome, c.n) {
+					m.cells = append(m.cells, c)
+				}
+			}
+		}
+	}
+	a.cells.Add(-taken)
+	dropped := a.dropped.Swap(0)
+	if len(merged) == 0 {
 		return UsageBatch{}, dropped
 	}
-	a.keys, a.cells, a.dropped = make(map[string]*keyUsage, len(keys)), 0, 0
-	a.mu.Unlock()
-	b := UsageBatch{Counts: make([]UsageCount, 0, cells), LastUsed: map[string]time.Time{}}
-	for id, k := range keys {
+	n := 0
+	for _, k := range merged {
+		n += len(k.cells)
+	}
+	b := UsageBatch{Counts: make([]UsageCount, 0, n), LastUsed: map[string]time.Time{}}
+	for id, k := range merged {
 		for _, c := range k.cells {
 			b.Counts = append(b.Counts, UsageCount{KeyID: id, Start: time.Unix(c.minute, 0).UTC(), Outcome: c.outcome, Count: c.n})
 		}

@@ -43,6 +43,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/stripe"
 )
 
 // IDLister is implemented by stores that can enumerate their key ids
@@ -103,7 +104,8 @@ type Store struct {
 	stop                   chan struct{}
 	done                   sync.WaitGroup
 	outage                 atomic.Bool
-	hits, misses, stales   atomic.Uint64
+	hits                   stripe.Counter // striped: every hit counts
+	misses, stales         atomic.Uint64
 	negHits, budgetDenials atomic.Uint64
 	loads, loadErrors      atomic.Uint64
 }
