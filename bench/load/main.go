@@ -71,6 +71,9 @@ type Result struct {
 	P90Ms        float64 `json:"p90_ms"`
 	P99Ms        float64 `json:"p99_ms"`
 	AllocsPerReq float64 `json:"allocs_per_request"`
+	// CacheHitRatio is hits / (hits + misses) of the verified-key cache
+	// during the scenario; 0 when it made no lookup.
+	CacheHitRatio float64 `json:"cache_hit_ratio"`
 	Errors       int64   `json:"errors"`
 	Codes        map[int]int64
 }
@@ -184,9 +187,9 @@ func run(c config) error {
 	report.Ratios["mixed / static"] = fmt.Sprintf("%.2f", auth.RPS/base)
 	report.Ratios["valid / static"] = fmt.Sprintf("%.2f", validOnly.RPS/base)
 	fmt.Printf("\nkeyward serve on loopback, %d keys in SQLite, %s key choice, cache TTL %s, %d connections, %s each (%s)\n", c.keys, c.dist, c.cacheTTL, c.concurrency, c.duration, report.Machine)
-	fmt.Printf("%-36s %10s %9s %9s %9s %12s %s\n", "scenario", "req/s", "p50 ms", "p90 ms", "p99 ms", "allocs/req", "answers")
+	fmt.Printf("%-36s %10s %9s %9s %9s %12s %10s %s\n", "scenario", "req/s", "p50 ms", "p90 ms", "p99 ms", "allocs/req", "cache hit", "answers")
 	for _, r := range report.Results {
-		fmt.Printf("%-36s %10.0f %9.3f %9.3f %9.3f %12.1f %v\n", r.Name, r.RPS, r.P50Ms, r.P90Ms, r.P99Ms, r.AllocsPerReq, r.Codes)
+		fmt.Printf("%-36s %10.0f %9.3f %9.3f %9.3f %12.1f %9.1f%% %v\n", r.Name, r.RPS, r.P50Ms, r.P90Ms, r.P99Ms, r.AllocsPerReq, 100*r.CacheHitRatio, r.Codes)
 	}
 	fmt.Printf("ratios: mixed / static %s, valid / static %s\n", report.Ratios["mixed / static"], report.Ratios["valid / static"])
 	return write(c.jsonOut, report)
@@ -390,11 +393,18 @@ func drive(url string, d time.Duration, conc int, path string, pick func(*rand.R
 }
 
 func measure(s *server, name string, c config, path string, pick func(*rand.Rand) string) Result {
+	const hitsName, missesName = `keyward_cache_requests_total{result="hit"}`, `keyward_cache_requests_total{result="miss"}`
 	mallocs := metric(s.url, "go_memstats_mallocs_total")
+	hits, misses := metric(s.url, hitsName), metric(s.url, missesName)
 	start := time.Now()
 	lat, codes, errs := drive(s.url, c.duration, c.concurrency, path, pick)
 	elapsed := time.Since(start)
 	allocs := metric(s.url, "go_memstats_mallocs_total") - mallocs
+	hits, misses = metric(s.url, hitsName)-hits, metric(s.url, missesName)-misses
+	ratio := 0.0
+	if hits+misses > 0 {
+		ratio = hits / (hits + misses)
+	}
 	slices.Sort(lat)
 	q := func(p float64) float64 {
 		if len(lat) == 0 {
@@ -405,7 +415,7 @@ func measure(s *server, name string, c config, path string, pick func(*rand.Rand
 	n := int64(len(lat))
 	log.Printf("%s: %d requests", name, n)
 	return Result{Name: name, Keys: c.keys, Requests: n, RPS: float64(n) / elapsed.Seconds(), P50Ms: q(0.5), P90Ms: q(0.9), P99Ms: q(0.99),
-		AllocsPerReq: allocs / float64(max(n, 1)), Errors: errs, Codes: codes}
+		AllocsPerReq: allocs / float64(max(n, 1)), CacheHitRatio: ratio, Errors: errs, Codes: codes}
 }
 
 // SoakResult is the heap in use over a soak.

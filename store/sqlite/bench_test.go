@@ -178,3 +178,37 @@ func BenchmarkSpendCredits(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRecordUsage writes one flush's worth of usage: a count and a
+// last-used time for each of 2,000 keys (reported per key).
+func BenchmarkRecordUsage(b *testing.B) {
+	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "usage.db"), &sqlite.Options{Migrate: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	svc := service(b, s)
+	defer svc.Close(context.Background())
+	ctx := context.Background()
+	const keys = 2000
+	batch := keyward.UsageBatch{LastUsed: map[string]time.Time{}}
+	minute := time.Now().UTC().Truncate(time.Minute)
+	for i := range keys {
+		iss, err := svc.Create(ctx, keyward.CreateParams{Name: fmt.Sprintf("key %d", i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		batch.Counts = append(batch.Counts, keyward.UsageCount{KeyID: iss.Key.ID, Start: minute, Outcome: keyward.OutcomeValid, Count: 3})
+		batch.LastUsed[iss.Key.ID] = minute
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		for id := range batch.LastUsed {
+			batch.LastUsed[id] = minute.Add(time.Duration(i) * time.Millisecond)
+		}
+		if err := s.RecordUsage(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/keys, "ns/key")
+}
