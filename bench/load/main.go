@@ -74,8 +74,8 @@ type Result struct {
 	// CacheHitRatio is hits / (hits + misses) of the verified-key cache
 	// during the scenario; 0 when it made no lookup.
 	CacheHitRatio float64 `json:"cache_hit_ratio"`
-	Errors       int64   `json:"errors"`
-	Codes        map[int]int64
+	Errors        int64   `json:"errors"`
+	Codes         map[int]int64
 }
 
 // Report is what -json writes.
