@@ -2,9 +2,10 @@ package keyward
 
 import "hash/crc32"
 
-// The checksum of a key is the CRC-32 (IEEE) of everything before it. The
-// standard library computes CRC-32 by carry-less multiplication, without
-// tables, over the first 16*k bytes of inputs of at least 64; shorter inputs
+// The checksum of a key is the CRC-32 (IEEE) of everything before it. On
+// amd64 the standard library computes CRC-32 by carry-less multiplication,
+// without tables, over the first 16*k bytes of inputs of at least 64 (on
+// other architectures this file changes nothing measurable); shorter inputs
 // go through lookup tables, which is slower, and much slower once a busy
 // server has pushed the tables out of the CPU cache. The body of a key with
 // a short prefix ("kw") is under 64 bytes, but the key string itself, with

@@ -18,16 +18,20 @@ type verifyMemo struct {
 }
 
 type memoEntry struct {
-	hash string
-	sum  [sha256.Size]byte
+	svc    *Service // the Service whose hasher accepted the secret
+	hash   string
+	sum    [sha256.Size]byte
+	rehash bool // what the hasher said: the hash should be redone
 }
 
 // EnableVerifyMemo lets Verify remember, in k itself, the SHA-256 of the
 // secret that matched k.Hash, and check later presentations of that secret
 // against it instead of running the Hasher again. A caching Store calls it
 // on each key it loads, before handing that instance to any caller; the
-// memo lives as long as the cached instance (package cache drops it on any
-// write to the key and after its TTL). Clone does not copy the memo.
+// memo lives as long as the cached instance (package cache replaces it after
+// any write to the key and after its TTL). Clone does not copy the memo. A
+// memo answers only the Service that filled it, so Services with different
+// hashers or peppers may share one caching Store.
 func (k *Key) EnableVerifyMemo() {
 	if k.memo == nil {
 		k.memo = new(verifyMemo)
@@ -37,25 +41,28 @@ func (k *Key) EnableVerifyMemo() {
 // checkSecret reports whether secret matches k's hash, and whether the hash
 // should be redone with the current scheme. A key with a memo is answered
 // from the memo when this secret matched before; any other answer comes from
-// the Hasher.
+// the Hasher. The secret's digest is computed in every case, so that a wrong
+// secret costs the same with or without a memo, and the same as an unknown
+// id (checkUnknown).
 func (s *Service) checkSecret(k *Key, secret string) (ok, rehash bool) {
+	sum := sha256.Sum256(stringBytes(secret))
 	m := k.memo
 	if m == nil {
+		subtle.ConstantTimeCompare(sum[:], s.dummySum[:])
 		return s.hasher.Verify(secret, k.Hash)
 	}
-	sum := sha256.Sum256(stringBytes(secret))
-	if e := m.p.Load(); e != nil && e.hash == k.Hash && subtle.ConstantTimeCompare(e.sum[:], sum[:]) == 1 {
-		return true, false
+	if e := m.p.Load(); e != nil && e.svc == s && e.hash == k.Hash && subtle.ConstantTimeCompare(e.sum[:], sum[:]) == 1 {
+		return true, e.rehash
 	}
 	ok, rehash = s.hasher.Verify(secret, k.Hash)
 	if ok {
-		m.p.Store(&memoEntry{hash: k.Hash, sum: sum})
+		m.p.Store(&memoEntry{svc: s, hash: k.Hash, sum: sum, rehash: rehash})
 	}
 	return ok, rehash
 }
 
 // checkUnknown spends on an unknown id the work a wrong secret costs: the
-// digest a memo would compare, and a hash comparison.
+// digest and its comparison, and a hash comparison.
 func (s *Service) checkUnknown(secret string) {
 	sum := sha256.Sum256(stringBytes(secret))
 	subtle.ConstantTimeCompare(sum[:], s.dummySum[:])

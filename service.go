@@ -2,6 +2,7 @@ package keyward
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -44,7 +45,7 @@ type Service struct {
 	prefix   string
 	log      *slog.Logger
 	dummy    string   // hash of a throwaway secret: unknown ids cost a real comparison
-	dummySum [32]byte // compared on unknown ids, as a memo would be
+	dummySum [32]byte // the dummy secret's SHA-256: unknown ids compare digests as known ones do
 
 	usage    *usageAggregator
 	stop     chan struct{}
@@ -86,11 +87,13 @@ func New(store Store, hasher Hasher, opts *Options) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	dummy, err := hasher.Hash(strings.Repeat("0", SecretLength))
+	dummySecret := strings.Repeat("0", SecretLength)
+	dummy, err := hasher.Hash(dummySecret)
 	if err != nil {
 		return nil, fmt.Errorf("keyward: hashing a dummy secret: %w", err)
 	}
 	s.dummy = dummy
+	s.dummySum = sha256.Sum256([]byte(dummySecret))
 	if iv := opts.UsageFlushInterval; iv >= 0 {
 		if iv == 0 {
 			iv = time.Second

@@ -25,7 +25,8 @@ const maxPendingUsage = 1 << 20
 // seen since the last flush) are scanned linearly.
 type usageAggregator struct {
 	shards  [stripe.N]usageShard
-	cells   atomic.Int64 // cells held in all shards, bounded by maxPendingUsage
+	limit   int64        // maxPendingUsage; tests lower it
+	cells   atomic.Int64 // cells held in all shards, bounded by limit
 	dropped atomic.Int64
 }
 
@@ -47,7 +48,7 @@ type usageCell struct {
 }
 
 func newUsageAggregator() *usageAggregator {
-	a := &usageAggregator{}
+	a := &usageAggregator{limit: maxPendingUsage}
 	for i := range a.shards {
 		a.shards[i].keys = make(map[string]*keyUsage)
 	}
@@ -78,7 +79,7 @@ func (a *usageAggregator) addN(id string, minute int64, o Outcome, n int64, used
 	if k.count(minute, o, n) {
 		return
 	}
-	if a.cells.Add(1) > maxPendingUsage {
+	if a.cells.Add(1) > a.limit {
 		a.cells.Add(-1)
 		a.dropped.Add(n)
 		return
@@ -100,7 +101,6 @@ func (k *keyUsage) count(minute int64, o Outcome, n int64) bool {
 // take empties the aggregator and returns what it held.
 func (a *usageAggregator) take() (UsageBatch, int64) {
 	var merged map[string]*keyUsage
-	var taken int64 // cells taken out of the shards, before merging
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()
@@ -111,9 +111,13 @@ func (a *usageAggregator) take() (UsageBatch, int64) {
 		}
 		sh.keys = make(map[string]*keyUsage, len(keys))
 		sh.mu.Unlock()
+		// Release the shard's cells from the bound at once, so that counts
+		// arriving meanwhile in emptied shards are not dropped.
+		var taken int64
 		for _, k := range keys {
 			taken += int64(len(k.cells))
 		}
+		a.cells.Add(-taken)
 		if merged == nil {
 			merged = keys
 			continue
@@ -132,7 +136,6 @@ func (a *usageAggregator) take() (UsageBatch, int64) {
 			}
 		}
 	}
-	a.cells.Add(-taken)
 	dropped := a.dropped.Swap(0)
 	if len(merged) == 0 {
 		return UsageBatch{}, dropped

@@ -93,3 +93,48 @@ func TestUsageConcurrentAddsAddUp(t *testing.T) {
 		t.Fatalf("counted %d, want %d", total, 8*5000)
 	}
 }
+
+// TestUsageBoundAndPutBack: past the bound new cells are dropped and
+// reported; a batch the store refused comes back whole in the next take, and
+// taking releases the bound.
+func TestUsageBoundAndPutBack(t *testing.T) {
+	a := newUsageAggregator()
+	a.limit = 3
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i, id := range []string{"a", "b", "c", "d", "e"} {
+		a.add(id, OutcomeValid, true, now.Add(time.Duration(i)*time.Second))
+	}
+	b, dropped := a.take()
+	if dropped != 2 {
+		t.Errorf("dropped %d, want 2 (the cells past the bound of 3)", dropped)
+	}
+	total := int64(0)
+	for _, c := range b.Counts {
+		total += c.Count
+	}
+	if len(b.Counts) != 3 || total != 3 {
+		t.Fatalf("took %d cells, %d counts; want 3 cells, 3 counts", len(b.Counts), total)
+	}
+	if n := a.cells.Load(); n != 0 {
+		t.Fatalf("%d cells accounted after take, want 0", n)
+	}
+	// The same key may hold a cell in several shards until they are merged
+	// (a processor's shard can change), so give room for that.
+	a.limit = 10
+	a.putBack(b)
+	a.add("a", OutcomeValid, true, now)
+	b2, dropped := a.take()
+	if dropped != 0 {
+		t.Errorf("dropped %d after put-back", dropped)
+	}
+	total = 0
+	for _, c := range b2.Counts {
+		total += c.Count
+	}
+	if len(b2.Counts) != 3 || total != 4 {
+		t.Errorf("after put-back: %d cells, %d counts; want 3 cells, 4 counts", len(b2.Counts), total)
+	}
+	if len(b2.LastUsed) != len(b.LastUsed) {
+		t.Errorf("after put-back: %d last-used times, want %d", len(b2.LastUsed), len(b.LastUsed))
+	}
+}

@@ -440,6 +440,35 @@ func TestCachedKeyRemembersItsSecret(t *testing.T) {
 	}
 }
 
+// TestCacheDoesNotMemoizeTheStoresInstance: the memory store hands out its
+// own key instances; the cache must memoize a copy, or a Service reading the
+// same store directly would skip its hasher.
+func TestCacheDoesNotMemoizeTheStoresInstance(t *testing.T) {
+	back, clk := newBackend(), &clock{t: t0}
+	e := newEnv(t, back, clk, cache.Options{})
+	iss := e.create(t)
+	for range 3 {
+		if o := e.verify(t, iss.Secret); o != keyward.OutcomeValid {
+			t.Fatal(o)
+		}
+	}
+	counted := &countingHasher{Hasher: hasher(t)}
+	direct, err := keyward.New(back.Store, counted, &keyward.Options{Now: clk.Now, UsageFlushInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close(context.Background())
+	base := counted.verifies.Load()
+	for range 3 {
+		if r, err := direct.Verify(context.Background(), keyward.VerifyRequest{Key: iss.Secret}); err != nil || !r.Valid() {
+			t.Fatalf("direct verify: %v %v", r.Outcome, err)
+		}
+	}
+	if n := counted.verifies.Load() - base; n != 3 {
+		t.Errorf("3 verifications straight on the store ran the hasher %d times, want 3", n)
+	}
+}
+
 func ptr[T any](v T) *T { return &v }
 
 type countingHasher struct {

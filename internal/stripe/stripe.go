@@ -45,8 +45,8 @@ type Counter struct {
 // Add adds d to the counter.
 func (c *Counter) Add(d uint64) { c.cells[Index()].n.Add(d) }
 
-// Load returns the sum of the stripes: the counter's value, as of some moment
-// during the call.
+// Load returns the sum of the stripes. With adds running concurrently it is
+// between the counter's values at the start and at the end of the call.
 func (c *Counter) Load() uint64 {
 	var sum uint64
 	for i := range c.cells {
