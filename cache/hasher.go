@@ -16,6 +16,10 @@ import (
 // instead of once per request. Wrong secrets are never remembered: they
 // always pay the slow hash, as unknown ids do (the Service's dummy hash), so
 // timing tells nothing. It is safe for concurrent use.
+//
+// Behind a cache [Store] it is not needed: keys verified through the cache
+// remember their verified secret themselves (see keyward.Key.EnableVerifyMemo).
+// Hasher is for Services that read a store without the cache.
 type Hasher struct {
 	next keyward.Hasher
 	memo *otter.Cache[string, memo]

@@ -53,26 +53,48 @@ func newBenchEnv(b *testing.B) *env {
 	return &env{svc: newService(b, c, clk.Now), clock: clk}
 }
 
+// The three setups every harness below runs: a handler and the key its
+// requests carry.
+
+// bare is the trivial handler alone (the key is carried but not read).
+func bare(b *testing.B) (http.Handler, string) {
+	e := newBenchEnv(b)
+	return trivial, e.create(b, keyward.CreateParams{}).Secret
+}
+
+// guarded is the trivial handler behind httpauth, with a valid key without a
+// rate limit: a cache hit.
+func guarded(b *testing.B) (http.Handler, string) {
+	e := newBenchEnv(b)
+	return httpauth.New(e.svc, nil)(trivial), e.create(b, keyward.CreateParams{}).Secret
+}
+
+// guardedRateLimited is guarded with a key that has a rate limit (never
+// reached), through ratelimit.Local; the RateLimit headers are written.
+func guardedRateLimited(b *testing.B) (http.Handler, string) {
+	e := newBenchEnv(b)
+	limit := &keyward.RateLimit{Limit: 1 << 60, Period: keyward.Duration(time.Minute)}
+	return httpauth.New(e.svc, nil)(trivial), e.create(b, keyward.CreateParams{RateLimit: limit}).Secret
+}
+
+// rawRequest is the request the Serve and Server harnesses send.
+func rawRequest(key string) []byte {
+	return []byte("GET /v1/things HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: bench/1.0\r\nAccept: application/json\r\nAuthorization: Bearer " + key + "\r\n\r\n")
+}
+
 func BenchmarkHandlerBare(b *testing.B) {
-	e := newBenchEnv(b)
-	runHandler(b, trivial, bearerRequest(e.create(b, keyward.CreateParams{}).Secret))
+	h, key := bare(b)
+	runHandler(b, h, bearerRequest(key))
 }
 
-// BenchmarkHandlerGuarded: a valid key without a rate limit, a cache hit.
 func BenchmarkHandlerGuarded(b *testing.B) {
-	e := newBenchEnv(b)
-	req := bearerRequest(e.create(b, keyward.CreateParams{}).Secret)
-	runHandler(b, httpauth.New(e.svc, nil)(trivial), req)
+	h, key := guarded(b)
+	runHandler(b, h, bearerRequest(key))
 }
 
-// BenchmarkHandlerGuardedRateLimited: a key with a rate limit (never
-// reached), through ratelimit.Local; the RateLimit headers are formatted.
 func BenchmarkHandlerGuardedRateLimited(b *testing.B) {
-	e := newBenchEnv(b)
-	req := bearerRequest(e.create(b, keyward.CreateParams{
-		RateLimit: &keyward.RateLimit{Limit: 1 << 60, Period: keyward.Duration(time.Minute)},
-	}).Secret)
-	runHandler(b, httpauth.New(e.svc, nil)(trivial), req)
+	h, key := guardedRateLimited(b)
+	runHandler(b, h, bearerRequest(key))
 }
 
 // BenchmarkHandlerGuardedStub isolates the middleware's own cost: the
@@ -91,7 +113,7 @@ func BenchmarkHandlerGuardedStub(b *testing.B) {
 
 func runServe(b *testing.B, h http.Handler, key string) {
 	b.Helper()
-	raw := []byte("GET /v1/things HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: bench/1.0\r\nAccept: application/json\r\nAuthorization: Bearer " + key + "\r\n\r\n")
+	raw := rawRequest(key)
 	rd := bytes.NewReader(raw)
 	br := bufio.NewReader(rd)
 	parse := func() *http.Request {
@@ -114,19 +136,18 @@ func runServe(b *testing.B, h http.Handler, key string) {
 }
 
 func BenchmarkServeBare(b *testing.B) {
-	e := newBenchEnv(b)
-	runServe(b, trivial, e.create(b, keyward.CreateParams{}).Secret)
+	h, key := bare(b)
+	runServe(b, h, key)
 }
 
 func BenchmarkServeGuarded(b *testing.B) {
-	e := newBenchEnv(b)
-	runServe(b, httpauth.New(e.svc, nil)(trivial), e.create(b, keyward.CreateParams{}).Secret)
+	h, key := guarded(b)
+	runServe(b, h, key)
 }
 
 func BenchmarkServeGuardedRateLimited(b *testing.B) {
-	e := newBenchEnv(b)
-	key := e.create(b, keyward.CreateParams{RateLimit: &keyward.RateLimit{Limit: 1 << 60, Period: keyward.Duration(time.Minute)}}).Secret
-	runServe(b, httpauth.New(e.svc, nil)(trivial), key)
+	h, key := guardedRateLimited(b)
+	runServe(b, h, key)
 }
 
 // The Server benchmarks run the whole of net/http's server side: an
@@ -141,7 +162,7 @@ func BenchmarkServeGuardedRateLimited(b *testing.B) {
 
 func runServer(b *testing.B, h http.Handler, key string) {
 	b.Helper()
-	raw := []byte("GET /v1/things HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: bench/1.0\r\nAccept: application/json\r\nAuthorization: Bearer " + key + "\r\n\r\n")
+	raw := rawRequest(key)
 	srv := &http.Server{Handler: h, ErrorLog: log.New(io.Discard, "", 0)}
 	run := func(n int) (ok, bad int) {
 		c := &replayConn{req: raw, off: len(raw), left: n, closed: make(chan struct{})}
@@ -164,19 +185,18 @@ func runServer(b *testing.B, h http.Handler, key string) {
 }
 
 func BenchmarkServerBare(b *testing.B) {
-	e := newBenchEnv(b)
-	runServer(b, trivial, e.create(b, keyward.CreateParams{}).Secret)
+	h, key := bare(b)
+	runServer(b, h, key)
 }
 
 func BenchmarkServerGuarded(b *testing.B) {
-	e := newBenchEnv(b)
-	runServer(b, httpauth.New(e.svc, nil)(trivial), e.create(b, keyward.CreateParams{}).Secret)
+	h, key := guarded(b)
+	runServer(b, h, key)
 }
 
 func BenchmarkServerGuardedRateLimited(b *testing.B) {
-	e := newBenchEnv(b)
-	key := e.create(b, keyward.CreateParams{RateLimit: &keyward.RateLimit{Limit: 1 << 60, Period: keyward.Duration(time.Minute)}}).Secret
-	runServer(b, httpauth.New(e.svc, nil)(trivial), key)
+	h, key := guardedRateLimited(b)
+	runServer(b, h, key)
 }
 
 // replayConn is a connection whose peer sends req left times, then closes.

@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/keyward/keyward"
-	"github.com/keyward/keyward/cache"
 	"github.com/keyward/keyward/keyhash"
 	"github.com/keyward/keyward/store/postgres"
 	"github.com/keyward/keyward/store/sqlite"
@@ -130,8 +129,9 @@ func writeNewPepper(path string) error {
 
 // buildHasher returns a hasher that hashes with the chosen scheme and
 // verifies hashes of every scheme (so a change of --hasher keeps old keys
-// working and rehashes them on use). Slow schemes get a memo of verified
-// secrets.
+// working and rehashes them on use). The slow schemes need no memo of their
+// own: keys verified through the cache remember their secret (see
+// keyward.Key.EnableVerifyMemo), so a slow hash runs once per key per load.
 func buildHasher(scheme string, peppers []keyhash.Pepper) (keyward.Hasher, error) {
 	hm, err := keyhash.NewHMAC(peppers...)
 	if err != nil {
@@ -145,19 +145,14 @@ func buildHasher(scheme string, peppers []keyhash.Pepper) (keyward.Hasher, error
 	if err != nil {
 		return nil, err
 	}
-	var multi *keyhash.Multi
 	switch scheme {
 	case "", "hmac", "hmac-sha256":
 		return keyhash.NewMulti(hm, ar, bc)
 	case "argon2id":
-		multi, err = keyhash.NewMulti(ar, hm, bc)
+		return keyhash.NewMulti(ar, hm, bc)
 	case "bcrypt":
-		multi, err = keyhash.NewMulti(bc, hm, ar)
+		return keyhash.NewMulti(bc, hm, ar)
 	default:
 		return nil, fmt.Errorf("--hasher: %q is not one of hmac, argon2id, bcrypt", scheme)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return cache.NewHasher(multi, 0, 0)
 }
