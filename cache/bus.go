@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"slices"
 	"sync"
 )
 
@@ -37,12 +38,48 @@ type Bus interface {
 	Healthy() bool
 }
 
+// Subscribers is the list of event handlers of a Bus: Deliver calls them in
+// the order they subscribed, so a handler registered after the cache's sees
+// an event only once the cache has applied it. Bus implementations keep one
+// and pass their Subscribe to it. The zero value is ready to use.
+type Subscribers struct {
+	mu   sync.RWMutex
+	next int
+	subs []subscriber
+}
+
+type subscriber struct {
+	id int
+	fn func(Event)
+}
+
+// Subscribe registers fn and returns the function that removes it.
+func (s *Subscribers) Subscribe(fn func(Event)) func() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := s.next
+	s.next++
+	s.subs = append(s.subs, subscriber{id: id, fn: fn})
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.subs = slices.DeleteFunc(s.subs, func(x subscriber) bool { return x.id == id })
+	}
+}
+
+// Deliver calls every handler with e, in subscription order.
+func (s *Subscribers) Deliver(e Event) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, x := range s.subs {
+		x.fn(e)
+	}
+}
+
 // LocalBus delivers events to subscribers in this process only: the default
 // for a single instance. The zero value is ready to use.
 type LocalBus struct {
-	mu   sync.RWMutex
-	next int
-	subs map[int]func(Event)
+	subs Subscribers
 }
 
 var _ Bus = (*LocalBus)(nil)
@@ -52,30 +89,12 @@ func NewLocalBus() *LocalBus { return &LocalBus{} }
 
 // Publish calls every subscriber synchronously.
 func (b *LocalBus) Publish(_ context.Context, e Event) error {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	for _, fn := range b.subs {
-		fn(e)
-	}
+	b.subs.Deliver(e)
 	return nil
 }
 
-// Subscribe registers fn.
-func (b *LocalBus) Subscribe(fn func(Event)) func() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.subs == nil {
-		b.subs = map[int]func(Event){}
-	}
-	id := b.next
-	b.next++
-	b.subs[id] = fn
-	return func() {
-		b.mu.Lock()
-		delete(b.subs, id)
-		b.mu.Unlock()
-	}
-}
+// Subscribe registers fn; subscribers are called in the order they came.
+func (b *LocalBus) Subscribe(fn func(Event)) func() { return b.subs.Subscribe(fn) }
 
 // Healthy is always true: nothing can get lost in process.
 func (b *LocalBus) Healthy() bool { return true }

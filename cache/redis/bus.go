@@ -44,9 +44,7 @@ type Bus struct {
 	ping    time.Duration
 	log     *slog.Logger
 
-	mu   sync.RWMutex
-	next int
-	subs map[int]func(cache.Event)
+	subs cache.Subscribers
 
 	healthy atomic.Bool
 	psMu    sync.Mutex
@@ -67,8 +65,8 @@ func New(client goredis.UniversalClient, opts *Options) *Bus {
 	}
 	b := &Bus{
 		client: client, channel: opts.Channel, ping: opts.PingInterval, log: opts.Logger,
-		subs: map[int]func(cache.Event){}, ready: make(chan struct{}),
-		stop: make(chan struct{}), done: make(chan struct{}),
+		ready: make(chan struct{}),
+		stop:  make(chan struct{}), done: make(chan struct{}),
 	}
 	if b.channel == "" {
 		b.channel = "keyward:invalidations"
@@ -127,27 +125,9 @@ func (b *Bus) Publish(ctx context.Context, e cache.Event) error {
 	return b.client.Publish(ctx, b.channel, encode(e)).Err()
 }
 
-// Subscribe registers fn for every event received.
-func (b *Bus) Subscribe(fn func(cache.Event)) func() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	id := b.next
-	b.next++
-	b.subs[id] = fn
-	return func() {
-		b.mu.Lock()
-		delete(b.subs, id)
-		b.mu.Unlock()
-	}
-}
-
-func (b *Bus) deliver(e cache.Event) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	for _, fn := range b.subs {
-		fn(e)
-	}
-}
+// Subscribe registers fn for every event received; subscribers are called
+// in the order they came.
+func (b *Bus) Subscribe(fn func(cache.Event)) func() { return b.subs.Subscribe(fn) }
 
 // Healthy reports whether the subscription is up.
 func (b *Bus) Healthy() bool { return b.healthy.Load() }
@@ -214,7 +194,7 @@ func (b *Bus) session(ctx context.Context, first *bool) error {
 	}
 	if !*first {
 		// Messages may have been lost while we were away.
-		b.deliver(cache.Event{Kind: cache.Reset})
+		b.subs.Deliver(cache.Event{Kind: cache.Reset})
 		b.log.Info("redis bus: subscription restored; caches were reset")
 	}
 	*first = false
@@ -239,12 +219,12 @@ func (b *Bus) session(ctx context.Context, first *bool) error {
 		switch m := msg.(type) {
 		case *goredis.Message:
 			if e, ok := decode(m.Payload); ok {
-				b.deliver(e)
+				b.subs.Deliver(e)
 			}
 		case *goredis.Subscription:
 			if m.Kind == "subscribe" {
 				// go-redis resubscribed after a reconnect of its own.
-				b.deliver(cache.Event{Kind: cache.Reset})
+				b.subs.Deliver(cache.Event{Kind: cache.Reset})
 			}
 		}
 	}

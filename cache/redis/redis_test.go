@@ -49,17 +49,19 @@ func newInstance(t *testing.T, shared keyward.Store, client goredis.UniversalCli
 		t.Fatalf("bus not ready: %v", err)
 	}
 	in := &instance{bus: bus, events: make(chan cache.Event, 100)}
+	c, err := cache.New(nopClose{shared}, &cache.Options{Bus: bus, TTL: time.Hour, FallbackTTL: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.cache = c
+	// Subscribed after the cache: the bus calls subscribers in order, so an
+	// event reaches in.events only once this instance's cache has applied it.
 	unsub := bus.Subscribe(func(e cache.Event) {
 		select {
 		case in.events <- e:
 		default:
 		}
 	})
-	c, err := cache.New(nopClose{shared}, &cache.Options{Bus: bus, TTL: time.Hour, FallbackTTL: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in.cache = c
 	in.limiter = redislimit.New(client, &redislimit.Options{Prefix: channel + ":rl:", Fallback: ratelimit.NewLocal(), RetryAfter: 50 * time.Millisecond})
 	p, _ := keyhash.NewPepper([]byte("redis integration pepper, 32 bytes or more"))
 	h, _ := keyhash.NewHMAC(p)
