@@ -2,6 +2,7 @@ package keyward
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -27,6 +28,10 @@ var (
 	ErrSchemaTooNew = errors.New("keyward: database schema is newer than this binary")
 	// ErrClosed: the Service or store was closed.
 	ErrClosed = errors.New("keyward: closed")
+	// ErrUnsupported: a Store does not offer an optional part of the
+	// [Store] contract (each method says which may answer it). It matches
+	// errors.ErrUnsupported too.
+	ErrUnsupported = fmt.Errorf("keyward: not supported by this store: %w", errors.ErrUnsupported)
 )
 
 // Problem is one broken rule: the field it concerns (a JSON name, "" for the
@@ -84,5 +89,3 @@ type stateError struct{ msg string }
 
 func (e *stateError) Error() string        { return "keyward: " + e.msg + ": conflict" }
 func (e *stateError) Is(target error) bool { return target == ErrConflict }
-
-func isConflict(err error) bool { return errors.Is(err, ErrConflict) }

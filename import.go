@@ -7,15 +7,6 @@ import (
 	"time"
 )
 
-// BatchCreator is implemented by stores that can insert many keys in one
-// transaction. CreateBatch inserts the keys whose ids are not taken (others
-// are skipped, not an error), appends audit[i] for each key inserted, and
-// returns how many were inserted. [Service.Import] uses it when the store
-// has it.
-type BatchCreator interface {
-	CreateBatch(ctx context.Context, keys []*Key, audit []*AuditEntry) (inserted int, err error)
-}
-
 // ImportResult counts what an import did.
 type ImportResult struct {
 	Created int `json:"created"`
@@ -70,33 +61,18 @@ func (s *Service) ValidateImport(k *Key) error {
 func (s *Service) Import(ctx context.Context, keys []*Key, progress func(done int)) (ImportResult, error) {
 	const batch = 1000
 	var res ImportResult
-	bc, batched := s.store.(BatchCreator)
 	for start := 0; start < len(keys); start += batch {
 		chunk := keys[start:min(start+batch, len(keys))]
 		audit := make([]*AuditEntry, len(chunk))
 		for i, k := range chunk {
 			audit[i] = s.audit(ctx, ActionCreate, k.ID, map[string]any{"name": k.Name, "owner": k.Owner, "import": true})
 		}
-		if batched {
-			n, err := bc.CreateBatch(ctx, chunk, audit)
-			if err != nil {
-				return res, fmt.Errorf("keyward: importing keys: %w", err)
-			}
-			res.Created += n
-			res.Skipped += len(chunk) - n
-		} else {
-			for i, k := range chunk {
-				err := s.store.Create(ctx, k, audit[i])
-				switch {
-				case err == nil:
-					res.Created++
-				case isConflict(err):
-					res.Skipped++
-				default:
-					return res, fmt.Errorf("keyward: importing key %s: %w", k.ID, err)
-				}
-			}
+		n, err := s.store.CreateBatch(ctx, chunk, audit)
+		if err != nil {
+			return res, fmt.Errorf("keyward: importing keys: %w", err)
 		}
+		res.Created += n
+		res.Skipped += len(chunk) - n
 		if progress != nil {
 			progress(start + len(chunk))
 		}

@@ -104,9 +104,6 @@ func New(store Store, hasher Hasher, opts *Options) (*Service, error) {
 	return s, nil
 }
 
-// Store returns the store the Service works on.
-func (s *Service) Store() Store { return s.store }
-
 // Now returns the Service's clock reading, in UTC, to the millisecond.
 func (s *Service) Now() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
 

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/testkit"
 	"github.com/keyward/keyward/keyhash"
 	"github.com/keyward/keyward/ratelimit"
 	"github.com/keyward/keyward/store/memory"
@@ -20,17 +20,7 @@ import (
 var base = time.Date(2026, 5, 17, 10, 30, 0, 0, time.UTC)
 
 // clock is a time source the test moves by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type clock = testkit.Clock
 
 // spyStore counts the lookups that reach the store.
 type spyStore struct {
@@ -43,27 +33,9 @@ func (s *spyStore) Get(ctx context.Context, id string) (*keyward.Key, error) {
 	return s.Store.Get(ctx, id)
 }
 
-func pepper(tb testing.TB, secret string) keyhash.Pepper {
-	tb.Helper()
-	p, err := keyhash.NewPepper([]byte(secret + strings.Repeat("-", 32)))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return p
-}
+func pepper(tb testing.TB, secret string) keyhash.Pepper { return testkit.Pepper(tb, secret) }
 
-func hmacHasher(tb testing.TB, peppers ...string) *keyhash.HMAC {
-	tb.Helper()
-	var ps []keyhash.Pepper
-	for _, p := range peppers {
-		ps = append(ps, pepper(tb, p))
-	}
-	h, err := keyhash.NewHMAC(ps...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return h
-}
+func hmacHasher(tb testing.TB, peppers ...string) *keyhash.HMAC { return testkit.HMAC(tb, peppers...) }
 
 type env struct {
 	svc   *keyward.Service
@@ -73,15 +45,8 @@ type env struct {
 
 func newEnv(tb testing.TB) *env {
 	tb.Helper()
-	e := &env{store: &spyStore{Store: memory.New()}, clock: &clock{t: base}}
-	svc, err := keyward.New(e.store, hmacHasher(tb, "pepper one"), &keyward.Options{
-		Limiter: ratelimit.NewLocal(), Now: e.clock.Now, UsageFlushInterval: -1,
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { svc.Close(context.Background()) })
-	e.svc = svc
+	e := &env{store: &spyStore{Store: memory.New()}, clock: testkit.NewClock(base)}
+	e.svc = testkit.NewService(tb, e.store, hmacHasher(tb, "pepper one"), &keyward.Options{Limiter: ratelimit.NewLocal(), Now: e.clock.Now})
 	return e
 }
 

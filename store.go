@@ -19,9 +19,31 @@ type Store interface {
 	// Returns ErrConflict if a key with k.ID exists.
 	Create(ctx context.Context, k *Key, a *AuditEntry) error
 
+	// CreateBatch inserts, in one transaction, the keys whose ids are not
+	// taken (the others are skipped, which is not an error), appends
+	// audit[i] for each key i inserted, and returns how many were inserted.
+	// [Service.Import] uses it.
+	CreateBatch(ctx context.Context, keys []*Key, audit []*AuditEntry) (inserted int, err error)
+
 	// Get returns the key with that id, or ErrNotFound. The result may be
 	// shared: callers must not modify it.
+	//
+	// Freshness: a Store that keeps copies (a cache in front of another
+	// Store) may answer from them, as long as its own guarantees hold (see
+	// package cache). When ctx carries [NewFreshContext], Get must return
+	// the state stored in the Store of record, as of the call: no copy
+	// older than the call, whatever wrote the change (this process, another
+	// instance, the CLI). The Service asks for fresh reads wherever a person
+	// or a script reads a key back (admin Get, Usage). Stores that keep no
+	// copies satisfy it by doing what they always do.
 	Get(ctx context.Context, id string) (*Key, error)
+
+	// KeyIDs calls fn with the id of every stored key, each once, in any
+	// order, stopping at fn's first error (which it returns). A caching
+	// Store builds its filter of existing ids from it. A Store that cannot
+	// enumerate its ids cheaply returns an error matching ErrUnsupported at
+	// once; callers then do without the filter.
+	KeyIDs(ctx context.Context, fn func(id string) error) error
 
 	// List returns at most f.Limit keys matching f, newest first (by
 	// CreatedAt, then ID, both descending), starting after f.After.
@@ -165,47 +187,4 @@ type AuditFilter struct {
 	KeyID  string
 	Before int64
 	Limit  int
-}
-
-// Hasher turns secrets into self-describing hash strings and checks them.
-// Implementations are in package keyhash; they must be safe for concurrent
-// use and compare in constant time.
-type Hasher interface {
-	// Hash returns a hash string of secret that names its own scheme and
-	// parameters, so that a Hasher configured later can still verify it.
-	Hash(secret string) (string, error)
-	// Verify reports whether secret matches encoded, and whether encoded
-	// should be replaced by a fresh Hash (older scheme, parameters or
-	// pepper). A hash it cannot read is a mismatch.
-	Verify(secret, encoded string) (ok, rehash bool)
-}
-
-// Limiter enforces per-key rate limits. Implementations are in package
-// ratelimit; they must be safe for concurrent use. A limiter decides; it does
-// not fail: a backend outage is handled inside (by deciding locally).
-type Limiter interface {
-	// Allow takes cost units from the budget of key id under limit at now,
-	// if the budget allows it. Cost 0 only reports the state.
-	Allow(ctx context.Context, id string, limit RateLimit, cost int64, now time.Time) RateDecision
-	// Release gives back cost units taken by Allow for a verification that
-	// failed a later check.
-	Release(ctx context.Context, id string, limit RateLimit, cost int64, now time.Time)
-}
-
-// RateDecision is a limiter's answer. The zero value means "no rate limit".
-type RateDecision struct {
-	// Allowed reports whether the units were taken.
-	Allowed bool
-	// Limit is the key's limit per period.
-	Limit int64
-	// Period is the key's window.
-	Period time.Duration
-	// Remaining is how many units are left in the current window.
-	Remaining int64
-	// Reset is the time until the next unit returns to the budget (0 when
-	// the budget is full).
-	Reset time.Duration
-	// RetryAfter, when not Allowed, is the time until the requested units
-	// are available.
-	RetryAfter time.Duration
 }

@@ -103,8 +103,6 @@ func (t Token) String() string {
 	return string(b)
 }
 
-// Format returns the full key string of t; it is the same as t.String().
-func Format(t Token) string { return t.String() }
 
 // appendChecksum appends sum in base62, most significant digit first,
 // left-padded with '0' to ChecksumLength characters.

@@ -213,7 +213,7 @@ func FuzzParse(f *testing.F) {
 }
 
 // FuzzRoundTrip builds tokens from fuzzed prefixes and random bytes:
-// Parse(Format(k)) == k for every key that can be generated.
+// Parse(k.String()) == k for every key that can be generated.
 func FuzzRoundTrip(f *testing.F) {
 	f.Add("kw", []byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"))
 	f.Add("sk_live_2", bytes.Repeat([]byte{0xff}, 64))
@@ -222,13 +222,13 @@ func FuzzRoundTrip(f *testing.F) {
 		if err != nil {
 			return // bad prefix or not enough random bytes
 		}
-		s := keyward.Format(tok)
+		s := tok.String()
 		if !keyPattern.MatchString(s) {
 			t.Fatalf("generated %q does not match the key pattern", s)
 		}
 		got, err := keyward.Parse(s)
 		if err != nil || got != tok {
-			t.Fatalf("Parse(Format(%+v)) = %+v, %v", tok, got, err)
+			t.Fatalf("Parse(String(%+v)) = %+v, %v", tok, got, err)
 		}
 	})
 }

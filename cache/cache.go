@@ -1,7 +1,11 @@
 // Package cache puts a verified-key cache in front of any [keyward.Store]:
 //
-//	store := cache.New(sqliteStore, &cache.Options{Bus: redisBus})
-//	svc, _ := keyward.New(store, hasher, opts)
+//	store, err := cache.New(sqliteStore, &cache.Options{Bus: redisBus})
+//	if err != nil {
+//		return err
+//	}
+//	defer store.Close() // closes sqliteStore too
+//	svc, err := keyward.New(store, hasher, opts)
 //
 // The result is itself a Store, so the Service does not know it is there.
 //
@@ -17,8 +21,8 @@
 //     (an HTTP layer answers 503), never a success.
 //   - N concurrent misses for one id make one store call (single flight).
 //   - Unknown ids do not reach the store once per request: a bounded negative
-//     cache remembers them, and when the store can list its ids (see
-//     [IDLister]) a Bloom filter of existing ids sends ids that cannot exist
+//     cache remembers them, and when the store can list its ids
+//     ([keyward.Store.KeyIDs]) a Bloom filter of existing ids sends ids that cannot exist
 //     to the store only within a small budget of lookups per second (ids
 //     created on another instance arrive through the bus, and the filter is
 //     rebuilt periodically).
@@ -45,14 +49,6 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/stripe"
 )
-
-// IDLister is implemented by stores that can enumerate their key ids
-// cheaply; the cache then keeps a filter of existing ids.
-type IDLister interface {
-	// KeyIDs calls fn with every key id, in any order, stopping at fn's
-	// first error.
-	KeyIDs(ctx context.Context, fn func(id string) error) error
-}
 
 // Options tunes [New]. The zero value (or nil) gives the defaults.
 type Options struct {
@@ -188,10 +184,8 @@ func New(next keyward.Store, opts *Options) (*Store, error) {
 		stop:   make(chan struct{}),
 	}
 	s.unsubscribe = s.bus.Subscribe(s.apply)
-	if lister, ok := next.(IDLister); ok {
-		s.done.Add(1)
-		go s.maintainFilter(lister, o.FilterRefresh)
-	}
+	s.done.Add(1)
+	go s.maintainFilter(o.FilterRefresh)
 	return s, nil
 }
 
@@ -400,6 +394,24 @@ func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
 	return s.next.RecordUsage(ctx, b)
 }
 
+// CreateBatch writes through and announces every id of the batch (those
+// skipped exist already, so announcing them changes nothing).
+func (s *Store) CreateBatch(ctx context.Context, keys []*keyward.Key, audit []*keyward.AuditEntry) (int, error) {
+	n, err := s.next.CreateBatch(ctx, keys, audit)
+	if err != nil {
+		return n, err
+	}
+	for _, k := range keys {
+		s.publish(ctx, Event{Kind: Created, ID: k.ID})
+	}
+	return n, nil
+}
+
+// KeyIDs goes to the store.
+func (s *Store) KeyIDs(ctx context.Context, fn func(id string) error) error {
+	return s.next.KeyIDs(ctx, fn)
+}
+
 // List goes to the store.
 func (s *Store) List(ctx context.Context, f keyward.ListFilter) ([]*keyward.Key, error) {
 	return s.next.List(ctx, f)
@@ -423,13 +435,15 @@ func (s *Store) Counts(ctx context.Context, now time.Time) (map[keyward.Status]i
 // Ping goes to the store.
 func (s *Store) Ping(ctx context.Context) error { return s.next.Ping(ctx) }
 
-// Unwrap returns the underlying store.
-func (s *Store) Unwrap() keyward.Store { return s.next }
-
 // Stats counts what the cache did since it started.
 type Stats struct {
 	Hits, Misses, StaleServed, NegativeHits, BudgetDenials, Loads, LoadErrors uint64
-	Size                                                                      int
+	// Size is the number of cached keys.
+	Size int
+	// FilterReady reports whether the filter of existing ids is built: until
+	// it is (and with a store that cannot list its ids), unknown ids are held
+	// off by the negative cache alone.
+	FilterReady bool
 }
 
 // Stats returns the cache's counters.
@@ -438,6 +452,7 @@ func (s *Store) Stats() Stats {
 		Hits: s.hits.Load(), Misses: s.misses.Load(), StaleServed: s.stales.Load(),
 		NegativeHits: s.negHits.Load(), BudgetDenials: s.budgetDenials.Load(),
 		Loads: s.loads.Load(), LoadErrors: s.loadErrors.Load(), Size: s.entries.EstimatedSize(),
+		FilterReady: s.filter.ready(),
 	}
 }
 
@@ -454,6 +469,12 @@ func (f *idFilter) excludes(id string) bool {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.f != nil && !f.f.TestString(id)
+}
+
+func (f *idFilter) ready() bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.f != nil
 }
 
 func (f *idFilter) add(id string) {
@@ -487,13 +508,19 @@ func (f *idFilter) swap(nf *bloom.BloomFilter) {
 }
 
 // maintainFilter builds the filter of existing ids and rebuilds it every
-// refresh, so ids created where no event reached us are found again.
-func (s *Store) maintainFilter(l IDLister, refresh time.Duration) {
+// refresh, so ids created where no event reached us are found again. A store
+// that cannot list its ids leaves the cache without a filter.
+func (s *Store) maintainFilter(refresh time.Duration) {
 	defer s.done.Done()
 	t := time.NewTicker(refresh)
 	defer t.Stop()
 	for {
-		if err := s.rebuildFilter(l); err != nil {
+		err := s.rebuildFilter()
+		if errors.Is(err, keyward.ErrUnsupported) {
+			s.log.Info("cache: the store cannot list its ids: unknown ids are held off by the negative cache only", "err", err)
+			return
+		}
+		if err != nil {
 			s.log.Warn("cache: building the filter of existing ids failed; unknown ids go to the store", "err", err)
 		}
 		select {
@@ -506,12 +533,12 @@ func (s *Store) maintainFilter(l IDLister, refresh time.Duration) {
 
 // rebuildFilter builds a filter sized for twice the current number of ids
 // at a 0.1% false-positive rate.
-func (s *Store) rebuildFilter(l IDLister) error {
+func (s *Store) rebuildFilter() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s.filter.begin()
 	var ids []string
-	err := l.KeyIDs(ctx, func(id string) error {
+	err := s.next.KeyIDs(ctx, func(id string) error {
 		ids = append(ids, id)
 		return nil
 	})
@@ -525,21 +552,4 @@ func (s *Store) rebuildFilter(l IDLister) error {
 	}
 	s.filter.swap(f)
 	return nil
-}
-
-// RebuildFilter rebuilds the filter of existing ids now (it is also rebuilt
-// in the background every FilterRefresh). It does nothing for a store that
-// is not an IDLister.
-func (s *Store) RebuildFilter() error {
-	if l, ok := s.next.(IDLister); ok {
-		return s.rebuildFilter(l)
-	}
-	return nil
-}
-
-// FilterReady reports whether the filter of existing ids has been built.
-func (s *Store) FilterReady() bool {
-	s.filter.mu.RLock()
-	defer s.filter.mu.RUnlock()
-	return s.filter.f != nil
 }

@@ -12,24 +12,15 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/cache"
-	"github.com/keyward/keyward/keyhash"
+	"github.com/keyward/keyward/internal/testkit"
 	"github.com/keyward/keyward/store/memory"
 	"github.com/keyward/keyward/store/storetest"
 )
 
 var t0 = time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// clock is a time source the test moves by hand.
+type clock = testkit.Clock
 
 // backend is a memory store that counts lookups, can be taken down, and can
 // hold lookups until released.
@@ -79,15 +70,7 @@ type env struct {
 	clock *clock
 }
 
-func hasher(tb testing.TB) keyward.Hasher {
-	tb.Helper()
-	p, _ := keyhash.NewPepper([]byte("cache test pepper of thirty-two bytes!"))
-	h, err := keyhash.NewHMAC(p)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return h
-}
+func hasher(tb testing.TB) keyward.Hasher { return testkit.HMAC(tb, "cache tests") }
 
 func newEnv(tb testing.TB, back *backend, clk *clock, opts cache.Options) *env {
 	tb.Helper()
@@ -96,14 +79,8 @@ func newEnv(tb testing.TB, back *backend, clk *clock, opts cache.Options) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	svc, err := keyward.New(c, hasher(tb), &keyward.Options{Now: clk.Now, UsageFlushInterval: -1})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		svc.Close(context.Background())
-		c.Close()
-	})
+	tb.Cleanup(func() { c.Close() }) // runs after the Service's close below
+	svc := testkit.NewService(tb, c, hasher(tb), &keyward.Options{Now: clk.Now})
 	return &env{back: back, cache: c, svc: svc, clock: clk}
 }
 
@@ -126,18 +103,19 @@ func (e *env) verify(tb testing.TB, secret string) keyward.Outcome {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) keyward.Store {
-		c, err := cache.New(memory.New(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	})
+	storetest.RunDecorator(t, func(*testing.T) keyward.Store { return memory.New() },
+		func(t *testing.T, next keyward.Store) keyward.Store {
+			c, err := cache.New(next, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			return c
+		})
 }
 
 func TestHitsWithinTTLThenReloads(t *testing.T) {
-	e := newEnv(t, newBackend(), &clock{t: t0}, cache.Options{TTL: 30 * time.Second})
+	e := newEnv(t, newBackend(), testkit.NewClock(t0), cache.Options{TTL: 30 * time.Second})
 	iss := e.create(t)
 	for range 100 {
 		if o := e.verify(t, iss.Secret); o != keyward.OutcomeValid {
@@ -159,7 +137,7 @@ func TestHitsWithinTTLThenReloads(t *testing.T) {
 }
 
 func TestFreshContextBypassesCache(t *testing.T) {
-	e := newEnv(t, newBackend(), &clock{t: t0}, cache.Options{})
+	e := newEnv(t, newBackend(), testkit.NewClock(t0), cache.Options{})
 	iss := e.create(t)
 	e.verify(t, iss.Secret)
 	before := e.back.gets.Load()
@@ -174,7 +152,7 @@ func TestFreshContextBypassesCache(t *testing.T) {
 // TestWriteInvalidatesEveryInstance runs two caches (two instances) on one
 // store and one bus: a revoke through A is rejected by B at once.
 func TestWriteInvalidatesEveryInstance(t *testing.T) {
-	back, clk, bus := newBackend(), &clock{t: t0}, cache.NewLocalBus()
+	back, clk, bus := newBackend(), testkit.NewClock(t0), cache.NewLocalBus()
 	a := newEnv(t, back, clk, cache.Options{Bus: bus, TTL: time.Hour})
 	b := newEnv(t, back, clk, cache.Options{Bus: bus, TTL: time.Hour})
 	iss := a.create(t)
@@ -193,7 +171,7 @@ func TestWriteInvalidatesEveryInstance(t *testing.T) {
 }
 
 func TestStaleDuringOutage(t *testing.T) {
-	e := newEnv(t, newBackend(), &clock{t: t0}, cache.Options{TTL: 30 * time.Second, StaleTTL: 5 * time.Minute})
+	e := newEnv(t, newBackend(), testkit.NewClock(t0), cache.Options{TTL: 30 * time.Second, StaleTTL: 5 * time.Minute})
 	cached := e.create(t)
 	uncached := e.create(t)
 	e.verify(t, cached.Secret)
@@ -219,7 +197,7 @@ func TestStaleDuringOutage(t *testing.T) {
 }
 
 func TestSingleFlight(t *testing.T) {
-	e := newEnv(t, newBackend(), &clock{t: t0}, cache.Options{})
+	e := newEnv(t, newBackend(), testkit.NewClock(t0), cache.Options{})
 	iss := e.create(t)
 	gate, entered := make(chan struct{}), make(chan struct{}, 1)
 	e.back.mu.Lock()
@@ -246,7 +224,7 @@ func TestSingleFlight(t *testing.T) {
 }
 
 func TestFloodOfRandomKeysIsBounded(t *testing.T) {
-	e := newEnv(t, newBackend(), &clock{t: t0}, cache.Options{UnknownLookups: 50})
+	e := newEnv(t, newBackend(), testkit.NewClock(t0), cache.Options{UnknownLookups: 50})
 	var real []keyward.Issued
 	for range 10 {
 		real = append(real, e.create(t))
@@ -275,7 +253,7 @@ func TestFloodOfRandomKeysIsBounded(t *testing.T) {
 }
 
 func TestKeysCreatedElsewhereAreFound(t *testing.T) {
-	back, clk, bus := newBackend(), &clock{t: t0}, cache.NewLocalBus()
+	back, clk, bus := newBackend(), testkit.NewClock(t0), cache.NewLocalBus()
 	a := newEnv(t, back, clk, cache.Options{Bus: bus, UnknownLookups: 1})
 	if err := a.cache.RebuildFilter(); err != nil {
 		t.Fatal(err)
@@ -302,7 +280,7 @@ func TestKeysCreatedElsewhereAreFound(t *testing.T) {
 }
 
 func TestNegativeCache(t *testing.T) {
-	e := newEnv(t, newBackend(), &clock{t: t0}, cache.Options{})
+	e := newEnv(t, newBackend(), testkit.NewClock(t0), cache.Options{})
 	tok, _ := keyward.NewToken("kw")
 	for range 100 {
 		e.verify(t, tok.String())
@@ -314,7 +292,7 @@ func TestNegativeCache(t *testing.T) {
 
 func TestUnhealthyBusShortensTTL(t *testing.T) {
 	bus := &flakyBus{LocalBus: cache.NewLocalBus()}
-	e := newEnv(t, newBackend(), &clock{t: t0}, cache.Options{Bus: bus, TTL: time.Minute, FallbackTTL: time.Second})
+	e := newEnv(t, newBackend(), testkit.NewClock(t0), cache.Options{Bus: bus, TTL: time.Minute, FallbackTTL: time.Second})
 	iss := e.create(t)
 	e.verify(t, iss.Secret)
 	e.clock.Add(2 * time.Second)
@@ -339,7 +317,7 @@ func (b *flakyBus) Healthy() bool { return !b.down.Load() }
 // TestSlowLoadDoesNotUndoAWrite holds a load in the store while the key is
 // revoked: the stale record it read must not be cached.
 func TestSlowLoadDoesNotUndoAWrite(t *testing.T) {
-	e := newEnv(t, newBackend(), &clock{t: t0}, cache.Options{TTL: time.Hour})
+	e := newEnv(t, newBackend(), testkit.NewClock(t0), cache.Options{TTL: time.Hour})
 	iss := e.create(t)
 	gate, entered := make(chan struct{}), make(chan struct{}, 1)
 	e.back.mu.Lock()
@@ -363,41 +341,11 @@ func TestSlowLoadDoesNotUndoAWrite(t *testing.T) {
 	}
 }
 
-func TestMemoHasher(t *testing.T) {
-	slow, err := keyhash.NewArgon2id(keyhash.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	counted := &countingHasher{Hasher: slow}
-	h, err := cache.NewHasher(counted, time.Minute, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret := strings.Repeat("a", 40)
-	enc, _ := h.Hash(secret)
-	for range 10 {
-		if ok, _ := h.Verify(secret, enc); !ok {
-			t.Fatal("right secret rejected")
-		}
-	}
-	if n := counted.verifies.Load(); n != 1 {
-		t.Errorf("10 verifications ran the slow hash %d times, want 1", n)
-	}
-	for range 3 {
-		if ok, _ := h.Verify(strings.Repeat("b", 40), enc); ok {
-			t.Fatal("wrong secret accepted")
-		}
-	}
-	if n := counted.verifies.Load(); n != 4 {
-		t.Errorf("wrong secrets must pay the slow hash every time: %d slow runs, want 4", n)
-	}
-}
-
 // TestCachedKeyRemembersItsSecret: a cached key runs the Service's hasher
 // once per load; wrong secrets run it every time; a write reloads the key and
 // the next verification runs it again.
 func TestCachedKeyRemembersItsSecret(t *testing.T) {
-	back, clk := newBackend(), &clock{t: t0}
+	back, clk := newBackend(), testkit.NewClock(t0)
 	c, err := cache.New(back, &cache.Options{Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -444,7 +392,7 @@ func TestCachedKeyRemembersItsSecret(t *testing.T) {
 // own key instances; the cache must memoize a copy, or a Service reading the
 // same store directly would skip its hasher.
 func TestCacheDoesNotMemoizeTheStoresInstance(t *testing.T) {
-	back, clk := newBackend(), &clock{t: t0}
+	back, clk := newBackend(), testkit.NewClock(t0)
 	e := newEnv(t, back, clk, cache.Options{})
 	iss := e.create(t)
 	for range 3 {
@@ -483,7 +431,7 @@ func (c *countingHasher) Verify(secret, encoded string) (bool, bool) {
 
 // BenchmarkVerifyCacheHit is Service.Verify with the key in the cache.
 func BenchmarkVerifyCacheHit(b *testing.B) {
-	e := newEnv(b, newBackend(), &clock{t: t0}, cache.Options{TTL: time.Hour})
+	e := newEnv(b, newBackend(), testkit.NewClock(t0), cache.Options{TTL: time.Hour})
 	iss := e.create(b)
 	req := keyward.VerifyRequest{Key: iss.Secret}
 	ctx := context.Background()
@@ -497,7 +445,7 @@ func BenchmarkVerifyCacheHit(b *testing.B) {
 }
 
 func BenchmarkVerifyCacheHitParallel(b *testing.B) {
-	e := newEnv(b, newBackend(), &clock{t: t0}, cache.Options{TTL: time.Hour})
+	e := newEnv(b, newBackend(), testkit.NewClock(t0), cache.Options{TTL: time.Hour})
 	iss := e.create(b)
 	req := keyward.VerifyRequest{Key: iss.Secret}
 	ctx := context.Background()

@@ -15,6 +15,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/cache"
 	"github.com/keyward/keyward/httpauth"
+	"github.com/keyward/keyward/internal/testkit"
 	"github.com/keyward/keyward/store/memory"
 )
 
@@ -49,7 +50,7 @@ func newBenchEnv(b *testing.B) *env {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { c.Close() }) // registered first, so it runs after the Service's Close
-	clk := &clock{t: base}
+	clk := testkit.NewClock(base)
 	return &env{svc: newService(b, c, clk.Now), clock: clk}
 }
 

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
-	"github.com/keyward/keyward/keyhash"
+	"github.com/keyward/keyward/internal/testkit"
 	"github.com/keyward/keyward/ratelimit"
 	"github.com/keyward/keyward/store/memory"
 )
@@ -19,18 +19,7 @@ import (
 var base = time.Date(2026, 5, 17, 10, 30, 0, 0, time.UTC)
 
 // clock is a time source the test moves by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type clock = testkit.Clock
 
 type env struct {
 	svc   *keyward.Service
@@ -41,27 +30,12 @@ type env struct {
 // the in-process limiter, on a clock the caller controls.
 func newService(tb testing.TB, store keyward.Store, now func() time.Time) *keyward.Service {
 	tb.Helper()
-	pepper, err := keyhash.NewPepper([]byte("httpauth tests: a pepper of at least 32 bytes"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	hasher, err := keyhash.NewHMAC(pepper)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	svc, err := keyward.New(store, hasher, &keyward.Options{
-		Limiter: ratelimit.NewLocal(), Now: now, UsageFlushInterval: -1,
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { svc.Close(context.Background()) })
-	return svc
+	return testkit.NewService(tb, store, testkit.HMAC(tb, "httpauth tests"), &keyward.Options{Limiter: ratelimit.NewLocal(), Now: now})
 }
 
 func newEnv(tb testing.TB) *env {
 	tb.Helper()
-	c := &clock{t: base}
+	c := testkit.NewClock(base)
 	return &env{svc: newService(tb, memory.New(), c.Now), clock: c}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/httpauth"
+	"github.com/keyward/keyward/internal/testkit"
 	"github.com/keyward/keyward/store/memory"
 )
 
@@ -244,7 +245,7 @@ func equalHeaders(a, b http.Header) bool {
 }
 
 func TestUnavailable(t *testing.T) {
-	c := &clock{t: base}
+	c := testkit.NewClock(base)
 	down := newService(t, failingStore{memory.New()}, c.Now)
 	tok, err := keyward.NewToken("kw")
 	if err != nil {

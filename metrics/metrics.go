@@ -116,9 +116,8 @@ type Store struct {
 
 var _ keyward.Store = (*Store)(nil)
 
-// InstrumentStore wraps next and registers its metrics with reg. The result
-// lists its ids (for package cache) exactly when next does.
-func InstrumentStore(next keyward.Store, reg prometheus.Registerer) (keyward.Store, error) {
+// InstrumentStore wraps next and registers its metrics with reg.
+func InstrumentStore(next keyward.Store, reg prometheus.Registerer) (*Store, error) {
 	s := &Store{
 		next: next,
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -136,9 +135,6 @@ func InstrumentStore(next keyward.Store, reg prometheus.Registerer) (keyward.Sto
 			return nil, err
 		}
 	}
-	if _, ok := next.(idLister); ok {
-		return listingStore{s}, nil
-	}
 	return s, nil
 }
 
@@ -154,15 +150,20 @@ func isAnswer(err error) bool {
 	return errors.Is(err, keyward.ErrNotFound) || errors.Is(err, keyward.ErrConflict) || errors.Is(err, keyward.ErrInvalid)
 }
 
-// Unwrap returns the wrapped store.
-func (s *Store) Unwrap() keyward.Store { return s.next }
-
 // Create times Create.
 func (s *Store) Create(ctx context.Context, k *keyward.Key, a *keyward.AuditEntry) error {
 	start := time.Now()
 	err := s.next.Create(ctx, k, a)
 	s.observe("create", start, err)
 	return err
+}
+
+// CreateBatch times CreateBatch.
+func (s *Store) CreateBatch(ctx context.Context, keys []*keyward.Key, audit []*keyward.AuditEntry) (int, error) {
+	start := time.Now()
+	n, err := s.next.CreateBatch(ctx, keys, audit)
+	s.observe("create_batch", start, err)
+	return n, err
 }
 
 // Get times Get.
@@ -256,15 +257,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the wrapped store.
 func (s *Store) Close() error { return s.next.Close() }
 
-// idLister is a store that can enumerate its key ids (see package cache).
-type idLister interface {
-	KeyIDs(ctx context.Context, fn func(id string) error) error
-}
-
-// listingStore is a Store whose wrapped store lists its ids.
-type listingStore struct{ *Store }
-
-// KeyIDs passes through (not timed: it is a background scan).
-func (s listingStore) KeyIDs(ctx context.Context, fn func(id string) error) error {
-	return s.next.(idLister).KeyIDs(ctx, fn)
+// KeyIDs passes through, not timed: it is a background scan.
+func (s *Store) KeyIDs(ctx context.Context, fn func(id string) error) error {
+	return s.next.KeyIDs(ctx, fn)
 }

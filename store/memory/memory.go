@@ -338,7 +338,7 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// KeyIDs calls fn with every key id (for the filter of package cache).
+// KeyIDs calls fn with every key id (see keyward.Store).
 func (s *Store) KeyIDs(_ context.Context, fn func(id string) error) error {
 	s.mu.RLock()
 	ids := make([]string, 0, len(s.keys))
@@ -354,7 +354,7 @@ func (s *Store) KeyIDs(_ context.Context, fn func(id string) error) error {
 	return nil
 }
 
-// CreateBatch inserts the keys whose ids are free (see keyward.BatchCreator).
+// CreateBatch inserts the keys whose ids are free (see keyward.Store).
 func (s *Store) CreateBatch(_ context.Context, keys []*keyward.Key, audit []*keyward.AuditEntry) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

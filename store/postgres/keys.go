@@ -422,7 +422,7 @@ func (s *Store) Counts(ctx context.Context, now time.Time) (map[keyward.Status]i
 }
 
 // CreateBatch inserts the keys whose ids are free, with their audit entries,
-// in one transaction (see keyward.BatchCreator).
+// in one transaction (see keyward.Store).
 func (s *Store) CreateBatch(ctx context.Context, keys []*keyward.Key, audit []*keyward.AuditEntry) (int, error) {
 	n := 0
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -445,4 +445,27 @@ func (s *Store) CreateBatch(ctx context.Context, keys []*keyward.Key, audit []*k
 		return 0, s.fail(err, "import keys", "")
 	}
 	return n, nil
+}
+
+// KeyIDs calls fn with every key id (see keyward.Store). The ids stream from
+// one query, so memory does not grow with the number of keys.
+func (s *Store) KeyIDs(ctx context.Context, fn func(id string) error) error {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM keys`)
+	if err != nil {
+		return s.fail(err, "list key ids", "")
+	}
+	defer rows.Close()
+	var id string
+	for rows.Next() {
+		if err := rows.Scan(&id); err != nil {
+			return s.fail(err, "list key ids", "")
+		}
+		if err := fn(id); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.fail(err, "list key ids", "")
+	}
+	return nil
 }

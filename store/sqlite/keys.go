@@ -397,7 +397,7 @@ func (s *Store) SpendCredits(ctx context.Context, id string, cost int64, now tim
 	return *k.Remaining, false, nil
 }
 
-// KeyIDs calls fn with every key id (for the filter of package cache).
+// KeyIDs calls fn with every key id (see keyward.Store).
 func (s *Store) KeyIDs(ctx context.Context, fn func(id string) error) error {
 	rows, err := s.reader.QueryContext(ctx, `SELECT id FROM keys`)
 	if err != nil {
@@ -417,7 +417,7 @@ func (s *Store) KeyIDs(ctx context.Context, fn func(id string) error) error {
 }
 
 // CreateBatch inserts the keys whose ids are free, with their audit entries,
-// in one transaction (see keyward.BatchCreator).
+// in one transaction (see keyward.Store).
 func (s *Store) CreateBatch(ctx context.Context, keys []*keyward.Key, audit []*keyward.AuditEntry) (int, error) {
 	n := 0
 	err := s.inTx(ctx, "importing keys", func(tx *sql.Tx) error {

@@ -141,9 +141,6 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	return s, nil
 }
 
-// Path returns the database file's path.
-func (s *Store) Path() string { return s.path }
-
 type migration struct {
 	version int
 	name    string

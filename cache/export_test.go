@@ -1,0 +1,8 @@
+package cache
+
+// RebuildFilter rebuilds the filter of existing ids now, as the background
+// maintenance does every FilterRefresh.
+func (s *Store) RebuildFilter() error { return s.rebuildFilter() }
+
+// FilterReady reports whether the filter of existing ids has been built.
+func (s *Store) FilterReady() bool { return s.filter.ready() }

@@ -1,0 +1,179 @@
+package keyward
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// keyFields is the part of a key that create, update and rotate share, so one
+// validation covers all of them.
+type keyFields struct {
+	name, description, owner string
+	scopes                   []string
+	metadata                 json.RawMessage
+	rateLimit                *RateLimit
+	remaining                *int64
+	refill                   *Refill
+	cidrs                    []string
+}
+
+func (f *keyFields) validate(p *problems) {
+	if n := utf8.RuneCountInString(f.name); n == 0 || n > MaxNameLength {
+		p.add("name", fmt.Sprintf("must be 1-%d characters", MaxNameLength))
+	} else if !utf8.ValidString(f.name) || strings.ContainsFunc(f.name, isControl) {
+		p.add("name", "must be valid UTF-8 without control characters")
+	}
+	if utf8.RuneCountInString(f.description) > MaxDescriptionLength || !utf8.ValidString(f.description) || strings.ContainsRune(f.description, 0) {
+		p.add("description", fmt.Sprintf("must be valid UTF-8 of at most %d characters, without NUL", MaxDescriptionLength))
+	}
+	if utf8.RuneCountInString(f.owner) > MaxOwnerLength || !utf8.ValidString(f.owner) || strings.ContainsFunc(f.owner, isControl) {
+		p.add("owner", fmt.Sprintf("must be at most %d characters without control characters", MaxOwnerLength))
+	}
+	if len(f.scopes) > maxScopes {
+		p.add("scopes", fmt.Sprintf("at most %d scopes", maxScopes))
+	}
+	for i, s := range f.scopes {
+		if msg := validateScope(s); msg != "" {
+			p.add(fmt.Sprintf("scopes[%d]", i), msg)
+		}
+	}
+	f.scopes = dedupe(f.scopes)
+	if m, msg := normalizeMetadata(f.metadata); msg != "" {
+		p.add("metadata", msg)
+	} else {
+		f.metadata = m
+	}
+	if rl := f.rateLimit; rl != nil {
+		if rl.Limit < 1 {
+			p.add("rate_limit.limit", "must be at least 1")
+		}
+		if d := time.Duration(rl.Period); d < MinRateLimitPeriod || d > MaxRateLimitPeriod {
+			p.add("rate_limit.period", "must be between 1s and 8784h (366 days)")
+		}
+	}
+	if f.remaining != nil && *f.remaining < 0 {
+		p.add("remaining", "must be at least 0")
+	}
+	if r := f.refill; r != nil {
+		if r.Interval != RefillDaily && r.Interval != RefillMonthly {
+			p.add("refill.interval", `must be "daily" or "monthly"`)
+		}
+		if r.Amount < 1 {
+			p.add("refill.amount", "must be at least 1")
+		}
+		if f.remaining == nil {
+			p.add("refill", "needs remaining to be set")
+		}
+	}
+	if len(f.cidrs) > MaxCIDRs {
+		p.add("allowed_cidrs", fmt.Sprintf("at most %d entries", MaxCIDRs))
+	}
+	for i, c := range f.cidrs {
+		norm, err := normalizeCIDR(c)
+		if err != nil {
+			p.add(fmt.Sprintf("allowed_cidrs[%d]", i), err.Error())
+			continue
+		}
+		f.cidrs[i] = norm
+	}
+	f.cidrs = dedupe(f.cidrs)
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// dedupe removes repeated strings, keeping the first of each; it never
+// returns nil.
+func dedupe(s []string) []string {
+	out := make([]string, 0, len(s))
+	for _, v := range s {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// normalizeMetadata checks that m is a JSON object of at most 16 KiB and
+// returns it compacted; nil becomes {}.
+func normalizeMetadata(m json.RawMessage) (json.RawMessage, string) {
+	if len(m) == 0 {
+		return json.RawMessage("{}"), ""
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, m); err != nil {
+		return nil, "must be a JSON object"
+	}
+	b := buf.Bytes()
+	if b[0] != '{' {
+		return nil, "must be a JSON object"
+	}
+	if bytes.Contains(b, []byte(`\u0000`)) {
+		return nil, `must not contain NUL characters (\u0000)`
+	}
+	if len(b) > MaxMetadataBytes {
+		return nil, fmt.Sprintf("must be at most %d bytes encoded (is %d)", MaxMetadataBytes, len(b))
+	}
+	return json.RawMessage(b), ""
+}
+
+// normalizeCIDR accepts a CIDR ("10.0.0.0/8") or a bare address (taken as
+// /32 or /128) and returns the masked canonical form.
+func normalizeCIDR(s string) (string, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return "", fmt.Errorf("not a valid CIDR: %q", s)
+		}
+		return p.Masked().String(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return "", fmt.Errorf("not a valid CIDR or address: %q", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()).String(), nil
+}
+
+// addressAllowed reports whether addr falls in one of the CIDRs; an unknown
+// (zero) address never does.
+func addressAllowed(cidrs []string, addr netip.Addr) bool {
+	if !addr.IsValid() {
+		return false
+	}
+	addr = addr.Unmap()
+	for _, c := range cidrs {
+		p, err := netip.ParsePrefix(c)
+		if err == nil && p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// expiry resolves an expires_at / expires_in pair against now.
+func expiry(at *time.Time, in *Duration, now time.Time, p *problems) *time.Time {
+	switch {
+	case at != nil && in != nil:
+		p.add("expires_in", "give expires_at or expires_in, not both")
+	case at != nil:
+		t := at.UTC().Truncate(time.Millisecond)
+		if !t.After(now) {
+			p.add("expires_at", "must be in the future")
+			return nil
+		}
+		return &t
+	case in != nil:
+		if *in <= 0 {
+			p.add("expires_in", "must be a positive duration")
+			return nil
+		}
+		t := now.Add(time.Duration(*in)).Truncate(time.Millisecond)
+		return &t
+	}
+	return nil
+}
