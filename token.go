@@ -103,7 +103,6 @@ func (t Token) String() string {
 	return string(b)
 }
 
-
 // appendChecksum appends sum in base62, most significant digit first,
 // left-padded with '0' to ChecksumLength characters.
 func appendChecksum(b []byte, sum uint32) []byte {
