@@ -32,7 +32,12 @@ type CreateParams struct {
 	// ExpiresAt (in the future) or ExpiresIn (positive), not both.
 	ExpiresAt *time.Time
 	ExpiresIn *Duration
-	RateLimit *RateLimit
+	// RateLimit is the "default" entry of the key's limits; it may not be
+	// given together with a "default" entry in RateLimits.
+	RateLimit  *RateLimit
+	RateLimits []NamedRateLimit
+	// Roles name existing roles whose scopes the key gets too.
+	Roles []string
 	// Remaining credits; nil means unlimited.
 	Remaining *int64
 	// Refill needs Remaining.
@@ -57,15 +62,20 @@ func Clear[T any]() Nullable[T] { return Nullable[T]{Set: true} }
 
 // UpdateParams changes some fields of a key; nil and unset fields stay.
 type UpdateParams struct {
-	Name         *string
-	Description  *string
-	Owner        *string
-	Scopes       *[]string
-	Metadata     json.RawMessage
-	Enabled      *bool
-	ExpiresAt    Nullable[time.Time]
-	ExpiresIn    *Duration
-	RateLimit    Nullable[RateLimit]
+	Name        *string
+	Description *string
+	Owner       *string
+	Scopes      *[]string
+	Metadata    json.RawMessage
+	Enabled     *bool
+	ExpiresAt   Nullable[time.Time]
+	ExpiresIn   *Duration
+	// RateLimit sets or clears the "default" entry of the key's limits.
+	RateLimit Nullable[RateLimit]
+	// RateLimits, if not nil, replaces the whole list of limits, the
+	// "default" entry included (give RateLimit too to set it apart).
+	RateLimits   *[]NamedRateLimit
+	Roles        *[]string
 	Remaining    Nullable[int64]
 	Refill       Nullable[Refill]
 	AllowedCIDRs *[]string
@@ -115,6 +125,8 @@ type VerifyRequest struct {
 	Scopes []string
 	// AnyScope, if not empty, requires at least one of these scopes too.
 	AnyScope []string
+	// ScopeQuery, if not nil, must hold too (see [ParseScopeQuery]).
+	ScopeQuery *ScopeQuery
 	// Cost is the number of rate-limit units and credits to spend; nil
 	// means 1, 0 checks without spending.
 	Cost *int64
@@ -123,24 +135,49 @@ type VerifyRequest struct {
 	ClientIP netip.Addr
 }
 
+// LimitState is the state of one rate limit after a verification.
+type LimitState struct {
+	// Name is the limit's name ("default" for a key's rate_limit).
+	Name string
+	// Owner reports whether the limit is the owner's (shared by its keys)
+	// rather than the key's.
+	Owner bool
+	RateDecision
+}
+
 // Result is the outcome of a verification.
 type Result struct {
 	Outcome Outcome
 	// Key is the verified key (read-only); nil for MALFORMED and NOT_FOUND.
 	Key *Key
+	// Owner is the record of the key's owner (read-only), nil when the key
+	// has no owner or the owner no record.
+	Owner *Owner
 	// MissingScope is the first required scope not granted, for
 	// INSUFFICIENT_SCOPE.
 	MissingScope string
-	// RateLimit is the state of the key's rate limit; its zero value means
-	// the key has none.
+	// RateLimit is the state of the limit with the fewest units left among
+	// those checked (see [Result.RateLimits]); its zero value means the key
+	// and its owner have no limit.
 	RateLimit RateDecision
-	// Remaining is the credits left after this verification, -1 if the key
-	// has no credit limit.
+	// Remaining is the key's credits left after this verification, -1 if
+	// the key has no credit limit.
 	Remaining int64
-	// RetryAfter is when to try again, for RATE_LIMITED, and for
-	// USAGE_EXCEEDED when a refill will restore credits; otherwise 0.
+	// OwnerRemaining is the owner's credits left, -1 if there are none.
+	OwnerRemaining int64
+	// RetryAfter is when to try again, for RATE_LIMITED (the longest wait
+	// among the limits that refused), and for USAGE_EXCEEDED when a refill
+	// will restore credits; otherwise 0.
 	RetryAfter time.Duration
+
+	limits  [MaxRateChecks]LimitState
+	nlimits uint8
 }
+
+// RateLimits returns the state of every rate limit checked, the key's
+// first, then the owner's. With cost 0 the limits spend nothing but still
+// report their state. The slice points into r: copy it to keep it longer.
+func (r *Result) RateLimits() []LimitState { return r.limits[:r.nlimits] }
 
 // Valid reports whether the outcome is VALID.
 func (r Result) Valid() bool { return r.Outcome == OutcomeValid }

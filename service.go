@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,6 +58,7 @@ type Service struct {
 	rehashWG sync.WaitGroup
 
 	outcomes [numOutcomes]stripe.Counter // striped: every verification counts
+	scratch  sync.Pool                   // of *scratch
 }
 
 // New returns a Service that keeps keys in store and hashes secrets with
@@ -132,10 +134,14 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (Issued, error) {
 	f := keyFields{
 		name: p.Name, description: p.Description, owner: p.Owner,
 		scopes: p.Scopes, metadata: p.Metadata, rateLimit: p.RateLimit,
+		rateLimits: slices.Clone(p.RateLimits), roles: slices.Clone(p.Roles),
 		remaining: p.Remaining, refill: p.Refill, cidrs: append([]string(nil), p.AllowedCIDRs...),
 	}
 	var probs problems
 	f.validate(&probs)
+	if err := s.checkRoles(ctx, f.roles, &probs); err != nil {
+		return Issued{}, err
+	}
 	prefix := p.Prefix
 	if prefix == "" {
 		prefix = s.prefix
@@ -149,10 +155,10 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (Issued, error) {
 	k := &Key{
 		Prefix: prefix, Name: f.name, Description: f.description, Owner: f.owner,
 		Scopes: f.scopes, Metadata: f.metadata, Enabled: p.Enabled == nil || *p.Enabled,
-		CreatedAt: now, UpdatedAt: now, ExpiresAt: exp,
-		RateLimit: f.rateLimit, Remaining: f.remaining, Refill: f.refill,
-		AllowedCIDRs: f.cidrs,
+		CreatedAt: now, UpdatedAt: now, ExpiresAt: exp, Roles: f.roles,
+		Remaining: f.remaining, Refill: f.refill, AllowedCIDRs: f.cidrs,
 	}
+	k.RateLimits, k.RateLimit = f.limits()
 	if f.refill != nil {
 		start := refillPeriodStart(f.refill.Interval, now)
 		k.RefilledAt = &start
@@ -295,6 +301,11 @@ func (s *Service) Update(ctx context.Context, id string, p UpdateParams) (*Key, 
 	if p.ExpiresAt.Set && p.ExpiresIn != nil {
 		probs.add("expires_in", "give expires_at or expires_in, not both")
 	}
+	if p.Roles != nil {
+		if err := s.checkRoles(ctx, *p.Roles, &probs); err != nil {
+			return nil, err
+		}
+	}
 	if err := probs.err(); err != nil {
 		return nil, err
 	}
@@ -330,8 +341,8 @@ func applyUpdate(k *Key, p UpdateParams, now time.Time, probs *problems) []strin
 	}
 	f := keyFields{
 		name: k.Name, description: k.Description, owner: k.Owner, scopes: k.Scopes,
-		metadata: k.Metadata, rateLimit: k.RateLimit, remaining: k.Remaining,
-		refill: k.Refill, cidrs: k.AllowedCIDRs,
+		metadata: k.Metadata, rateLimits: k.RateLimits, roles: k.Roles,
+		remaining: k.Remaining, refill: k.Refill, cidrs: k.AllowedCIDRs,
 	}
 	if p.Name != nil {
 		f.name = *p.Name
@@ -353,9 +364,21 @@ func applyUpdate(k *Key, p UpdateParams, now time.Time, probs *problems) []strin
 		f.metadata = p.Metadata
 		set("metadata", true)
 	}
+	if p.RateLimits != nil {
+		f.rateLimits = slices.Clone(*p.RateLimits)
+		set("rate_limits", true)
+	}
 	if p.RateLimit.Set {
+		// rate_limit is the "default" entry: drop the current one, then set it.
+		if p.RateLimits == nil {
+			f.rateLimits = slices.DeleteFunc(slices.Clone(f.rateLimits), func(l NamedRateLimit) bool { return l.Name == DefaultLimitName })
+		}
 		f.rateLimit = p.RateLimit.Value
 		set("rate_limit", true)
+	}
+	if p.Roles != nil {
+		f.roles = slices.Clone(*p.Roles)
+		set("roles", true)
 	}
 	if p.Remaining.Set {
 		f.remaining = p.Remaining.Value
@@ -383,7 +406,8 @@ func applyUpdate(k *Key, p UpdateParams, now time.Time, probs *problems) []strin
 		set("expires_at", true)
 	}
 	k.Name, k.Description, k.Owner, k.Scopes, k.Metadata = f.name, f.description, f.owner, f.scopes, f.metadata
-	k.RateLimit, k.Remaining, k.Refill, k.AllowedCIDRs = f.rateLimit, f.remaining, f.refill, f.cidrs
+	k.Remaining, k.Refill, k.AllowedCIDRs, k.Roles = f.remaining, f.refill, f.cidrs, f.roles
+	k.RateLimits, k.RateLimit = f.limits()
 	if p.Remaining.Set || p.Refill.Set {
 		// New credits count from now: the current period is already served.
 		k.RefilledAt = nil

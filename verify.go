@@ -12,8 +12,11 @@ import (
 // cost. The checks run in the contract's order and the first that fails is
 // the outcome: MALFORMED (no lookup is made), NOT_FOUND (unknown id or wrong
 // secret, which cost the same hash comparison), REVOKED, EXPIRED, DISABLED,
-// FORBIDDEN_ADDRESS, INSUFFICIENT_SCOPE, RATE_LIMITED, USAGE_EXCEEDED, VALID.
-// A key that fails a check spends no rate-limit unit and no credit.
+// FORBIDDEN_ADDRESS, INSUFFICIENT_SCOPE (against the key's effective scopes:
+// its own and its roles'), RATE_LIMITED (any limit of the key or of its
+// owner), USAGE_EXCEEDED (the key's or the owner's credits), VALID. A
+// verification that fails a check spends nothing anywhere: no rate-limit
+// unit and no credit, of the key or of its owner.
 //
 // A failed verification is an outcome, not an error: the error is for the
 // store being unreachable (ErrUnavailable), a negative cost (ErrInvalid) or a
@@ -29,12 +32,12 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest) (Result, error)
 	}
 	tok, err := Parse(req.Key)
 	if err != nil {
-		return s.finish(Result{Outcome: OutcomeMalformed, Remaining: -1}), nil
+		return s.finish(Result{Outcome: OutcomeMalformed, Remaining: -1, OwnerRemaining: -1}), nil
 	}
 	k, err := s.store.Get(ctx, tok.ID)
 	if errors.Is(err, ErrNotFound) {
 		s.checkUnknown(tok.Secret) // same work as a wrong secret
-		return s.finish(Result{Outcome: OutcomeNotFound, Remaining: -1}), nil
+		return s.finish(Result{Outcome: OutcomeNotFound, Remaining: -1, OwnerRemaining: -1}), nil
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("keyward: verifying key: %w", err)
@@ -43,17 +46,20 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest) (Result, error)
 	now := s.now()
 	if !ok || tok.Prefix != k.Prefix {
 		// A guessing attempt shows up in the key's usage; the caller learns nothing.
-		s.usage.add(k.ID, OutcomeNotFound, false, now)
-		return s.finish(Result{Outcome: OutcomeNotFound, Remaining: -1}), nil
+		s.usage.add(k.ID, k.Owner, OutcomeNotFound, false, now)
+		return s.finish(Result{Outcome: OutcomeNotFound, Remaining: -1, OwnerRemaining: -1}), nil
 	}
 	if rehash {
 		s.rehash(k.ID, k.Hash, tok.Secret)
 	}
-	r := Result{Key: k, Remaining: -1}
-	if k.Remaining != nil {
-		r.Remaining = *k.Remaining
-		if k.RefillDue(now) {
-			r.Remaining = k.Refill.Amount
+	r := Result{Key: k, Remaining: credits(k.Remaining, k.Refill, k.RefilledAt, now), OwnerRemaining: -1}
+	if k.Owner != "" {
+		o, err := s.store.GetOwner(ctx, k.Owner)
+		switch {
+		case err == nil:
+			r.Owner, r.OwnerRemaining = o, credits(o.Remaining, o.Refill, o.RefilledAt, now)
+		case !errors.Is(err, ErrNotFound):
+			return Result{}, fmt.Errorf("keyward: verifying key: reading its owner: %w", err)
 		}
 	}
 	switch {
@@ -66,71 +72,238 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest) (Result, error)
 	case len(k.AllowedCIDRs) > 0 && !addressAllowed(k.AllowedCIDRs, req.ClientIP):
 		r.Outcome = OutcomeForbiddenAddress
 	default:
-		if need, missing := MissingScope(k.Scopes, req.Scopes); missing {
-			r.Outcome, r.MissingScope = OutcomeInsufficientScope, need
+		missing, err := s.missingScope(ctx, k, &req)
+		if err != nil {
+			return Result{}, err
+		}
+		if missing != "" {
+			r.Outcome, r.MissingScope = OutcomeInsufficientScope, missing
 			break
 		}
-		if len(req.AnyScope) > 0 && !anyGranted(k.Scopes, req.AnyScope) {
-			r.Outcome, r.MissingScope = OutcomeInsufficientScope, req.AnyScope[0]
-			break
-		}
-		if r, err = s.spend(ctx, k, cost, now, r); err != nil {
+		if err := s.spend(ctx, k, cost, now, &r); err != nil {
 			return Result{}, err
 		}
 	}
-	s.usage.add(k.ID, r.Outcome, true, now)
+	s.usage.add(k.ID, k.Owner, r.Outcome, true, now)
 	return s.finish(r), nil
 }
 
-// spend takes a rate-limit unit and the credits, in that order, giving the
-// unit back when the credits are short.
-func (s *Service) spend(ctx context.Context, k *Key, cost int64, now time.Time, r Result) (Result, error) {
-	if k.RateLimit != nil {
-		if s.limiter == nil {
-			return Result{}, fmt.Errorf("keyward: key %s: %w", k.ID, ErrNoLimiter)
-		}
-		r.RateLimit = s.limiter.Allow(ctx, k.ID, *k.RateLimit, cost, now)
-		if !r.RateLimit.Allowed {
-			r.Outcome, r.RetryAfter = OutcomeRateLimited, r.RateLimit.RetryAfter
-			return r, nil
+// credits returns the credits left as a check at now sees them (a refill
+// that is due counts), or -1 without a credit limit.
+func credits(remaining *int64, refill *Refill, refilledAt *time.Time, now time.Time) int64 {
+	switch {
+	case remaining == nil:
+		return -1
+	case refillDue(refill, remaining, refilledAt, now):
+		return refill.Amount
+	}
+	return *remaining
+}
+
+// effective is a key's effective scopes: its own and its roles'.
+type effective struct {
+	key   *Key
+	roles [MaxKeyRoles]*Role
+	n     int
+}
+
+func (e *effective) has(need string) bool {
+	if ScopeGranted(e.key.Scopes, need) {
+		return true
+	}
+	for _, r := range e.roles[:e.n] {
+		if ScopeGranted(r.Scopes, need) {
+			return true
 		}
 	}
-	if k.Remaining != nil && cost > 0 {
-		left, spent, err := s.store.SpendCredits(ctx, k.ID, cost, now)
-		if err != nil || !spent {
-			s.release(ctx, k, cost, now, &r)
+	return false
+}
+
+// loadRoles reads the key's roles (cache hits in production). A role that
+// no longer exists grants nothing.
+func (s *Service) loadRoles(ctx context.Context, k *Key, e *effective) error {
+	e.key = k
+	for _, name := range k.Roles {
+		r, err := s.store.GetRole(ctx, name)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			continue
+		case err != nil:
+			return fmt.Errorf("keyward: verifying key: reading role %q: %w", name, err)
+		}
+		if e.n < len(e.roles) {
+			e.roles[e.n] = r
+			e.n++
+		}
+	}
+	return nil
+}
+
+// missingScope returns the scope to report when the key's effective scopes
+// do not satisfy the request, or "".
+func (s *Service) missingScope(ctx context.Context, k *Key, req *VerifyRequest) (string, error) {
+	if len(req.Scopes) == 0 && len(req.AnyScope) == 0 && req.ScopeQuery == nil {
+		return "", nil
+	}
+	var e effective
+	if err := s.loadRoles(ctx, k, &e); err != nil {
+		return "", err
+	}
+	for _, need := range req.Scopes {
+		if !e.has(need) {
+			return need, nil
+		}
+	}
+	if len(req.AnyScope) > 0 {
+		found := false
+		for _, need := range req.AnyScope {
+			if e.has(need) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return req.AnyScope[0], nil
+		}
+	}
+	if q := req.ScopeQuery; q != nil {
+		var bits uint64
+		missing := ""
+		for i, n := range q.names {
+			if e.has(n) {
+				bits |= 1 << uint(i)
+			} else if missing == "" {
+				missing = n
+			}
+		}
+		if !q.eval(bits) {
+			return missing, nil
+		}
+	}
+	return "", nil
+}
+
+// EffectiveScopes returns the key's own scopes followed by those of its
+// roles, each once.
+func (s *Service) EffectiveScopes(ctx context.Context, k *Key) ([]string, error) {
+	if len(k.Roles) == 0 {
+		return k.Scopes, nil
+	}
+	var e effective
+	if err := s.loadRoles(ctx, k, &e); err != nil {
+		return nil, err
+	}
+	out := append([]string(nil), k.Scopes...)
+	for _, r := range e.roles[:e.n] {
+		out = append(out, r.Scopes...)
+	}
+	return dedupe(out), nil
+}
+
+// spend takes the rate-limit units of the key and its owner, then the
+// credits, giving the units back when the credits are short.
+func (s *Service) spend(ctx context.Context, k *Key, cost int64, now time.Time, r *Result) error {
+	plan := s.plan(k, r.Owner)
+	if len(plan.checks) > 0 {
+		if s.limiter == nil {
+			return fmt.Errorf("keyward: key %s: %w", k.ID, ErrNoLimiter)
+		}
+		sc := s.getScratch()
+		defer s.putScratch(sc)
+		out := sc.out[:len(plan.checks)]
+		allowed := s.limiter.Allow(ctx, plan.group, plan.checks, cost, now, out)
+		r.setLimits(plan, out)
+		if !allowed {
+			r.Outcome = OutcomeRateLimited
+			return nil
+		}
+	}
+	ownerCredits := r.Owner != nil && r.Owner.Remaining != nil
+	if cost > 0 && (k.Remaining != nil || ownerCredits) {
+		sp := CreditSpend{KeyID: k.ID, Cost: cost, Now: now}
+		if ownerCredits {
+			sp.Owner = k.Owner
+		}
+		bal, err := s.store.SpendCredits(ctx, sp)
+		if err != nil || !bal.Spent {
+			s.release(ctx, plan, cost, now, r)
 		}
 		switch {
 		case errors.Is(err, ErrNotFound): // deleted since it was read
-			r = Result{Outcome: OutcomeNotFound, Remaining: -1}
-			return r, nil
+			*r = Result{Outcome: OutcomeNotFound, Remaining: -1, OwnerRemaining: -1}
+			return nil
 		case err != nil:
-			return Result{}, fmt.Errorf("keyward: spending credits: %w", err)
+			return fmt.Errorf("keyward: spending credits: %w", err)
 		}
-		r.Remaining = left
-		if !spent {
-			r.Outcome = OutcomeUsageExceeded
-			if k.Refill != nil && k.Refill.Amount >= cost {
-				r.RetryAfter = nextRefill(k.Refill.Interval, now).Sub(now)
-			}
-			return r, nil
+		r.Remaining, r.OwnerRemaining = bal.Key, bal.Owner
+		if !bal.Spent {
+			r.Outcome, r.RetryAfter = OutcomeUsageExceeded, creditWait(k, r.Owner, bal, cost, now)
+			return nil
 		}
 	}
 	r.Outcome = OutcomeValid
-	return r, nil
+	return nil
 }
 
-// release gives back the rate-limit units of a verification that failed after
-// taking them.
-func (s *Service) release(ctx context.Context, k *Key, cost int64, now time.Time, r *Result) {
-	if k.RateLimit == nil || !r.RateLimit.Allowed || cost == 0 {
+// creditWait is how long until a refill restores the credits that were
+// short, or 0 when no refill will.
+func creditWait(k *Key, o *Owner, bal CreditBalance, cost int64, now time.Time) time.Duration {
+	var ownerRefill *Refill
+	if o != nil {
+		ownerRefill = o.Refill
+	}
+	var wait time.Duration
+	for _, c := range [2]struct {
+		left   int64
+		refill *Refill
+	}{{bal.Key, k.Refill}, {bal.Owner, ownerRefill}} {
+		if c.left < 0 || c.left >= cost {
+			continue // these credits were not short
+		}
+		if c.refill == nil || c.refill.Amount < cost {
+			return 0 // no refill restores them
+		}
+		wait = max(wait, nextRefill(c.refill.Interval, now).Sub(now))
+	}
+	return wait
+}
+
+// release gives back the rate-limit units of a verification that failed
+// after taking them.
+func (s *Service) release(ctx context.Context, plan *limitPlan, cost int64, now time.Time, r *Result) {
+	if len(plan.checks) == 0 || cost == 0 {
 		return
 	}
-	s.limiter.Release(ctx, k.ID, *k.RateLimit, cost, now)
-	r.RateLimit.Remaining = min(r.RateLimit.Remaining+cost, r.RateLimit.Limit)
-	if r.RateLimit.Remaining == r.RateLimit.Limit {
-		r.RateLimit.Reset = 0 // the budget is full again: nothing is waiting to return
+	s.limiter.Release(ctx, plan.group, plan.checks, cost, now)
+	fewest := -1
+	for i := range r.limits[:r.nlimits] {
+		d := &r.limits[i].RateDecision
+		d.Remaining = min(d.Remaining+cost, d.Limit)
+		if d.Remaining == d.Limit {
+			d.Reset = 0 // the budget is full again: nothing is waiting to return
+		}
+		if fewest < 0 || d.Remaining < r.limits[fewest].Remaining {
+			fewest = i
+		}
 	}
+	r.RateLimit = r.limits[fewest].RateDecision
+}
+
+// setLimits records the limiter's decisions: every state, the one with the
+// fewest units left as RateLimit, and the longest wait among refusals.
+func (r *Result) setLimits(plan *limitPlan, out []RateDecision) {
+	fewest := 0
+	for i, d := range out {
+		r.limits[i] = LimitState{Name: plan.names[i], Owner: i >= plan.keyChecks, RateDecision: d}
+		if d.Remaining < out[fewest].Remaining {
+			fewest = i
+		}
+		if !d.Allowed {
+			r.RetryAfter = max(r.RetryAfter, d.RetryAfter)
+		}
+	}
+	r.nlimits = uint8(len(out))
+	r.RateLimit = out[fewest]
 }
 
 func (s *Service) finish(r Result) Result {
@@ -175,13 +348,4 @@ func (s *Service) rehash(id, oldHash, secret string) {
 			s.log.Error("rehashing key", "key_id", id, "err", err)
 		}
 	}()
-}
-
-func anyGranted(granted, any []string) bool {
-	for _, s := range any {
-		if ScopeGranted(granted, s) {
-			return true
-		}
-	}
-	return false
 }
