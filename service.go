@@ -33,6 +33,15 @@ type Options struct {
 	UsageFlushInterval time.Duration
 	// Logger receives errors of background work; nil discards them.
 	Logger *slog.Logger
+	// LookupTime, if not nil, returns how long a store lookup takes (package
+	// cache's Store.LookupTime). Verify then holds every NOT_FOUND answer
+	// until at least that long after it started, and always behind a timer,
+	// so that an answer from memory (a cached key with a wrong secret, an id
+	// the cache knows does not exist) takes as long as one that read the
+	// store: timing tells a caller without the secret nothing about the id.
+	// Set it whenever the Store caches; without a cache every NOT_FOUND
+	// reads the store and costs the same anyway.
+	LookupTime func() time.Duration
 }
 
 // Service issues, verifies and manages keys on top of a [Store]. It is safe
@@ -45,6 +54,7 @@ type Service struct {
 	now      func() time.Time
 	prefix   string
 	log      *slog.Logger
+	lookup   func() time.Duration // see Options.LookupTime; nil: no pacing
 	dummy    string   // hash of a throwaway secret: unknown ids cost a real comparison
 	dummySum [32]byte // the dummy secret's SHA-256: unknown ids compare digests as known ones do
 
@@ -74,6 +84,7 @@ func New(store Store, hasher Hasher, opts *Options) (*Service, error) {
 		now:      opts.Now,
 		prefix:   opts.DefaultPrefix,
 		log:      opts.Logger,
+		lookup:   opts.LookupTime,
 		usage:    newUsageAggregator(),
 		rehashes: make(map[string]bool),
 	}

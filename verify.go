@@ -23,6 +23,10 @@ import (
 // rate-limited key without a Limiter (ErrNoLimiter). Verify never waits on a
 // usage write: counts are aggregated in memory and flushed in batches.
 func (s *Service) Verify(ctx context.Context, req VerifyRequest) (Result, error) {
+	var start time.Time
+	if s.lookup != nil {
+		start = time.Now()
+	}
 	cost := int64(1)
 	if req.Cost != nil {
 		cost = *req.Cost
@@ -37,7 +41,7 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest) (Result, error)
 	k, err := s.store.Get(ctx, tok.ID)
 	if errors.Is(err, ErrNotFound) {
 		s.checkUnknown(tok.Secret) // same work as a wrong secret
-		return s.finish(Result{Outcome: OutcomeNotFound, Remaining: -1, OwnerRemaining: -1}), nil
+		return s.notFound(ctx, start), nil
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("keyward: verifying key: %w", err)
@@ -47,7 +51,7 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest) (Result, error)
 	if !ok || tok.Prefix != k.Prefix {
 		// A guessing attempt shows up in the key's usage; the caller learns nothing.
 		s.usage.add(k.ID, k.Owner, OutcomeNotFound, false, now)
-		return s.finish(Result{Outcome: OutcomeNotFound, Remaining: -1, OwnerRemaining: -1}), nil
+		return s.notFound(ctx, start), nil
 	}
 	if rehash {
 		s.rehash(k.ID, k.Hash, tok.Secret)
@@ -304,6 +308,22 @@ func (r *Result) setLimits(plan *limitPlan, out []RateDecision) {
 	}
 	r.nlimits = uint8(len(out))
 	r.RateLimit = out[fewest]
+}
+
+// notFound answers NOT_FOUND, paced (see Options.LookupTime): never sooner
+// than a store lookup takes after start, and always behind a timer, so that
+// every NOT_FOUND answer has the same shape in time whatever path found it.
+func (s *Service) notFound(ctx context.Context, start time.Time) Result {
+	if s.lookup != nil {
+		wait := max(time.Until(start.Add(s.lookup())), time.Nanosecond)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	return s.finish(Result{Outcome: OutcomeNotFound, Remaining: -1, OwnerRemaining: -1})
 }
 
 func (s *Service) finish(r Result) Result {

@@ -102,6 +102,7 @@ type Store struct {
 	stop                   chan struct{}
 	done                   sync.WaitGroup
 	outage                 atomic.Bool
+	lookups                lookupTimes
 	hits                   stripe.Counter // striped: every hit counts
 	misses, stales         atomic.Uint64
 	negHits, budgetDenials atomic.Uint64
@@ -328,7 +329,11 @@ func (s *Store) load(ctx context.Context, id string) (*keyward.Key, error) {
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		s.loads.Add(1)
+		began := time.Now()
 		k, err := s.next.Get(lctx, id)
+		if err == nil || errors.Is(err, keyward.ErrNotFound) {
+			s.lookups.add(time.Since(began)) // failures say nothing of a lookup's time
+		}
 		if err != nil {
 			if errors.Is(err, keyward.ErrNotFound) {
 				if s.stripe(id).Load() == gen {
