@@ -172,7 +172,33 @@ type Result struct {
 
 	limits  [MaxRateChecks]LimitState
 	nlimits uint8
+	roles   [MaxKeyRoles]*Role // the key's roles, read for the scope checks
+	nroles  uint8
+	scopes  []string // effective scopes given by SetEffectiveScopes
 }
+
+// EffectiveScopes returns the verified key's effective scopes: its own, then
+// those of its roles, each once (nil when there is no key). It allocates
+// only for a key with roles.
+func (r *Result) EffectiveScopes() []string {
+	switch {
+	case r.scopes != nil:
+		return r.scopes
+	case r.Key == nil:
+		return nil
+	case r.nroles == 0:
+		return r.Key.Scopes
+	}
+	out := append([]string(nil), r.Key.Scopes...)
+	for _, role := range r.roles[:r.nroles] {
+		out = append(out, role.Scopes...)
+	}
+	return dedupe(out)
+}
+
+// SetEffectiveScopes records the key's effective scopes, for a Verifier that
+// learns them from elsewhere (package client, from the server's answer).
+func (r *Result) SetEffectiveScopes(scopes []string) { r.scopes = scopes }
 
 // RateLimits returns the state of every rate limit checked, the key's
 // first, then the owner's. With cost 0 the limits spend nothing but still

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -76,11 +77,10 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest) (Result, error)
 	case len(k.AllowedCIDRs) > 0 && !addressAllowed(k.AllowedCIDRs, req.ClientIP):
 		r.Outcome = OutcomeForbiddenAddress
 	default:
-		missing, err := s.missingScope(ctx, k, &req)
-		if err != nil {
+		if err := s.loadRoles(ctx, k, &r); err != nil {
 			return Result{}, err
 		}
-		if missing != "" {
+		if missing := missingScope(&r, &req); missing != "" {
 			r.Outcome, r.MissingScope = OutcomeInsufficientScope, missing
 			break
 		}
@@ -104,104 +104,75 @@ func credits(remaining *int64, refill *Refill, refilledAt *time.Time, now time.T
 	return *remaining
 }
 
-// effective is a key's effective scopes: its own and its roles'.
-type effective struct {
-	key   *Key
-	roles [MaxKeyRoles]*Role
-	n     int
-}
-
-func (e *effective) has(need string) bool {
-	if ScopeGranted(e.key.Scopes, need) {
+// has reports whether the key's effective scopes (its own and those of the
+// roles read into r) grant need.
+func (r *Result) has(need string) bool {
+	if ScopeGranted(r.Key.Scopes, need) {
 		return true
 	}
-	for _, r := range e.roles[:e.n] {
-		if ScopeGranted(r.Scopes, need) {
+	for _, role := range r.roles[:r.nroles] {
+		if ScopeGranted(role.Scopes, need) {
 			return true
 		}
 	}
 	return false
 }
 
-// loadRoles reads the key's roles (cache hits in production). A role that
-// no longer exists grants nothing.
-func (s *Service) loadRoles(ctx context.Context, k *Key, e *effective) error {
-	e.key = k
+// loadRoles reads the key's roles into r (cache hits in production). A role
+// that no longer exists grants nothing.
+func (s *Service) loadRoles(ctx context.Context, k *Key, r *Result) error {
 	for _, name := range k.Roles {
-		r, err := s.store.GetRole(ctx, name)
+		role, err := s.store.GetRole(ctx, name)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			continue
 		case err != nil:
 			return fmt.Errorf("keyward: verifying key: reading role %q: %w", name, err)
 		}
-		if e.n < len(e.roles) {
-			e.roles[e.n] = r
-			e.n++
+		if int(r.nroles) < len(r.roles) {
+			r.roles[r.nroles] = role
+			r.nroles++
 		}
 	}
 	return nil
 }
 
 // missingScope returns the scope to report when the key's effective scopes
-// do not satisfy the request, or "".
-func (s *Service) missingScope(ctx context.Context, k *Key, req *VerifyRequest) (string, error) {
-	if len(req.Scopes) == 0 && len(req.AnyScope) == 0 && req.ScopeQuery == nil {
-		return "", nil
-	}
-	var e effective
-	if err := s.loadRoles(ctx, k, &e); err != nil {
-		return "", err
-	}
+// (roles read into r) do not satisfy the request, or "".
+func missingScope(r *Result, req *VerifyRequest) string {
 	for _, need := range req.Scopes {
-		if !e.has(need) {
-			return need, nil
+		if !r.has(need) {
+			return need
 		}
 	}
-	if len(req.AnyScope) > 0 {
-		found := false
-		for _, need := range req.AnyScope {
-			if e.has(need) {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return req.AnyScope[0], nil
-		}
+	if len(req.AnyScope) > 0 && !slices.ContainsFunc(req.AnyScope, r.has) {
+		return req.AnyScope[0]
 	}
 	if q := req.ScopeQuery; q != nil {
 		var bits uint64
 		missing := ""
 		for i, n := range q.names {
-			if e.has(n) {
+			if r.has(n) {
 				bits |= 1 << uint(i)
 			} else if missing == "" {
 				missing = n
 			}
 		}
 		if !q.eval(bits) {
-			return missing, nil
+			return missing
 		}
 	}
-	return "", nil
+	return ""
 }
 
 // EffectiveScopes returns the key's own scopes followed by those of its
 // roles, each once.
 func (s *Service) EffectiveScopes(ctx context.Context, k *Key) ([]string, error) {
-	if len(k.Roles) == 0 {
-		return k.Scopes, nil
-	}
-	var e effective
-	if err := s.loadRoles(ctx, k, &e); err != nil {
+	r := Result{Key: k}
+	if err := s.loadRoles(ctx, k, &r); err != nil {
 		return nil, err
 	}
-	out := append([]string(nil), k.Scopes...)
-	for _, r := range e.roles[:e.n] {
-		out = append(out, r.Scopes...)
-	}
-	return dedupe(out), nil
+	return r.EffectiveScopes(), nil
 }
 
 // spend takes the rate-limit units of the key and its owner, then the
