@@ -69,6 +69,8 @@ func Run(t *testing.T, newStore Factory) {
 		{"RolesAndDeleteWhileInUse", testRoles},
 		{"SpendCreditsOfKeyAndOwner", testSpendOwnerCredits},
 		{"OwnerUsage", testOwnerUsage},
+		{"RoleInUseAfterEveryWrite", testRoleInUseAfterEveryWrite},
+		{"SpendCreditsOfKeyAndOwnerConcurrent", testSpendKeyAndOwnerConcurrent},
 		{"ServiceOwnerQuotaConcurrent", testServiceOwnerQuota},
 		{"ServiceQuotaConcurrent", testServiceQuota},
 		{"ServiceConcurrentRotate", testServiceConcurrentRotate},
