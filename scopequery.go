@@ -232,15 +232,9 @@ func (q *ScopeQuery) eval(granted uint64) bool {
 // [ScopeGranted]) satisfy the query and, when they do not, the first name of
 // the query, left to right, that is not granted.
 func (q *ScopeQuery) Eval(granted []string) (ok bool, missing string) {
-	return q.check(func(need string) bool { return ScopeGranted(granted, need) })
-}
-
-// check evaluates the query with has deciding each name.
-func (q *ScopeQuery) check(has func(string) bool) (bool, string) {
 	var bits uint64
-	missing := ""
 	for i, n := range q.names {
-		if has(n) {
+		if ScopeGranted(granted, n) {
 			bits |= 1 << uint(i)
 		} else if missing == "" {
 			missing = n
