@@ -59,7 +59,61 @@ Exit status: 0 on success, 1 on an error or a failed verification, 2 on bad usag
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
 	root.CompletionOptions.HiddenDefaultCmd = false
 	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.versionCmd(), a.keysCmd())
+	root.InitDefaultCompletionCmd()
+	root.SetHelpCommand(helpCmd(root))
+	refuseUnknownVerbs(root)
 	return root
+}
+
+// refuseUnknownVerbs makes cmd and every command below it that has verbs
+// answer an unknown verb as bad usage (exit 2), and print their help when
+// given none. Cobra would otherwise print the help and exit 0 for both.
+func refuseUnknownVerbs(cmd *cobra.Command) {
+	if !cmd.HasSubCommands() {
+		return
+	}
+	cmd.Args = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return unknownVerb(c, args[0])
+		}
+		return nil
+	}
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
+	if !cmd.Runnable() {
+		cmd.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+	}
+	for _, sub := range cmd.Commands() {
+		refuseUnknownVerbs(sub)
+	}
+}
+
+func unknownVerb(cmd *cobra.Command, verb string) error {
+	msg := fmt.Sprintf("unknown command %q for %q", verb, cmd.CommandPath())
+	if s := cmd.SuggestionsFor(verb); len(s) > 0 {
+		msg += "; did you mean " + strings.Join(s, " or ") + "?"
+	}
+	return &usageError{msg: msg + "\nRun '" + cmd.CommandPath() + " --help' for its commands."}
+}
+
+// helpCmd is keyward help [command]: cobra's own answers an unknown topic
+// with the root's usage and exit 0.
+func helpCmd(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(_ *cobra.Command, args []string) error {
+			cmd, rest, err := root.Find(args)
+			if err != nil {
+				return err
+			}
+			if len(rest) > 0 {
+				return unknownVerb(cmd, rest[0])
+			}
+			return cmd.Help()
+		},
+	}
 }
 
 // applyEnv gives every flag not set on the command line the value of its
