@@ -14,6 +14,8 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/cache"
 	redisbus "github.com/keyward/keyward/cache/redis"
+	"github.com/keyward/keyward/ratelimit"
+	redislimit "github.com/keyward/keyward/ratelimit/redis"
 	"github.com/keyward/keyward/store/postgres"
 	"github.com/keyward/keyward/store/sqlite"
 )
@@ -123,7 +125,10 @@ func (a *app) open(ctx context.Context, o *keysOptions) (*keysEnv, error) {
 		env.Close()
 		return nil, err
 	}
+	// Verify spends from a rate limit as the server does: in-process, or
+	// with --redis-url in the budget every server on that Redis shares.
 	store := base
+	var limiter keyward.Limiter = ratelimit.NewLocal()
 	if o.redisURL != "" {
 		opts, err := goredis.ParseURL(o.redisURL)
 		if err != nil {
@@ -140,8 +145,9 @@ func (a *app) open(ctx context.Context, o *keysOptions) (*keysEnv, error) {
 		}
 		env.close = append(env.close, func() { client.Close() }, func() { bus.Close() }, func() { c.Close() })
 		store = c
+		limiter = redislimit.New(client, nil)
 	}
-	svc, err := keyward.New(store, hasher, &keyward.Options{UsageFlushInterval: -1})
+	svc, err := keyward.New(store, hasher, &keyward.Options{Limiter: limiter, UsageFlushInterval: -1})
 	if err != nil {
 		env.Close()
 		return nil, err

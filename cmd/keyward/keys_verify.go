@@ -22,7 +22,10 @@ func (a *app) keysVerify(o *keysOptions) *cobra.Command {
 		Short: "Verify a key as the server would (exit status 0 if valid, 1 if not)",
 		Long: `Verify a key as the server would, spending its cost (default 1; --cost 0 checks
 without spending). Give - to read the key from standard input, so it stays out of your
-shell history. Exit status 0 if the outcome is VALID, 1 otherwise.`,
+shell history. Exit status 0 if the outcome is VALID, 1 otherwise.
+
+A rate limit is counted in this command alone (each run starts with a full budget), or,
+with --redis-url, in the budget the servers on that Redis share.`,
 		Example: `  keyward keys verify - --scope invoices:read < key.txt
   keyward keys verify "$KEY" --cost 0 -o json`,
 		Args: exactArgs(1, "a KEY (or - for standard input)"),
