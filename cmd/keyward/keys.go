@@ -27,6 +27,7 @@ type keysOptions struct {
 	pepperFile  string
 	hasher      string
 	output      string
+	rehash      bool // keys verify --rehash
 }
 
 // keysEnv is an open database with a Service on it, for one CLI command.
@@ -147,7 +148,7 @@ func (a *app) open(ctx context.Context, o *keysOptions) (*keysEnv, error) {
 		store = c
 		limiter = redislimit.New(client, nil)
 	}
-	svc, err := keyward.New(store, hasher, &keyward.Options{Limiter: limiter, UsageFlushInterval: -1})
+	svc, err := keyward.New(store, hasher, &keyward.Options{Limiter: limiter, UsageFlushInterval: -1, NoRehash: !o.rehash})
 	if err != nil {
 		env.Close()
 		return nil, err

@@ -25,7 +25,12 @@ without spending). Give - to read the key from standard input, so it stays out o
 shell history. Exit status 0 if the outcome is VALID, 1 otherwise.
 
 A rate limit is counted in this command alone (each run starts with a full budget), or,
-with --redis-url, in the budget the servers on that Redis share.`,
+with --redis-url, in the budget the servers on that Redis share.
+
+The key's hash stays as it is, even when it uses another scheme than --hasher or an
+older pepper: the servers' --hasher and peppers are the deployment's policy, and a
+server rehashes on use. --rehash replaces such a hash with one made by this command's
+--hasher and current pepper.`,
 		Example: `  keyward keys verify - --scope invoices:read < key.txt
   keyward keys verify "$KEY" --cost 0 -o json`,
 		Args: exactArgs(1, "a KEY (or - for standard input)"),
@@ -70,6 +75,7 @@ with --redis-url, in the budget the servers on that Redis share.`,
 	cmd.Flags().StringArrayVar(&scopes, "scope", nil, "a required scope (repeat for more; all are needed)")
 	cmd.Flags().Int64Var(&cost, "cost", 1, "units of rate limit and credits to spend; 0 checks without spending")
 	cmd.Flags().StringVar(&clientIP, "client-ip", "", "the caller's address, for keys with allowed CIDRs")
+	cmd.Flags().BoolVar(&o.rehash, "rehash", false, "replace an outdated hash (other scheme than --hasher, older pepper) as a server would")
 	return cmd
 }
 

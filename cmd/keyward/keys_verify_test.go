@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/keyward/keyward/internal/testredis"
+	"github.com/keyward/keyward/internal/testsqlite"
 )
 
 // createKey creates a key with the CLI and returns its id and secret.
@@ -56,5 +57,35 @@ func TestVerifySharesRateLimitsThroughRedis(t *testing.T) {
 	code, out, _ := c.run("keys", "verify", secret)
 	if code != 1 || !strings.HasPrefix(out, "RATE_LIMITED") {
 		t.Errorf("second verify within the minute: exit %d, %q; want 1 and RATE_LIMITED (the budget is in Redis)", code, out)
+	}
+}
+
+// TestVerifyKeepsTheHashScheme verifies a bcrypt key through the CLI, whose
+// --hasher default is hmac: the key keeps its bcrypt hash (the CLI does not
+// change a deployment's hashing policy) unless --rehash asks for it.
+func TestVerifyKeepsTheHashScheme(t *testing.T) {
+	c := newCLI(t)
+	id, secret := c.createKey("slow", "--hasher", "bcrypt")
+	u, _ := parseDatabaseURL(c.db)
+	hash := func() string {
+		t.Helper()
+		var h string
+		if err := testsqlite.Open(t, u.path).QueryRow("SELECT hash FROM keys WHERE id = ?", id).Scan(&h); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	if h := hash(); !strings.HasPrefix(h, "$bcrypt-sha256$") {
+		t.Fatalf("keys create --hasher bcrypt stored %.16q", h)
+	}
+	for range 2 {
+		c.mustRun("keys", "verify", secret)
+	}
+	if h := hash(); !strings.HasPrefix(h, "$bcrypt-sha256$") {
+		t.Fatalf("keys verify turned a bcrypt key into %.16q", h)
+	}
+	c.mustRun("keys", "verify", secret, "--rehash", "--hasher", "argon2id")
+	if h := hash(); !strings.HasPrefix(h, "$argon2id$") {
+		t.Errorf("keys verify --rehash --hasher argon2id left %.16q", h)
 	}
 }
