@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"os/user"
 	"strings"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/cache"
 	redisbus "github.com/keyward/keyward/cache/redis"
+	"github.com/keyward/keyward/keyhash"
 	"github.com/keyward/keyward/ratelimit"
 	redislimit "github.com/keyward/keyward/ratelimit/redis"
 	"github.com/keyward/keyward/store/postgres"
@@ -34,15 +37,11 @@ type keysOptions struct {
 type keysEnv struct {
 	svc   *keyward.Service
 	store keyward.Store
-	close []func()
+	close cleanup
 	ctx   context.Context
 }
 
-func (e *keysEnv) Close() {
-	for i := len(e.close) - 1; i >= 0; i-- {
-		e.close[i]()
-	}
-}
+func (e *keysEnv) Close() { e.close.run() }
 
 func (a *app) keysCmd() *cobra.Command {
 	o := &keysOptions{}
@@ -52,6 +51,10 @@ func (a *app) keysCmd() *cobra.Command {
 		Long: `Manage keys straight in the database named by --database-url, whether keyward serve
 is running or not. Changes reach running servers within their --cache-ttl (30s by
 default), or at once when this command gets the same --redis-url.
+
+keys create and keys import set up a SQLite database that does not exist yet, as
+keyward serve does (migrated, with a random pepper beside it unless one is configured);
+the other verbs need an existing database, so a mistyped path creates nothing.
 
 Output is a table for people; --output json for scripts. Exit status: 0 on success,
 1 on an error or a failed verification, 2 on bad usage.`,
@@ -67,104 +70,158 @@ Output is a table for people; --output json for scripts. Exit status: 0 on succe
 	return cmd
 }
 
+// verb says what a keys verb needs of withKeys.
+type verb struct {
+	id    string // the key it works on, for error messages; "" if none
+	setUp bool   // it may set up a new SQLite database (create, import)
+}
+
 // withKeys is the skeleton of every keys verb: it opens the database and a
 // Service on it, runs fn with a printer for o's --output, closes everything,
-// and maps the Service's errors to messages for people (id names the key the
-// verb works on, "" if none).
-func (a *app) withKeys(ctx context.Context, o *keysOptions, id string, fn func(env *keysEnv, p *printer) error) error {
-	env, err := a.open(ctx, o)
+// and maps the Service's errors to messages for people.
+func (a *app) withKeys(ctx context.Context, o *keysOptions, v verb, fn func(env *keysEnv, p *printer) error) error {
+	env, err := a.open(ctx, o, v.setUp)
 	if err != nil {
 		return err
 	}
 	defer env.Close()
 	if err := fn(env, a.printer(o)); err != nil {
-		return cliError(err, id)
+		return cliError(err, v.id)
 	}
 	return nil
 }
 
 // idCommand is a keys verb that takes one key ID and nothing else: run
 // works on it inside withKeys.
-func (a *app) idCommand(o *keysOptions, verb, short string, run func(env *keysEnv, p *printer, id string) error) *cobra.Command {
+func (a *app) idCommand(o *keysOptions, name, short string, run func(env *keysEnv, p *printer, id string) error) *cobra.Command {
 	return &cobra.Command{
-		Use:     verb + " ID",
+		Use:     name + " ID",
 		Short:   short,
-		Example: "  keyward keys " + verb + " tJWllq6HlvDp2QDx",
+		Example: "  keyward keys " + name + " tJWllq6HlvDp2QDx",
 		Args:    exactArgs(1, "a key ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withKeys(cmd.Context(), o, args[0], func(env *keysEnv, p *printer) error {
+			return a.withKeys(cmd.Context(), o, verb{id: args[0]}, func(env *keysEnv, p *printer) error {
 				return run(env, p, args[0])
 			})
 		},
 	}
 }
 
-// open opens the database for a keys command. The database must exist and be
-// migrated: a typo in a path must not create a new, empty database.
-func (a *app) open(ctx context.Context, o *keysOptions) (*keysEnv, error) {
-	if o.output != "table" && o.output != "json" {
-		return nil, usagef("--output must be table or json, got %q", o.output)
-	}
-	u, err := parseDatabaseURL(o.databaseURL)
-	if err != nil {
-		return nil, &usageError{msg: err.Error()}
-	}
-	peppers, err := loadPeppers(u, pepperSource{env: a.getenv("KEYWARD_PEPPER"), file: o.pepperFile}, false, nil)
+// open opens the database for a keys command, with a Service on it. Every
+// input is checked before anything is created. A database must exist and be
+// migrated, so that a typo in a path creates nothing; but with setUp (the
+// verbs that add keys) a SQLite file that does not exist yet is set up as
+// keyward serve does it: created, migrated, and given a random pepper beside
+// it unless one is configured.
+func (a *app) open(ctx context.Context, o *keysOptions, setUp bool) (*keysEnv, error) {
+	u, redisOpts, err := o.check()
 	if err != nil {
 		return nil, err
 	}
-	hasher, err := buildHasher(o.hasher, peppers)
+	fresh := false
+	if u.kind == "sqlite" {
+		if _, err := os.Stat(u.path); errors.Is(err, fs.ErrNotExist) {
+			if !setUp {
+				return nil, fmt.Errorf("no database at %s: the file does not exist (keyward keys create, keyward migrate or keyward serve creates it)", u.path)
+			}
+			fresh = true
+		}
+	}
+	peppers, missing, err := findPeppers(u, pepperSource{env: a.getenv("KEYWARD_PEPPER"), file: o.pepperFile})
 	if err != nil {
 		return nil, &usageError{msg: err.Error()}
 	}
-	base, err := openStore(ctx, u, openOptions{mustExist: true})
+	if missing != "" && !fresh {
+		return nil, fmt.Errorf("no pepper: %s does not exist (keyward serve creates it on first start; or set KEYWARD_PEPPER / --pepper-file)", missing)
+	}
+	base, err := openStore(ctx, u, openOptions{mustExist: !fresh, migrate: fresh})
 	if err != nil {
 		return nil, err
 	}
-	env := &keysEnv{store: base, ctx: ctx, close: []func(){func() { base.Close() }}}
+	env := &keysEnv{store: base, ctx: ctx, close: cleanup{func() { base.Close() }}}
 	if err := checkSchema(ctx, base); err != nil {
 		env.Close()
 		return nil, err
 	}
-	// Verify spends from a rate limit as the server does: in-process, or
-	// with --redis-url in the budget every server on that Redis shares.
-	store := base
-	var limiter keyward.Limiter = ratelimit.NewLocal()
-	if o.redisURL != "" {
-		opts, err := goredis.ParseURL(o.redisURL)
-		if err != nil {
-			env.Close()
-			return nil, usagef("--redis-url: %v", err)
+	if fresh {
+		log := newLogger(a.stderr, "text", "info")
+		log.Info("created a new SQLite database", "file", u.path)
+		if missing != "" {
+			if peppers, err = createPepper(missing, log); err != nil {
+				env.Close()
+				return nil, err
+			}
 		}
-		opts.Protocol = 2
-		client := goredis.NewClient(opts)
-		bus := redisbus.New(client, nil)
-		c, err := cache.New(noClose{base}, &cache.Options{Bus: bus})
-		if err != nil {
-			env.Close()
-			return nil, err
-		}
-		env.close = append(env.close, func() { client.Close() }, func() { bus.Close() }, func() { c.Close() })
-		store = c
-		limiter = redislimit.New(client, nil)
 	}
-	svc, err := keyward.New(store, hasher, &keyward.Options{Limiter: limiter, UsageFlushInterval: -1, NoRehash: !o.rehash})
-	if err != nil {
+	if err := env.startService(o, base, peppers, redisOpts); err != nil {
 		env.Close()
 		return nil, err
 	}
-	env.svc = svc
-	env.close = append(env.close, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		svc.Close(ctx) // writes the usage of verify
-	})
 	name := "cli"
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		name = "cli:" + u.Username
 	}
 	env.ctx = keyward.NewActorContext(ctx, keyward.Actor{ID: name})
 	return env, nil
+}
+
+// check checks the flags every keys verb shares.
+func (o *keysOptions) check() (dbURL, *goredis.Options, error) {
+	if o.output != "table" && o.output != "json" {
+		return dbURL{}, nil, usagef("--output must be table or json, got %q", o.output)
+	}
+	u, err := parseDatabaseURL(o.databaseURL)
+	if err != nil {
+		return dbURL{}, nil, &usageError{msg: err.Error()}
+	}
+	if err := checkHasher(o.hasher); err != nil {
+		return dbURL{}, nil, &usageError{msg: err.Error()}
+	}
+	if o.redisURL == "" {
+		return u, nil, nil
+	}
+	opts, err := goredis.ParseURL(o.redisURL)
+	if err != nil {
+		return dbURL{}, nil, usagef("--redis-url: %v", err)
+	}
+	opts.Protocol = 2
+	return u, opts, nil
+}
+
+// startService puts a Service on base. Verify spends from a rate limit as
+// the server does: in-process, or with --redis-url in the budget every
+// server on that Redis shares; and it rehashes only with --rehash.
+func (e *keysEnv) startService(o *keysOptions, base keyward.Store, peppers []keyhash.Pepper, redisOpts *goredis.Options) error {
+	hasher, err := buildHasher(o.hasher, peppers)
+	if err != nil {
+		return &usageError{msg: err.Error()}
+	}
+	store := base
+	var limiter keyward.Limiter = ratelimit.NewLocal()
+	if redisOpts != nil {
+		client := goredis.NewClient(redisOpts)
+		bus := redisbus.New(client, nil)
+		c, err := cache.New(noClose{base}, &cache.Options{Bus: bus})
+		if err != nil {
+			client.Close()
+			bus.Close()
+			return err
+		}
+		e.close = append(e.close, func() { client.Close() }, func() { bus.Close() }, func() { c.Close() })
+		store = c
+		limiter = redislimit.New(client, nil)
+	}
+	svc, err := keyward.New(store, hasher, &keyward.Options{Limiter: limiter, UsageFlushInterval: -1, NoRehash: !o.rehash})
+	if err != nil {
+		return err
+	}
+	e.svc = svc
+	e.close = append(e.close, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		svc.Close(ctx) // writes the usage of verify
+	})
+	return nil
 }
 
 // noClose keeps the cache from closing the store twice.

@@ -21,7 +21,7 @@ func (a *app) keysList(o *keysOptions) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			params.Status = keyward.Status(status)
-			return a.withKeys(cmd.Context(), o, "", func(env *keysEnv, p *printer) error {
+			return a.withKeys(cmd.Context(), o, verb{}, func(env *keysEnv, p *printer) error {
 				items, next, err := listKeys(env, params, all)
 				if err != nil {
 					return err

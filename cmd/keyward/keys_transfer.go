@@ -37,7 +37,7 @@ file like the database itself.`,
   keyward keys export --with-hashes --database-url sqlite:old.db | keyward keys import - --database-url postgres://...`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withKeys(cmd.Context(), o, "", func(env *keysEnv, _ *printer) error {
+			return a.withKeys(cmd.Context(), o, verb{}, func(env *keysEnv, _ *printer) error {
 				return exportKeys(env, a.stdout, withHashes)
 			})
 		},
@@ -99,7 +99,7 @@ verify only with the pepper they were hashed with. A progress bar shows on a ter
 				defer f.Close()
 				in = f
 			}
-			return a.withKeys(cmd.Context(), o, "", func(env *keysEnv, p *printer) error {
+			return a.withKeys(cmd.Context(), o, verb{setUp: true}, func(env *keysEnv, p *printer) error {
 				keys, err := readImport(in, env.svc)
 				if err != nil {
 					return err

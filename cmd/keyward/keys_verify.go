@@ -57,7 +57,7 @@ server rehashes on use. --rehash replaces such a hash with one made by this comm
 				}
 				req.ClientIP = ip
 			}
-			return a.withKeys(cmd.Context(), o, "", func(env *keysEnv, p *printer) error {
+			return a.withKeys(cmd.Context(), o, verb{}, func(env *keysEnv, p *printer) error {
 				res, err := env.svc.Verify(env.ctx, req)
 				if err != nil {
 					return err

@@ -23,7 +23,7 @@ func (a *app) keysUpdate(o *keysOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withKeys(cmd.Context(), o, args[0], func(env *keysEnv, p *printer) error {
+			return a.withKeys(cmd.Context(), o, verb{id: args[0]}, func(env *keysEnv, p *printer) error {
 				k, err := env.svc.Update(env.ctx, args[0], params)
 				if err != nil {
 					return err
@@ -73,7 +73,7 @@ without downtime. Prints the new secret, once.`,
 			if params.ExpiresIn, params.ExpiresAt, err = parseExpiry(expiresIn, expiresAt); err != nil {
 				return err
 			}
-			return a.withKeys(cmd.Context(), o, args[0], func(env *keysEnv, p *printer) error {
+			return a.withKeys(cmd.Context(), o, verb{id: args[0]}, func(env *keysEnv, p *printer) error {
 				iss, err := env.svc.Rotate(env.ctx, args[0], params)
 				if err != nil {
 					return err

@@ -129,6 +129,9 @@ func (a *app) applyEnv(cmd *cobra.Command) error {
 		if v == "" {
 			return
 		}
+		if lv, ok := f.Value.(*lenientValue); ok {
+			lv.source = name
+		}
 		if err := f.Value.Set(v); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %v", name, err))
 			return
@@ -139,6 +142,48 @@ func (a *app) applyEnv(cmd *cobra.Command) error {
 		return &usageError{msg: errors.Join(errs...).Error()}
 	}
 	return nil
+}
+
+// lenientValue is a flag value that records a bad value instead of failing
+// the parse at once, so that a command (serve) can report it along with
+// every other problem of its configuration.
+type lenientValue struct {
+	pflag.Value
+	source string // --flag, or the environment variable the value came from
+	err    error  // the first bad value
+}
+
+// Set keeps the previous value when s is bad (pflag's scalar values take
+// their zero value on a failed Set; its slices stay as they were), so the
+// bad value is reported alone, not also as out of range.
+func (v *lenientValue) Set(s string) error {
+	prev := v.Value.String()
+	err := v.Value.Set(s)
+	if err == nil {
+		return nil
+	}
+	if _, slice := v.Value.(pflag.SliceValue); !slice {
+		v.Value.Set(prev)
+	}
+	if v.err == nil {
+		v.err = fmt.Errorf("%s: %q is not a valid %s", v.source, s, v.Value.Type())
+	}
+	return nil
+}
+
+// lenientFlags makes every flag of fs a lenientValue and returns them, in
+// the order of fs.
+func lenientFlags(fs *pflag.FlagSet) []*lenientValue {
+	var vs []*lenientValue
+	fs.VisitAll(func(f *pflag.Flag) {
+		v := &lenientValue{Value: f.Value, source: "--" + f.Name}
+		f.Value = v
+		if f.DefValue == "[]" {
+			f.DefValue = "" // the help text sees no slice type to omit an empty default by
+		}
+		vs = append(vs, v)
+	})
+	return vs
 }
 
 func envName(flag string) string {
