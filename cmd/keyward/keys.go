@@ -53,8 +53,9 @@ is running or not. Changes reach running servers within their --cache-ttl (30s b
 default), or at once when this command gets the same --redis-url.
 
 keys create and keys import set up a SQLite database that does not exist yet, as
-keyward serve does (migrated, with a random pepper beside it unless one is configured);
-the other verbs need an existing database, so a mistyped path creates nothing.
+keyward serve does: migrated, and for keys create with a random pepper beside it unless
+one is configured. The other verbs need an existing database, so a mistyped path
+creates nothing.
 
 Output is a table for people; --output json for scripts. Exit status: 0 on success,
 1 on an error or a failed verification, 2 on bad usage.`,
@@ -74,13 +75,16 @@ Output is a table for people; --output json for scripts. Exit status: 0 on succe
 type verb struct {
 	id    string // the key it works on, for error messages; "" if none
 	setUp bool   // it may set up a new SQLite database (create, import)
+	// newPepper lets setUp create a random pepper when none is configured
+	// (create); import needs the pepper its keys were hashed with.
+	newPepper bool
 }
 
 // withKeys is the skeleton of every keys verb: it opens the database and a
 // Service on it, runs fn with a printer for o's --output, closes everything,
 // and maps the Service's errors to messages for people.
 func (a *app) withKeys(ctx context.Context, o *keysOptions, v verb, fn func(env *keysEnv, p *printer) error) error {
-	env, err := a.open(ctx, o, v.setUp)
+	env, err := a.open(ctx, o, v)
 	if err != nil {
 		return err
 	}
@@ -109,11 +113,11 @@ func (a *app) idCommand(o *keysOptions, name, short string, run func(env *keysEn
 
 // open opens the database for a keys command, with a Service on it. Every
 // input is checked before anything is created. A database must exist and be
-// migrated, so that a typo in a path creates nothing; but with setUp (the
+// migrated, so that a typo in a path creates nothing; but with v.setUp (the
 // verbs that add keys) a SQLite file that does not exist yet is set up as
-// keyward serve does it: created, migrated, and given a random pepper beside
-// it unless one is configured.
-func (a *app) open(ctx context.Context, o *keysOptions, setUp bool) (*keysEnv, error) {
+// keyward serve does it: created, migrated, and with v.newPepper given a
+// random pepper beside it unless one is configured.
+func (a *app) open(ctx context.Context, o *keysOptions, v verb) (*keysEnv, error) {
 	u, redisOpts, err := o.check()
 	if err != nil {
 		return nil, err
@@ -121,7 +125,7 @@ func (a *app) open(ctx context.Context, o *keysOptions, setUp bool) (*keysEnv, e
 	fresh := false
 	if u.kind == "sqlite" {
 		if _, err := os.Stat(u.path); errors.Is(err, fs.ErrNotExist) {
-			if !setUp {
+			if !v.setUp {
 				return nil, fmt.Errorf("no database at %s: the file does not exist (keyward keys create, keyward migrate or keyward serve creates it)", u.path)
 			}
 			fresh = true
@@ -131,8 +135,11 @@ func (a *app) open(ctx context.Context, o *keysOptions, setUp bool) (*keysEnv, e
 	if err != nil {
 		return nil, &usageError{msg: err.Error()}
 	}
-	if missing != "" && !fresh {
+	switch {
+	case missing != "" && !fresh:
 		return nil, fmt.Errorf("no pepper: %s does not exist (keyward serve creates it on first start; or set KEYWARD_PEPPER / --pepper-file)", missing)
+	case missing != "" && !v.newPepper:
+		return nil, usagef("no pepper: the keys verify only with the pepper they were hashed with: set KEYWARD_PEPPER or --pepper-file, or put it in %s", missing)
 	}
 	base, err := openStore(ctx, u, openOptions{mustExist: !fresh, migrate: fresh})
 	if err != nil {

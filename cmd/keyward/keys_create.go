@@ -17,7 +17,7 @@ func (a *app) keysCreate(o *keysOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withKeys(cmd.Context(), o, verb{setUp: true}, func(env *keysEnv, p *printer) error {
+			return a.withKeys(cmd.Context(), o, verb{setUp: true, newPepper: true}, func(env *keysEnv, p *printer) error {
 				iss, err := env.svc.Create(env.ctx, params)
 				if err != nil {
 					return err

@@ -85,8 +85,9 @@ func (a *app) keysImport(o *keysOptions) *cobra.Command {
 		Long: `Import keys from JSON lines made by keys export --with-hashes (standard input when
 FILE is - or missing). Every line is checked before anything is written; keys whose id
 exists already are skipped, so importing the same file twice changes nothing. The keys
-verify only with the pepper they were hashed with. A progress bar shows on a terminal
-(--progress forces it).`,
+verify only with the pepper they were hashed with. A SQLite database that does not
+exist yet is created and migrated (its pepper must be configured or beside it already).
+A progress bar shows on a terminal (--progress forces it).`,
 		Example: `  keyward keys import keys.jsonl --database-url postgres://keyward@db/keyward`,
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

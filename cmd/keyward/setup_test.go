@@ -102,3 +102,31 @@ func TestMigrateCreatesThePepper(t *testing.T) {
 		t.Error("migrate created a pepper file although KEYWARD_PEPPER is set")
 	}
 }
+
+// TestImportSetsUpAFreshDatabase imports exported keys into a SQLite file
+// that does not exist yet: with the pepper they were hashed with it is
+// created and the keys verify; with no pepper configured it creates nothing
+// (a random pepper would make every imported key fail).
+func TestImportSetsUpAFreshDatabase(t *testing.T) {
+	c := newCLI(t)
+	_, secret := c.createKey("moved")
+	dump := filepath.Join(t.TempDir(), "keys.jsonl")
+	os.WriteFile(dump, []byte(c.mustRun("keys", "export", "--with-hashes")), 0o600)
+
+	dir := t.TempDir()
+	db := "sqlite:" + filepath.Join(dir, "new.db")
+	code, _, stderr := runCLI(t, nil, "keys", "import", dump, "--database-url", db)
+	if code != 2 || !strings.Contains(stderr, "KEYWARD_PEPPER") {
+		t.Errorf("import into a new database with no pepper: exit %d, %q; want 2 naming KEYWARD_PEPPER", code, stderr)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+		t.Fatalf("a refused import created %s", entries[0].Name())
+	}
+	env := map[string]string{"KEYWARD_PEPPER": testPepper, "KEYWARD_DATABASE_URL": db}
+	if code, out, stderr := runCLI(t, env, "keys", "import", dump); code != 0 || !strings.Contains(out, "imported 1 keys") {
+		t.Fatalf("import into a new database: exit %d\n%s%s", code, out, stderr)
+	}
+	if code, out, stderr := runCLI(t, env, "keys", "verify", secret); code != 0 {
+		t.Errorf("an imported key does not verify: exit %d\n%s%s", code, out, stderr)
+	}
+}
