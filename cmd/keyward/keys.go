@@ -137,7 +137,7 @@ func (a *app) open(ctx context.Context, o *keysOptions, v verb) (*keysEnv, error
 	}
 	switch {
 	case missing != "" && !fresh:
-		return nil, fmt.Errorf("no pepper: %s does not exist (keyward serve creates it on first start; or set KEYWARD_PEPPER / --pepper-file)", missing)
+		return nil, fmt.Errorf("no pepper: %s does not exist: set KEYWARD_PEPPER or --pepper-file to the pepper this database's keys were hashed with", missing)
 	case missing != "" && !v.newPepper:
 		return nil, usagef("no pepper: the keys verify only with the pepper they were hashed with: set KEYWARD_PEPPER or --pepper-file, or put it in %s", missing)
 	}
