@@ -32,6 +32,11 @@ type Options struct {
 	UsageFlushInterval time.Duration
 	// Logger receives errors of background work; nil discards them.
 	Logger *slog.Logger
+	// NoRehash keeps Verify from replacing a hash the Hasher wants redone
+	// (older scheme, parameters or pepper): the key still verifies and its
+	// hash stays. For tools that must not change a deployment's hashing
+	// policy, such as the keyward CLI. False (the default) rehashes.
+	NoRehash bool
 }
 
 // Service issues, verifies and manages keys on top of a [Store]. It is safe
@@ -44,6 +49,7 @@ type Service struct {
 	now      func() time.Time
 	prefix   string
 	log      *slog.Logger
+	noRehash bool
 	dummy    string   // hash of a throwaway secret: unknown ids cost a real comparison
 	dummySum [32]byte // the dummy secret's SHA-256: unknown ids compare digests as known ones do
 
@@ -72,6 +78,7 @@ func New(store Store, hasher Hasher, opts *Options) (*Service, error) {
 		now:      opts.Now,
 		prefix:   opts.DefaultPrefix,
 		log:      opts.Logger,
+		noRehash: opts.NoRehash,
 		usage:    newUsageAggregator(),
 		rehashes: make(map[string]bool),
 	}

@@ -46,7 +46,7 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest) (Result, error)
 		s.usage.add(k.ID, OutcomeNotFound, false, now)
 		return s.finish(Result{Outcome: OutcomeNotFound, Remaining: -1}), nil
 	}
-	if rehash {
+	if rehash && !s.noRehash {
 		s.rehash(k.ID, k.Hash, tok.Secret)
 	}
 	r := Result{Key: k, Remaining: -1}
