@@ -42,6 +42,11 @@ type Options struct {
 	// Set it whenever the Store caches; without a cache every NOT_FOUND
 	// reads the store and costs the same anyway.
 	LookupTime func() time.Duration
+	// NoRehash keeps Verify from replacing a hash the Hasher wants redone
+	// (older scheme, parameters or pepper): the key still verifies and its
+	// hash stays. For tools that must not change a deployment's hashing
+	// policy, such as the keyward CLI. False (the default) rehashes.
+	NoRehash bool
 }
 
 // Service issues, verifies and manages keys on top of a [Store]. It is safe
@@ -55,6 +60,7 @@ type Service struct {
 	prefix   string
 	log      *slog.Logger
 	lookup   func() time.Duration // see Options.LookupTime; nil: no pacing
+	noRehash bool
 	dummy    string   // hash of a throwaway secret: unknown ids cost a real comparison
 	dummySum [32]byte // the dummy secret's SHA-256: unknown ids compare digests as known ones do
 
@@ -85,6 +91,7 @@ func New(store Store, hasher Hasher, opts *Options) (*Service, error) {
 		prefix:   opts.DefaultPrefix,
 		log:      opts.Logger,
 		lookup:   opts.LookupTime,
+		noRehash: opts.NoRehash,
 		usage:    newUsageAggregator(),
 		rehashes: make(map[string]bool),
 	}

@@ -557,6 +557,30 @@ func TestRehashOnVerify(t *testing.T) {
 	}
 }
 
+// TestNoRehashKeepsHash: with Options.NoRehash a hash the hasher wants
+// redone (here: an older pepper) verifies and stays as it is.
+func TestNoRehashKeepsHash(t *testing.T) {
+	store := memory.New()
+	ctx := context.Background()
+	old, _ := keyward.New(store, hmacHasher(t, "old pepper"), &keyward.Options{UsageFlushInterval: -1})
+	iss, _ := old.Create(ctx, keyward.CreateParams{Name: "k"})
+	old.Close(ctx)
+	stored, _ := store.Get(ctx, iss.Key.ID)
+	oldHash := stored.Hash
+
+	svc, err := keyward.New(store, hmacHasher(t, "new pepper", "old pepper"), &keyward.Options{UsageFlushInterval: -1, NoRehash: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := svc.Verify(ctx, keyward.VerifyRequest{Key: iss.Secret}); err != nil || !r.Valid() {
+		t.Fatalf("verify with the old pepper configured second: %v %v", r.Outcome, err)
+	}
+	svc.Close(ctx) // would wait for a background rehash
+	if stored, _ = store.Get(ctx, iss.Key.ID); stored.Hash != oldHash {
+		t.Errorf("NoRehash: the hash changed to %.20s...", stored.Hash)
+	}
+}
+
 func TestVerifyAnyScope(t *testing.T) {
 	e := newEnv(t)
 	admin := e.create(t, keyward.CreateParams{Scopes: []string{keyward.ScopeAdmin}})

@@ -54,7 +54,7 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest) (Result, error)
 		s.usage.add(k.ID, k.Owner, OutcomeNotFound, false, now)
 		return s.notFound(ctx, start), nil
 	}
-	if rehash {
+	if rehash && !s.noRehash {
 		s.rehash(k.ID, k.Hash, tok.Secret)
 	}
 	r := Result{Key: k, Remaining: credits(k.Remaining, k.Refill, k.RefilledAt, now), OwnerRemaining: -1}

@@ -6,13 +6,14 @@
 #   bench/run.sh            # the sweep and the figures
 #   bench/run.sh soak       # also the 10-minute soak
 set -euo pipefail
-cd "$(dirname "$0")/.."
-mkdir -p bench/out
+# bench/ is a module of its own (github.com/keyward/keyward/bench): run from it.
+cd "$(dirname "$0")"
+mkdir -p out
 for n in 1000 10000 100000 1000000; do
-	go run ./bench/load -keys "$n" -duration 10s -json "bench/out/keys-$n.json"
+	go run ./load -keys "$n" -duration 10s -json "out/keys-$n.json"
 done
-go run ./bench/load -keys 1000 -duration 10s -cache-ttl 1ns -json bench/out/miss-1000.json
-go run ./bench/plot -in bench/out -out docs/img
+go run ./load -keys 1000 -duration 10s -cache-ttl 1ns -json out/miss-1000.json
+go run ./plot -in out -out ../docs/img
 if [[ "${1:-}" == soak ]]; then
-	go run ./bench/load -keys 100000 -soak 10m -rate 2000 -json bench/out/soak.json | tee bench/out/soak.txt
+	go run ./load -keys 100000 -soak 10m -rate 2000 -json out/soak.json | tee out/soak.txt
 fi

@@ -9,16 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/pb33f/libopenapi"
-	"github.com/pb33f/libopenapi-validator/schema_validation"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
-// TestOpenAPIDocument checks the served document against the OpenAPI 3.1
-// schema, that it lists every path of the contract, and that it matches the
-// golden file (go test ./server -run OpenAPI -update to accept a change).
+// TestOpenAPIDocument checks that the served document lists every path of
+// the contract and that it matches the golden file (go test ./server -run
+// OpenAPI -update to accept a change). test/contract, a module of its own,
+// validates the same document against the OpenAPI 3.1 schema.
 func TestOpenAPIDocument(t *testing.T) {
 	e := newEnv(t)
 	rec := httptest.NewRecorder()
@@ -27,24 +25,6 @@ func TestOpenAPIDocument(t *testing.T) {
 		t.Fatalf("GET /openapi.json: %d", rec.Code)
 	}
 	raw, _ := io.ReadAll(rec.Body)
-
-	doc, err := libopenapi.NewDocument(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if doc.GetVersion() != "3.1.0" {
-		t.Errorf("OpenAPI version %q, want 3.1.0", doc.GetVersion())
-	}
-	valid, errs := schema_validation.ValidateOpenAPIDocument(doc)
-	for _, e := range errs {
-		t.Errorf("invalid OpenAPI 3.1: %s: %s", e.Message, e.Reason)
-		for _, v := range e.SchemaValidationErrors {
-			t.Errorf("  %s at %s", v.Reason, v.FieldPath)
-		}
-	}
-	if !valid {
-		t.Fatal("the document does not validate as OpenAPI 3.1")
-	}
 
 	var parsed struct {
 		Paths map[string]map[string]json.RawMessage `json:"paths"`

@@ -4,11 +4,14 @@
 // rate-limited), next to a static handler of the same server (/healthz) in
 // the same run. It prints requests per second, p50 and p99 latency and the
 // server's allocations per request, and can write them as JSON for
-// bench/plot.
+// bench/plot. It lives in the bench module; from the repository's root:
 //
-//	go run ./bench/load -keys 10000 -duration 10s
-//	go run ./bench/load -keys 1000000 -json bench/out/keys-1000000.json
-//	go run ./bench/load -soak 10m -rate 2000      # heap must stay flat
+//	go -C bench run ./load -keys 10000 -duration 10s
+//	go -C bench run ./load -keys 1000000 -json out/keys-1000000.json
+//	go -C bench run ./load -soak 10m -rate 2000      # heap must stay flat
+//
+// (go -C runs it in bench/, so relative paths start there.) It builds
+// keyward from the checkout that holds this file, wherever it runs.
 //
 // Nothing but Go is needed; the load generator is in this program.
 package main
@@ -114,6 +117,13 @@ func main() {
 	}
 }
 
+// repoRoot returns the keyward checkout this program was built from: the
+// parent of bench/, where this file lies.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
 func run(c config) error {
 	work := c.workdir
 	if work == "" {
@@ -122,7 +132,9 @@ func run(c config) error {
 	os.MkdirAll(work, 0o755)
 	bin := filepath.Join(work, "keyward")
 	log.Printf("building keyward (without -race) into %s", bin)
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/keyward").CombinedOutput(); err != nil {
+	build := exec.Command("go", "build", "-o", bin, "./cmd/keyward")
+	build.Dir = repoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %v\n%s", err, out)
 	}
 	db, secrets, err := seed(bin, work, c.keys)

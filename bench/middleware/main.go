@@ -1,9 +1,10 @@
 // Command middleware serves the same trivial handler twice on loopback, bare
 // at /bare and behind httpauth at /guarded (a Service on the memory store
 // with the HMAC hasher), and prints a valid key, for a load generator to
-// compare the two in one run:
+// compare the two in one run (it lives in the bench module; from the
+// repository's root):
 //
-//	go run ./bench/middleware -addr 127.0.0.1:18090 &
+//	go -C bench run ./middleware -addr 127.0.0.1:18090 &
 //	wrk -t2 -c64 -d10s --latency http://127.0.0.1:18090/bare
 //	wrk -t2 -c64 -d10s --latency -H "Authorization: Bearer $KEY" http://127.0.0.1:18090/guarded
 package main

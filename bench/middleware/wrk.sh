@@ -11,7 +11,7 @@ rounds=${1:-5}
 secs=${2:-10}
 addr=127.0.0.1:18094
 bin=$(mktemp -d)/mwbench
-go build -o "$bin" ./bench/middleware
+go -C bench build -o "$bin" ./middleware   # bench/ is a module of its own
 "$bin" -addr "$addr" > "$bin.key" &
 pid=$!
 trap 'kill $pid' EXIT

@@ -1,7 +1,8 @@
 // Command plot draws the figures of docs/benchmarks.md from the JSON files
-// that bench/load writes (gonum.org/v1/plot, PNG):
+// that bench/load writes (gonum.org/v1/plot, PNG). It lives in the bench
+// module; from the repository's root:
 //
-//	go run ./bench/plot -in bench/out -out docs/img
+//	go -C bench run ./plot -in out -out ../docs/img
 //
 // It expects keys-<N>.json for several key counts (the scale sweep) and
 // miss-<N>.json (the same key count with every verification reading the
@@ -75,8 +76,8 @@ func load(path string) report {
 }
 
 func main() {
-	in := flag.String("in", "bench/out", "directory of bench/load JSON results")
-	out := flag.String("out", "docs/img", "directory for the PNG files")
+	in := flag.String("in", "out", "directory of bench/load JSON results")
+	out := flag.String("out", "../docs/img", "directory for the PNG files")
 	flag.Parse()
 	files, _ := filepath.Glob(filepath.Join(*in, "keys-*.json"))
 	var sweep []report

@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	_ "github.com/ncruces/go-sqlite3/driver"
-	_ "github.com/ncruces/go-sqlite3/embed"
 	_ "modernc.org/sqlite"
 )
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/testserver"
+	"github.com/keyward/keyward/internal/testsqlite"
 	"github.com/keyward/keyward/keyhash"
 	"github.com/keyward/keyward/store/memory"
 )
@@ -199,7 +200,7 @@ func TestKeysBadUsage(t *testing.T) {
 	}
 	// A database of a newer keyward, or an older schema.
 	u, _ := parseDatabaseURL(c.db)
-	rawExec(t, u.path, `INSERT INTO keyward_schema_migrations (version, applied_at) VALUES (99, 0)`)
+	testsqlite.Exec(t, u.path, `INSERT INTO keyward_schema_migrations (version, applied_at) VALUES (99, 0)`)
 	if code, _, stderr := c.run("keys", "list"); code != 1 || !strings.Contains(stderr, "newer") {
 		t.Errorf("newer schema: exit %d, %q", code, stderr)
 	}

@@ -66,3 +66,33 @@ func TestMigrateAndVersion(t *testing.T) {
 		t.Errorf("unreachable database: exit %d, %q", code, stderr)
 	}
 }
+
+// TestUnknownVerbsAreBadUsage gives an unknown verb at every level that has
+// verbs (and to help): each is bad usage, exit 2 with a message naming it,
+// never help with exit 0.
+func TestUnknownVerbsAreBadUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"frobnicate"},
+		{"keys", "frobnicate"},
+		{"keys", "list", "frobnicate"},
+		{"completion", "frobnicate"},
+		{"help", "frobnicate"},
+		{"help", "keys", "frobnicate"},
+		{"version", "frobnicate"},
+		{"migrate", "frobnicate"},
+	} {
+		t.Run(strings.Join(args, "_"), func(t *testing.T) {
+			code, out, stderr := runCLI(t, nil, args...)
+			if code != 2 || !strings.Contains(stderr, `unknown command "frobnicate"`) {
+				t.Errorf("keyward %s: exit %d, stderr %q; want exit 2 naming the unknown verb", strings.Join(args, " "), code, stderr)
+			}
+			if strings.Contains(out, "Usage:") {
+				t.Errorf("keyward %s printed help on standard output:\n%s", strings.Join(args, " "), out)
+			}
+		})
+	}
+	// A group without a verb still shows its help.
+	if code, out, _ := runCLI(t, nil, "keys"); code != 0 || !strings.Contains(out, "Available Commands:") {
+		t.Errorf("keyward keys: exit %d, %q; want its help, exit 0", code, out)
+	}
+}

@@ -59,7 +59,61 @@ Exit status: 0 on success, 1 on an error or a failed verification, 2 on bad usag
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
 	root.CompletionOptions.HiddenDefaultCmd = false
 	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.versionCmd(), a.keysCmd())
+	root.InitDefaultCompletionCmd()
+	root.SetHelpCommand(helpCmd(root))
+	refuseUnknownVerbs(root)
 	return root
+}
+
+// refuseUnknownVerbs makes cmd and every command below it that has verbs
+// answer an unknown verb as bad usage (exit 2), and print their help when
+// given none. Cobra would otherwise print the help and exit 0 for both.
+func refuseUnknownVerbs(cmd *cobra.Command) {
+	if !cmd.HasSubCommands() {
+		return
+	}
+	cmd.Args = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return unknownVerb(c, args[0])
+		}
+		return nil
+	}
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
+	if !cmd.Runnable() {
+		cmd.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+	}
+	for _, sub := range cmd.Commands() {
+		refuseUnknownVerbs(sub)
+	}
+}
+
+func unknownVerb(cmd *cobra.Command, verb string) error {
+	msg := fmt.Sprintf("unknown command %q for %q", verb, cmd.CommandPath())
+	if s := cmd.SuggestionsFor(verb); len(s) > 0 {
+		msg += "; did you mean " + strings.Join(s, " or ") + "?"
+	}
+	return &usageError{msg: msg + "\nRun '" + cmd.CommandPath() + " --help' for its commands."}
+}
+
+// helpCmd is keyward help [command]: cobra's own answers an unknown topic
+// with the root's usage and exit 0.
+func helpCmd(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(_ *cobra.Command, args []string) error {
+			cmd, rest, err := root.Find(args)
+			if err != nil {
+				return err
+			}
+			if len(rest) > 0 {
+				return unknownVerb(cmd, rest[0])
+			}
+			return cmd.Help()
+		},
+	}
 }
 
 // applyEnv gives every flag not set on the command line the value of its
@@ -75,6 +129,9 @@ func (a *app) applyEnv(cmd *cobra.Command) error {
 		if v == "" {
 			return
 		}
+		if lv, ok := f.Value.(*lenientValue); ok {
+			lv.source = name
+		}
 		if err := f.Value.Set(v); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %v", name, err))
 			return
@@ -85,6 +142,48 @@ func (a *app) applyEnv(cmd *cobra.Command) error {
 		return &usageError{msg: errors.Join(errs...).Error()}
 	}
 	return nil
+}
+
+// lenientValue is a flag value that records a bad value instead of failing
+// the parse at once, so that a command (serve) can report it along with
+// every other problem of its configuration.
+type lenientValue struct {
+	pflag.Value
+	source string // --flag, or the environment variable the value came from
+	err    error  // the first bad value
+}
+
+// Set keeps the previous value when s is bad (pflag's scalar values take
+// their zero value on a failed Set; its slices stay as they were), so the
+// bad value is reported alone, not also as out of range.
+func (v *lenientValue) Set(s string) error {
+	prev := v.Value.String()
+	err := v.Value.Set(s)
+	if err == nil {
+		return nil
+	}
+	if _, slice := v.Value.(pflag.SliceValue); !slice {
+		v.Value.Set(prev)
+	}
+	if v.err == nil {
+		v.err = fmt.Errorf("%s: %q is not a valid %s", v.source, s, v.Value.Type())
+	}
+	return nil
+}
+
+// lenientFlags makes every flag of fs a lenientValue and returns them, in
+// the order of fs.
+func lenientFlags(fs *pflag.FlagSet) []*lenientValue {
+	var vs []*lenientValue
+	fs.VisitAll(func(f *pflag.Flag) {
+		v := &lenientValue{Value: f.Value, source: "--" + f.Name}
+		f.Value = v
+		if f.DefValue == "[]" {
+			f.DefValue = "" // the help text sees no slice type to omit an empty default by
+		}
+		vs = append(vs, v)
+	})
+	return vs
 }
 
 func envName(flag string) string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/cache"
 	redisbus "github.com/keyward/keyward/cache/redis"
+	"github.com/keyward/keyward/keyhash"
 	"github.com/keyward/keyward/metrics"
 	"github.com/keyward/keyward/ratelimit"
 	redislimit "github.com/keyward/keyward/ratelimit/redis"
@@ -48,6 +50,7 @@ type serveConfig struct {
 	hasher          string
 	usageFlush      time.Duration
 	shutdownTimeout time.Duration
+	lenient         []*lenientValue // every flag: bad values, reported by validate
 }
 
 func (a *app) serveCmd() *cobra.Command {
@@ -85,20 +88,42 @@ creates a random pepper beside it, and on first start creates an admin key and p
 	f.StringVar(&c.hasher, "hasher", "hmac", "hmac (HMAC-SHA256 with the pepper), argon2id or bcrypt, for new keys; every scheme still verifies")
 	f.DurationVar(&c.usageFlush, "usage-flush", time.Second, "how often usage counts and last-used times are written")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to drain requests on SIGINT/SIGTERM")
+	c.lenient = lenientFlags(f)
 	return cmd
 }
 
-// validate checks the configuration and returns one message per problem.
-func (c *serveConfig) validate() (dbURL, []netip.Prefix, error) {
+// serveInputs is serve's configuration, checked.
+type serveInputs struct {
+	db        dbURL
+	proxies   []netip.Prefix
+	peppers   []keyhash.Pepper
+	newPepper string           // a pepper file to create (see findPeppers)
+	cert      *tls.Certificate // nil: plain HTTP
+}
+
+// validate checks every input before anything is created or printed: the
+// flags (bad values included, see lenientValue), the pepper (pepperEnv is
+// KEYWARD_PEPPER) and the TLS pair. It reports every problem at once, as
+// bad usage.
+func (c *serveConfig) validate(pepperEnv string) (serveInputs, error) {
+	var in serveInputs
 	var probs []string
 	add := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
+	for _, v := range c.lenient {
+		if v.err != nil {
+			add("%v", v.err)
+		}
+	}
 	if _, _, err := net.SplitHostPort(c.addr); err != nil {
 		add("--addr %q: want host:port, e.g. 127.0.0.1:8080", c.addr)
 	}
 	u, err := parseDatabaseURL(c.databaseURL)
 	if err != nil {
 		add("%v", err)
+	} else if in.peppers, in.newPepper, err = findPeppers(u, pepperSource{env: pepperEnv, file: c.pepperFile}); err != nil {
+		add("%v", err)
 	}
+	in.db = u
 	if c.redisURL != "" {
 		if _, err := goredis.ParseURL(c.redisURL); err != nil {
 			add("--redis-url: %v", err)
@@ -107,8 +132,41 @@ func (c *serveConfig) validate() (dbURL, []netip.Prefix, error) {
 	if c.adminToken != "" && len(c.adminToken) < server.MinAdminTokenLength {
 		add("--admin-token / KEYWARD_ADMIN_TOKEN: at least %d characters, got %d", server.MinAdminTokenLength, len(c.adminToken))
 	}
+	in.proxies = parseProxies(c.trustedProxies, add)
+	if c.cacheTTL <= 0 {
+		add("--cache-ttl must be positive, got %v", c.cacheTTL)
+	}
+	if c.cacheSize < 1 {
+		add("--cache-size must be at least 1, got %d", c.cacheSize)
+	}
+	if c.staleTTL < 0 {
+		add("--stale-ttl must not be negative, got %v", c.staleTTL)
+	}
+	in.cert = c.loadTLS(add)
+	if c.logFormat != "text" && c.logFormat != "json" {
+		add("--log-format must be text or json, got %q", c.logFormat)
+	}
+	if _, err := parseLevel(c.logLevel); err != nil {
+		add("--log-level: %v", err)
+	}
+	switch c.hasher {
+	case "hmac", "argon2id", "bcrypt":
+	default:
+		add("--hasher must be hmac, argon2id or bcrypt, got %q", c.hasher)
+	}
+	if c.usageFlush <= 0 || c.usageFlush > time.Minute {
+		add("--usage-flush must be between 1ns and 1m, got %v", c.usageFlush)
+	}
+	if len(probs) > 0 {
+		return in, &usageError{msg: "invalid configuration:\n  " + strings.Join(probs, "\n  ")}
+	}
+	return in, nil
+}
+
+// parseProxies parses --trusted-proxies: CIDRs, or addresses.
+func parseProxies(list []string, add func(string, ...any)) []netip.Prefix {
 	var proxies []netip.Prefix
-	for _, p := range c.trustedProxies {
+	for _, p := range list {
 		p = strings.TrimSpace(p)
 		if p == "" {
 			continue
@@ -125,43 +183,31 @@ func (c *serveConfig) validate() (dbURL, []netip.Prefix, error) {
 		}
 		proxies = append(proxies, pre.Masked())
 	}
-	if c.cacheTTL <= 0 {
-		add("--cache-ttl must be positive, got %v", c.cacheTTL)
+	return proxies
+}
+
+// loadTLS loads the certificate and key, if given: a broken pair is found
+// before anything is created or printed, not when the first connection
+// comes.
+func (c *serveConfig) loadTLS(add func(string, ...any)) *tls.Certificate {
+	if c.tlsCert == "" && c.tlsKey == "" {
+		return nil
 	}
-	if c.cacheSize < 1 {
-		add("--cache-size must be at least 1, got %d", c.cacheSize)
-	}
-	if c.staleTTL < 0 {
-		add("--stale-ttl must not be negative, got %v", c.staleTTL)
-	}
-	if (c.tlsCert == "") != (c.tlsKey == "") {
+	if c.tlsCert == "" || c.tlsKey == "" {
 		add("--tls-cert and --tls-key go together")
-	}
-	for _, f := range []string{c.tlsCert, c.tlsKey} {
-		if f != "" {
-			if _, err := os.Stat(f); err != nil {
+		for _, f := range []string{c.tlsCert, c.tlsKey} {
+			if _, err := os.Stat(f); f != "" && err != nil {
 				add("TLS file %s: %v", f, errors.Unwrap(err))
 			}
 		}
+		return nil
 	}
-	if c.logFormat != "text" && c.logFormat != "json" {
-		add("--log-format must be text or json, got %q", c.logFormat)
+	cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+	if err != nil {
+		add("--tls-cert %s, --tls-key %s: %v", c.tlsCert, c.tlsKey, err)
+		return nil
 	}
-	if _, err := parseLevel(c.logLevel); err != nil {
-		add("--log-level: %v", err)
-	}
-	switch c.hasher {
-	case "hmac", "argon2id", "bcrypt":
-	default:
-		add("--hasher must be hmac, argon2id or bcrypt, got %q", c.hasher)
-	}
-	if c.usageFlush <= 0 || c.usageFlush > time.Minute {
-		add("--usage-flush must be between 1ns and 1m, got %v", c.usageFlush)
-	}
-	if len(probs) > 0 {
-		return u, nil, &usageError{msg: "invalid configuration:\n  " + strings.Join(probs, "\n  ")}
-	}
-	return u, proxies, nil
+	return &cert
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -179,76 +225,86 @@ func newLogger(w io.Writer, format, level string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// serve checks every input, then sets up, in this order: the listener, the
+// database (created and migrated), the pepper (created if need be), the
+// Service and the HTTP server. Only when all that worked does it create the
+// first admin key and print it, and say it is listening.
 func (a *app) serve(ctx context.Context, c serveConfig) error {
-	u, proxies, err := c.validate()
+	in, err := c.validate(a.getenv("KEYWARD_PEPPER"))
 	if err != nil {
 		return err
 	}
 	log := newLogger(a.stderr, c.logFormat, c.logLevel)
-	peppers, err := loadPeppers(u, pepperSource{env: a.getenv("KEYWARD_PEPPER"), file: c.pepperFile}, true, log)
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", c.addr, err)
+	}
+	defer ln.Close()
+	base, err := openStore(ctx, in.db, openOptions{migrate: true})
 	if err != nil {
 		return err
 	}
-	hasher, err := buildHasher(c.hasher, peppers)
+	if in.newPepper != "" {
+		if in.peppers, err = createPepper(in.newPepper, log); err != nil {
+			base.Close()
+			return err
+		}
+	}
+	hasher, err := buildHasher(c.hasher, in.peppers)
+	if err != nil {
+		base.Close()
+		return err
+	}
+	var done cleanup
+	defer done.run()
+	svc, handler, err := a.assemble(ctx, c, in, base, hasher, log, &done)
 	if err != nil {
 		return err
 	}
-	base, err := openStore(ctx, u, openOptions{migrate: true})
-	if err != nil {
+	hs := handler.NewHTTPServer(c.addr)
+	if in.cert != nil {
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*in.cert}}
+	}
+	if err := a.bootstrapAdmin(ctx, svc, c.adminToken != "", log); err != nil {
 		return err
 	}
+	scheme := "http"
+	if in.cert != nil {
+		scheme = "https"
+	}
+	log.Info("keyward listening", "url", scheme+"://"+ln.Addr().String(), "database", in.db.kind, "redis", c.redisURL != "", "version", buildVersion())
+	return runServer(ctx, hs, ln, in.cert != nil, c.shutdownTimeout, log)
+}
+
+// assemble builds the Service on base, with the cache, the invalidation bus,
+// the rate limiter and the metrics, and the HTTP handler for it. It closes
+// base if it fails; otherwise done closes everything, base last.
+func (a *app) assemble(ctx context.Context, c serveConfig, in serveInputs, base keyward.Store, hasher keyward.Hasher, log *slog.Logger, done *cleanup) (*keyward.Service, *server.Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	instrumented, err := metrics.InstrumentStore(base, reg)
 	if err != nil {
 		base.Close()
-		return err
+		return nil, nil, err
 	}
-
-	var bus cache.Bus = cache.NewLocalBus()
-	var limiter keyward.Limiter = ratelimit.NewLocal()
-	limiterStats := func() metrics.LimiterStats {
-		al, de := limiter.(*ratelimit.Local).Stats()
-		return metrics.LimiterStats{Allowed: al, Denied: de}
-	}
-	var rclient *goredis.Client
-	if c.redisURL != "" {
-		opts, _ := goredis.ParseURL(c.redisURL)
-		opts.Protocol = 2 // see package cache/redis
-		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = time.Second, 500*time.Millisecond, 500*time.Millisecond
-		rclient = goredis.NewClient(opts)
-		defer rclient.Close()
-		rb := redisbus.New(rclient, &redisbus.Options{Logger: log})
-		defer rb.Close()
-		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		if err := rb.WaitReady(wctx); err != nil {
-			log.Error("Redis is not reachable yet; starting with the fallback TTL and local rate limits", "err", err)
-		}
-		cancel()
-		rl := redislimit.New(rclient, &redislimit.Options{Logger: log})
-		bus, limiter = rb, rl
-		limiterStats = func() metrics.LimiterStats {
-			al, de, fb := rl.Stats()
-			return metrics.LimiterStats{Allowed: al, Denied: de, Fallbacks: fb, Degraded: rl.Degraded()}
-		}
-	}
+	bus, limiter, limiterStats := a.sharing(ctx, c.redisURL, log, done)
 	cached, err := cache.New(instrumented, &cache.Options{TTL: c.cacheTTL, StaleTTL: c.staleTTL, MaxKeys: c.cacheSize, Bus: bus, Logger: log})
 	if err != nil {
 		base.Close()
-		return err
+		return nil, nil, err
 	}
-	defer cached.Close() // closes the store too, last
+	done.add(func() { cached.Close() }) // closes the store too, last
 	svc, err := keyward.New(cached, hasher, &keyward.Options{Limiter: limiter, Logger: log, UsageFlushInterval: c.usageFlush})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer func() {
+	done.add(func() {
 		fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := svc.Close(fctx); err != nil {
 			log.Error("flushing usage at shutdown", "err", err)
 		}
-	}()
+	})
 	reg.MustRegister(metrics.NewCollector(metrics.Sources{
 		Verifications: svc.Stats,
 		Cache: func() metrics.CacheStats {
@@ -258,35 +314,50 @@ func (a *app) serve(ctx context.Context, c serveConfig) error {
 		Limiter:    limiterStats,
 		BusHealthy: bus.Healthy,
 	}))
-
 	srv, err := server.New(server.Config{
-		Service: svc, AdminToken: c.adminToken, TrustedProxies: proxies, AllowQueryKey: c.allowQueryKey,
+		Service: svc, AdminToken: c.adminToken, TrustedProxies: in.proxies, AllowQueryKey: c.allowQueryKey,
 		Logger: log, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		Ready: base.Ping, WebUI: web.Handler(), Version: buildVersion(),
 	})
-	if err != nil {
-		return err
+	return svc, srv, err
+}
+
+// sharing returns the invalidation bus and the rate limiter: in-process, or
+// on Redis when redisURL is set (already checked). done closes what it opens.
+func (a *app) sharing(ctx context.Context, redisURL string, log *slog.Logger, done *cleanup) (cache.Bus, keyward.Limiter, func() metrics.LimiterStats) {
+	if redisURL == "" {
+		l := ratelimit.NewLocal()
+		return cache.NewLocalBus(), l, func() metrics.LimiterStats {
+			al, de := l.Stats()
+			return metrics.LimiterStats{Allowed: al, Denied: de}
+		}
 	}
-	hs := srv.NewHTTPServer(c.addr)
-	ln, err := net.Listen("tcp", c.addr)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", c.addr, err)
+	opts, _ := goredis.ParseURL(redisURL)
+	opts.Protocol = 2 // see package cache/redis
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = time.Second, 500*time.Millisecond, 500*time.Millisecond
+	client := goredis.NewClient(opts)
+	done.add(func() { client.Close() })
+	rb := redisbus.New(client, &redisbus.Options{Logger: log})
+	done.add(func() { rb.Close() })
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	if err := rb.WaitReady(wctx); err != nil {
+		log.Error("Redis is not reachable yet; starting with the fallback TTL and local rate limits", "err", err)
 	}
-	defer ln.Close()
-	// Only now that everything is ready: a key printed by a server that then
-	// fails to start would be shown once and never used.
-	if err := a.bootstrapAdmin(ctx, svc, c.adminToken != "", log); err != nil {
-		return err
+	cancel()
+	rl := redislimit.New(client, &redislimit.Options{Logger: log})
+	return rb, rl, func() metrics.LimiterStats {
+		al, de, fb := rl.Stats()
+		return metrics.LimiterStats{Allowed: al, Denied: de, Fallbacks: fb, Degraded: rl.Degraded()}
 	}
-	scheme := "http"
-	if c.tlsCert != "" {
-		scheme = "https"
-	}
-	log.Info("keyward listening", "url", scheme+"://"+ln.Addr().String(), "database", u.kind, "redis", c.redisURL != "", "version", buildVersion())
+}
+
+// runServer serves on ln until ctx is done, then drains requests for at
+// most timeout.
+func runServer(ctx context.Context, hs *http.Server, ln net.Listener, useTLS bool, timeout time.Duration, log *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() {
-		if c.tlsCert != "" {
-			errc <- hs.ServeTLS(ln, c.tlsCert, c.tlsKey)
+		if useTLS {
+			errc <- hs.ServeTLS(ln, "", "") // the pair is in hs.TLSConfig
 		} else {
 			errc <- hs.Serve(ln)
 		}
@@ -297,7 +368,7 @@ func (a *app) serve(ctx context.Context, c serveConfig) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: draining requests, then flushing usage")
-	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
 		log.Error("draining requests", "err", err)

@@ -61,40 +61,41 @@ func openStore(ctx context.Context, u dbURL, o openOptions) (keyward.Store, erro
 	return postgres.Open(ctx, u.url, &postgres.Options{Migrate: o.migrate})
 }
 
-// pepperSource says where peppers come from, for the warning on first start.
+// pepperSource says where peppers come from.
 type pepperSource struct {
 	env  string // KEYWARD_PEPPER
 	file string // --pepper-file
 }
 
-// loadPeppers returns the peppers: KEYWARD_PEPPER, else --pepper-file, else
-// (SQLite only) a file beside the database, created with a random pepper on
-// first use. A shared PostgreSQL needs an explicit pepper: every instance
-// must use the same one.
-func loadPeppers(u dbURL, src pepperSource, create bool, log *slog.Logger) ([]keyhash.Pepper, error) {
+// findPeppers returns the peppers: KEYWARD_PEPPER, else --pepper-file, else
+// (SQLite only) the file beside the database. When that file does not exist
+// yet it returns no peppers and the file's path, for createPepper to write
+// once every other input has been checked. A shared PostgreSQL needs an
+// explicit pepper: every instance must use the same one. Every error is a
+// configuration problem.
+func findPeppers(u dbURL, src pepperSource) (peppers []keyhash.Pepper, missing string, err error) {
 	if src.env != "" {
 		ps, err := keyhash.ParsePeppers(src.env)
 		if err != nil {
-			return nil, fmt.Errorf("KEYWARD_PEPPER: %w", err)
+			return nil, "", fmt.Errorf("KEYWARD_PEPPER: %w", err)
 		}
-		return ps, nil
+		return ps, "", nil
 	}
 	path := src.file
 	if path == "" {
 		if u.kind != "sqlite" {
-			return nil, errors.New("a PostgreSQL database is shared by several instances, so they need the same pepper: set KEYWARD_PEPPER or --pepper-file")
+			return nil, "", errors.New("a PostgreSQL database is shared by several instances, so they need the same pepper: set KEYWARD_PEPPER or --pepper-file")
 		}
 		path = u.path + ".pepper"
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			if !create {
-				return nil, fmt.Errorf("no pepper: %s does not exist (keyward serve creates it on first start; or set KEYWARD_PEPPER / --pepper-file)", path)
-			}
-			if err := writeNewPepper(path); err != nil {
-				return nil, err
-			}
-			log.Warn("created a random pepper beside the database; back it up with the database: without it no key verifies", "file", path)
+			return nil, path, nil
 		}
 	}
+	ps, err := readPeppers(path)
+	return ps, "", err
+}
+
+func readPeppers(path string) ([]keyhash.Pepper, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading the pepper file: %w", err)
@@ -104,6 +105,16 @@ func loadPeppers(u dbURL, src pepperSource, create bool, log *slog.Logger) ([]ke
 		return nil, fmt.Errorf("pepper file %s: %w", path, err)
 	}
 	return ps, nil
+}
+
+// createPepper writes a random pepper to path (see findPeppers), warns on
+// log that it must be backed up, and returns it.
+func createPepper(path string, log *slog.Logger) ([]keyhash.Pepper, error) {
+	if err := writeNewPepper(path); err != nil {
+		return nil, err
+	}
+	log.Warn("created a random pepper beside the database; back it up with the database: without it no key verifies", "file", path)
+	return readPeppers(path)
 }
 
 // writeNewPepper writes 32 random bytes (base64url) to a new 0600 file.
@@ -153,6 +164,26 @@ func buildHasher(scheme string, peppers []keyhash.Pepper) (keyward.Hasher, error
 	case "bcrypt":
 		return keyhash.NewMulti(bc, hm, ar)
 	default:
-		return nil, fmt.Errorf("--hasher: %q is not one of hmac, argon2id, bcrypt", scheme)
+		return nil, checkHasher(scheme)
+	}
+}
+
+// checkHasher checks a --hasher value before any pepper is at hand.
+func checkHasher(scheme string) error {
+	switch scheme {
+	case "", "hmac", "hmac-sha256", "argon2id", "bcrypt":
+		return nil
+	}
+	return fmt.Errorf("--hasher: %q is not one of hmac, argon2id, bcrypt", scheme)
+}
+
+// cleanup is a list of things to close, run last first.
+type cleanup []func()
+
+func (c *cleanup) add(f func()) { *c = append(*c, f) }
+
+func (c cleanup) run() {
+	for i := len(c) - 1; i >= 0; i-- {
+		c[i]()
 	}
 }

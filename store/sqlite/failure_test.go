@@ -15,24 +15,10 @@ import (
 	"testing"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/testsqlite"
 	"github.com/keyward/keyward/keyhash"
 	"github.com/keyward/keyward/store/sqlite"
-
-	_ "modernc.org/sqlite"
 )
-
-// rawExec runs SQL on the file without going through the store.
-func rawExec(tb testing.TB, path, query string) {
-	tb.Helper()
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(query); err != nil {
-		tb.Fatal(err)
-	}
-}
 
 func service(tb testing.TB, s keyward.Store) *keyward.Service {
 	tb.Helper()
@@ -50,7 +36,7 @@ func TestOpenRefusesNewerSchemaAndLeavesItAlone(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "k.db")
 	s := open(t, path)
 	s.Close()
-	rawExec(t, path, `INSERT INTO keyward_schema_migrations (version, applied_at) VALUES (999, 0); PRAGMA wal_checkpoint(TRUNCATE)`)
+	testsqlite.Exec(t, path, `INSERT INTO keyward_schema_migrations (version, applied_at) VALUES (999, 0); PRAGMA wal_checkpoint(TRUNCATE)`)
 	before, _ := os.ReadFile(path)
 	for _, migrate := range []bool{false, true} {
 		_, err := sqlite.Open(context.Background(), path, &sqlite.Options{Migrate: migrate})

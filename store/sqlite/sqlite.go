@@ -72,7 +72,9 @@ var _ keyward.Store = (*Store)(nil)
 
 // Open opens (or creates) the database at path. It refuses a database
 // migrated by a newer keyward (the error wraps keyward.ErrSchemaTooNew) and,
-// with opts.Migrate, migrates an older one.
+// with opts.Migrate, migrates an older one. A new database file is created
+// 0600, and SQLite gives its -wal and -shm files the same mode: they hold
+// hashes and usage.
 func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	if opts == nil {
 		opts = &Options{}
@@ -94,6 +96,9 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 		}
 		if !writable(filepath.Dir(path)) {
 			return nil, fmt.Errorf("sqlite: cannot create %s: directory %s is read-only", path, filepath.Dir(path))
+		}
+		if err := createPrivate(path); err != nil {
+			return nil, err
 		}
 	case err == nil && (!writable(path) || !writable(filepath.Dir(path))):
 		// WAL mode needs the file and its directory (for the -wal and -shm files).
@@ -140,6 +145,20 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// createPrivate creates an empty database file readable by its owner only:
+// it holds hashes and usage. SQLite gives the -wal and -shm files the
+// database file's mode. A file another process created meanwhile is kept.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: creating %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 type migration struct {

@@ -91,56 +91,104 @@ func TestEndToEndPostgres(t *testing.T) {
 	runEndToEnd(t, postgresBackend(t, admin))
 }
 
+// run is one end-to-end run: what its phases share.
+type run struct {
+	b       backend
+	srv     *testserver.Server
+	admin   string
+	secrets []string // every secret ever issued: none may appear again
+	main    issued   // "billing": patched, then rotated
+	rot     issued   // main's successor
+	limited issued   // rate-limited, deleted; its usage outlives it
+}
+
+// runEndToEnd runs the phases in order, one subtest each, so that a failure
+// in one does not hide the others. A phase whose input an earlier one failed
+// to make skips (see need).
 func runEndToEnd(t *testing.T, b backend) {
 	srv := testserver.Start(t, b.env, b.args...)
-	admin := srv.AdminKey
-	if admin == "" {
+	if srv.AdminKey == "" {
 		t.Fatalf("first start printed no admin key:\n%s", srv.Log())
 	}
-	var secrets []string // every secret ever issued: none may appear again
+	e := &run{b: b, srv: srv, admin: srv.AdminKey}
+	if !t.Run("create", e.create) {
+		return // every later phase starts from the main key
+	}
+	t.Run("validation", e.validation)
+	t.Run("list", e.list)
+	t.Run("patch", e.patch)
+	t.Run("outcomes", e.outcomes)
+	t.Run("forward auth", e.forwardAuth)
+	t.Run("rotate", e.rotate)
+	t.Run("revoke", e.revoke)
+	t.Run("delete", e.remove)
+	t.Run("usage", e.usage)
+	t.Run("last used", e.lastUsed)
+	t.Run("audit", e.audit)
+	t.Run("no secret in listing", e.noSecretInListing)
+	srv.Stop() // here: Stop fails the test that started the server
+	t.Run("restart", e.restart)
+}
 
-	create := func(body map[string]any) issued {
-		t.Helper()
-		r := srv.Do(t, "POST", "/v1/keys", admin, body)
-		if r.Status != 201 {
-			t.Fatalf("create %v: %d %s", body, r.Status, r.Body)
-		}
-		var iss issued
-		r.JSON(t, &iss)
-		secrets = append(secrets, iss.Secret)
-		return iss
+// need skips the phase when an earlier phase did not make its input.
+func need(t *testing.T, ok bool, phase string) {
+	t.Helper()
+	if !ok {
+		t.Skipf("phase %q failed before making what this phase needs", phase)
 	}
-	type verifyOut struct {
-		Valid     bool           `json:"valid"`
-		Code      string         `json:"code"`
-		Key       *keyJSON       `json:"key"`
-		RateLimit map[string]any `json:"ratelimit"`
-	}
-	verify := func(body map[string]any) verifyOut {
-		t.Helper()
-		r := srv.Do(t, "POST", "/v1/keys/verify", admin, body)
-		if r.Status != 200 {
-			t.Fatalf("verify: %d %s", r.Status, r.Body)
-		}
-		var out verifyOut
-		r.JSON(t, &out)
-		return out
-	}
+}
 
-	// Create: the secret comes back once.
-	main := create(map[string]any{"name": "billing", "owner": "team-b", "scopes": []string{"invoices:read"}, "metadata": map[string]any{"plan": "pro"}})
+// newKey creates a key through the API and remembers its secret.
+func (e *run) newKey(t *testing.T, body map[string]any) issued {
+	t.Helper()
+	r := e.srv.Do(t, "POST", "/v1/keys", e.admin, body)
+	if r.Status != 201 {
+		t.Fatalf("create %v: %d %s", body, r.Status, r.Body)
+	}
+	var iss issued
+	r.JSON(t, &iss)
+	e.secrets = append(e.secrets, iss.Secret)
+	return iss
+}
+
+type verifyOut struct {
+	Valid     bool           `json:"valid"`
+	Code      string         `json:"code"`
+	Key       *keyJSON       `json:"key"`
+	RateLimit map[string]any `json:"ratelimit"`
+}
+
+func (e *run) verify(t *testing.T, body map[string]any) verifyOut {
+	t.Helper()
+	r := e.srv.Do(t, "POST", "/v1/keys/verify", e.admin, body)
+	if r.Status != 200 {
+		t.Fatalf("verify: %d %s", r.Status, r.Body)
+	}
+	var out verifyOut
+	r.JSON(t, &out)
+	return out
+}
+
+// create: the secret comes back once.
+func (e *run) create(t *testing.T) {
+	srv, admin := e.srv, e.admin
+	main := e.newKey(t, map[string]any{"name": "billing", "owner": "team-b", "scopes": []string{"invoices:read"}, "metadata": map[string]any{"plan": "pro"}})
 	if !strings.HasPrefix(main.Secret, "kw_"+main.Key.ID+"_") || main.Key.Status != "active" {
 		t.Fatalf("created: %+v", main)
 	}
+	e.main = main
 	r := srv.Do(t, "GET", "/v1/keys/"+main.Key.ID, admin, nil)
 	var got keyJSON
 	r.JSON(t, &got)
 	if r.Status != 200 || got.Name != "billing" || got.Owner != "team-b" {
 		t.Fatalf("get: %d %s", r.Status, r.Body)
 	}
+}
 
-	// Validation: precise problems.
-	r = srv.Do(t, "POST", "/v1/keys", admin, `{"name": "", "bogus": 1, "expires_in": "soon"}`)
+// validation: precise problems.
+func (e *run) validation(t *testing.T) {
+	srv, admin := e.srv, e.admin
+	r := srv.Do(t, "POST", "/v1/keys", admin, `{"name": "", "bogus": 1, "expires_in": "soon"}`)
 	if r.Status != 422 || !strings.Contains(string(r.Body), `"code":"VALIDATION_FAILED"`) || !strings.Contains(string(r.Body), "body.bogus") {
 		t.Errorf("bad create body: %d %s", r.Status, r.Body)
 	}
@@ -155,13 +203,17 @@ func runEndToEnd(t *testing.T, b backend) {
 	if r = srv.Do(t, "POST", "/v1/keys", admin, meta); r.Status != 422 || !strings.Contains(string(r.Body), "body.metadata") {
 		t.Errorf("metadata over 16 KiB: %d %.300s", r.Status, r.Body)
 	}
+}
 
-	// List with cursor pagination across 250 more keys.
+// list with cursor pagination across 250 more keys.
+func (e *run) list(t *testing.T) {
+	srv, admin := e.srv, e.admin
 	for i := range 250 {
-		create(map[string]any{"name": fmt.Sprintf("bulk %03d", i), "owner": "bulk"})
+		e.newKey(t, map[string]any{"name": fmt.Sprintf("bulk %03d", i), "owner": "bulk"})
 	}
 	seen := map[string]bool{}
 	cursor, pages := "", 0
+	var r testserver.Response
 	for {
 		path := "/v1/keys?owner=bulk&limit=100"
 		if cursor != "" {
@@ -197,9 +249,13 @@ func runEndToEnd(t *testing.T, b backend) {
 	if r = srv.Do(t, "GET", "/v1/keys?limit=5000", admin, nil); r.Status != 422 || !strings.Contains(string(r.Body), "query.limit") {
 		t.Errorf("limit 5000: %d %s", r.Status, r.Body)
 	}
+}
 
-	// Patch.
-	r = srv.Do(t, "PATCH", "/v1/keys/"+main.Key.ID, admin, map[string]any{"name": "billing v2", "expires_in": "720h", "remaining": 10})
+// patch, with values and with nulls.
+func (e *run) patch(t *testing.T) {
+	srv, admin, main := e.srv, e.admin, e.main
+	var got keyJSON
+	r := srv.Do(t, "PATCH", "/v1/keys/"+main.Key.ID, admin, map[string]any{"name": "billing v2", "expires_in": "720h", "remaining": 10})
 	r.JSON(t, &got)
 	if r.Status != 200 || got.Name != "billing v2" || got.ExpiresAt == nil || got.Remaining == nil || *got.Remaining != 10 {
 		t.Fatalf("patch: %d %s", r.Status, r.Body)
@@ -212,16 +268,20 @@ func runEndToEnd(t *testing.T, b backend) {
 	if r = srv.Do(t, "PATCH", "/v1/keys/"+main.Key.ID, admin, `{"expires_at": null, "expires_in": "1h"}`); r.Status != 422 {
 		t.Errorf("expires_at with expires_in: %d %s", r.Status, r.Body)
 	}
+}
 
-	// Every verification outcome.
-	revoked := create(map[string]any{"name": "revoked"})
+// outcomes: every verification outcome.
+func (e *run) outcomes(t *testing.T) {
+	srv, admin, main := e.srv, e.admin, e.main
+	revoked := e.newKey(t, map[string]any{"name": "revoked"})
 	srv.Do(t, "POST", "/v1/keys/"+revoked.Key.ID+"/revoke", admin, nil)
-	expiring := create(map[string]any{"name": "to expire"})
+	expiring := e.newKey(t, map[string]any{"name": "to expire"})
 	srv.Do(t, "POST", "/v1/keys/"+expiring.Key.ID+"/rotate", admin, map[string]any{"grace_period": "0s"})
-	disabled := create(map[string]any{"name": "disabled", "enabled": false})
-	cidr := create(map[string]any{"name": "office only", "allowed_cidrs": []string{"10.0.0.0/8"}})
-	limited := create(map[string]any{"name": "limited", "rate_limit": map[string]any{"limit": 1, "period": "1h"}})
-	spent := create(map[string]any{"name": "no credits", "remaining": 0})
+	disabled := e.newKey(t, map[string]any{"name": "disabled", "enabled": false})
+	cidr := e.newKey(t, map[string]any{"name": "office only", "allowed_cidrs": []string{"10.0.0.0/8"}})
+	limited := e.newKey(t, map[string]any{"name": "limited", "rate_limit": map[string]any{"limit": 1, "period": "1h"}})
+	e.limited = limited
+	spent := e.newKey(t, map[string]any{"name": "no credits", "remaining": 0})
 	tok := main.Secret
 	wrong := tok[:len(tok)-12] + "AAAAAA" + tok[len(tok)-6:] // checksum then fails
 	unknown := keyward.Token{Prefix: "kw", ID: strings.Repeat("A", 16), Secret: strings.Repeat("B", 40)}.String()
@@ -243,7 +303,7 @@ func runEndToEnd(t *testing.T, b backend) {
 		{"valid with scope", map[string]any{"key": main.Secret, "scopes": []string{"invoices:read"}, "client_ip": "203.0.113.1"}, "VALID"},
 	}
 	for _, tc := range cases {
-		out := verify(tc.body)
+		out := e.verify(t, tc.body)
 		if out.Code != tc.code || out.Valid != (tc.code == "VALID") {
 			t.Errorf("verify %s: %+v, want %s", tc.name, out, tc.code)
 		}
@@ -251,39 +311,51 @@ func runEndToEnd(t *testing.T, b backend) {
 			t.Errorf("verify %s: key present = %v", tc.name, out.Key != nil)
 		}
 	}
-	if out := verify(map[string]any{"key": cidr.Secret, "client_ip": "10.1.2.3"}); out.Code != "VALID" {
+	if out := e.verify(t, map[string]any{"key": cidr.Secret, "client_ip": "10.1.2.3"}); out.Code != "VALID" {
 		t.Errorf("address inside allowed_cidrs: %s", out.Code)
 	}
-	if out := verify(map[string]any{"key": limited.Secret, "cost": 0}); out.Code != "VALID" || out.RateLimit == nil {
+	if out := e.verify(t, map[string]any{"key": limited.Secret, "cost": 0}); out.Code != "VALID" || out.RateLimit == nil {
 		t.Errorf("cost 0 on a spent rate limit: %+v", out)
 	}
-	if r = srv.Do(t, "POST", "/v1/keys/verify", admin, `{"scopes": []}`); r.Status != 422 {
+	if r := srv.Do(t, "POST", "/v1/keys/verify", admin, `{"scopes": []}`); r.Status != 422 {
 		t.Errorf("verify without key: %d %s", r.Status, r.Body)
 	}
+}
 
-	// Forward auth.
-	if r = srv.Do(t, "GET", "/v1/auth?scopes=invoices:read", "", nil, "X-API-Key", main.Secret); r.Status != 200 || r.Header.Get("X-Keyward-Key-Id") != main.Key.ID {
+// forwardAuth: /v1/auth passes a valid key and names it.
+func (e *run) forwardAuth(t *testing.T) {
+	main := e.main
+	if r := e.srv.Do(t, "GET", "/v1/auth?scopes=invoices:read", "", nil, "X-API-Key", main.Secret); r.Status != 200 || r.Header.Get("X-Keyward-Key-Id") != main.Key.ID {
 		t.Errorf("forward auth: %d %v", r.Status, r.Header)
 	}
+}
 
-	// Rotate with grace: both keys work, then the old one is linked.
-	r = srv.Do(t, "POST", "/v1/keys/"+main.Key.ID+"/rotate", admin, map[string]any{"grace_period": "24h"})
+// rotate with grace: both keys work, then the old one is linked.
+func (e *run) rotate(t *testing.T) {
+	srv, admin, main := e.srv, e.admin, e.main
+	r := srv.Do(t, "POST", "/v1/keys/"+main.Key.ID+"/rotate", admin, map[string]any{"grace_period": "24h"})
 	var rot issued
 	r.JSON(t, &rot)
-	secrets = append(secrets, rot.Secret)
+	e.secrets = append(e.secrets, rot.Secret)
 	if r.Status != 201 || rot.Key.Replaces == nil || *rot.Key.Replaces != main.Key.ID || rot.Key.Name != "billing v2" {
 		t.Fatalf("rotate: %d %s", r.Status, r.Body)
 	}
+	e.rot = rot
 	for _, s := range []string{main.Secret, rot.Secret} {
-		if out := verify(map[string]any{"key": s}); out.Code != "VALID" {
+		if out := e.verify(t, map[string]any{"key": s}); out.Code != "VALID" {
 			t.Errorf("after rotation with grace: %s", out.Code)
 		}
 	}
 	if r = srv.Do(t, "POST", "/v1/keys/"+main.Key.ID+"/rotate", admin, nil); r.Status != 409 {
 		t.Errorf("second rotation: %d %s", r.Status, r.Body)
 	}
+}
 
-	// Revoke (idempotent), patch of a revoked key, delete.
+// revoke (idempotent), then patch of a revoked key.
+func (e *run) revoke(t *testing.T) {
+	need(t, e.rot.Secret != "", "rotate")
+	srv, admin, rot := e.srv, e.admin, e.rot
+	var r testserver.Response
 	for range 2 {
 		if r = srv.Do(t, "POST", "/v1/keys/"+rot.Key.ID+"/revoke", admin, nil); r.Status != 200 {
 			t.Errorf("revoke: %d", r.Status)
@@ -292,14 +364,26 @@ func runEndToEnd(t *testing.T, b backend) {
 	if r = srv.Do(t, "PATCH", "/v1/keys/"+rot.Key.ID, admin, map[string]any{"name": "x"}); r.Status != 409 {
 		t.Errorf("patch revoked: %d %s", r.Status, r.Body)
 	}
+}
+
+// remove deletes the rate-limited key.
+func (e *run) remove(t *testing.T) {
+	need(t, e.limited.Secret != "", "outcomes")
+	srv, admin, limited := e.srv, e.admin, e.limited
+	var r testserver.Response
 	if r = srv.Do(t, "DELETE", "/v1/keys/"+limited.Key.ID, admin, nil); r.Status != 204 {
 		t.Errorf("delete: %d %s", r.Status, r.Body)
 	}
 	if r = srv.Do(t, "GET", "/v1/keys/"+limited.Key.ID, admin, nil); r.Status != 404 {
 		t.Errorf("get deleted: %d", r.Status)
 	}
+}
 
-	// Usage, kept after delete, visible within 2s.
+// usage, kept after delete, visible within 2s.
+func (e *run) usage(t *testing.T) {
+	need(t, e.limited.Secret != "", "outcomes")
+	srv, admin, limited := e.srv, e.admin, e.limited
+	var r testserver.Response
 	waitFor(t, 2*time.Second, "usage of the deleted key", func() bool {
 		r = srv.Do(t, "GET", "/v1/keys/"+limited.Key.ID+"/usage?bucket=minute", admin, nil)
 		return r.Status == 200 && strings.Contains(string(r.Body), `"RATE_LIMITED":1`) && strings.Contains(string(r.Body), `"VALID":2`)
@@ -307,14 +391,22 @@ func runEndToEnd(t *testing.T, b backend) {
 	if r = srv.Do(t, "GET", "/v1/keys/AAAAAAAAAAAAAAAA/usage", admin, nil); r.Status != 404 {
 		t.Errorf("usage of an id that never existed: %d", r.Status)
 	}
-	// last_used_at within 2s.
+}
+
+// lastUsed: last_used_at within 2s.
+func (e *run) lastUsed(t *testing.T) {
+	var got keyJSON
 	waitFor(t, 2*time.Second, "last_used_at", func() bool {
-		srv.Do(t, "GET", "/v1/keys/"+main.Key.ID, admin, nil).JSON(t, &got)
+		e.srv.Do(t, "GET", "/v1/keys/"+e.main.Key.ID, e.admin, nil).JSON(t, &got)
 		return got.LastUsedAt != nil
 	})
+}
 
-	// Audit.
-	r = srv.Do(t, "GET", "/v1/audit?key_id="+main.Key.ID, admin, nil)
+// audit: every change to the main key, with actor and address; a deleted
+// key's entries stay.
+func (e *run) audit(t *testing.T) {
+	srv, admin, main, limited := e.srv, e.admin, e.main, e.limited
+	r := srv.Do(t, "GET", "/v1/audit?key_id="+main.Key.ID, admin, nil)
 	var audit struct {
 		Items []struct {
 			Action   string `json:"action"`
@@ -333,34 +425,44 @@ func runEndToEnd(t *testing.T, b backend) {
 	if got := strings.Join(actions, ","); got != "key.rotate,key.update,key.update,key.create" {
 		t.Errorf("audit of the main key: %s", got)
 	}
+	need(t, limited.Secret != "", "outcomes")
 	if r = srv.Do(t, "GET", "/v1/audit?key_id="+limited.Key.ID, admin, nil); !strings.Contains(string(r.Body), "key.delete") {
 		t.Errorf("audit of a deleted key: %s", r.Body)
 	}
+}
 
-	// No secret ever comes back.
-	listing := srv.Do(t, "GET", "/v1/keys?limit=1000", admin, nil)
-	for _, s := range secrets {
+// noSecretInListing: no secret ever comes back.
+func (e *run) noSecretInListing(t *testing.T) {
+	listing := e.srv.Do(t, "GET", "/v1/keys?limit=1000", e.admin, nil)
+	for _, s := range e.secrets {
 		secretPart := s[len(s)-46 : len(s)-6]
 		if strings.Contains(string(listing.Body), secretPart) {
 			t.Fatal("a secret appears in the key listing")
 		}
 	}
+}
 
-	// Restart on the same data: everything persisted.
-	srv.Stop()
-	for _, s := range secrets {
-		if strings.Contains(srv.Log(), s[len(s)-46:len(s)-6]) {
+// restart on the same data (runEndToEnd stopped the server): no secret in
+// the log, and everything persisted.
+func (e *run) restart(t *testing.T) {
+	for _, s := range e.secrets {
+		if strings.Contains(e.srv.Log(), s[len(s)-46:len(s)-6]) {
 			t.Fatal("a secret appears in the server's log")
 		}
 	}
-	srv2 := testserver.Start(t, b.env, b.args...)
+	need(t, e.rot.Secret != "", "rotate")
+	need(t, e.limited.Secret != "", "outcomes")
+	admin, main, rot, limited := e.admin, e.main, e.rot, e.limited
+	srv2 := testserver.Start(t, e.b.env, e.b.args...)
 	if srv2.AdminKey != "" {
 		t.Error("a second admin key was created on restart")
 	}
+	var got keyJSON
 	srv2.Do(t, "GET", "/v1/keys/"+main.Key.ID, admin, nil).JSON(t, &got)
 	if got.Name != "billing v2" || got.ReplacedBy == nil || *got.ReplacedBy != rot.Key.ID {
 		t.Errorf("after restart: %+v", got)
 	}
+	var r testserver.Response
 	if r = srv2.Do(t, "GET", "/v1/keys?owner=bulk&limit=1000", admin, nil); strings.Count(string(r.Body), `"id"`) != 250 {
 		t.Errorf("after restart the bulk keys are not all there")
 	}

@@ -57,6 +57,8 @@ http {
             internal;
             if ($keyward_code = RATE_LIMITED) {
                 add_header Retry-After $keyward_retry_after always;
+                add_header RateLimit $keyward_ratelimit always;
+                add_header RateLimit-Policy $keyward_ratelimit_policy always;
                 add_header X-Keyward-Code RATE_LIMITED always;
                 return 429;
             }
@@ -77,6 +79,8 @@ http {
             auth_request_set $keyward_owner $upstream_http_x_keyward_owner;
             auth_request_set $keyward_code $upstream_http_x_keyward_code;
             auth_request_set $keyward_retry_after $upstream_http_retry_after;
+            auth_request_set $keyward_ratelimit $upstream_http_ratelimit;
+            auth_request_set $keyward_ratelimit_policy $upstream_http_ratelimit_policy;
             error_page 500 = @keyward_error;
 
             proxy_set_header X-Keyward-Key-Id $keyward_key_id;
@@ -84,6 +88,10 @@ http {
             proxy_set_header Authorization "";   # the upstream never sees the key
             proxy_set_header X-API-Key "";
             proxy_pass http://{{UPSTREAM}};
+
+            # The key's rate limit state on a success (nginx adds no header whose value is empty).
+            add_header RateLimit $keyward_ratelimit;
+            add_header RateLimit-Policy $keyward_ratelimit_policy;
         }
     }
 }
@@ -186,9 +194,12 @@ func TestNginxAuthRequest(t *testing.T) {
 	if code, _, _ := get("Authorization", "Bearer "+bad); code != 401 {
 		t.Errorf("bad key: %d", code)
 	}
-	code, _, body := get("Authorization", "Bearer "+good.Secret)
+	code, h, body := get("Authorization", "Bearer "+good.Secret)
 	if code != 200 || !strings.Contains(body, "key="+good.Key.ID) || !strings.Contains(body, "owner=team-a") || !strings.Contains(body, `auth=""`) {
 		t.Errorf("valid key: %d %q (want the key id and owner passed upstream, and no key)", code, body)
+	}
+	if _, ok := h["Ratelimit"]; ok {
+		t.Errorf("valid key without a rate limit: RateLimit %q", h["Ratelimit"])
 	}
 	if code, _, body := get("X-API-Key", good.Secret); code != 200 || !strings.Contains(body, good.Key.ID) {
 		t.Errorf("valid key in X-API-Key: %d %q", code, body)
@@ -196,11 +207,15 @@ func TestNginxAuthRequest(t *testing.T) {
 	if code, _, _ := get("Authorization", "Bearer "+other.Secret); code != 403 {
 		t.Errorf("wrong scope: %d, want 403", code)
 	}
-	if code, _, _ := get("Authorization", "Bearer "+limited.Secret); code != 200 {
-		t.Errorf("rate-limited key, first request: %d", code)
+	code, h, _ = get("Authorization", "Bearer "+limited.Secret)
+	if code != 200 || h.Get("RateLimit-Policy") != `"key";q=1;w=3600` || !strings.HasPrefix(h.Get("RateLimit"), `"key";r=0;t=`) {
+		t.Errorf("rate-limited key, first request: %d %v; want 200 with keyward's RateLimit fields", code, h)
 	}
-	code, h, _ := get("Authorization", "Bearer "+limited.Secret)
+	code, h, _ = get("Authorization", "Bearer "+limited.Secret)
 	if code != 429 || h.Get("Retry-After") == "" || h.Get("X-Keyward-Code") != "RATE_LIMITED" {
 		t.Errorf("over the limit: %d %v; want 429 with Retry-After", code, h)
+	}
+	if h.Get("RateLimit-Policy") != `"key";q=1;w=3600` || !strings.HasPrefix(h.Get("RateLimit"), `"key";r=0;t=`) {
+		t.Errorf("over the limit: %v; want keyward's RateLimit fields", h)
 	}
 }

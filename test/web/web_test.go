@@ -4,7 +4,7 @@
 // TestAdminPage is the browser test. TestScreenshots writes the README's
 // screenshots when asked:
 //
-//	KEYWARD_SCREENSHOTS=docs/img go test ./test/web -run Screenshots
+//	KEYWARD_SCREENSHOTS=docs/img go -C test/web test -run Screenshots .
 //
 // (a relative directory is taken from the repository's root).
 package web

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keyward/keyward"
+)
+
+// keyFlags are the settings of create and update.
+type keyFlags struct {
+	description, owner, metadata, prefix string
+	scopes, cidrs                        []string
+	expiresIn, expiresAt                 string
+	rateLimit, refill                    string
+	remaining                            int64
+	disabled                             bool
+}
+
+func (f *keyFlags) register(cmd *cobra.Command, create bool) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.description, "description", "", "what the key is for")
+	fl.StringVar(&f.owner, "owner", "", "who the key belongs to (user, team, tenant)")
+	fl.StringArrayVar(&f.scopes, "scope", nil, "a granted scope (repeat for more); \"res:*\" grants every res: scope")
+	fl.StringVar(&f.metadata, "metadata", "", `a JSON object, e.g. '{"plan":"pro"}'`)
+	fl.StringVar(&f.expiresIn, "expires-in", "", "expire after this Go duration, e.g. 720h")
+	fl.StringVar(&f.expiresAt, "expires-at", "", "expire at this RFC 3339 time")
+	fl.StringVar(&f.rateLimit, "rate-limit", "", "at most N per period, e.g. 100/1m or 5000/24h")
+	fl.Int64Var(&f.remaining, "remaining", 0, "credits: uses left (default unlimited)")
+	fl.StringVar(&f.refill, "refill", "", "reset credits each day or month, e.g. daily:1000 or monthly:50000")
+	fl.StringArrayVar(&f.cidrs, "allowed-cidr", nil, "a CIDR the client address must be in (repeat for more)")
+	if create {
+		fl.StringVar(&f.prefix, "prefix", "", "prefix of the key string (default kw), e.g. sk_live")
+		fl.BoolVar(&f.disabled, "disabled", false, "create the key disabled")
+	}
+}
+
+func parseRateLimit(s string) (*keyward.RateLimit, error) {
+	n, period, ok := strings.Cut(s, "/")
+	limit, err := strconv.ParseInt(n, 10, 64)
+	if !ok || err != nil {
+		return nil, usagef("--rate-limit %q: want N/period, e.g. 100/1m", s)
+	}
+	d, err := time.ParseDuration(period)
+	if err != nil {
+		return nil, usagef("--rate-limit %q: the period must be a Go duration, e.g. 1m", s)
+	}
+	return &keyward.RateLimit{Limit: limit, Period: keyward.Duration(d)}, nil
+}
+
+func parseRefill(s string) (*keyward.Refill, error) {
+	iv, n, ok := strings.Cut(s, ":")
+	amount, err := strconv.ParseInt(n, 10, 64)
+	if !ok || err != nil {
+		return nil, usagef("--refill %q: want daily:N or monthly:N", s)
+	}
+	return &keyward.Refill{Interval: iv, Amount: amount}, nil
+}
+
+func parseExpiry(in, at string) (*keyward.Duration, *time.Time, error) {
+	var d *keyward.Duration
+	var t *time.Time
+	if in != "" {
+		v, err := time.ParseDuration(in)
+		if err != nil {
+			return nil, nil, usagef("--expires-in %q: want a Go duration, e.g. 720h", in)
+		}
+		d = keyward.Ptr(keyward.Duration(v))
+	}
+	if at != "" {
+		v, err := time.Parse(time.RFC3339, at)
+		if err != nil {
+			return nil, nil, usagef("--expires-at %q: want an RFC 3339 time, e.g. 2027-01-31T00:00:00Z", at)
+		}
+		t = &v
+	}
+	return d, t, nil
+}
+
+// createParams turns the flags of keys create into the Service's parameters.
+func (f *keyFlags) createParams(name string, changed func(string) bool) (keyward.CreateParams, error) {
+	p := keyward.CreateParams{Name: name, Description: f.description, Owner: f.owner, Scopes: f.scopes, Prefix: f.prefix, AllowedCIDRs: f.cidrs}
+	if f.metadata != "" {
+		p.Metadata = json.RawMessage(f.metadata)
+	}
+	var err error
+	if p.ExpiresIn, p.ExpiresAt, err = parseExpiry(f.expiresIn, f.expiresAt); err != nil {
+		return p, err
+	}
+	if f.rateLimit != "" {
+		if p.RateLimit, err = parseRateLimit(f.rateLimit); err != nil {
+			return p, err
+		}
+	}
+	if changed("remaining") {
+		p.Remaining = &f.remaining
+	}
+	if f.refill != "" {
+		if p.Refill, err = parseRefill(f.refill); err != nil {
+			return p, err
+		}
+	}
+	if f.disabled {
+		p.Enabled = keyward.Ptr(false)
+	}
+	return p, nil
+}
+
+// updateFlags are the flags of keys update: the settings of create, a new
+// name, and the switches that clear a setting.
+type updateFlags struct {
+	keyFlags
+	name                                                        string
+	enable, disable, noExpiry, noRateLimit, unlimited, noRefill bool
+	clearScopes, clearCIDRs                                     bool
+}
+
+func (f *updateFlags) register(cmd *cobra.Command) {
+	f.keyFlags.register(cmd, false)
+	fl := cmd.Flags()
+	fl.StringVar(&f.name, "name", "", "a new name")
+	fl.BoolVar(&f.enable, "enable", false, "enable the key")
+	fl.BoolVar(&f.disable, "disable", false, "disable the key (it can be enabled again)")
+	fl.BoolVar(&f.noExpiry, "no-expiry", false, "remove the expiry")
+	fl.BoolVar(&f.noRateLimit, "no-rate-limit", false, "remove the rate limit")
+	fl.BoolVar(&f.unlimited, "unlimited", false, "remove the credit limit")
+	fl.BoolVar(&f.noRefill, "no-refill", false, "remove the refill")
+	fl.BoolVar(&f.clearScopes, "clear-scopes", false, "remove every scope")
+	fl.BoolVar(&f.clearCIDRs, "clear-allowed-cidrs", false, "allow every address")
+}
+
+// params turns the flags given (changed reports which) into the Service's
+// parameters; the settings of flags not given stay as they are.
+func (f *updateFlags) params(changed func(string) bool) (keyward.UpdateParams, error) {
+	var p keyward.UpdateParams
+	if changed("name") {
+		p.Name = &f.name
+	}
+	if changed("description") {
+		p.Description = &f.description
+	}
+	if changed("owner") {
+		p.Owner = &f.owner
+	}
+	if changed("scope") || f.clearScopes {
+		p.Scopes = &f.scopes
+	}
+	if changed("allowed-cidr") || f.clearCIDRs {
+		p.AllowedCIDRs = &f.cidrs
+	}
+	if f.metadata != "" {
+		p.Metadata = json.RawMessage(f.metadata)
+	}
+	if f.enable && f.disable {
+		return p, usagef("--enable and --disable contradict each other")
+	}
+	if f.enable || f.disable {
+		p.Enabled = keyward.Ptr(f.enable)
+	}
+	in, at, err := parseExpiry(f.expiresIn, f.expiresAt)
+	if err != nil {
+		return p, err
+	}
+	p.ExpiresIn = in
+	if at != nil {
+		p.ExpiresAt = keyward.SetTo(*at)
+	}
+	if f.noExpiry {
+		p.ExpiresAt = keyward.Clear[time.Time]()
+	}
+	if f.rateLimit != "" {
+		rl, err := parseRateLimit(f.rateLimit)
+		if err != nil {
+			return p, err
+		}
+		p.RateLimit = keyward.SetTo(*rl)
+	}
+	if f.noRateLimit {
+		p.RateLimit = keyward.Clear[keyward.RateLimit]()
+	}
+	if changed("remaining") {
+		p.Remaining = keyward.SetTo(f.remaining)
+	}
+	if f.unlimited {
+		p.Remaining = keyward.Clear[int64]()
+	}
+	if f.refill != "" {
+		r, err := parseRefill(f.refill)
+		if err != nil {
+			return p, err
+		}
+		p.Refill = keyward.SetTo(*r)
+	}
+	if f.noRefill {
+		p.Refill = keyward.Clear[keyward.Refill]()
+	}
+	return p, nil
+}

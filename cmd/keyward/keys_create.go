@@ -1,0 +1,31 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+func (a *app) keysCreate(o *keysOptions) *cobra.Command {
+	var f keyFlags
+	cmd := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a key and print its secret, once",
+		Example: `  keyward keys create "billing service" --owner team-billing --scope invoices:read --rate-limit 100/1m
+  keyward keys create ci-bot --expires-in 720h --remaining 1000 --refill monthly:1000 -o json`,
+		Args: exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			params, err := f.createParams(args[0], cmd.Flags().Changed)
+			if err != nil {
+				return err
+			}
+			return a.withKeys(cmd.Context(), o, verb{setUp: true, newPepper: true}, func(env *keysEnv, p *printer) error {
+				iss, err := env.svc.Create(env.ctx, params)
+				if err != nil {
+					return err
+				}
+				return p.issued(iss, a.stderr)
+			})
+		},
+	}
+	f.register(cmd, true)
+	return cmd
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keyward/keyward"
+)
+
+func (a *app) keysList(o *keysOptions) *cobra.Command {
+	var params keyward.ListParams
+	var status string
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List keys, newest first",
+		Example: `  keyward keys list --owner team-billing --status active
+  keyward keys list -q billing --all -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			params.Status = keyward.Status(status)
+			return a.withKeys(cmd.Context(), o, verb{}, func(env *keysEnv, p *printer) error {
+				items, next, err := listKeys(env, params, all)
+				if err != nil {
+					return err
+				}
+				return a.printList(p, items, next)
+			})
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&params.Owner, "owner", "", "only keys of this owner")
+	fl.StringVar(&status, "status", "", "only keys in this status: active, disabled, revoked, expired")
+	fl.StringVarP(&params.Query, "query", "q", "", "only keys whose name contains this, ignoring case")
+	fl.IntVar(&params.Limit, "limit", 50, "keys per page, 1-1000")
+	fl.StringVar(&params.Cursor, "cursor", "", "start after this cursor (printed after a full page)")
+	fl.BoolVar(&all, "all", false, "every page")
+	return cmd
+}
+
+// listKeys returns the page params asks for, or with all every page from it
+// on, and the cursor of the page that follows ("" after the last).
+func listKeys(env *keysEnv, params keyward.ListParams, all bool) ([]*keyward.Key, string, error) {
+	var items []*keyward.Key
+	for {
+		page, err := env.svc.List(env.ctx, params)
+		if err != nil {
+			return nil, "", err
+		}
+		items = append(items, page.Items...)
+		params.Cursor = page.NextCursor
+		if !all || params.Cursor == "" {
+			return items, params.Cursor, nil
+		}
+	}
+}
+
+// printList prints keys as a JSON page or a table, and says on standard
+// error when more follow.
+func (a *app) printList(p *printer, items []*keyward.Key, next string) error {
+	if p.json {
+		views := make([]keyView, len(items))
+		for i, k := range items {
+			views[i] = p.view(k)
+		}
+		return p.printJSON(struct {
+			Items      []keyView `json:"items"`
+			NextCursor string    `json:"next_cursor,omitempty"`
+		}{views, next})
+	}
+	rows := make([][]string, len(items))
+	for i, k := range items {
+		rows[i] = []string{k.Name, k.ID, orDash(k.Owner), orDash(strings.Join(k.Scopes, " ")), p.status(k.Status(p.now)),
+			relative(k.LastUsedAt, p.now, "never"), relative(k.ExpiresAt, p.now, "never")}
+	}
+	p.table([]string{"NAME", "ID", "OWNER", "SCOPES", "STATUS", "LAST USED", "EXPIRES"}, rows)
+	if next != "" {
+		fmt.Fprintf(a.stderr, "more keys follow: --cursor %s (or --all)\n", next)
+	}
+	return nil
+}
+
+func (a *app) keysGet(o *keysOptions) *cobra.Command {
+	return a.idCommand(o, "get", "Show a key", func(env *keysEnv, p *printer, id string) error {
+		k, err := env.svc.Get(env.ctx, id)
+		if err != nil {
+			return err
+		}
+		return p.key(k)
+	})
+}
