@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/testsqlite"
 	"github.com/keyward/keyward/store/sqlite"
 )
 
@@ -34,7 +35,7 @@ func TestUpgradeFromVersion2(t *testing.T) {
 
 	limited, plain := newID(t), newID(t)
 	created := time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.UTC).UnixMilli()
-	rawExec(t, path, fmt.Sprintf(`
+	testsqlite.Exec(t, path, fmt.Sprintf(`
 		INSERT INTO keys (id, prefix, name, owner, scopes, metadata, enabled, created_at, updated_at,
 			rate_limit_limit, rate_limit_period_ms, remaining, allowed_cidrs, hash)
 		VALUES ('%[1]s', 'kw', 'limited', 'acme', '["read"]', '{"plan":"pro"}', 1, %[3]d, %[3]d,
