@@ -9,6 +9,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/cache"
 	"github.com/keyward/keyward/internal/testkit"
+	"github.com/keyward/keyward/ratelimit"
 )
 
 // recordBackend counts the owner and role reads that reach the store.
@@ -106,5 +107,71 @@ func TestOwnerAndRoleChangesReachEveryInstance(t *testing.T) {
 	}
 	if n := back.roleGets.Load() - before; n > 1 {
 		t.Errorf("10 verifications read the role %d times from the store, want at most 1 (cached)", n)
+	}
+}
+
+// benchOwnerEnv is a key with a role and two limits of its own, whose owner
+// has two shared limits (and credits when credits is true), behind the cache.
+func benchOwnerEnv(b *testing.B, credits bool) (*keyward.Service, keyward.VerifyRequest) {
+	back := &recordBackend{backend: newBackend()}
+	clk := testkit.NewClock(t0)
+	c, err := cache.New(back, &cache.Options{Now: clk.Now, TTL: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	svc := testkit.NewService(b, c, hasher(b), &keyward.Options{Now: clk.Now, Limiter: ratelimit.NewLocal()})
+	ctx := context.Background()
+	big := func(name string, d time.Duration) keyward.NamedRateLimit {
+		return keyward.NamedRateLimit{Name: name, Limit: 1 << 40, Period: keyward.Duration(d)}
+	}
+	op := keyward.OwnerParams{RateLimits: []keyward.NamedRateLimit{big("minute", time.Minute), big("daily", 24*time.Hour)}}
+	if credits {
+		op.Remaining = keyward.Ptr[int64](1 << 40)
+	}
+	if _, _, err := svc.PutOwner(ctx, "acme", op); err != nil {
+		b.Fatal(err)
+	}
+	if _, _, err := svc.PutRole(ctx, "reader", keyward.RoleParams{Scopes: []string{"invoices:read"}}); err != nil {
+		b.Fatal(err)
+	}
+	iss, err := svc.Create(ctx, keyward.CreateParams{
+		Name: "bench", Owner: "acme", Roles: []string{"reader"},
+		RateLimits: []keyward.NamedRateLimit{big("burst", time.Second), big("hourly", time.Hour)},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := keyward.VerifyRequest{Key: iss.Secret, Scopes: []string{"invoices:read"}}
+	if r, err := svc.Verify(ctx, req); err != nil || !r.Valid() {
+		b.Fatal(r.Outcome, err)
+	}
+	return svc, req
+}
+
+// BenchmarkVerifyCacheHitOwnerRolesLimits: the reference key (a
+// role, two key limits, an owner with two shared limits) without credits;
+// compare with BenchmarkVerifyCacheHit.
+func BenchmarkVerifyCacheHitOwnerRolesLimits(b *testing.B) {
+	svc, req := benchOwnerEnv(b, false)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if r, _ := svc.Verify(ctx, req); !r.Valid() {
+			b.Fatal(r.Outcome)
+		}
+	}
+}
+
+// BenchmarkVerifyCacheHitOwnerCredits adds the owner's credits: a spend is
+// one atomic write in the store (here the memory store).
+func BenchmarkVerifyCacheHitOwnerCredits(b *testing.B) {
+	svc, req := benchOwnerEnv(b, true)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if r, _ := svc.Verify(ctx, req); !r.Valid() {
+			b.Fatal(r.Outcome)
+		}
 	}
 }
