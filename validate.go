@@ -35,8 +35,8 @@ func (f *keyFields) validate(p *problems) {
 	if utf8.RuneCountInString(f.owner) > MaxOwnerLength || !utf8.ValidString(f.owner) || strings.ContainsFunc(f.owner, isControl) {
 		p.add("owner", fmt.Sprintf("must be at most %d characters without control characters", MaxOwnerLength))
 	}
-	if len(f.scopes) > maxScopes {
-		p.add("scopes", fmt.Sprintf("at most %d scopes", maxScopes))
+	if len(f.scopes) > MaxScopes {
+		p.add("scopes", fmt.Sprintf("at most %d scopes", MaxScopes))
 	}
 	for i, s := range f.scopes {
 		if msg := validateScope(s); msg != "" {
