@@ -49,10 +49,39 @@ type CreateParams struct {
 
 // Nullable is an optional update of a field that may be null: Set reports
 // whether the field is changed; a nil Value clears it.
+//
+// In JSON it is the value or null; an absent member leaves it unset. Tag
+// the field `json:",omitzero"` so that an unset Nullable is left out.
 type Nullable[T any] struct {
 	Set   bool
 	Value *T
 }
+
+// MarshalJSON writes Value, or null when it is nil.
+func (n Nullable[T]) MarshalJSON() ([]byte, error) {
+	if n.Value == nil {
+		return []byte("null"), nil
+	}
+	return json.Marshal(n.Value)
+}
+
+// UnmarshalJSON records that the member is present (encoding/json calls it
+// for null too): null clears Value, anything else is decoded into it.
+func (n *Nullable[T]) UnmarshalJSON(b []byte) error {
+	n.Set, n.Value = true, nil
+	if string(b) == "null" {
+		return nil
+	}
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	n.Value = &v
+	return nil
+}
+
+// IsZero reports whether n is unset, so that omitzero leaves it out.
+func (n Nullable[T]) IsZero() bool { return !n.Set }
 
 // SetTo returns a Nullable that sets the field to v.
 func SetTo[T any](v T) Nullable[T] { return Nullable[T]{Set: true, Value: &v} }
@@ -92,6 +121,14 @@ type RotateParams struct {
 	ExpiresIn *Duration
 }
 
+// Page sizes of [Service.List] and [Service.Audit], and the longest cursor
+// they accept.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 1000
+	MaxCursorLength = 64
+)
+
 // ListParams selects a page of keys for [Service.List].
 type ListParams struct {
 	Owner  string
@@ -100,7 +137,7 @@ type ListParams struct {
 	Query string
 	// Cursor is the NextCursor of the previous page, or "".
 	Cursor string
-	// Limit is 1-1000; 0 means 50.
+	// Limit is 1 to MaxPageSize; 0 means DefaultPageSize.
 	Limit int
 }
 

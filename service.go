@@ -246,10 +246,10 @@ func (s *Service) List(ctx context.Context, p ListParams) (Page, error) {
 	var probs problems
 	limit := p.Limit
 	if limit == 0 {
-		limit = 50
+		limit = DefaultPageSize
 	}
-	if limit < 1 || limit > 1000 {
-		probs.add("limit", "must be 1-1000")
+	if limit < 1 || limit > MaxPageSize {
+		probs.add("limit", fmt.Sprintf("must be 1-%d", MaxPageSize))
 	}
 	if p.Status != "" && !p.Status.Valid() {
 		probs.add("status", "must be active, disabled, revoked or expired")
@@ -291,7 +291,7 @@ func decodeCursor(s string) (*ListCursor, error) {
 		return nil, nil
 	}
 	bad := errors.New("is not a cursor returned by this API")
-	if len(s) > 64 {
+	if len(s) > MaxCursorLength {
 		return nil, bad
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(s)
@@ -564,16 +564,16 @@ func (s *Service) Audit(ctx context.Context, p AuditParams) (AuditPage, error) {
 	var probs problems
 	limit := p.Limit
 	if limit == 0 {
-		limit = 50
+		limit = DefaultPageSize
 	}
-	if limit < 1 || limit > 1000 {
-		probs.add("limit", "must be 1-1000")
+	if limit < 1 || limit > MaxPageSize {
+		probs.add("limit", fmt.Sprintf("must be 1-%d", MaxPageSize))
 	}
 	var before int64
 	if p.Cursor != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(p.Cursor)
 		n, perr := strconv.ParseInt(string(raw), 10, 64)
-		if err != nil || perr != nil || n < 1 {
+		if err != nil || perr != nil || n < 1 || len(p.Cursor) > MaxCursorLength {
 			probs.add("cursor", "is not a cursor returned by this API")
 		}
 		before = n

@@ -74,8 +74,8 @@ func (f *keyFields) validate(p *problems) {
 
 // validateScopes checks a list of scopes and returns it without repeats.
 func validateScopes(scopes []string, p *problems) []string {
-	if len(scopes) > maxScopes {
-		p.add("scopes", fmt.Sprintf("at most %d scopes", maxScopes))
+	if len(scopes) > MaxScopes {
+		p.add("scopes", fmt.Sprintf("at most %d scopes", MaxScopes))
 	}
 	for i, s := range scopes {
 		if msg := validateScope(s); msg != "" {
