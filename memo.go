@@ -14,8 +14,9 @@ import (
 // instead of Argon2id or bcrypt. The memo is bound to the hash string, so a
 // copy of the key with another hash (a rotation, a rehash) never uses it.
 type verifyMemo struct {
-	p    atomic.Pointer[memoEntry]
-	plan atomic.Pointer[limitPlan] // the key's rate checks, with those of plan.owner
+	p      atomic.Pointer[memoEntry]
+	plan   atomic.Pointer[limitPlan] // the key's rate checks, with those of plan.owner
+	scopes atomic.Pointer[scopeSet]  // the key's effective scopes, with its role instances
 }
 
 type memoEntry struct {

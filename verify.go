@@ -24,72 +24,96 @@ import (
 // rate-limited key without a Limiter (ErrNoLimiter). Verify never waits on a
 // usage write: counts are aggregated in memory and flushed in batches.
 func (s *Service) Verify(ctx context.Context, req VerifyRequest) (Result, error) {
+	var r Result
+	err := s.verify(ctx, &req, &r)
+	return r, err
+}
+
+// verify does Verify's work into r, so that the Result is built in place.
+func (s *Service) verify(ctx context.Context, req *VerifyRequest, r *Result) error {
 	var start time.Time
 	if s.lookup != nil {
 		start = time.Now()
 	}
+	r.Remaining, r.OwnerRemaining = -1, -1
 	cost := int64(1)
 	if req.Cost != nil {
 		cost = *req.Cost
 		if cost < 0 {
-			return Result{}, invalid("cost", "must be at least 0")
+			return invalid("cost", "must be at least 0")
 		}
 	}
 	tok, err := Parse(req.Key)
 	if err != nil {
-		return s.finish(Result{Outcome: OutcomeMalformed, Remaining: -1, OwnerRemaining: -1}), nil
+		s.finish(r, OutcomeMalformed)
+		return nil
 	}
 	k, err := s.store.Get(ctx, tok.ID)
 	if errors.Is(err, ErrNotFound) {
 		s.checkUnknown(tok.Secret) // same work as a wrong secret
-		return s.notFound(ctx, start), nil
+		s.notFound(ctx, start, r)
+		return nil
 	}
 	if err != nil {
-		return Result{}, fmt.Errorf("keyward: verifying key: %w", err)
+		return fmt.Errorf("keyward: verifying key: %w", err)
 	}
 	ok, rehash := s.checkSecret(k, tok.Secret)
 	now := s.now()
 	if !ok || tok.Prefix != k.Prefix {
 		// A guessing attempt shows up in the key's usage; the caller learns nothing.
 		s.usage.add(k.ID, k.Owner, OutcomeNotFound, false, now)
-		return s.notFound(ctx, start), nil
+		s.notFound(ctx, start, r)
+		return nil
 	}
 	if rehash && !s.noRehash {
 		s.rehash(k.ID, k.Hash, tok.Secret)
 	}
-	r := Result{Key: k, Remaining: credits(k.Remaining, k.Refill, k.RefilledAt, now), OwnerRemaining: -1}
+	r.Key, r.Remaining = k, credits(k.Remaining, k.Refill, k.RefilledAt, now)
 	if k.Owner != "" {
 		o, err := s.store.GetOwner(ctx, k.Owner)
 		switch {
 		case err == nil:
 			r.Owner, r.OwnerRemaining = o, credits(o.Remaining, o.Refill, o.RefilledAt, now)
 		case !errors.Is(err, ErrNotFound):
-			return Result{}, fmt.Errorf("keyward: verifying key: reading its owner: %w", err)
+			*r = Result{}
+			return fmt.Errorf("keyward: verifying key: reading its owner: %w", err)
 		}
 	}
+	outcome, err := s.check(ctx, k, req, cost, now, r)
+	if err != nil {
+		*r = Result{}
+		return err
+	}
+	s.usage.add(k.ID, k.Owner, outcome, outcome != OutcomeNotFound, now)
+	s.finish(r, outcome)
+	return nil
+}
+
+// check runs the checks after the secret's, in the contract's order, and
+// spends the cost when they pass.
+func (s *Service) check(ctx context.Context, k *Key, req *VerifyRequest, cost int64, now time.Time, r *Result) (Outcome, error) {
 	switch {
 	case k.RevokedAt != nil:
-		r.Outcome = OutcomeRevoked
+		return OutcomeRevoked, nil
 	case k.Expired(now):
-		r.Outcome = OutcomeExpired
+		return OutcomeExpired, nil
 	case !k.Enabled:
-		r.Outcome = OutcomeDisabled
+		return OutcomeDisabled, nil
 	case len(k.AllowedCIDRs) > 0 && !addressAllowed(k.AllowedCIDRs, req.ClientIP):
-		r.Outcome = OutcomeForbiddenAddress
-	default:
-		if err := s.loadRoles(ctx, k, &r); err != nil {
-			return Result{}, err
-		}
-		if missing := missingScope(&r, &req); missing != "" {
-			r.Outcome, r.MissingScope = OutcomeInsufficientScope, missing
-			break
-		}
-		if err := s.spend(ctx, k, cost, now, &r); err != nil {
-			return Result{}, err
-		}
+		return OutcomeForbiddenAddress, nil
 	}
-	s.usage.add(k.ID, k.Owner, r.Outcome, true, now)
-	return s.finish(r), nil
+	if len(k.Roles) > 0 {
+		scopes, err := s.effectiveScopes(ctx, k)
+		if err != nil {
+			return 0, err
+		}
+		r.scopes = scopes
+	}
+	if missing := missingScope(r.EffectiveScopes(), req); missing != "" {
+		r.MissingScope = missing
+		return OutcomeInsufficientScope, nil
+	}
+	return s.spend(ctx, k, cost, now, r)
 }
 
 // credits returns the credits left as a check at now sees them (a refill
@@ -104,93 +128,101 @@ func credits(remaining *int64, refill *Refill, refilledAt *time.Time, now time.T
 	return *remaining
 }
 
-// has reports whether the key's effective scopes (its own and those of the
-// roles read into r) grant need.
-func (r *Result) has(need string) bool {
-	if ScopeGranted(r.Key.Scopes, need) {
-		return true
-	}
-	for _, role := range r.roles[:r.nroles] {
-		if ScopeGranted(role.Scopes, need) {
-			return true
-		}
-	}
-	return false
-}
-
-// loadRoles reads the key's roles into r (cache hits in production). A role
-// that no longer exists grants nothing.
-func (s *Service) loadRoles(ctx context.Context, k *Key, r *Result) error {
+// effectiveScopes returns the key's scopes followed by those of its roles
+// (cache hits in production), each once. A role that no longer exists
+// grants nothing. A key that keeps a memo (a cached instance) builds the
+// list once per set of role instances.
+func (s *Service) effectiveScopes(ctx context.Context, k *Key) ([]string, error) {
+	var buf [MaxKeyRoles]*Role
+	roles := buf[:0]
 	for _, name := range k.Roles {
 		role, err := s.store.GetRole(ctx, name)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			continue
 		case err != nil:
-			return fmt.Errorf("keyward: verifying key: reading role %q: %w", name, err)
+			return nil, fmt.Errorf("keyward: verifying key: reading role %q: %w", name, err)
 		}
-		if int(r.nroles) < len(r.roles) {
-			r.roles[r.nroles] = role
-			r.nroles++
+		if len(roles) < cap(roles) {
+			roles = append(roles, role)
 		}
 	}
-	return nil
+	if m := k.memo; m != nil {
+		if e := m.scopes.Load(); e != nil && slices.Equal(e.roles, roles) {
+			return e.scopes, nil
+		}
+		e := &scopeSet{roles: slices.Clone(roles), scopes: joinScopes(k.Scopes, roles)}
+		m.scopes.Store(e)
+		return e.scopes, nil
+	}
+	return joinScopes(k.Scopes, roles), nil
 }
 
-// missingScope returns the scope to report when the key's effective scopes
-// (roles read into r) do not satisfy the request, or "".
-func missingScope(r *Result, req *VerifyRequest) string {
-	for _, need := range req.Scopes {
-		if !r.has(need) {
-			return need
-		}
+// scopeSet is a key's effective scopes with the role instances they came
+// from.
+type scopeSet struct {
+	roles  []*Role
+	scopes []string
+}
+
+func joinScopes(own []string, roles []*Role) []string {
+	out := append(make([]string, 0, len(own)), own...)
+	for _, r := range roles {
+		out = append(out, r.Scopes...)
 	}
-	if len(req.AnyScope) > 0 && !slices.ContainsFunc(req.AnyScope, r.has) {
+	return dedupe(out)
+}
+
+// missingScope returns the scope to report when the granted scopes do not
+// satisfy the request, or "".
+func missingScope(granted []string, req *VerifyRequest) string {
+	if need, missing := MissingScope(granted, req.Scopes); missing {
+		return need
+	}
+	if len(req.AnyScope) > 0 && !anyGranted(granted, req.AnyScope) {
 		return req.AnyScope[0]
 	}
 	if q := req.ScopeQuery; q != nil {
-		var bits uint64
-		missing := ""
-		for i, n := range q.names {
-			if r.has(n) {
-				bits |= 1 << uint(i)
-			} else if missing == "" {
-				missing = n
-			}
-		}
-		if !q.eval(bits) {
+		if ok, missing := q.Eval(granted); !ok {
 			return missing
 		}
 	}
 	return ""
 }
 
+func anyGranted(granted, any []string) bool {
+	for _, need := range any {
+		if ScopeGranted(granted, need) {
+			return true
+		}
+	}
+	return false
+}
+
 // EffectiveScopes returns the key's own scopes followed by those of its
 // roles, each once.
 func (s *Service) EffectiveScopes(ctx context.Context, k *Key) ([]string, error) {
-	r := Result{Key: k}
-	if err := s.loadRoles(ctx, k, &r); err != nil {
-		return nil, err
+	if len(k.Roles) == 0 {
+		return k.Scopes, nil
 	}
-	return r.EffectiveScopes(), nil
+	return s.effectiveScopes(ctx, k)
 }
 
 // spend takes the rate-limit units of the key and its owner, then the
 // credits, giving the units back when the credits are short.
-func (s *Service) spend(ctx context.Context, k *Key, cost int64, now time.Time, r *Result) error {
+func (s *Service) spend(ctx context.Context, k *Key, cost int64, now time.Time, r *Result) (Outcome, error) {
 	plan := s.plan(k, r.Owner)
 	if len(plan.checks) > 0 {
 		if s.limiter == nil {
-			return fmt.Errorf("keyward: key %s: %w", k.ID, ErrNoLimiter)
+			return 0, fmt.Errorf("keyward: key %s: %w", k.ID, ErrNoLimiter)
 		}
 		sc := s.getScratch()
-		defer s.putScratch(sc)
 		out := sc.out[:len(plan.checks)]
 		allowed := s.limiter.Allow(ctx, plan.group, plan.checks, cost, now, out)
 		r.setLimits(plan, out)
+		s.putScratch(sc)
 		if !allowed {
-			r.Outcome = OutcomeRateLimited
-			return nil
+			return OutcomeRateLimited, nil
 		}
 	}
 	ownerCredits := r.Owner != nil && r.Owner.Remaining != nil
@@ -205,19 +237,18 @@ func (s *Service) spend(ctx context.Context, k *Key, cost int64, now time.Time, 
 		}
 		switch {
 		case errors.Is(err, ErrNotFound): // deleted since it was read
-			*r = Result{Outcome: OutcomeNotFound, Remaining: -1, OwnerRemaining: -1}
-			return nil
+			*r = Result{Remaining: -1, OwnerRemaining: -1}
+			return OutcomeNotFound, nil
 		case err != nil:
-			return fmt.Errorf("keyward: spending credits: %w", err)
+			return 0, fmt.Errorf("keyward: spending credits: %w", err)
 		}
 		r.Remaining, r.OwnerRemaining = bal.Key, bal.Owner
 		if !bal.Spent {
-			r.Outcome, r.RetryAfter = OutcomeUsageExceeded, creditWait(k, r.Owner, bal, cost, now)
-			return nil
+			r.RetryAfter = creditWait(k, r.Owner, bal, cost, now)
+			return OutcomeUsageExceeded, nil
 		}
 	}
-	r.Outcome = OutcomeValid
-	return nil
+	return OutcomeValid, nil
 }
 
 // creditWait is how long until a refill restores the credits that were
@@ -250,41 +281,13 @@ func (s *Service) release(ctx context.Context, plan *limitPlan, cost int64, now 
 		return
 	}
 	s.limiter.Release(ctx, plan.group, plan.checks, cost, now)
-	fewest := -1
-	for i := range r.limits[:r.nlimits] {
-		d := &r.limits[i].RateDecision
-		d.Remaining = min(d.Remaining+cost, d.Limit)
-		if d.Remaining == d.Limit {
-			d.Reset = 0 // the budget is full again: nothing is waiting to return
-		}
-		if fewest < 0 || d.Remaining < r.limits[fewest].Remaining {
-			fewest = i
-		}
-	}
-	r.RateLimit = r.limits[fewest].RateDecision
-}
-
-// setLimits records the limiter's decisions: every state, the one with the
-// fewest units left as RateLimit, and the longest wait among refusals.
-func (r *Result) setLimits(plan *limitPlan, out []RateDecision) {
-	fewest := 0
-	for i, d := range out {
-		r.limits[i] = LimitState{Name: plan.names[i], Owner: i >= plan.keyChecks, RateDecision: d}
-		if d.Remaining < out[fewest].Remaining {
-			fewest = i
-		}
-		if !d.Allowed {
-			r.RetryAfter = max(r.RetryAfter, d.RetryAfter)
-		}
-	}
-	r.nlimits = uint8(len(out))
-	r.RateLimit = out[fewest]
+	r.released(cost)
 }
 
 // notFound answers NOT_FOUND, paced (see Options.LookupTime): never sooner
 // than a store lookup takes after start, and always behind a timer, so that
 // every NOT_FOUND answer has the same shape in time whatever path found it.
-func (s *Service) notFound(ctx context.Context, start time.Time) Result {
+func (s *Service) notFound(ctx context.Context, start time.Time, r *Result) {
 	if s.lookup != nil {
 		wait := max(time.Until(start.Add(s.lookup())), time.Nanosecond)
 		t := time.NewTimer(wait)
@@ -294,12 +297,13 @@ func (s *Service) notFound(ctx context.Context, start time.Time) Result {
 			t.Stop()
 		}
 	}
-	return s.finish(Result{Outcome: OutcomeNotFound, Remaining: -1, OwnerRemaining: -1})
+	s.finish(r, OutcomeNotFound)
 }
 
-func (s *Service) finish(r Result) Result {
-	s.outcomes[r.Outcome].Add(1)
-	return r
+// finish sets the outcome and counts it.
+func (s *Service) finish(r *Result, o Outcome) {
+	r.Outcome = o
+	s.outcomes[o].Add(1)
 }
 
 // rehash replaces an outdated hash (older scheme, parameters or pepper) in

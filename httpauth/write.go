@@ -230,22 +230,25 @@ func SetRateLimitHeaders(h http.Header, d keyward.RateDecision) {
 //	RateLimit-Policy: "key";q=100;w=60, "burst";q=10;w=1, "owner.daily";q=10000;w=86400
 //	RateLimit: "burst";r=2;t=1
 func setResultHeaders(h http.Header, res *keyward.Result) bool {
-	limits := res.RateLimits()
+	n := res.NumRateLimits()
 	switch {
-	case len(limits) == 0:
+	case n == 0:
 		if res.RateLimit.Limit > 0 { // a Verifier that reports only the summary
 			SetRateLimitHeaders(h, res.RateLimit)
 			return true
 		}
 		return false
-	case len(limits) == 1 && !limits[0].Owner && limits[0].Name == keyward.DefaultLimitName:
-		SetRateLimitHeaders(h, limits[0].RateDecision)
-		return true
+	case n == 1:
+		if l := res.RateLimitAt(0); !l.Owner && l.Name == keyward.DefaultLimitName {
+			SetRateLimitHeaders(h, l.RateDecision)
+			return true
+		}
 	}
 	var buf [512]byte
 	b := buf[:0]
-	fewest := 0
-	for i, l := range limits {
+	var fewest keyward.LimitState
+	for i := range n {
+		l := res.RateLimitAt(i)
 		if i > 0 {
 			b = append(b, ", "...)
 		}
@@ -254,20 +257,19 @@ func setResultHeaders(h http.Header, res *keyward.Result) bool {
 		b = strconv.AppendInt(b, l.Limit, 10)
 		b = append(b, ";w="...)
 		b = strconv.AppendInt(b, seconds(l.Period), 10)
-		if l.Remaining < limits[fewest].Remaining {
-			fewest = i
+		if i == 0 || l.Remaining < fewest.Remaining {
+			fewest = l
 		}
 	}
-	n := len(b)
-	l := limits[fewest]
-	b = appendPolicyName(b, l)
+	split := len(b)
+	b = appendPolicyName(b, fewest)
 	b = append(b, ";r="...)
-	b = strconv.AppendInt(b, max(l.Remaining, 0), 10)
+	b = strconv.AppendInt(b, max(fewest.Remaining, 0), 10)
 	b = append(b, ";t="...)
-	b = strconv.AppendInt(b, seconds(l.Reset), 10)
+	b = strconv.AppendInt(b, seconds(fewest.Reset), 10)
 	s := string(b)
 	v := new([2]string)
-	v[0], v[1] = s[:n], s[n:]
+	v[0], v[1] = s[:split], s[split:]
 	h[hdrRateLimitPolicy] = v[0:1:1]
 	h[hdrRateLimit] = v[1:2:2]
 	return true
