@@ -272,4 +272,3 @@ func (s *Store) Ping(ctx context.Context) error {
 	s.observe("ping", start, err)
 	return err
 }
-
