@@ -1,6 +1,7 @@
 // Command keyward manages API keys: keyward serve runs the HTTP server,
 // keyward migrate prepares a database, keyward keys ... manages keys straight
-// in the database, and keyward version prints the version.
+// in the database, keyward scan finds leaked keys in files, and keyward
+// version prints the version.
 //
 // Every flag has an environment variable KEYWARD_<FLAG> (upper case, '-' as
 // '_'); a flag given on the command line wins.
