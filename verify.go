@@ -344,3 +344,29 @@ func (s *Service) rehash(id, oldHash, secret string) {
 		}
 	}()
 }
+
+// Identify returns the stored key that the full key string key is, read from
+// the store of record: its id exists, and its secret and prefix match.
+// Otherwise it returns ErrNotFound (ErrMalformed for a string that does not
+// parse): a string that carries a real key's id with another secret, which
+// anyone can forge with a right checksum, is not that key. It spends nothing
+// and counts nothing: it is for acting on a key found somewhere (a leak
+// report, a scan), never for letting a request through.
+func (s *Service) Identify(ctx context.Context, key string) (*Key, error) {
+	tok, err := Parse(key)
+	if err != nil {
+		return nil, err
+	}
+	k, err := s.store.Get(NewFreshContext(ctx), tok.ID)
+	if errors.Is(err, ErrNotFound) {
+		s.checkUnknown(tok.Secret)
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ok, _ := s.checkSecret(k, tok.Secret); !ok || tok.Prefix != k.Prefix {
+		return nil, fmt.Errorf("keyward: key %q: %w", tok.ID, ErrNotFound)
+	}
+	return s.view(k), nil
+}

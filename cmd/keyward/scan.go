@@ -20,6 +20,7 @@ type scanOptions struct {
 	check, revoke bool
 	databaseURL   string
 	redisURL      string
+	pepperFile    string
 	output        string
 }
 
@@ -73,6 +74,7 @@ for pre-commit hooks and CI.`,
 	f.BoolVar(&o.revoke, "revoke", false, "revoke every key found that is not revoked yet (implies --check)")
 	f.StringVar(&o.databaseURL, "database-url", "sqlite:keyward.db", "with --check or --revoke: sqlite:<path> or postgres://user@host/db")
 	f.StringVar(&o.redisURL, "redis-url", "", "with --revoke: publish the change on this Redis, so running servers drop their cached copies at once")
+	f.StringVar(&o.pepperFile, "pepper-file", "", "with --check or --revoke: the database's pepper(s) (default: KEYWARD_PEPPER, else <sqlite file>.pepper); a key found counts only if its secret matches")
 	f.StringVarP(&o.output, "output", "o", "table", "table (path:line:column lines) or json (one object per line)")
 	return cmd
 }
@@ -208,7 +210,7 @@ func (s *scanner) report(path string, line, col int, key []byte) error {
 	s.found++
 	f := &finding{Path: path, Line: line, Column: col, Prefix: strings.Clone(tok.Prefix), ID: strings.Clone(tok.ID)}
 	if s.db != nil {
-		if err := s.db.lookUp(f); err != nil {
+		if err := s.db.lookUp(f, string(key)); err != nil {
 			return err
 		}
 	}

@@ -2,14 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 
 	"github.com/keyward/keyward"
-	"github.com/keyward/keyward/keyhash"
 )
 
 // statusUnknown is the status of a key found by keyward scan that is not in
@@ -30,37 +26,13 @@ type scanDB struct {
 func (d *scanDB) Close() { d.env.Close() }
 
 // openScanDB opens the database of --check and --revoke, which must exist
-// and be migrated. Reading a status and revoking a key hash no secret and
-// verify none, so the database's pepper is not needed: the Service gets a
-// throwaway pepper that no key was hashed with and that nothing uses.
+// and be migrated, with the database's pepper: a key found is matched by its
+// whole string, secret included, so that a forged string carrying a real
+// key's id (anyone can compute a right checksum) is never taken for it.
 func (a *app) openScanDB(ctx context.Context, o *scanOptions) (*scanDB, error) {
-	ko := &keysOptions{databaseURL: o.databaseURL, redisURL: o.redisURL, hasher: "hmac", output: "table"}
-	u, redisOpts, err := ko.check()
+	ko := &keysOptions{databaseURL: o.databaseURL, redisURL: o.redisURL, pepperFile: o.pepperFile, hasher: "hmac", output: "table"}
+	env, err := a.open(ctx, ko, verb{})
 	if err != nil {
-		return nil, err
-	}
-	if u.kind == "sqlite" {
-		if _, err := os.Stat(u.path); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no database at %s: the file does not exist (check --database-url)", u.path)
-		}
-	}
-	base, err := openStore(ctx, u, openOptions{mustExist: true})
-	if err != nil {
-		return nil, err
-	}
-	env := &keysEnv{store: base, ctx: ctx, close: cleanup{func() { base.Close() }}}
-	if err := checkSchema(ctx, base); err != nil {
-		env.Close()
-		return nil, err
-	}
-	secret := make([]byte, keyhash.MinPepperLength)
-	rand.Read(secret)
-	pepper, err := keyhash.NewPepper(secret)
-	if err == nil {
-		err = env.startService(ko, base, []keyhash.Pepper{pepper}, redisOpts)
-	}
-	if err != nil {
-		env.Close()
 		return nil, err
 	}
 	env.ctx = keyward.NewActorContext(ctx, keyward.Actor{ID: scanActor})
@@ -68,20 +40,22 @@ func (a *app) openScanDB(ctx context.Context, o *scanOptions) (*scanDB, error) {
 }
 
 // lookUp sets f's status and, with --revoke, revokes the key if it is not
-// revoked yet. Each key is looked up once per scan.
-func (d *scanDB) lookUp(f *finding) error {
+// revoked yet. key is the whole string found: a key is "unknown" unless the
+// string is that key (Service.Identify). Each string is looked up once per
+// scan.
+func (d *scanDB) lookUp(f *finding, key string) error {
 	name := f.Prefix + "_" + f.ID
-	if st, ok := d.seen[name]; ok {
+	if st, ok := d.seen[key]; ok {
 		f.Status = st
 		return nil
 	}
 	svc, actx := d.env.svc, d.env.ctx
-	k, err := svc.Get(actx, f.ID)
+	k, err := svc.Identify(actx, key)
 	switch {
-	case errors.Is(err, keyward.ErrNotFound), err == nil && k.Prefix != f.Prefix:
+	case errors.Is(err, keyward.ErrNotFound):
 		f.Status = statusUnknown
 	case err != nil:
-		return fmt.Errorf("looking up key %s: %w", f.ID, err)
+		return fmt.Errorf("looking up key %s: %w", name, err)
 	default:
 		f.Status = string(k.Status(svc.Now()))
 	}
@@ -91,6 +65,6 @@ func (d *scanDB) lookUp(f *finding) error {
 		}
 		f.Was, f.Status, f.Revoked = f.Status, string(keyward.StatusRevoked), true
 	}
-	d.seen[name] = f.Status
+	d.seen[key] = f.Status
 	return nil
 }
