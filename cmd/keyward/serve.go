@@ -294,7 +294,7 @@ func (a *app) assemble(ctx context.Context, c serveConfig, in serveInputs, base 
 		return nil, nil, err
 	}
 	done.add(func() { cached.Close() }) // closes the store too, last
-	svc, err := keyward.New(cached, hasher, &keyward.Options{Limiter: limiter, Logger: log, UsageFlushInterval: c.usageFlush})
+	svc, err := keyward.New(cached, hasher, &keyward.Options{Limiter: limiter, Logger: log, UsageFlushInterval: c.usageFlush, LookupTime: cached.LookupTime})
 	if err != nil {
 		return nil, nil, err
 	}

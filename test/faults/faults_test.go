@@ -4,7 +4,6 @@
 package faults
 
 import (
-	"fmt"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -234,31 +233,7 @@ func TestKilledDuringCreates(t *testing.T) {
 	db := "sqlite:" + filepath.Join(t.TempDir(), "k.db")
 	args := []string{"--database-url", db, "--admin-token", adminToken}
 	srv := testserver.Start(t, nil, args...)
-	var mu sync.Mutex
-	var acked []issued
-	var wg sync.WaitGroup
-	var dead atomic.Bool
-	for w := range 8 {
-		wg.Go(func() {
-			for i := 0; !dead.Load(); i++ {
-				r, err := srv.TryDo("POST", "/v1/keys", adminToken, map[string]any{"name": fmt.Sprintf("burst %d-%d", w, i)})
-				if err != nil {
-					return // the server is gone
-				}
-				if r.Status == 201 {
-					var k issued
-					r.JSON(t, &k)
-					mu.Lock()
-					acked = append(acked, k)
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	waitUntil(t, 30*time.Second, "200 creates acknowledged", func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) >= 200 })
-	srv.Kill()
-	dead.Store(true)
-	wg.Wait()
+	acked, _ := createUntilKilled(t, srv, 200, 0)
 
 	srv2 := testserver.Start(t, nil, args...)
 	for _, k := range acked {
