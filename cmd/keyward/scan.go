@@ -56,8 +56,10 @@ so text that only looks like a key is never reported.
 Each key found is printed as path:line:column <prefix>_<id>_… (the column counts bytes
 from 1); the secret is never printed. --check adds the key's status in --database-url
 (active, disabled, revoked, expired, or unknown); --revoke also revokes every key found
-that is not revoked yet, with "scan" as the actor in the audit log. Neither needs the
-pepper. --output json prints one JSON object per key instead.
+that is not revoked yet, with "scan" as the actor in the audit log. Both read the
+database's pepper (KEYWARD_PEPPER or --pepper-file, as the keys verbs do): a string
+counts as a key only if its secret matches, so a forged string that carries a real key's
+id is "unknown" and never revoked. --output json prints one JSON object per key instead.
 
 Exit status: 1 when a key is found (or on an error), 0 when none, 2 on bad usage: fit
 for pre-commit hooks and CI.`,

@@ -247,9 +247,10 @@ func plantKeys(t *testing.T, c *cliEnv, open func() keyward.Store) plantedKeys {
 }
 
 // TestScanCheckAndRevoke: --check prints each key's status from a SQLite
-// database without its pepper; --revoke revokes the live keys (through the
-// Service: the audit log names the actor scan), after which they verify as
-// REVOKED.
+// database; --revoke revokes the live keys (through the Service: the audit
+// log names the actor scan), after which they verify as REVOKED. A forged
+// string with a real key's id and a right checksum is unknown and revoked
+// never; without the pepper, --check fails (exit 1) as the keys verbs do.
 func TestScanCheckAndRevoke(t *testing.T) {
 	c := newCLI(t)
 	u, _ := parseDatabaseURL(c.db)
@@ -264,13 +265,28 @@ func TestScanCheckAndRevoke(t *testing.T) {
 	writeTree(t, dir, map[string]string{"leak.txt": p.file()})
 	t.Chdir(dir)
 	noPepper := map[string]string{"KEYWARD_DATABASE_URL": c.db} // and none beside the file
+	if code, _, stderr := runScan(t, noPepper, "", "scan", "--check"); code != 1 || !strings.Contains(stderr, "pepper") {
+		t.Errorf("--check without the pepper: exit %d, %q; want 1 naming the pepper, as the keys verbs", code, stderr)
+	}
+	env := map[string]string{"KEYWARD_DATABASE_URL": c.db, "KEYWARD_PEPPER": testPepper}
 
-	code, out, stderr := runScan(t, noPepper, "", "scan", "--check")
+	// A forged string: the active key's id with another secret, and a right checksum.
+	tok, _ := keyward.Parse(p.active)
+	forged := keyward.Token{Prefix: tok.Prefix, ID: tok.ID, Secret: strings.Repeat("F", keyward.SecretLength)}.String()
+	writeTree(t, dir, map[string]string{"forged.txt": "token = " + forged + "\n"})
+	if code, out, stderr := runScan(t, env, "", "scan", "--revoke", "forged.txt"); code != 1 || !strings.Contains(out, "unknown") || strings.Contains(out, "revoked") {
+		t.Errorf("--revoke of a forged string: exit %d, %q %s; want it unknown and nothing revoked", code, out, stderr)
+	}
+	if code, out, _ := c.run("keys", "verify", p.active); code != 0 || !strings.HasPrefix(out, "VALID") {
+		t.Fatalf("the real key after a forged string was scanned: exit %d, %q; want VALID", code, out)
+	}
+
+	code, out, stderr := runScan(t, env, "", "scan", "--check", "leak.txt")
 	if want := p.lines(t, "leak.txt", "active", "disabled", "revoked", "expired", "unknown", "unknown"); code != 1 || out != want {
 		t.Errorf("--check: exit %d\n%s%s\nwant\n%s", code, out, stderr, want)
 	}
 
-	code, out, stderr = runScan(t, noPepper, "", "scan", "--revoke")
+	code, out, stderr = runScan(t, env, "", "scan", "--revoke", "leak.txt")
 	want := p.lines(t, "leak.txt", "revoked (was active)", "revoked (was disabled)", "revoked", "revoked (was expired)", "unknown", "unknown")
 	if code != 1 || out != want {
 		t.Errorf("--revoke: exit %d\n%s%s\nwant\n%s", code, out, stderr, want)
@@ -284,21 +300,20 @@ func TestScanCheckAndRevoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	tok, _ := keyward.Parse(p.active)
 	entries, err := store.ListAudit(context.Background(), keyward.AuditFilter{KeyID: tok.ID, Limit: 10})
 	if err != nil || len(entries) == 0 || entries[0].Action != keyward.ActionRevoke || entries[0].Actor != "scan" {
 		t.Errorf("audit log of the revoked key: %+v, %v; want key.revoke by scan first", entries, err)
 	}
 
 	// A second --revoke finds them revoked, and -o json says so.
-	code, out, _ = runScan(t, noPepper, "", "scan", "--revoke", "-o", "json", "leak.txt")
+	code, out, _ = runScan(t, env, "", "scan", "--revoke", "-o", "json", "leak.txt")
 	if code != 1 || strings.Count(out, `"status":"revoked"`) != 4 || strings.Contains(out, `"revoked":true`) {
 		t.Errorf("second --revoke -o json: exit %d\n%s", code, out)
 	}
 }
 
 // TestScanCheckPostgres is --check and --revoke on PostgreSQL
-// (KEYWARD_TEST_POSTGRES_URL), again without the pepper.
+// (KEYWARD_TEST_POSTGRES_URL).
 func TestScanCheckPostgres(t *testing.T) {
 	db := testpg.FreshDatabase(t, testpg.URL(t))
 	c := &cliEnv{t: t, db: db, env: map[string]string{"KEYWARD_PEPPER": testPepper, "KEYWARD_DATABASE_URL": db}}
@@ -313,12 +328,12 @@ func TestScanCheckPostgres(t *testing.T) {
 	dir := t.TempDir()
 	writeTree(t, dir, map[string]string{"leak.txt": p.file()})
 	t.Chdir(dir)
-	noPepper := map[string]string{"KEYWARD_DATABASE_URL": db}
-	code, out, stderr := runScan(t, noPepper, "", "scan", "--check")
+	env := map[string]string{"KEYWARD_DATABASE_URL": db, "KEYWARD_PEPPER": testPepper}
+	code, out, stderr := runScan(t, env, "", "scan", "--check")
 	if want := p.lines(t, "leak.txt", "active", "disabled", "revoked", "expired", "unknown", "unknown"); code != 1 || out != want {
 		t.Errorf("--check: exit %d\n%s%s\nwant\n%s", code, out, stderr, want)
 	}
-	code, out, stderr = runScan(t, noPepper, "", "scan", "--revoke")
+	code, out, stderr = runScan(t, env, "", "scan", "--revoke", "leak.txt")
 	want := p.lines(t, "leak.txt", "revoked (was active)", "revoked (was disabled)", "revoked", "revoked (was expired)", "unknown", "unknown")
 	if code != 1 || out != want {
 		t.Errorf("--revoke: exit %d\n%s%s\nwant\n%s", code, out, stderr, want)
