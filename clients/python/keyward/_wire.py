@@ -7,10 +7,24 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import re
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Generic, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 from urllib.parse import quote
 
-from .types import RateLimitState, Verification
+from .types import (
+    AuditPage,
+    IssuedKey,
+    Key,
+    KeyPage,
+    Owner,
+    OwnerPage,
+    RateLimitState,
+    Role,
+    RolePage,
+    Usage,
+    Verification,
+)
+
+T = TypeVar("T")
 
 
 class _Unset:
@@ -38,14 +52,28 @@ Duration = Union[str, int, float, _dt.timedelta]
 Time = Union[str, _dt.datetime]
 
 
-class Call(NamedTuple):
-    """One HTTP request of the API, and how to read its answer."""
+def _same(doc: Any) -> Any:
+    return doc
 
-    method: str
-    path: str
-    params: Optional[Dict[str, str]] = None
-    json: Any = None
-    parse: Callable[[Any], Any] = lambda body: body
+
+def _none(doc: Any) -> None:
+    return None
+
+
+class Call(Generic[T]):
+    """One HTTP request of the API, and how to read its answer (a T)."""
+
+    __slots__ = ("method", "path", "params", "json", "parse")
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        params: Optional[Dict[str, str]] = None,
+        json: Any = None,
+        parse: Callable[[Any], T] = _same,
+    ) -> None:
+        self.method, self.path, self.params, self.json, self.parse = method, path, params, json, parse
 
 
 def seg(s: str) -> str:
@@ -169,9 +197,9 @@ def _int(v: Any, default: int = 0) -> int:
     return v if isinstance(v, int) and not isinstance(v, bool) else default
 
 
-def _periods(answer: Mapping[str, Any]) -> Dict[tuple, int]:
+def _periods(answer: Mapping[str, Any]) -> Dict[Tuple[str, str], int]:
     """Periods in seconds of the limits the answer's key and owner show."""
-    out: Dict[tuple, int] = {}
+    out: Dict[Tuple[str, str], int] = {}
     for scope, holder in (("key", answer.get("key")), ("owner", answer.get("owner"))):
         if not isinstance(holder, dict):
             continue
@@ -184,9 +212,9 @@ def _periods(answer: Mapping[str, Any]) -> Dict[tuple, int]:
     return out
 
 
-def _state(d: Mapping[str, Any], periods: Dict[tuple, int]) -> RateLimitState:
-    name = d.get("name") if isinstance(d.get("name"), str) else "default"
-    scope = d.get("scope") if d.get("scope") in ("key", "owner") else "key"
+def _state(d: Mapping[str, Any], periods: Dict[Tuple[str, str], int]) -> RateLimitState:
+    name = str(d["name"]) if isinstance(d.get("name"), str) else "default"
+    scope = str(d["scope"]) if d.get("scope") in ("key", "owner") else "key"
     period: Optional[int] = None
     p = d.get("period", d.get("window"))
     if isinstance(p, str):
@@ -213,18 +241,18 @@ def verification(answer: Any) -> Verification:
     rl = answer.get("ratelimit")
     states = [_state(x, periods) for x in answer.get("ratelimits") or [] if isinstance(x, dict)]
     single = _state(rl, periods) if isinstance(rl, dict) else None
-    if single is not None and "name" not in rl and states:
+    if single is not None and isinstance(rl, dict) and "name" not in rl and states:
         # the summary is the entry with the fewest units left: take its name
         fewest = min(states, key=lambda s: s.remaining)
         if (fewest.limit, fewest.remaining) == (single.limit, single.remaining):
             single = fewest
-    key = answer.get("key") if isinstance(answer.get("key"), dict) else None
+    key: Optional[Key] = answer["key"] if isinstance(answer.get("key"), dict) else None
     owner = answer.get("owner") if isinstance(answer.get("owner"), dict) else None
     eff = answer.get("effective_scopes")
     return Verification(
         valid=answer.get("valid") is True,
         code=answer["code"],
-        key=key,  # type: ignore[arg-type]
+        key=key,
         ratelimit=single,
         ratelimits=states,
         missing_scope=answer.get("missing_scope") or "",
@@ -239,41 +267,41 @@ def verification(answer: Any) -> Verification:
 # clients.
 
 
-def create_key(fields: Mapping[str, Any]) -> Call:
+def create_key(fields: Mapping[str, Any]) -> "Call[IssuedKey]":
     if not fields.get("name"):
         raise ValueError("keyward: a key needs a name")
     return Call("POST", "/v1/keys", json=body(fields, keep_none=False))
 
 
-def list_keys(**params: Any) -> Call:
+def list_keys(**params: Any) -> "Call[KeyPage]":
     return Call("GET", "/v1/keys", params=query(**params))
 
 
-def get_key(key_id: str) -> Call:
+def get_key(key_id: str) -> "Call[Key]":
     return Call("GET", f"/v1/keys/{seg(key_id)}")
 
 
-def update_key(key_id: str, fields: Mapping[str, Any]) -> Call:
+def update_key(key_id: str, fields: Mapping[str, Any]) -> "Call[Key]":
     return Call("PATCH", f"/v1/keys/{seg(key_id)}", json=body(fields, keep_none=True))
 
 
-def revoke_key(key_id: str) -> Call:
+def revoke_key(key_id: str) -> "Call[Key]":
     return Call("POST", f"/v1/keys/{seg(key_id)}/revoke")
 
 
-def rotate_key(key_id: str, fields: Mapping[str, Any]) -> Call:
+def rotate_key(key_id: str, fields: Mapping[str, Any]) -> "Call[IssuedKey]":
     return Call("POST", f"/v1/keys/{seg(key_id)}/rotate", json=body(fields, keep_none=False))
 
 
-def delete_key(key_id: str) -> Call:
-    return Call("DELETE", f"/v1/keys/{seg(key_id)}", parse=lambda _: None)
+def delete_key(key_id: str) -> "Call[None]":
+    return Call("DELETE", f"/v1/keys/{seg(key_id)}", parse=_none)
 
 
-def key_usage(key_id: str, **params: Any) -> Call:
+def key_usage(key_id: str, **params: Any) -> "Call[Usage]":
     return Call("GET", f"/v1/keys/{seg(key_id)}/usage", params=query(**params))
 
 
-def audit(**params: Any) -> Call:
+def audit(**params: Any) -> "Call[AuditPage]":
     return Call("GET", "/v1/audit", params=query(**params))
 
 
@@ -283,7 +311,7 @@ def verify(
     scope_query: Optional[str],
     cost: Optional[int],
     client_ip: Optional[str],
-) -> Call:
+) -> "Call[Verification]":
     if not isinstance(key, str):
         raise TypeError("keyward: the key to verify must be a str")
     if isinstance(scopes, str):
@@ -300,41 +328,41 @@ def verify(
     return Call("POST", "/v1/keys/verify", json=b, parse=verification)
 
 
-def put_owner(name: str, fields: Mapping[str, Any]) -> Call:
+def put_owner(name: str, fields: Mapping[str, Any]) -> "Call[Owner]":
     return Call("PUT", f"/v1/owners/{seg(name)}", json=body(fields, keep_none=False))
 
 
-def update_owner(name: str, fields: Mapping[str, Any]) -> Call:
+def update_owner(name: str, fields: Mapping[str, Any]) -> "Call[Owner]":
     return Call("PATCH", f"/v1/owners/{seg(name)}", json=body(fields, keep_none=True))
 
 
-def get_owner(name: str) -> Call:
+def get_owner(name: str) -> "Call[Owner]":
     return Call("GET", f"/v1/owners/{seg(name)}")
 
 
-def list_owners(**params: Any) -> Call:
+def list_owners(**params: Any) -> "Call[OwnerPage]":
     return Call("GET", "/v1/owners", params=query(**params))
 
 
-def delete_owner(name: str) -> Call:
-    return Call("DELETE", f"/v1/owners/{seg(name)}", parse=lambda _: None)
+def delete_owner(name: str) -> "Call[None]":
+    return Call("DELETE", f"/v1/owners/{seg(name)}", parse=_none)
 
 
-def owner_usage(name: str, **params: Any) -> Call:
+def owner_usage(name: str, **params: Any) -> "Call[Usage]":
     return Call("GET", f"/v1/owners/{seg(name)}/usage", params=query(**params))
 
 
-def put_role(name: str, fields: Mapping[str, Any]) -> Call:
+def put_role(name: str, fields: Mapping[str, Any]) -> "Call[Role]":
     return Call("PUT", f"/v1/roles/{seg(name)}", json=body(fields, keep_none=False))
 
 
-def get_role(name: str) -> Call:
+def get_role(name: str) -> "Call[Role]":
     return Call("GET", f"/v1/roles/{seg(name)}")
 
 
-def list_roles(**params: Any) -> Call:
+def list_roles(**params: Any) -> "Call[RolePage]":
     return Call("GET", "/v1/roles", params=query(**params))
 
 
-def delete_role(name: str) -> Call:
-    return Call("DELETE", f"/v1/roles/{seg(name)}", parse=lambda _: None)
+def delete_role(name: str) -> "Call[None]":
+    return Call("DELETE", f"/v1/roles/{seg(name)}", parse=_none)

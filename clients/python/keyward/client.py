@@ -14,7 +14,7 @@ from typing import Any, AsyncIterator, Dict, Iterator, Optional, Sequence
 import httpx
 
 from . import _wire as w
-from ._wire import UNSET, Call, Duration, Time
+from ._wire import UNSET, Call, Duration, T, Time
 from .errors import KeywardError, Unavailable, error_from_response
 from .types import (
     AuditPage,
@@ -48,7 +48,7 @@ def _headers(token: str) -> Dict[str, str]:
     return {"Authorization": "Bearer " + token, "Accept": "application/json"}
 
 
-def _result(call: Call, resp: httpx.Response) -> Any:
+def _result(call: Call[T], resp: httpx.Response) -> T:
     if resp.status_code >= 400:
         raise error_from_response(resp.status_code, resp.content, resp.headers.get("retry-after"))
     if resp.status_code == 204 or not resp.content:
@@ -151,7 +151,7 @@ class Client:
     def __repr__(self) -> str:
         return f"keyward.Client({self.base_url!r})"  # never the token
 
-    def _send(self, call: Call) -> Any:
+    def _send(self, call: Call[T]) -> T:
         try:
             resp = self._http.request(
                 call.method, self.base_url + call.path, params=call.params, json=call.json, headers=self._headers
@@ -426,7 +426,7 @@ class AsyncClient:
     def __repr__(self) -> str:
         return f"keyward.AsyncClient({self.base_url!r})"
 
-    async def _send(self, call: Call) -> Any:
+    async def _send(self, call: Call[T]) -> T:
         try:
             resp = await self._http.request(
                 call.method, self.base_url + call.path, params=call.params, json=call.json, headers=self._headers

@@ -159,9 +159,9 @@ def error_from_response(status: int, body: bytes, retry_after: Optional[str] = N
             problem = doc
     except ValueError:
         pass
-    code = problem.get("code") if isinstance(problem.get("code"), str) else None
-    code = code or _CODE_BY_STATUS.get(status, "INTERNAL")
-    detail = problem.get("detail") if isinstance(problem.get("detail"), str) else ""
+    code = problem.get("code") if isinstance(problem.get("code"), str) else ""
+    code = str(code) or _CODE_BY_STATUS.get(status, "INTERNAL")
+    detail = str(problem["detail"]) if isinstance(problem.get("detail"), str) else ""
     if not detail and not problem:
         detail = f"the server answered {status} without a problem document"
     errors = [e for e in problem.get("errors") or [] if isinstance(e, dict)]

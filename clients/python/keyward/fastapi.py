@@ -32,14 +32,18 @@ cached is answered 503 (code ``UNAVAILABLE``), never let through.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import ipaddress
 import logging
+import math
+import re
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from fastapi import FastAPI, Request, Response, Security
@@ -59,7 +63,8 @@ log = logging.getLogger("keyward.fastapi")
 
 @dataclass(frozen=True)
 class VerifiedKey:
-    """The key a request presented, as keyward verified it.
+    """The key a request presented, as keyward verified it. Cached answers
+    share one VerifiedKey between requests: treat it as read-only.
 
     Attributes:
         id: the key's public id (safe to log).
@@ -121,29 +126,34 @@ def install(app: FastAPI) -> None:
 
 
 class _Cache:
-    """A bounded map of request digests to VALID answers with their age.
-    Thread-safe: sync clients verify in FastAPI's thread pool."""
+    """A bounded map of request digests to verified keys and the clock time
+    until which each may be reused: ttl after the answer, or the key's
+    expiry if sooner. Thread-safe: sync clients verify in FastAPI's thread
+    pool."""
 
     def __init__(self, ttl: float, max_entries: int, clock: Callable[[], float]) -> None:
         self.ttl, self.max, self.clock = ttl, max_entries, clock
-        self._d: "OrderedDict[bytes, Tuple[float, Verification]]" = OrderedDict()
+        self._d: "OrderedDict[bytes, Tuple[float, VerifiedKey]]" = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, k: bytes) -> Optional[Verification]:
+    def get(self, k: bytes) -> Optional[VerifiedKey]:
         now = self.clock()
         with self._lock:
             e = self._d.get(k)
             if e is None:
                 return None
-            if now - e[0] >= self.ttl:
+            if now >= e[0]:
                 del self._d[k]
                 return None
             return e[1]
 
-    def put(self, k: bytes, v: Verification) -> None:
-        now = self.clock()
+    def put(self, k: bytes, v: VerifiedKey) -> None:
+        life = min(self.ttl, _seconds_left(v.key.get("expires_at")))
+        if life <= 0:
+            return
+        until = self.clock() + life
         with self._lock:
-            self._d[k] = (now, v)
+            self._d[k] = (until, v)
             self._d.move_to_end(k)
             while len(self._d) > self.max:
                 self._d.popitem(last=False)
@@ -155,6 +165,27 @@ class _Cache:
     def __len__(self) -> int:
         with self._lock:
             return len(self._d)
+
+
+def _parse_time(s: str) -> Optional[datetime]:
+    s = s.replace("Z", "+00:00")
+    # Python < 3.11 reads at most 6 digits of a fraction: drop the others.
+    s = re.sub(r"(\.\d{6})\d+", r"\1", s)
+    try:
+        t = datetime.fromisoformat(s)
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)
+
+
+def _seconds_left(expires_at: Optional[str]) -> float:
+    """Seconds until an RFC 3339 expiry (inf for none, 0 if unreadable)."""
+    if not expires_at:
+        return math.inf
+    t = _parse_time(expires_at)
+    if t is None:
+        return 0.0
+    return (t - datetime.now(timezone.utc)).total_seconds()
 
 
 def _trim(s: str) -> str:
@@ -177,16 +208,19 @@ def key_from_headers(authorization: Optional[str], x_api_key: Optional[str]) -> 
     return ""
 
 
-def peer_ip(request: Request) -> Optional[str]:
-    """The request's peer address, or None when it is not an IP address
-    (FastAPI's TestClient calls itself "testclient")."""
-    host = request.client.host if request.client else None
-    if not host:
-        return None
+@functools.lru_cache(maxsize=4096)
+def _as_ip(host: str) -> Optional[str]:
     try:
         return str(ipaddress.ip_address(host))
     except ValueError:
         return None
+
+
+def peer_ip(request: Request) -> Optional[str]:
+    """The request's peer address, or None when it is not an IP address
+    (FastAPI's TestClient calls itself "testclient")."""
+    client = request.scope.get("client")
+    return _as_ip(client[0]) if client and client[0] else None
 
 
 class KeywardAuth:
@@ -300,9 +334,9 @@ class KeywardAuth:
 
     async def _verify(self, key: str, ip: Optional[str]) -> Verification:
         args = (key, self.scopes or None, self.scope_query, self.cost, ip)
-        if self._async:
-            return await self.client.verify(*args)  # type: ignore[misc]
-        return await run_in_threadpool(self.client.verify, *args)  # type: ignore[arg-type]
+        if isinstance(self.client, AsyncClient) or self._async:
+            return await self.client.verify(*args)  # type: ignore[no-any-return,misc]
+        return await run_in_threadpool(self.client.verify, *args)
 
     async def verify_request(self, request: Request) -> Tuple[Optional[VerifiedKey], Optional[Rejection], Dict[str, str]]:
         """Verifies the key of a request without raising: returns the
@@ -317,7 +351,7 @@ class KeywardAuth:
         digest = self._digest(key, ip)
         cached = self._cache.get(digest) if self._cache.ttl > 0 else None
         if cached is not None:
-            return VerifiedKey.from_verification(cached), None, {}
+            return cached, None, {}
         try:
             v = await self._verify(key, ip)
         except Unavailable as exc:
@@ -332,9 +366,10 @@ class KeywardAuth:
         if r is not None:
             self._cache.drop(digest)
             return None, r, {}
+        verified = VerifiedKey.from_verification(v)
         if self._cache.ttl > 0 and not v.limited:
-            self._cache.put(digest, v)
-        return VerifiedKey.from_verification(v), None, ratelimit_headers(v)
+            self._cache.put(digest, verified)
+        return verified, None, ratelimit_headers(v)
 
     async def __call__(
         self,

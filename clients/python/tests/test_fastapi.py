@@ -285,6 +285,20 @@ def test_revoked_key_refused_after_ttl(server, admin: keyward.Client, new_key: N
         assert http.sent == 3
 
 
+def test_cache_never_outlives_the_key(server, new_key: NewKey, verify_token: str) -> None:
+    clock, http = FakeClock(), Counting()
+    app, _ = make_app(keyward.Client(server.url, verify_token, http_client=http), ttl=1e9, clock=clock)
+    _, secret = new_key(expires_in="1h")
+    with TestClient(app) as c:
+        assert c.get("/open", headers=bearer(secret)).status_code == 200
+        clock.now += 3500
+        assert c.get("/open", headers=bearer(secret)).status_code == 200
+        assert http.sent == 1  # cached, though ttl is far off
+        clock.now += 101  # past the key's expiry: asked again
+        c.get("/open", headers=bearer(secret))
+        assert http.sent == 2
+
+
 def test_cache_is_per_requirement(server, new_key: NewKey, verify_token: str) -> None:
     clock, http = FakeClock(), Counting()
     app, _ = make_app(keyward.Client(server.url, verify_token, http_client=http), clock=clock)
