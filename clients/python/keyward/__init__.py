@@ -12,7 +12,8 @@ here depends on pydantic.
 """
 
 from ._wire import UNSET
-from .client import AsyncClient, Client
+from .async_client import AsyncClient
+from .client import Client
 from .errors import (
     Conflict,
     Forbidden,

@@ -51,7 +51,8 @@ from fastapi.exceptions import HTTPException
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from .client import AsyncClient, Client
+from .async_client import AsyncClient
+from .client import Client
 from .errors import KeywardError, Unavailable
 from .responses import Rejection, missing, ratelimit_headers, rejection, unavailable
 from .types import Key, Verification
