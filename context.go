@@ -8,6 +8,7 @@ const (
 	keyContextKey contextKey = iota
 	actorContextKey
 	freshContextKey
+	scopesContextKey
 )
 
 // NewContext returns a copy of ctx carrying the verified key k. Middleware
@@ -22,6 +23,27 @@ func NewContext(ctx context.Context, k *Key) context.Context {
 func KeyFromContext(ctx context.Context) (*Key, bool) {
 	k, ok := ctx.Value(keyContextKey).(*Key)
 	return k, ok && k != nil
+}
+
+// NewScopesContext returns a copy of ctx carrying the effective scopes of
+// the verified key (its own and its roles'); package httpauth sets it for
+// keys with roles, so that per-route scope checks see what Verify saw.
+func NewScopesContext(ctx context.Context, scopes []string) context.Context {
+	return context.WithValue(ctx, scopesContextKey, scopes)
+}
+
+// ScopesFromContext returns the effective scopes of the verified key in
+// ctx: those of NewScopesContext, else the key's own scopes. It reports
+// whether ctx carries a verified key.
+func ScopesFromContext(ctx context.Context) ([]string, bool) {
+	if s, ok := ctx.Value(scopesContextKey).([]string); ok {
+		return s, true
+	}
+	k, ok := KeyFromContext(ctx)
+	if !ok {
+		return nil, false
+	}
+	return k.Scopes, true
 }
 
 // Actor is who performs an admin action, for the audit log.

@@ -29,6 +29,8 @@
 // everything before it, in base62, 6 characters, so that secret scanners and
 // the server reject typos and garbage without a lookup. [Parse] reads a key
 // from the right (the prefix may contain '_') and does not allocate.
+// [FindKeys] finds the keys in any text (files, logs, pastes) by their
+// checksum, for leak scanning: it is the finder of keyward scan.
 //
 // Only a hash of the secret is stored: by default an HMAC-SHA256 keyed with a
 // server-side pepper. Hash strings name their scheme, so the hasher and the

@@ -3,6 +3,7 @@ package keyward
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -31,7 +32,8 @@ func (s *Service) ValidateImport(k *Key) error {
 	}
 	f := keyFields{
 		name: k.Name, description: k.Description, owner: k.Owner, scopes: k.Scopes,
-		metadata: k.Metadata, rateLimit: k.RateLimit, remaining: k.Remaining, refill: k.Refill,
+		metadata: k.Metadata, rateLimit: k.RateLimit, rateLimits: importedLimits(k),
+		roles: k.Roles, remaining: k.Remaining, refill: k.Refill,
 		cidrs: append([]string(nil), k.AllowedCIDRs...),
 	}
 	f.validate(&probs)
@@ -39,7 +41,8 @@ func (s *Service) ValidateImport(k *Key) error {
 		return err
 	}
 	k.Name, k.Description, k.Owner, k.Scopes, k.Metadata = f.name, f.description, f.owner, f.scopes, f.metadata
-	k.AllowedCIDRs = f.cidrs
+	k.AllowedCIDRs, k.Roles = f.cidrs, f.roles
+	k.RateLimits, k.RateLimit = f.limits()
 	now := s.Now()
 	if k.CreatedAt.IsZero() {
 		k.CreatedAt = now
@@ -51,6 +54,16 @@ func (s *Service) ValidateImport(k *Key) error {
 		*t = t.UTC().Truncate(time.Millisecond)
 	}
 	return nil
+}
+
+// importedLimits returns the named limits of an imported record other than
+// the "default" one its rate_limit gives (records of older keyward versions
+// have rate_limit only; newer ones list it in rate_limits too).
+func importedLimits(k *Key) []NamedRateLimit {
+	if k.RateLimit == nil {
+		return k.RateLimits
+	}
+	return slices.DeleteFunc(slices.Clone(k.RateLimits), func(l NamedRateLimit) bool { return l.Name == DefaultLimitName })
 }
 
 // Import stores keys brought from another keyward, in batches, skipping ids

@@ -26,7 +26,13 @@ type Key struct {
 	ExpiresAt   *time.Time      `json:"expires_at"`
 	LastUsedAt  *time.Time      `json:"last_used_at"`
 	RevokedAt   *time.Time      `json:"revoked_at"`
-	RateLimit   *RateLimit      `json:"rate_limit"`
+	// RateLimit is the entry of RateLimits named "default" (nil when there
+	// is none); the Service keeps the two in step.
+	RateLimit *RateLimit `json:"rate_limit"`
+	// RateLimits are every limit of the key, "default" first when it is set.
+	RateLimits []NamedRateLimit `json:"rate_limits"`
+	// Roles name roles whose scopes the key has too (see [Role]).
+	Roles []string `json:"roles"`
 	// Remaining is the number of credits left; nil means unlimited.
 	Remaining    *int64   `json:"remaining"`
 	Refill       *Refill  `json:"refill"`
@@ -106,6 +112,8 @@ func (k *Key) Clone() *Key {
 	c.Scopes = slices.Clone(k.Scopes)
 	c.Metadata = slices.Clone(k.Metadata)
 	c.AllowedCIDRs = slices.Clone(k.AllowedCIDRs)
+	c.RateLimits = slices.Clone(k.RateLimits)
+	c.Roles = slices.Clone(k.Roles)
 	c.ExpiresAt = clonePtr(k.ExpiresAt)
 	c.LastUsedAt = clonePtr(k.LastUsedAt)
 	c.RevokedAt = clonePtr(k.RevokedAt)
@@ -171,11 +179,16 @@ func nextRefill(interval string, now time.Time) time.Time {
 // RefillDue reports whether, at now, the key's credits are due for a refill
 // (a refill is set and the current period has not been refilled yet).
 func (k *Key) RefillDue(now time.Time) bool {
-	if k.Refill == nil || k.Remaining == nil {
+	return refillDue(k.Refill, k.Remaining, k.RefilledAt, now)
+}
+
+// refillDue reports whether credits with that refill, last refilled at
+// refilledAt, are due for a refill at now.
+func refillDue(r *Refill, remaining *int64, refilledAt *time.Time, now time.Time) bool {
+	if r == nil || remaining == nil {
 		return false
 	}
-	start := refillPeriodStart(k.Refill.Interval, now)
-	return k.RefilledAt == nil || k.RefilledAt.Before(start)
+	return refilledAt == nil || refilledAt.Before(refillPeriodStart(r.Interval, now))
 }
 
 // RefillBoundaries returns the starts of the UTC day and month holding now;

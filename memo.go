@@ -14,7 +14,9 @@ import (
 // instead of Argon2id or bcrypt. The memo is bound to the hash string, so a
 // copy of the key with another hash (a rotation, a rehash) never uses it.
 type verifyMemo struct {
-	p atomic.Pointer[memoEntry]
+	p      atomic.Pointer[memoEntry]
+	plan   atomic.Pointer[limitPlan] // the key's rate checks, with those of plan.owner
+	scopes atomic.Pointer[scopeSet]  // the key's effective scopes, with its role instances
 }
 
 type memoEntry struct {
@@ -32,6 +34,10 @@ type memoEntry struct {
 // any write to the key and after its TTL). Clone does not copy the memo. A
 // memo answers only the Service that filled it, so Services with different
 // hashers or peppers may share one caching Store.
+//
+// The memo also keeps the key's rate checks (counter names and limits,
+// with those of its owner's record), so that a verification builds no
+// strings.
 func (k *Key) EnableVerifyMemo() {
 	if k.memo == nil {
 		k.memo = new(verifyMemo)

@@ -32,7 +32,12 @@ type CreateParams struct {
 	// ExpiresAt (in the future) or ExpiresIn (positive), not both.
 	ExpiresAt *time.Time
 	ExpiresIn *Duration
-	RateLimit *RateLimit
+	// RateLimit is the "default" entry of the key's limits; it may not be
+	// given together with a "default" entry in RateLimits.
+	RateLimit  *RateLimit
+	RateLimits []NamedRateLimit
+	// Roles name existing roles whose scopes the key gets too.
+	Roles []string
 	// Remaining credits; nil means unlimited.
 	Remaining *int64
 	// Refill needs Remaining.
@@ -44,10 +49,39 @@ type CreateParams struct {
 
 // Nullable is an optional update of a field that may be null: Set reports
 // whether the field is changed; a nil Value clears it.
+//
+// In JSON it is the value or null; an absent member leaves it unset. Tag
+// the field `json:",omitzero"` so that an unset Nullable is left out.
 type Nullable[T any] struct {
 	Set   bool
 	Value *T
 }
+
+// MarshalJSON writes Value, or null when it is nil.
+func (n Nullable[T]) MarshalJSON() ([]byte, error) {
+	if n.Value == nil {
+		return []byte("null"), nil
+	}
+	return json.Marshal(n.Value)
+}
+
+// UnmarshalJSON records that the member is present (encoding/json calls it
+// for null too): null clears Value, anything else is decoded into it.
+func (n *Nullable[T]) UnmarshalJSON(b []byte) error {
+	n.Set, n.Value = true, nil
+	if string(b) == "null" {
+		return nil
+	}
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	n.Value = &v
+	return nil
+}
+
+// IsZero reports whether n is unset, so that omitzero leaves it out.
+func (n Nullable[T]) IsZero() bool { return !n.Set }
 
 // SetTo returns a Nullable that sets the field to v.
 func SetTo[T any](v T) Nullable[T] { return Nullable[T]{Set: true, Value: &v} }
@@ -57,15 +91,20 @@ func Clear[T any]() Nullable[T] { return Nullable[T]{Set: true} }
 
 // UpdateParams changes some fields of a key; nil and unset fields stay.
 type UpdateParams struct {
-	Name         *string
-	Description  *string
-	Owner        *string
-	Scopes       *[]string
-	Metadata     json.RawMessage
-	Enabled      *bool
-	ExpiresAt    Nullable[time.Time]
-	ExpiresIn    *Duration
-	RateLimit    Nullable[RateLimit]
+	Name        *string
+	Description *string
+	Owner       *string
+	Scopes      *[]string
+	Metadata    json.RawMessage
+	Enabled     *bool
+	ExpiresAt   Nullable[time.Time]
+	ExpiresIn   *Duration
+	// RateLimit sets or clears the "default" entry of the key's limits.
+	RateLimit Nullable[RateLimit]
+	// RateLimits, if not nil, replaces the whole list of limits, the
+	// "default" entry included (give RateLimit too to set it apart).
+	RateLimits   *[]NamedRateLimit
+	Roles        *[]string
 	Remaining    Nullable[int64]
 	Refill       Nullable[Refill]
 	AllowedCIDRs *[]string
@@ -82,6 +121,14 @@ type RotateParams struct {
 	ExpiresIn *Duration
 }
 
+// Page sizes of [Service.List] and [Service.Audit], and the longest cursor
+// they accept.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 1000
+	MaxCursorLength = 64
+)
+
 // ListParams selects a page of keys for [Service.List].
 type ListParams struct {
 	Owner  string
@@ -90,7 +137,7 @@ type ListParams struct {
 	Query string
 	// Cursor is the NextCursor of the previous page, or "".
 	Cursor string
-	// Limit is 1-1000; 0 means 50.
+	// Limit is 1 to MaxPageSize; 0 means DefaultPageSize.
 	Limit int
 }
 
@@ -115,6 +162,8 @@ type VerifyRequest struct {
 	Scopes []string
 	// AnyScope, if not empty, requires at least one of these scopes too.
 	AnyScope []string
+	// ScopeQuery, if not nil, must hold too (see [ParseScopeQuery]).
+	ScopeQuery *ScopeQuery
 	// Cost is the number of rate-limit units and credits to spend; nil
 	// means 1, 0 checks without spending.
 	Cost *int64
@@ -122,25 +171,3 @@ type VerifyRequest struct {
 	// zero Addr means unknown.
 	ClientIP netip.Addr
 }
-
-// Result is the outcome of a verification.
-type Result struct {
-	Outcome Outcome
-	// Key is the verified key (read-only); nil for MALFORMED and NOT_FOUND.
-	Key *Key
-	// MissingScope is the first required scope not granted, for
-	// INSUFFICIENT_SCOPE.
-	MissingScope string
-	// RateLimit is the state of the key's rate limit; its zero value means
-	// the key has none.
-	RateLimit RateDecision
-	// Remaining is the credits left after this verification, -1 if the key
-	// has no credit limit.
-	Remaining int64
-	// RetryAfter is when to try again, for RATE_LIMITED, and for
-	// USAGE_EXCEEDED when a refill will restore credits; otherwise 0.
-	RetryAfter time.Duration
-}
-
-// Valid reports whether the outcome is VALID.
-func (r Result) Valid() bool { return r.Outcome == OutcomeValid }

@@ -11,8 +11,10 @@ const (
 
 	reservedNamespace = "keyward:"
 	maxScopeLength    = 200
-	maxScopes         = 100
 )
+
+// MaxScopes is the most scopes a key may have.
+const MaxScopes = 100
 
 // ScopeGranted reports whether the granted scopes cover need: an exact match,
 // a granted "*" (any scope), or a granted "res:*" for a need starting with

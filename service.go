@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,15 @@ type Options struct {
 	UsageFlushInterval time.Duration
 	// Logger receives errors of background work; nil discards them.
 	Logger *slog.Logger
+	// LookupTime, if not nil, returns how long a store lookup takes (package
+	// cache's Store.LookupTime). Verify then holds every NOT_FOUND answer
+	// until at least that long after it started, and always behind a timer,
+	// so that an answer from memory (a cached key with a wrong secret, an id
+	// the cache knows does not exist) takes as long as one that read the
+	// store: timing tells a caller without the secret nothing about the id.
+	// Set it whenever the Store caches; without a cache every NOT_FOUND
+	// reads the store and costs the same anyway.
+	LookupTime func() time.Duration
 	// NoRehash keeps Verify from replacing a hash the Hasher wants redone
 	// (older scheme, parameters or pepper): the key still verifies and its
 	// hash stays. For tools that must not change a deployment's hashing
@@ -49,6 +59,7 @@ type Service struct {
 	now      func() time.Time
 	prefix   string
 	log      *slog.Logger
+	lookup   func() time.Duration // see Options.LookupTime; nil: no pacing
 	noRehash bool
 	dummy    string   // hash of a throwaway secret: unknown ids cost a real comparison
 	dummySum [32]byte // the dummy secret's SHA-256: unknown ids compare digests as known ones do
@@ -63,6 +74,7 @@ type Service struct {
 	rehashWG sync.WaitGroup
 
 	outcomes [numOutcomes]stripe.Counter // striped: every verification counts
+	scratch  sync.Pool                   // of *scratch
 }
 
 // New returns a Service that keeps keys in store and hashes secrets with
@@ -78,6 +90,7 @@ func New(store Store, hasher Hasher, opts *Options) (*Service, error) {
 		now:      opts.Now,
 		prefix:   opts.DefaultPrefix,
 		log:      opts.Logger,
+		lookup:   opts.LookupTime,
 		noRehash: opts.NoRehash,
 		usage:    newUsageAggregator(),
 		rehashes: make(map[string]bool),
@@ -139,10 +152,14 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (Issued, error) {
 	f := keyFields{
 		name: p.Name, description: p.Description, owner: p.Owner,
 		scopes: p.Scopes, metadata: p.Metadata, rateLimit: p.RateLimit,
+		rateLimits: slices.Clone(p.RateLimits), roles: slices.Clone(p.Roles),
 		remaining: p.Remaining, refill: p.Refill, cidrs: append([]string(nil), p.AllowedCIDRs...),
 	}
 	var probs problems
 	f.validate(&probs)
+	if err := s.checkRoles(ctx, f.roles, &probs); err != nil {
+		return Issued{}, err
+	}
 	prefix := p.Prefix
 	if prefix == "" {
 		prefix = s.prefix
@@ -156,10 +173,10 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (Issued, error) {
 	k := &Key{
 		Prefix: prefix, Name: f.name, Description: f.description, Owner: f.owner,
 		Scopes: f.scopes, Metadata: f.metadata, Enabled: p.Enabled == nil || *p.Enabled,
-		CreatedAt: now, UpdatedAt: now, ExpiresAt: exp,
-		RateLimit: f.rateLimit, Remaining: f.remaining, Refill: f.refill,
-		AllowedCIDRs: f.cidrs,
+		CreatedAt: now, UpdatedAt: now, ExpiresAt: exp, Roles: f.roles,
+		Remaining: f.remaining, Refill: f.refill, AllowedCIDRs: f.cidrs,
 	}
+	k.RateLimits, k.RateLimit = f.limits()
 	if f.refill != nil {
 		start := refillPeriodStart(f.refill.Interval, now)
 		k.RefilledAt = &start
@@ -229,10 +246,10 @@ func (s *Service) List(ctx context.Context, p ListParams) (Page, error) {
 	var probs problems
 	limit := p.Limit
 	if limit == 0 {
-		limit = 50
+		limit = DefaultPageSize
 	}
-	if limit < 1 || limit > 1000 {
-		probs.add("limit", "must be 1-1000")
+	if limit < 1 || limit > MaxPageSize {
+		probs.add("limit", fmt.Sprintf("must be 1-%d", MaxPageSize))
 	}
 	if p.Status != "" && !p.Status.Valid() {
 		probs.add("status", "must be active, disabled, revoked or expired")
@@ -274,7 +291,7 @@ func decodeCursor(s string) (*ListCursor, error) {
 		return nil, nil
 	}
 	bad := errors.New("is not a cursor returned by this API")
-	if len(s) > 64 {
+	if len(s) > MaxCursorLength {
 		return nil, bad
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(s)
@@ -301,6 +318,11 @@ func (s *Service) Update(ctx context.Context, id string, p UpdateParams) (*Key, 
 	var probs problems
 	if p.ExpiresAt.Set && p.ExpiresIn != nil {
 		probs.add("expires_in", "give expires_at or expires_in, not both")
+	}
+	if p.Roles != nil {
+		if err := s.checkRoles(ctx, *p.Roles, &probs); err != nil {
+			return nil, err
+		}
 	}
 	if err := probs.err(); err != nil {
 		return nil, err
@@ -337,8 +359,8 @@ func applyUpdate(k *Key, p UpdateParams, now time.Time, probs *problems) []strin
 	}
 	f := keyFields{
 		name: k.Name, description: k.Description, owner: k.Owner, scopes: k.Scopes,
-		metadata: k.Metadata, rateLimit: k.RateLimit, remaining: k.Remaining,
-		refill: k.Refill, cidrs: k.AllowedCIDRs,
+		metadata: k.Metadata, rateLimits: k.RateLimits, roles: k.Roles,
+		remaining: k.Remaining, refill: k.Refill, cidrs: k.AllowedCIDRs,
 	}
 	if p.Name != nil {
 		f.name = *p.Name
@@ -360,9 +382,21 @@ func applyUpdate(k *Key, p UpdateParams, now time.Time, probs *problems) []strin
 		f.metadata = p.Metadata
 		set("metadata", true)
 	}
+	if p.RateLimits != nil {
+		f.rateLimits = slices.Clone(*p.RateLimits)
+		set("rate_limits", true)
+	}
 	if p.RateLimit.Set {
+		// rate_limit is the "default" entry: drop the current one, then set it.
+		if p.RateLimits == nil {
+			f.rateLimits = slices.DeleteFunc(slices.Clone(f.rateLimits), func(l NamedRateLimit) bool { return l.Name == DefaultLimitName })
+		}
 		f.rateLimit = p.RateLimit.Value
 		set("rate_limit", true)
+	}
+	if p.Roles != nil {
+		f.roles = slices.Clone(*p.Roles)
+		set("roles", true)
 	}
 	if p.Remaining.Set {
 		f.remaining = p.Remaining.Value
@@ -390,7 +424,8 @@ func applyUpdate(k *Key, p UpdateParams, now time.Time, probs *problems) []strin
 		set("expires_at", true)
 	}
 	k.Name, k.Description, k.Owner, k.Scopes, k.Metadata = f.name, f.description, f.owner, f.scopes, f.metadata
-	k.RateLimit, k.Remaining, k.Refill, k.AllowedCIDRs = f.rateLimit, f.remaining, f.refill, f.cidrs
+	k.Remaining, k.Refill, k.AllowedCIDRs, k.Roles = f.remaining, f.refill, f.cidrs, f.roles
+	k.RateLimits, k.RateLimit = f.limits()
 	if p.Remaining.Set || p.Refill.Set {
 		// New credits count from now: the current period is already served.
 		k.RefilledAt = nil
@@ -529,16 +564,16 @@ func (s *Service) Audit(ctx context.Context, p AuditParams) (AuditPage, error) {
 	var probs problems
 	limit := p.Limit
 	if limit == 0 {
-		limit = 50
+		limit = DefaultPageSize
 	}
-	if limit < 1 || limit > 1000 {
-		probs.add("limit", "must be 1-1000")
+	if limit < 1 || limit > MaxPageSize {
+		probs.add("limit", fmt.Sprintf("must be 1-%d", MaxPageSize))
 	}
 	var before int64
 	if p.Cursor != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(p.Cursor)
 		n, perr := strconv.ParseInt(string(raw), 10, 64)
-		if err != nil || perr != nil || n < 1 {
+		if err != nil || perr != nil || n < 1 || len(p.Cursor) > MaxCursorLength {
 			probs.add("cursor", "is not a cursor returned by this API")
 		}
 		before = n

@@ -69,28 +69,74 @@ type Store interface {
 	// ErrNotFound if no key has that id.
 	Delete(ctx context.Context, id string, a *AuditEntry) error
 
-	// SpendCredits atomically takes cost credits from the key with that id,
-	// in one conditional write (never a read-modify-write), so concurrent
-	// callers in any process never lose an update nor go below zero.
+	// SpendCredits takes s.Cost credits from the key with id s.KeyID and,
+	// when s.Owner is not "" and an owner record of that name has credits,
+	// from the owner too, all or nothing: when either has fewer than the
+	// cost, nothing is taken from either. It is one atomic conditional write
+	// (never a read-modify-write), so concurrent callers in any process never
+	// lose an update nor go below zero.
 	//
-	// Refill first: if the key has a refill whose RefilledAt is before the
-	// start of the current period (day or month, as returned by
-	// [RefillBoundaries] for now), its credits count as the refill amount and
-	// a successful spend also sets RefilledAt to that start.
+	// Refill first: credits whose refill's RefilledAt is before the start of
+	// the current period (day or month, as returned by [RefillBoundaries] for
+	// s.Now) count as the refill amount, and a successful spend also sets
+	// RefilledAt to that start.
 	//
-	// Returns the credits left after the call and whether they were spent.
-	// For a key without a credit limit it returns (-1, true). Returns
-	// ErrNotFound if no key has that id.
-	SpendCredits(ctx context.Context, id string, cost int64, now time.Time) (remaining int64, spent bool, err error)
+	// Returns the credits left of each (-1 for a key without a credit limit,
+	// or no owner credits) and whether they were spent. Returns ErrNotFound
+	// if no key has that id.
+	SpendCredits(ctx context.Context, s CreditSpend) (CreditBalance, error)
+
+	// PutOwner creates the owner record o (created true), or replaces the
+	// one of that name, keeping its CreatedAt, and appends a (if not nil),
+	// in one transaction.
+	PutOwner(ctx context.Context, o *Owner, a *AuditEntry) (created bool, err error)
+
+	// GetOwner returns the owner record of that name with its KeyCount, or
+	// ErrNotFound. The result may be shared: callers must not modify it. A
+	// caching Store answers from its copies as Get does, and honours
+	// [NewFreshContext] the same way.
+	GetOwner(ctx context.Context, name string) (*Owner, error)
+
+	// UpdateOwner is [Store.Update] for owner records: fn changes a private
+	// copy, written with fn's audit entry in one transaction; ErrNoChange
+	// writes nothing. Returns ErrNotFound if there is no record.
+	UpdateOwner(ctx context.Context, name string, fn func(o *Owner) (*AuditEntry, error)) (*Owner, error)
+
+	// ListOwners returns at most f.Limit owner records matching f, with their
+	// KeyCount, by name.
+	ListOwners(ctx context.Context, f NameFilter) ([]*Owner, error)
+
+	// DeleteOwner deletes the owner record and appends a (if not nil) in
+	// one transaction. Keys keep their owner string. Returns ErrNotFound.
+	DeleteOwner(ctx context.Context, name string, a *AuditEntry) error
+
+	// PutRole creates the role r (created true), or replaces the one of that
+	// name, keeping its CreatedAt, and appends a (if not nil), in one
+	// transaction.
+	PutRole(ctx context.Context, r *Role, a *AuditEntry) (created bool, err error)
+
+	// GetRole returns the role of that name, or ErrNotFound. The result may
+	// be shared. Caching and freshness as for GetOwner.
+	GetRole(ctx context.Context, name string) (*Role, error)
+
+	// ListRoles returns at most f.Limit roles matching f, by name.
+	ListRoles(ctx context.Context, f NameFilter) ([]*Role, error)
+
+	// DeleteRole deletes the role and appends a (if not nil) in one
+	// transaction. Returns ErrNotFound, or ErrConflict (deleting nothing)
+	// while a key has the role.
+	DeleteRole(ctx context.Context, name string, a *AuditEntry) error
 
 	// RecordUsage adds the counts of b to the stored ones (a count for a
-	// key, bucket and outcome already stored is increased) and moves each
+	// key, bucket and outcome already stored is increased; counts with an
+	// Owner are added to that owner's counts too) and moves each
 	// key's LastUsedAt forward to the given time (never backward). Keys that
 	// no longer exist are skipped for LastUsed but keep their counts.
 	RecordUsage(ctx context.Context, b UsageBatch) error
 
-	// Usage returns the usage counts of one key (of all keys together when
-	// q.KeyID is "") between q.From (inclusive)
+	// Usage returns the usage counts of one key (of one owner's keys when
+	// q.Owner is set; of all keys together when both are "") between q.From
+	// (inclusive)
 	// and q.To (exclusive), summed into buckets of q.Bucket (a whole number
 	// of minutes dividing a day, aligned to the Unix epoch), ordered by
 	// bucket start. Buckets without counts are left out.
@@ -138,10 +184,34 @@ type ListCursor struct {
 	ID        string
 }
 
+// CreditSpend is a request to [Store.SpendCredits].
+type CreditSpend struct {
+	KeyID string
+	// Owner, if not "", names the key's owner: its record's credits, if
+	// any, are spent too.
+	Owner string
+	Cost  int64
+	Now   time.Time
+}
+
+// CreditBalance is the answer of [Store.SpendCredits].
+type CreditBalance struct {
+	// Spent reports whether the credits were taken.
+	Spent bool
+	// Key is the key's credits left, -1 if it has no credit limit.
+	Key int64
+	// Owner is the owner's credits left, -1 if it has no record or no
+	// credits.
+	Owner int64
+}
+
 // UsageCount is the number of verifications of one key with one outcome in
 // the bucket starting at Start.
 type UsageCount struct {
-	KeyID   string
+	KeyID string
+	// Owner is the owner the key carried when it was used ("" for none);
+	// owner usage sums counts by it.
+	Owner   string
 	Start   time.Time
 	Outcome Outcome
 	Count   int64
@@ -157,7 +227,10 @@ type UsageBatch struct {
 
 // UsageQuery selects usage counts for [Store.Usage].
 type UsageQuery struct {
-	KeyID    string
+	KeyID string
+	// Owner, if not "" (KeyID is then ""), selects the counts of the keys
+	// that carried this owner when they were used.
+	Owner    string
 	From, To time.Time
 	Bucket   time.Duration
 }
@@ -169,6 +242,12 @@ const (
 	ActionRevoke = "key.revoke"
 	ActionRotate = "key.rotate"
 	ActionDelete = "key.delete"
+
+	ActionOwnerPut    = "owner.put"
+	ActionOwnerUpdate = "owner.update"
+	ActionOwnerDelete = "owner.delete"
+	ActionRolePut     = "role.put"
+	ActionRoleDelete  = "role.delete"
 )
 
 // AuditEntry records one admin action. ID is assigned by the store.

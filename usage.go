@@ -40,6 +40,7 @@ type keyUsage struct {
 
 type usageCell struct {
 	minute  int64 // Unix seconds of the minute's start
+	owner   string
 	outcome Outcome
 	n       int64
 }
@@ -52,13 +53,13 @@ func newUsageAggregator() *usageAggregator {
 	return a
 }
 
-// add counts one verification. used means the secret was right, which moves
-// the key's last_used_at.
-func (a *usageAggregator) add(id string, o Outcome, used bool, now time.Time) {
-	a.addN(id, now.Unix()-now.Unix()%60, o, 1, used, now.UnixNano())
+// add counts one verification of the key id, carrying owner. used means the
+// secret was right, which moves the key's last_used_at.
+func (a *usageAggregator) add(id, owner string, o Outcome, used bool, now time.Time) {
+	a.addN(id, usageCell{minute: now.Unix() - now.Unix()%60, owner: owner, outcome: o, n: 1}, used, now.UnixNano())
 }
 
-func (a *usageAggregator) addN(id string, minute int64, o Outcome, n int64, used bool, at int64) {
+func (a *usageAggregator) addN(id string, c usageCell, used bool, at int64) {
 	sh := &a.shards[stripe.Index()]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -70,25 +71,26 @@ func (a *usageAggregator) addN(id string, minute int64, o Outcome, n int64, used
 	if used && at > k.last {
 		k.last = at
 	}
-	if n == 0 {
+	if c.n == 0 {
 		return
 	}
-	if k.count(minute, o, n) {
+	if k.count(c) {
 		return
 	}
 	if a.cells.Add(1) > a.limit {
 		a.cells.Add(-1)
-		a.dropped.Add(n)
+		a.dropped.Add(c.n)
 		return
 	}
-	k.cells = append(k.cells, usageCell{minute: minute, outcome: o, n: n})
+	k.cells = append(k.cells, c)
 }
 
-// count adds n to the cell of minute and o, and reports whether there was one.
-func (k *keyUsage) count(minute int64, o Outcome, n int64) bool {
+// count adds c.n to the cell of c's minute, owner and outcome, and reports
+// whether there was one.
+func (k *keyUsage) count(c usageCell) bool {
 	for i := range k.cells {
-		if c := &k.cells[i]; c.minute == minute && c.outcome == o {
-			c.n += n
+		if x := &k.cells[i]; x.minute == c.minute && x.outcome == c.outcome && x.owner == c.owner {
+			x.n += c.n
 			return true
 		}
 	}
@@ -127,7 +129,7 @@ func (a *usageAggregator) take() (UsageBatch, int64) {
 			}
 			m.last = max(m.last, k.last)
 			for _, c := range k.cells {
-				if !m.count(c.minute, c.outcome, c.n) {
+				if !m.count(c) {
 					m.cells = append(m.cells, c)
 				}
 			}
@@ -144,7 +146,7 @@ func (a *usageAggregator) take() (UsageBatch, int64) {
 	b := UsageBatch{Counts: make([]UsageCount, 0, n), LastUsed: map[string]time.Time{}}
 	for id, k := range merged {
 		for _, c := range k.cells {
-			b.Counts = append(b.Counts, UsageCount{KeyID: id, Start: time.Unix(c.minute, 0).UTC(), Outcome: c.outcome, Count: c.n})
+			b.Counts = append(b.Counts, UsageCount{KeyID: id, Owner: c.owner, Start: time.Unix(c.minute, 0).UTC(), Outcome: c.outcome, Count: c.n})
 		}
 		if k.last != 0 {
 			b.LastUsed[id] = time.Unix(0, k.last).UTC()
@@ -156,10 +158,10 @@ func (a *usageAggregator) take() (UsageBatch, int64) {
 // putBack merges a batch the store did not take back in, for the next flush.
 func (a *usageAggregator) putBack(b UsageBatch) {
 	for _, c := range b.Counts {
-		a.addN(c.KeyID, c.Start.Unix(), c.Outcome, c.Count, false, 0)
+		a.addN(c.KeyID, usageCell{minute: c.Start.Unix(), owner: c.Owner, outcome: c.Outcome, n: c.Count}, false, 0)
 	}
 	for id, t := range b.LastUsed {
-		a.addN(id, 0, 0, 0, true, t.UnixNano())
+		a.addN(id, usageCell{}, true, t.UnixNano())
 	}
 }
 

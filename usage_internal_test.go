@@ -67,7 +67,7 @@ func TestUsageConcurrentAddsAddUp(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 5000 {
-				a.add("k", OutcomeValid, true, now)
+				a.add("k", "", OutcomeValid, true, now)
 			}
 		}()
 	}
@@ -102,7 +102,7 @@ func TestUsageBoundAndPutBack(t *testing.T) {
 	a.limit = 3
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for i, id := range []string{"a", "b", "c", "d", "e"} {
-		a.add(id, OutcomeValid, true, now.Add(time.Duration(i)*time.Second))
+		a.add(id, "", OutcomeValid, true, now.Add(time.Duration(i)*time.Second))
 	}
 	b, dropped := a.take()
 	if dropped != 2 {
@@ -122,7 +122,7 @@ func TestUsageBoundAndPutBack(t *testing.T) {
 	// (a processor's shard can change), so give room for that.
 	a.limit = 10
 	a.putBack(b)
-	a.add("a", OutcomeValid, true, now)
+	a.add("a", "", OutcomeValid, true, now)
 	b2, dropped := a.take()
 	if dropped != 0 {
 		t.Errorf("dropped %d after put-back", dropped)

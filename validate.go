@@ -17,10 +17,12 @@ type keyFields struct {
 	name, description, owner string
 	scopes                   []string
 	metadata                 json.RawMessage
-	rateLimit                *RateLimit
+	rateLimit                *RateLimit       // the "default" entry, when given apart
+	rateLimits               []NamedRateLimit // the other entries (or all, when rateLimit is nil)
 	remaining                *int64
 	refill                   *Refill
 	cidrs                    []string
+	roles                    []string
 }
 
 func (f *keyFields) validate(p *problems) {
@@ -35,42 +37,18 @@ func (f *keyFields) validate(p *problems) {
 	if utf8.RuneCountInString(f.owner) > MaxOwnerLength || !utf8.ValidString(f.owner) || strings.ContainsFunc(f.owner, isControl) {
 		p.add("owner", fmt.Sprintf("must be at most %d characters without control characters", MaxOwnerLength))
 	}
-	if len(f.scopes) > maxScopes {
-		p.add("scopes", fmt.Sprintf("at most %d scopes", maxScopes))
-	}
-	for i, s := range f.scopes {
-		if msg := validateScope(s); msg != "" {
-			p.add(fmt.Sprintf("scopes[%d]", i), msg)
-		}
-	}
-	f.scopes = dedupe(f.scopes)
+	f.scopes = validateScopes(f.scopes, p)
 	if m, msg := normalizeMetadata(f.metadata); msg != "" {
 		p.add("metadata", msg)
 	} else {
 		f.metadata = m
 	}
 	if rl := f.rateLimit; rl != nil {
-		if rl.Limit < 1 {
-			p.add("rate_limit.limit", "must be at least 1")
-		}
-		if d := time.Duration(rl.Period); d < MinRateLimitPeriod || d > MaxRateLimitPeriod {
-			p.add("rate_limit.period", "must be between 1s and 8784h (366 days)")
-		}
+		validateRateLimit("rate_limit", rl.Limit, rl.Period, p)
 	}
-	if f.remaining != nil && *f.remaining < 0 {
-		p.add("remaining", "must be at least 0")
-	}
-	if r := f.refill; r != nil {
-		if r.Interval != RefillDaily && r.Interval != RefillMonthly {
-			p.add("refill.interval", `must be "daily" or "monthly"`)
-		}
-		if r.Amount < 1 {
-			p.add("refill.amount", "must be at least 1")
-		}
-		if f.remaining == nil {
-			p.add("refill", "needs remaining to be set")
-		}
-	}
+	validateRateLimits("rate_limits", f.rateLimits, p)
+	f.rateLimits, f.rateLimit = mergeRateLimits(f.rateLimit, f.rateLimits, p), nil
+	validateCredits(f.remaining, f.refill, p)
 	if len(f.cidrs) > MaxCIDRs {
 		p.add("allowed_cidrs", fmt.Sprintf("at most %d entries", MaxCIDRs))
 	}
@@ -83,6 +61,52 @@ func (f *keyFields) validate(p *problems) {
 		f.cidrs[i] = norm
 	}
 	f.cidrs = dedupe(f.cidrs)
+	if len(f.roles) > MaxKeyRoles {
+		p.add("roles", fmt.Sprintf("at most %d roles", MaxKeyRoles))
+	}
+	for i, r := range f.roles {
+		if !validRoleName(r) {
+			p.add(fmt.Sprintf("roles[%d]", i), "must match [a-z0-9][a-z0-9:_.-]{0,63}")
+		}
+	}
+	f.roles = dedupe(f.roles)
+}
+
+// validateScopes checks a list of scopes and returns it without repeats.
+func validateScopes(scopes []string, p *problems) []string {
+	if len(scopes) > MaxScopes {
+		p.add("scopes", fmt.Sprintf("at most %d scopes", MaxScopes))
+	}
+	for i, s := range scopes {
+		if msg := validateScope(s); msg != "" {
+			p.add(fmt.Sprintf("scopes[%d]", i), msg)
+		}
+	}
+	return dedupe(scopes)
+}
+
+// validateCredits checks remaining credits and their refill, as keys and
+// owners have them.
+func validateCredits(remaining *int64, refill *Refill, p *problems) {
+	if remaining != nil && *remaining < 0 {
+		p.add("remaining", "must be at least 0")
+	}
+	if r := refill; r != nil {
+		if r.Interval != RefillDaily && r.Interval != RefillMonthly {
+			p.add("refill.interval", `must be "daily" or "monthly"`)
+		}
+		if r.Amount < 1 {
+			p.add("refill.amount", "must be at least 1")
+		}
+		if remaining == nil {
+			p.add("refill", "needs remaining to be set")
+		}
+	}
+}
+
+// limits returns the validated list of limits and its "default" entry.
+func (f *keyFields) limits() ([]NamedRateLimit, *RateLimit) {
+	return f.rateLimits, defaultRateLimit(f.rateLimits)
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }

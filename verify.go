@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -12,130 +13,297 @@ import (
 // cost. The checks run in the contract's order and the first that fails is
 // the outcome: MALFORMED (no lookup is made), NOT_FOUND (unknown id or wrong
 // secret, which cost the same hash comparison), REVOKED, EXPIRED, DISABLED,
-// FORBIDDEN_ADDRESS, INSUFFICIENT_SCOPE, RATE_LIMITED, USAGE_EXCEEDED, VALID.
-// A key that fails a check spends no rate-limit unit and no credit.
+// FORBIDDEN_ADDRESS, INSUFFICIENT_SCOPE (against the key's effective scopes:
+// its own and its roles'), RATE_LIMITED (any limit of the key or of its
+// owner), USAGE_EXCEEDED (the key's or the owner's credits), VALID. A
+// verification that fails a check spends nothing anywhere: no rate-limit
+// unit and no credit, of the key or of its owner.
 //
 // A failed verification is an outcome, not an error: the error is for the
 // store being unreachable (ErrUnavailable), a negative cost (ErrInvalid) or a
 // rate-limited key without a Limiter (ErrNoLimiter). Verify never waits on a
 // usage write: counts are aggregated in memory and flushed in batches.
 func (s *Service) Verify(ctx context.Context, req VerifyRequest) (Result, error) {
+	var r Result
+	err := s.verify(ctx, &req, &r)
+	return r, err
+}
+
+// verify does Verify's work into r, so that the Result is built in place.
+func (s *Service) verify(ctx context.Context, req *VerifyRequest, r *Result) error {
+	var start time.Time
+	if s.lookup != nil {
+		start = time.Now()
+	}
+	r.Remaining, r.OwnerRemaining = -1, -1
 	cost := int64(1)
 	if req.Cost != nil {
 		cost = *req.Cost
 		if cost < 0 {
-			return Result{}, invalid("cost", "must be at least 0")
+			return invalid("cost", "must be at least 0")
 		}
 	}
 	tok, err := Parse(req.Key)
 	if err != nil {
-		return s.finish(Result{Outcome: OutcomeMalformed, Remaining: -1}), nil
+		s.finish(r, OutcomeMalformed)
+		return nil
 	}
 	k, err := s.store.Get(ctx, tok.ID)
 	if errors.Is(err, ErrNotFound) {
 		s.checkUnknown(tok.Secret) // same work as a wrong secret
-		return s.finish(Result{Outcome: OutcomeNotFound, Remaining: -1}), nil
+		s.notFound(ctx, start, r)
+		return nil
 	}
 	if err != nil {
-		return Result{}, fmt.Errorf("keyward: verifying key: %w", err)
+		return fmt.Errorf("keyward: verifying key: %w", err)
 	}
 	ok, rehash := s.checkSecret(k, tok.Secret)
 	now := s.now()
 	if !ok || tok.Prefix != k.Prefix {
 		// A guessing attempt shows up in the key's usage; the caller learns nothing.
-		s.usage.add(k.ID, OutcomeNotFound, false, now)
-		return s.finish(Result{Outcome: OutcomeNotFound, Remaining: -1}), nil
+		s.usage.add(k.ID, k.Owner, OutcomeNotFound, false, now)
+		s.notFound(ctx, start, r)
+		return nil
 	}
 	if rehash && !s.noRehash {
 		s.rehash(k.ID, k.Hash, tok.Secret)
 	}
-	r := Result{Key: k, Remaining: -1}
-	if k.Remaining != nil {
-		r.Remaining = *k.Remaining
-		if k.RefillDue(now) {
-			r.Remaining = k.Refill.Amount
+	r.Key, r.Remaining = k, credits(k.Remaining, k.Refill, k.RefilledAt, now)
+	if k.Owner != "" {
+		o, err := s.store.GetOwner(ctx, k.Owner)
+		switch {
+		case err == nil:
+			r.Owner, r.OwnerRemaining = o, credits(o.Remaining, o.Refill, o.RefilledAt, now)
+		case !errors.Is(err, ErrNotFound):
+			*r = Result{}
+			return fmt.Errorf("keyward: verifying key: reading its owner: %w", err)
 		}
 	}
-	switch {
-	case k.RevokedAt != nil:
-		r.Outcome = OutcomeRevoked
-	case k.Expired(now):
-		r.Outcome = OutcomeExpired
-	case !k.Enabled:
-		r.Outcome = OutcomeDisabled
-	case len(k.AllowedCIDRs) > 0 && !addressAllowed(k.AllowedCIDRs, req.ClientIP):
-		r.Outcome = OutcomeForbiddenAddress
-	default:
-		if need, missing := MissingScope(k.Scopes, req.Scopes); missing {
-			r.Outcome, r.MissingScope = OutcomeInsufficientScope, need
-			break
-		}
-		if len(req.AnyScope) > 0 && !anyGranted(k.Scopes, req.AnyScope) {
-			r.Outcome, r.MissingScope = OutcomeInsufficientScope, req.AnyScope[0]
-			break
-		}
-		if r, err = s.spend(ctx, k, cost, now, r); err != nil {
-			return Result{}, err
-		}
+	outcome, err := s.check(ctx, k, req, cost, now, r)
+	if err != nil {
+		*r = Result{}
+		return err
 	}
-	s.usage.add(k.ID, r.Outcome, true, now)
-	return s.finish(r), nil
+	s.usage.add(k.ID, k.Owner, outcome, outcome != OutcomeNotFound, now)
+	s.finish(r, outcome)
+	return nil
 }
 
-// spend takes a rate-limit unit and the credits, in that order, giving the
-// unit back when the credits are short.
-func (s *Service) spend(ctx context.Context, k *Key, cost int64, now time.Time, r Result) (Result, error) {
-	if k.RateLimit != nil {
-		if s.limiter == nil {
-			return Result{}, fmt.Errorf("keyward: key %s: %w", k.ID, ErrNoLimiter)
+// check runs the checks after the secret's, in the contract's order, and
+// spends the cost when they pass.
+func (s *Service) check(ctx context.Context, k *Key, req *VerifyRequest, cost int64, now time.Time, r *Result) (Outcome, error) {
+	switch {
+	case k.RevokedAt != nil:
+		return OutcomeRevoked, nil
+	case k.Expired(now):
+		return OutcomeExpired, nil
+	case !k.Enabled:
+		return OutcomeDisabled, nil
+	case len(k.AllowedCIDRs) > 0 && !addressAllowed(k.AllowedCIDRs, req.ClientIP):
+		return OutcomeForbiddenAddress, nil
+	}
+	if len(k.Roles) > 0 {
+		scopes, err := s.effectiveScopes(ctx, k)
+		if err != nil {
+			return 0, err
 		}
-		r.RateLimit = s.limiter.Allow(ctx, k.ID, *k.RateLimit, cost, now)
-		if !r.RateLimit.Allowed {
-			r.Outcome, r.RetryAfter = OutcomeRateLimited, r.RateLimit.RetryAfter
-			return r, nil
+		r.scopes = scopes
+	}
+	if missing := missingScope(r.EffectiveScopes(), req); missing != "" {
+		r.MissingScope = missing
+		return OutcomeInsufficientScope, nil
+	}
+	return s.spend(ctx, k, cost, now, r)
+}
+
+// credits returns the credits left as a check at now sees them (a refill
+// that is due counts), or -1 without a credit limit.
+func credits(remaining *int64, refill *Refill, refilledAt *time.Time, now time.Time) int64 {
+	switch {
+	case remaining == nil:
+		return -1
+	case refillDue(refill, remaining, refilledAt, now):
+		return refill.Amount
+	}
+	return *remaining
+}
+
+// effectiveScopes returns the key's scopes followed by those of its roles
+// (cache hits in production), each once. A role that no longer exists
+// grants nothing. A key that keeps a memo (a cached instance) builds the
+// list once per set of role instances.
+func (s *Service) effectiveScopes(ctx context.Context, k *Key) ([]string, error) {
+	var buf [MaxKeyRoles]*Role
+	roles := buf[:0]
+	for _, name := range k.Roles {
+		role, err := s.store.GetRole(ctx, name)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("keyward: verifying key: reading role %q: %w", name, err)
+		}
+		if len(roles) < cap(roles) {
+			roles = append(roles, role)
 		}
 	}
-	if k.Remaining != nil && cost > 0 {
-		left, spent, err := s.store.SpendCredits(ctx, k.ID, cost, now)
-		if err != nil || !spent {
-			s.release(ctx, k, cost, now, &r)
+	if m := k.memo; m != nil {
+		if e := m.scopes.Load(); e != nil && slices.Equal(e.roles, roles) {
+			return e.scopes, nil
+		}
+		e := &scopeSet{roles: slices.Clone(roles), scopes: joinScopes(k.Scopes, roles)}
+		m.scopes.Store(e)
+		return e.scopes, nil
+	}
+	return joinScopes(k.Scopes, roles), nil
+}
+
+// scopeSet is a key's effective scopes with the role instances they came
+// from.
+type scopeSet struct {
+	roles  []*Role
+	scopes []string
+}
+
+func joinScopes(own []string, roles []*Role) []string {
+	out := append(make([]string, 0, len(own)), own...)
+	for _, r := range roles {
+		out = append(out, r.Scopes...)
+	}
+	return dedupe(out)
+}
+
+// missingScope returns the scope to report when the granted scopes do not
+// satisfy the request, or "".
+func missingScope(granted []string, req *VerifyRequest) string {
+	if need, missing := MissingScope(granted, req.Scopes); missing {
+		return need
+	}
+	if len(req.AnyScope) > 0 && !anyGranted(granted, req.AnyScope) {
+		return req.AnyScope[0]
+	}
+	if q := req.ScopeQuery; q != nil {
+		if ok, missing := q.Eval(granted); !ok {
+			return missing
+		}
+	}
+	return ""
+}
+
+func anyGranted(granted, any []string) bool {
+	for _, need := range any {
+		if ScopeGranted(granted, need) {
+			return true
+		}
+	}
+	return false
+}
+
+// EffectiveScopes returns the key's own scopes followed by those of its
+// roles, each once.
+func (s *Service) EffectiveScopes(ctx context.Context, k *Key) ([]string, error) {
+	if len(k.Roles) == 0 {
+		return k.Scopes, nil
+	}
+	return s.effectiveScopes(ctx, k)
+}
+
+// spend takes the rate-limit units of the key and its owner, then the
+// credits, giving the units back when the credits are short.
+func (s *Service) spend(ctx context.Context, k *Key, cost int64, now time.Time, r *Result) (Outcome, error) {
+	plan := s.plan(k, r.Owner)
+	if len(plan.checks) > 0 {
+		if s.limiter == nil {
+			return 0, fmt.Errorf("keyward: key %s: %w", k.ID, ErrNoLimiter)
+		}
+		sc := s.getScratch()
+		out := sc.out[:len(plan.checks)]
+		allowed := s.limiter.Allow(ctx, plan.group, plan.checks, cost, now, out)
+		r.setLimits(plan, out)
+		s.putScratch(sc)
+		if !allowed {
+			return OutcomeRateLimited, nil
+		}
+	}
+	ownerCredits := r.Owner != nil && r.Owner.Remaining != nil
+	if cost > 0 && (k.Remaining != nil || ownerCredits) {
+		sp := CreditSpend{KeyID: k.ID, Cost: cost, Now: now}
+		if ownerCredits {
+			sp.Owner = k.Owner
+		}
+		bal, err := s.store.SpendCredits(ctx, sp)
+		if err != nil || !bal.Spent {
+			s.release(ctx, plan, cost, now, r)
 		}
 		switch {
 		case errors.Is(err, ErrNotFound): // deleted since it was read
-			r = Result{Outcome: OutcomeNotFound, Remaining: -1}
-			return r, nil
+			*r = Result{Remaining: -1, OwnerRemaining: -1}
+			return OutcomeNotFound, nil
 		case err != nil:
-			return Result{}, fmt.Errorf("keyward: spending credits: %w", err)
+			return 0, fmt.Errorf("keyward: spending credits: %w", err)
 		}
-		r.Remaining = left
-		if !spent {
-			r.Outcome = OutcomeUsageExceeded
-			if k.Refill != nil && k.Refill.Amount >= cost {
-				r.RetryAfter = nextRefill(k.Refill.Interval, now).Sub(now)
-			}
-			return r, nil
+		r.Remaining, r.OwnerRemaining = bal.Key, bal.Owner
+		if !bal.Spent {
+			r.RetryAfter = creditWait(k, r.Owner, bal, cost, now)
+			return OutcomeUsageExceeded, nil
 		}
 	}
-	r.Outcome = OutcomeValid
-	return r, nil
+	return OutcomeValid, nil
 }
 
-// release gives back the rate-limit units of a verification that failed after
-// taking them.
-func (s *Service) release(ctx context.Context, k *Key, cost int64, now time.Time, r *Result) {
-	if k.RateLimit == nil || !r.RateLimit.Allowed || cost == 0 {
+// creditWait is how long until a refill restores the credits that were
+// short, or 0 when no refill will.
+func creditWait(k *Key, o *Owner, bal CreditBalance, cost int64, now time.Time) time.Duration {
+	var ownerRefill *Refill
+	if o != nil {
+		ownerRefill = o.Refill
+	}
+	var wait time.Duration
+	for _, c := range [2]struct {
+		left   int64
+		refill *Refill
+	}{{bal.Key, k.Refill}, {bal.Owner, ownerRefill}} {
+		if c.left < 0 || c.left >= cost {
+			continue // these credits were not short
+		}
+		if c.refill == nil || c.refill.Amount < cost {
+			return 0 // no refill restores them
+		}
+		wait = max(wait, nextRefill(c.refill.Interval, now).Sub(now))
+	}
+	return wait
+}
+
+// release gives back the rate-limit units of a verification that failed
+// after taking them.
+func (s *Service) release(ctx context.Context, plan *limitPlan, cost int64, now time.Time, r *Result) {
+	if len(plan.checks) == 0 || cost == 0 {
 		return
 	}
-	s.limiter.Release(ctx, k.ID, *k.RateLimit, cost, now)
-	r.RateLimit.Remaining = min(r.RateLimit.Remaining+cost, r.RateLimit.Limit)
-	if r.RateLimit.Remaining == r.RateLimit.Limit {
-		r.RateLimit.Reset = 0 // the budget is full again: nothing is waiting to return
-	}
+	s.limiter.Release(ctx, plan.group, plan.checks, cost, now)
+	r.released(cost)
 }
 
-func (s *Service) finish(r Result) Result {
-	s.outcomes[r.Outcome].Add(1)
-	return r
+// notFound answers NOT_FOUND, paced (see Options.LookupTime): never sooner
+// than a store lookup takes after start, and always behind a timer, so that
+// every NOT_FOUND answer has the same shape in time whatever path found it.
+func (s *Service) notFound(ctx context.Context, start time.Time, r *Result) {
+	if s.lookup != nil {
+		wait := max(time.Until(start.Add(s.lookup())), time.Nanosecond)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	s.finish(r, OutcomeNotFound)
+}
+
+// finish sets the outcome and counts it.
+func (s *Service) finish(r *Result, o Outcome) {
+	r.Outcome = o
+	s.outcomes[o].Add(1)
 }
 
 // rehash replaces an outdated hash (older scheme, parameters or pepper) in
@@ -175,13 +343,4 @@ func (s *Service) rehash(id, oldHash, secret string) {
 			s.log.Error("rehashing key", "key_id", id, "err", err)
 		}
 	}()
-}
-
-func anyGranted(granted, any []string) bool {
-	for _, s := range any {
-		if ScopeGranted(granted, s) {
-			return true
-		}
-	}
-	return false
 }

@@ -17,12 +17,18 @@ const (
 	// Reset: events may have been lost (the bus reconnected); drop
 	// everything.
 	Reset
+	// OwnerChanged: the owner record named ID changed, was created or was
+	// deleted; drop cached copies (and the memory that it had none).
+	OwnerChanged
+	// RoleChanged: the role named ID changed, was created or was deleted.
+	RoleChanged
 )
 
 // Event is one message on the invalidation bus.
 type Event struct {
 	Kind EventKind
-	ID   string
+	// ID is the key id, or the owner or role name.
+	ID string
 }
 
 // Bus carries invalidations between the caches of every instance. An

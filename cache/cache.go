@@ -91,6 +91,8 @@ type Store struct {
 	ttl, stale, fallback   time.Duration
 	entries                *otter.Cache[string, *entry]
 	negative               *otter.Cache[string, struct{}]
+	owners                 *records[*keyward.Owner]
+	roles                  *records[*keyward.Role]
 	flight                 singleflight.Group
 	seed                   maphash.Seed
 	gens                   [genStripes]atomic.Uint64
@@ -100,6 +102,7 @@ type Store struct {
 	stop                   chan struct{}
 	done                   sync.WaitGroup
 	outage                 atomic.Bool
+	lookups                lookupTimes
 	hits                   stripe.Counter // striped: every hit counts
 	misses, stales         atomic.Uint64
 	negHits, budgetDenials atomic.Uint64
@@ -183,6 +186,12 @@ func New(next keyward.Store, opts *Options) (*Store, error) {
 		budget: rate.NewLimiter(rate.Limit(o.UnknownLookups), o.UnknownLookups),
 		stop:   make(chan struct{}),
 	}
+	if s.owners, err = newRecords(s, "owner", o.MaxKeys, next.GetOwner); err != nil {
+		return nil, err
+	}
+	if s.roles, err = newRecords(s, "role", 10_000, next.GetRole); err != nil {
+		return nil, err
+	}
 	s.unsubscribe = s.bus.Subscribe(s.apply)
 	s.done.Add(1)
 	go s.maintainFilter(o.FilterRefresh)
@@ -209,6 +218,8 @@ func (s *Store) Close() error {
 	s.done.Wait()
 	s.entries.StopAllGoroutines()
 	s.negative.StopAllGoroutines()
+	s.owners.entries.StopAllGoroutines()
+	s.roles.entries.StopAllGoroutines()
 	return s.next.Close()
 }
 
@@ -232,6 +243,12 @@ func (s *Store) apply(e Event) {
 		}
 		s.entries.InvalidateAll()
 		s.negative.InvalidateAll()
+		s.owners.reset()
+		s.roles.reset()
+	case OwnerChanged:
+		s.owners.drop(e.ID)
+	case RoleChanged:
+		s.roles.drop(e.ID)
 	}
 }
 
@@ -312,7 +329,11 @@ func (s *Store) load(ctx context.Context, id string) (*keyward.Key, error) {
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		s.loads.Add(1)
+		began := time.Now()
 		k, err := s.next.Get(lctx, id)
+		if err == nil || errors.Is(err, keyward.ErrNotFound) {
+			s.lookups.add(time.Since(began)) // failures say nothing of a lookup's time
+		}
 		if err != nil {
 			if errors.Is(err, keyward.ErrNotFound) {
 				if s.stripe(id).Load() == gen {
@@ -385,8 +406,8 @@ func (s *Store) Delete(ctx context.Context, id string, a *keyward.AuditEntry) er
 }
 
 // SpendCredits goes to the store: credits are never cached.
-func (s *Store) SpendCredits(ctx context.Context, id string, cost int64, now time.Time) (int64, bool, error) {
-	return s.next.SpendCredits(ctx, id, cost, now)
+func (s *Store) SpendCredits(ctx context.Context, sp keyward.CreditSpend) (keyward.CreditBalance, error) {
+	return s.next.SpendCredits(ctx, sp)
 }
 
 // RecordUsage goes to the store.

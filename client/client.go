@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/api"
 )
 
 // Options tunes [New]. The zero value (or nil) gives the defaults.
@@ -57,16 +58,10 @@ func New(baseURL, token string, opts *Options) (*Client, error) {
 	return c, nil
 }
 
-// Error is a problem document (RFC 9457) returned by the server.
+// Error is a problem document (RFC 9457) returned by the server: status,
+// code, detail and, for VALIDATION_FAILED, each broken rule in Errors.
 type Error struct {
-	Status int    `json:"status"`
-	Title  string `json:"title"`
-	Detail string `json:"detail"`
-	Code   string `json:"code"`
-	Errors []struct {
-		Location string `json:"location"`
-		Message  string `json:"message"`
-	} `json:"errors"`
+	api.Problem
 }
 
 func (e *Error) Error() string {
@@ -126,7 +121,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return fmt.Errorf("keyward: reading the answer to %s %s: %v: %w", method, path, err, keyward.ErrUnavailable)
 	}
 	if resp.StatusCode >= 400 {
-		e := &Error{Status: resp.StatusCode}
+		e := &Error{}
 		if json.Unmarshal(raw, e) != nil || e.Code == "" {
 			e.Code, e.Detail = "UNEXPECTED", http.StatusText(resp.StatusCode)
 		}
@@ -142,53 +137,30 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	return nil
 }
 
-func durationString(d *keyward.Duration) any {
-	if d == nil {
-		return nil
-	}
-	return d.String()
-}
-
-// createBody is the JSON of POST /v1/keys.
-func createBody(p keyward.CreateParams) map[string]any {
-	b := map[string]any{"name": p.Name}
-	set := func(k string, ok bool, v any) {
-		if ok {
-			b[k] = v
-		}
-	}
-	set("description", p.Description != "", p.Description)
-	set("owner", p.Owner != "", p.Owner)
-	set("scopes", p.Scopes != nil, p.Scopes)
-	set("metadata", p.Metadata != nil, json.RawMessage(p.Metadata))
-	set("prefix", p.Prefix != "", p.Prefix)
-	set("expires_at", p.ExpiresAt != nil, p.ExpiresAt)
-	set("expires_in", p.ExpiresIn != nil, durationString(p.ExpiresIn))
-	set("rate_limit", p.RateLimit != nil, p.RateLimit)
-	set("remaining", p.Remaining != nil, p.Remaining)
-	set("refill", p.Refill != nil, p.Refill)
-	set("allowed_cidrs", p.AllowedCIDRs != nil, p.AllowedCIDRs)
-	set("enabled", p.Enabled != nil, p.Enabled)
-	return b
-}
-
 // BaseURL returns the server's URL.
 func (c *Client) BaseURL() string { return c.base.String() }
 
 // CreateKey creates a key; the Issued secret is shown only this once.
 func (c *Client) CreateKey(ctx context.Context, p keyward.CreateParams) (keyward.Issued, error) {
-	var out keyward.Issued
-	err := c.do(ctx, http.MethodPost, "/v1/keys", nil, createBody(p), &out)
-	return out, err
+	var out api.IssuedBody
+	if err := c.do(ctx, http.MethodPost, "/v1/keys", nil, api.NewCreateKeyBody(p), &out); err != nil {
+		return keyward.Issued{}, err
+	}
+	return out.Issued(), nil
 }
 
 // GetKey returns a key.
 func (c *Client) GetKey(ctx context.Context, id string) (*keyward.Key, error) {
-	var k keyward.Key
-	if err := c.do(ctx, http.MethodGet, "/v1/keys/"+url.PathEscape(id), nil, nil, &k); err != nil {
+	return c.key(ctx, http.MethodGet, "/v1/keys/"+url.PathEscape(id), nil)
+}
+
+// key sends a request answered with a key.
+func (c *Client) key(ctx context.Context, method, path string, body any) (*keyward.Key, error) {
+	var v api.KeyView
+	if err := c.do(ctx, method, path, nil, body, &v); err != nil {
 		return nil, err
 	}
-	return &k, nil
+	return &v.Key, nil
 }
 
 // ListKeys returns a page of keys, newest first.
@@ -202,83 +174,30 @@ func (c *Client) ListKeys(ctx context.Context, p keyward.ListParams) (keyward.Pa
 	if p.Limit != 0 {
 		q.Set("limit", strconv.Itoa(p.Limit))
 	}
-	var out keyward.Page
-	err := c.do(ctx, http.MethodGet, "/v1/keys", q, nil, &out)
-	return out, err
-}
-
-func nullable[T any](b map[string]any, k string, n keyward.Nullable[T]) {
-	if n.Set {
-		if n.Value == nil {
-			b[k] = nil
-		} else {
-			b[k] = *n.Value
-		}
+	var out api.PageBody
+	if err := c.do(ctx, http.MethodGet, "/v1/keys", q, nil, &out); err != nil {
+		return keyward.Page{}, err
 	}
+	return out.Page(), nil
 }
 
 // UpdateKey changes the fields set in p.
 func (c *Client) UpdateKey(ctx context.Context, id string, p keyward.UpdateParams) (*keyward.Key, error) {
-	b := map[string]any{}
-	if p.Name != nil {
-		b["name"] = *p.Name
-	}
-	if p.Description != nil {
-		b["description"] = *p.Description
-	}
-	if p.Owner != nil {
-		b["owner"] = *p.Owner
-	}
-	if p.Scopes != nil {
-		b["scopes"] = *p.Scopes
-	}
-	if p.Metadata != nil {
-		b["metadata"] = json.RawMessage(p.Metadata)
-	}
-	if p.Enabled != nil {
-		b["enabled"] = *p.Enabled
-	}
-	if p.ExpiresIn != nil {
-		b["expires_in"] = p.ExpiresIn.String()
-	}
-	if p.AllowedCIDRs != nil {
-		b["allowed_cidrs"] = *p.AllowedCIDRs
-	}
-	nullable(b, "expires_at", p.ExpiresAt)
-	nullable(b, "rate_limit", p.RateLimit)
-	nullable(b, "remaining", p.Remaining)
-	nullable(b, "refill", p.Refill)
-	var k keyward.Key
-	if err := c.do(ctx, http.MethodPatch, "/v1/keys/"+url.PathEscape(id), nil, b, &k); err != nil {
-		return nil, err
-	}
-	return &k, nil
+	return c.key(ctx, http.MethodPatch, "/v1/keys/"+url.PathEscape(id), api.NewUpdateKeyBody(p))
 }
 
 // RevokeKey revokes a key for good.
 func (c *Client) RevokeKey(ctx context.Context, id string) (*keyward.Key, error) {
-	var k keyward.Key
-	if err := c.do(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(id)+"/revoke", nil, nil, &k); err != nil {
-		return nil, err
-	}
-	return &k, nil
+	return c.key(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(id)+"/revoke", nil)
 }
 
 // RotateKey issues a successor of a key.
 func (c *Client) RotateKey(ctx context.Context, id string, p keyward.RotateParams) (keyward.Issued, error) {
-	b := map[string]any{}
-	if p.GracePeriod != nil {
-		b["grace_period"] = p.GracePeriod.String()
+	var out api.IssuedBody
+	if err := c.do(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(id)+"/rotate", nil, api.NewRotateBody(p), &out); err != nil {
+		return keyward.Issued{}, err
 	}
-	if p.ExpiresAt != nil {
-		b["expires_at"] = p.ExpiresAt
-	}
-	if p.ExpiresIn != nil {
-		b["expires_in"] = p.ExpiresIn.String()
-	}
-	var out keyward.Issued
-	err := c.do(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(id)+"/rotate", nil, b, &out)
-	return out, err
+	return out.Issued(), nil
 }
 
 // DeleteKey deletes a key.
@@ -320,54 +239,17 @@ func (c *Client) Audit(ctx context.Context, p keyward.AuditParams) (keyward.Audi
 	return out, err
 }
 
-// verifyAnswer is the JSON of POST /v1/keys/verify.
-type verifyAnswer struct {
-	Valid     bool         `json:"valid"`
-	Code      string       `json:"code"`
-	Key       *keyward.Key `json:"key"`
-	RateLimit *struct {
-		Limit     int64 `json:"limit"`
-		Remaining int64 `json:"remaining"`
-		Reset     int64 `json:"reset"`
-	} `json:"ratelimit"`
-	MissingScope string `json:"missing_scope"`
-	RetryAfter   int64  `json:"retry_after"`
-}
-
 // Verify asks the server to verify a key (POST /v1/keys/verify) and spend
 // its cost. Every outcome is a Result; the error is for the server being
 // unreachable or refusing the client's credential.
 func (c *Client) Verify(ctx context.Context, req keyward.VerifyRequest) (keyward.Result, error) {
-	b := map[string]any{"key": req.Key}
-	if len(req.Scopes) > 0 {
-		b["scopes"] = req.Scopes
-	}
-	if req.Cost != nil {
-		b["cost"] = *req.Cost
-	}
-	if req.ClientIP.IsValid() {
-		b["client_ip"] = req.ClientIP.String()
-	}
-	var ans verifyAnswer
-	if err := c.do(ctx, http.MethodPost, "/v1/keys/verify", nil, b, &ans); err != nil {
+	var ans api.VerifyResult
+	if err := c.do(ctx, http.MethodPost, "/v1/keys/verify", nil, api.NewVerifyBody(req), &ans); err != nil {
 		return keyward.Result{}, err
 	}
-	o, ok := keyward.ParseOutcome(ans.Code)
-	if !ok {
-		return keyward.Result{}, fmt.Errorf("keyward: the server answered an unknown outcome %q", ans.Code)
-	}
-	res := keyward.Result{Outcome: o, Key: ans.Key, MissingScope: ans.MissingScope, Remaining: -1, RetryAfter: time.Duration(ans.RetryAfter) * time.Second}
-	if ans.Key != nil && ans.Key.Remaining != nil {
-		res.Remaining = *ans.Key.Remaining
-	}
-	if rl := ans.RateLimit; rl != nil {
-		res.RateLimit = keyward.RateDecision{
-			Allowed: o != keyward.OutcomeRateLimited, Limit: rl.Limit, Remaining: rl.Remaining,
-			Reset: time.Duration(rl.Reset) * time.Second, RetryAfter: res.RetryAfter,
-		}
-		if ans.Key != nil && ans.Key.RateLimit != nil {
-			res.RateLimit.Period = time.Duration(ans.Key.RateLimit.Period)
-		}
+	res, err := ans.Result()
+	if err != nil {
+		return keyward.Result{}, fmt.Errorf("keyward: the answer to POST /v1/keys/verify: %w", err)
 	}
 	return res, nil
 }

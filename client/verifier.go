@@ -86,6 +86,8 @@ func cacheKey(req keyward.VerifyRequest) [sha256.Size]byte {
 	b.WriteByte(0)
 	b.WriteString(strings.Join(req.Scopes, ","))
 	b.WriteByte(0)
+	b.WriteString(strings.Join(req.AnyScope, ","))
+	b.WriteByte(0)
 	if req.ClientIP.IsValid() {
 		b.WriteString(req.ClientIP.String())
 	}

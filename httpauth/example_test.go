@@ -83,9 +83,9 @@ func Example() {
 	show(handler, "GET", "/invoices", other.Secret)
 	show(handler, "GET", "/invoices", "")
 	// Output:
-	// GET /invoices 200 invoices of team-finance RateLimit: "key";r=1;t=66
-	// GET /invoices 200 invoices of team-finance RateLimit: "key";r=0;t=66
-	// GET /invoices 429 RATE_LIMITED RateLimit: "key";r=0;t=66
+	// GET /invoices 200 invoices of team-finance RateLimit: "key";r=1;t=60
+	// GET /invoices 200 invoices of team-finance RateLimit: "key";r=0;t=60
+	// GET /invoices 429 RATE_LIMITED RateLimit: "key";r=0;t=60
 	// GET /invoices 403 INSUFFICIENT_SCOPE
 	// GET /invoices 401 MISSING
 }

@@ -27,8 +27,13 @@ var _ Verifier = (*keyward.Service)(nil)
 // the TCP peer as client address, and no logging.
 type Options struct {
 	// Scopes are required of every key on the routes the middleware guards:
-	// all of them must be granted. Nil requires none.
+	// all of them must be granted (by the key's effective scopes: its own and
+	// its roles'). Nil requires none.
 	Scopes []string
+	// ScopeQuery, if not nil, must hold too (parse it once with
+	// keyward.ParseScopeQuery, e.g. "invoices:read and (invoices:write or
+	// billing:admin)").
+	ScopeQuery *keyward.ScopeQuery
 	// Cost is the number of rate-limit units and credits each request
 	// spends; nil means 1, 0 checks the key without spending. New panics on
 	// a negative cost.
@@ -50,6 +55,7 @@ type Options struct {
 type guard struct {
 	v          Verifier
 	scopes     []string
+	query      *keyward.ScopeQuery
 	cost       *int64
 	allowQuery bool
 	clientIP   func(*http.Request) netip.Addr
@@ -76,6 +82,7 @@ func New(v Verifier, opts *Options) func(http.Handler) http.Handler {
 	g := &guard{
 		v:          v,
 		scopes:     slices.Clone(opts.Scopes),
+		query:      opts.ScopeQuery,
 		allowQuery: opts.AllowQueryKey,
 		clientIP:   opts.ClientIP,
 		log:        opts.Logger,
@@ -114,10 +121,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	res, err := h.v.Verify(ctx, keyward.VerifyRequest{
-		Key:      key,
-		Scopes:   h.scopes,
-		Cost:     h.cost,
-		ClientIP: h.clientIP(r),
+		Key:        key,
+		Scopes:     h.scopes,
+		ScopeQuery: h.query,
+		Cost:       h.cost,
+		ClientIP:   h.clientIP(r),
 	})
 	if err == nil && res.Valid() && res.Key == nil {
 		err = errors.New("verifier returned VALID without a key")
@@ -130,7 +138,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !WriteResult(w, res) {
 		return
 	}
-	h.next.ServeHTTP(w, r.WithContext(keyward.NewContext(ctx, res.Key)))
+	ctx = keyward.NewContext(ctx, res.Key)
+	if len(res.Key.Roles) > 0 {
+		ctx = keyward.NewScopesContext(ctx, res.EffectiveScopes())
+	}
+	h.next.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // logError logs a Verifier error with the key's public id; the key itself,

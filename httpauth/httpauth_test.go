@@ -167,9 +167,9 @@ func TestRejections(t *testing.T) {
 		},
 		{
 			// Two units spent at base; the third request comes 10.3 s later.
-			// Both units are in the bucket [base, base+6s), which leaves the
-			// 60 s window (11 buckets of 6 s) at base+66s: 55.7 s later,
-			// rounded up to 56.
+			// Both units were spent at base; they return when they leave the
+			// 60 s window, at base+60s: 49.7 s later, rounded up to 50 (never
+			// more than the period).
 			name: "rate limited",
 			req: withKey(keyward.CreateParams{RateLimit: &keyward.RateLimit{Limit: 2, Period: minute}}, func(t *testing.T, e *env, iss keyward.Issued) {
 				for range 2 {
@@ -182,9 +182,9 @@ func TestRejections(t *testing.T) {
 			status: 429,
 			header: http.Header{
 				"X-Keyward-Code":   {"RATE_LIMITED"},
-				"Retry-After":      {"56"},
+				"Retry-After":      {"50"},
 				"Ratelimit-Policy": {`"key";q=2;w=60`},
-				"Ratelimit":        {`"key";r=0;t=56`},
+				"Ratelimit":        {`"key";r=0;t=50`},
 			},
 		},
 		{
@@ -300,13 +300,13 @@ func TestSuccess(t *testing.T) {
 			// window (11 buckets of 6 s) 66 s later.
 			name:   "rate limit",
 			params: keyward.CreateParams{RateLimit: &keyward.RateLimit{Limit: 5, Period: keyward.Duration(time.Minute)}},
-			header: http.Header{"Ratelimit-Policy": {`"key";q=5;w=60`}, "Ratelimit": {`"key";r=4;t=66`}},
+			header: http.Header{"Ratelimit-Policy": {`"key";q=5;w=60`}, "Ratelimit": {`"key";r=4;t=60`}},
 		},
 		{
 			name:   "rate limit with a cost",
 			params: keyward.CreateParams{RateLimit: &keyward.RateLimit{Limit: 100, Period: keyward.Duration(time.Hour)}},
 			opts:   &httpauth.Options{Cost: keyward.Ptr[int64](7)},
-			header: http.Header{"Ratelimit-Policy": {`"key";q=100;w=3600`}, "Ratelimit": {`"key";r=93;t=3960`}},
+			header: http.Header{"Ratelimit-Policy": {`"key";q=100;w=3600`}, "Ratelimit": {`"key";r=93;t=3600`}},
 		},
 		{
 			name:   "scopes granted by a wildcard",

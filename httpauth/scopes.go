@@ -9,7 +9,8 @@ import (
 
 // RequireScopes returns a middleware that lets a request through only if the
 // key on its context, put there by [New] earlier in the chain, grants every
-// one of scopes (with keyward's wildcard rules, see keyward.ScopeGranted).
+// one of scopes (with keyward's wildcard rules, see keyward.ScopeGranted) by
+// its effective scopes: its own and its roles' (keyward.ScopesFromContext).
 // Otherwise it answers 403 INSUFFICIENT_SCOPE naming the first missing scope,
 // or 401 MISSING if there is no key on the context (New is not installed
 // before it).
@@ -33,12 +34,12 @@ type scopeHandler struct {
 }
 
 func (h *scopeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	k, ok := keyward.KeyFromContext(r.Context())
+	granted, ok := keyward.ScopesFromContext(r.Context())
 	if !ok {
 		WriteMissing(w)
 		return
 	}
-	if scope, missing := keyward.MissingScope(k.Scopes, h.need); missing {
+	if scope, missing := keyward.MissingScope(granted, h.need); missing {
 		writeInsufficientScope(w, scope)
 		return
 	}

@@ -124,20 +124,18 @@ func buildProblems() []problem {
 func WriteResult(w http.ResponseWriter, res keyward.Result) (passed bool) {
 	switch o := res.Outcome; o {
 	case keyward.OutcomeValid:
-		if res.RateLimit.Limit > 0 {
-			SetRateLimitHeaders(w.Header(), res.RateLimit)
-		}
+		setResultHeaders(w.Header(), &res)
 		return true
 	case keyward.OutcomeInsufficientScope:
 		writeInsufficientScope(w, res.MissingScope)
 	case keyward.OutcomeRateLimited:
-		reject(w, &problems[o], nil, max(seconds(res.RetryAfter), 1), res.RateLimit)
+		reject(w, &problems[o], nil, max(seconds(res.RetryAfter), 1), &res)
 	case keyward.OutcomeUsageExceeded:
-		reject(w, &problems[o], nil, seconds(res.RetryAfter), res.RateLimit)
+		reject(w, &problems[o], nil, seconds(res.RetryAfter), &res)
 	default:
 		if int(o) < len(problems) {
 			p := &problems[o]
-			reject(w, p, p.auth, 0, keyward.RateDecision{})
+			reject(w, p, p.auth, 0, nil)
 		} else {
 			WriteUnavailable(w)
 		}
@@ -149,14 +147,14 @@ func WriteResult(w http.ResponseWriter, res keyward.Result) (passed bool) {
 // code MISSING, with WWW-Authenticate: Bearer realm="keyward".
 func WriteMissing(w http.ResponseWriter) {
 	p := &problems[keyward.OutcomeMissing]
-	reject(w, p, p.auth, 0, keyward.RateDecision{})
+	reject(w, p, p.auth, 0, nil)
 }
 
 // WriteUnavailable writes the 503 response for a key that cannot be checked
 // (the Verifier returned an error): code UNAVAILABLE. Never answer such a
 // request with a success.
 func WriteUnavailable(w http.ResponseWriter) {
-	reject(w, &unavailable, nil, 0, keyward.RateDecision{})
+	reject(w, &unavailable, nil, 0, nil)
 }
 
 // writeInsufficientScope writes the 403 for a key that lacks scope.
@@ -165,15 +163,15 @@ func writeInsufficientScope(w http.ResponseWriter, scope string) {
 	if scope != "" {
 		auth += `, scope="` + quoteScope(scope) + `"`
 	}
-	reject(w, &problems[keyward.OutcomeInsufficientScope], []string{auth}, 0, keyward.RateDecision{})
+	reject(w, &problems[keyward.OutcomeInsufficientScope], []string{auth}, 0, nil)
 }
 
 // reject writes a rejection: p with the WWW-Authenticate value auth (nil for
 // none), a Retry-After of retry seconds when retry > 0 and the rate-limit
-// headers of rl when it is not zero. Rate-limit and Retry-After headers set
+// headers of res when it has limits. Rate-limit and Retry-After headers set
 // earlier (by New, before RequireScopes rejects) are removed otherwise: they
 // belong on 2xx and 429 responses only.
-func reject(w http.ResponseWriter, p *problem, auth []string, retry int64, rl keyward.RateDecision) {
+func reject(w http.ResponseWriter, p *problem, auth []string, retry int64, res *keyward.Result) {
 	h := w.Header()
 	h[hdrContentType] = problemJSON
 	h[hdrCode] = p.code
@@ -185,9 +183,7 @@ func reject(w http.ResponseWriter, p *problem, auth []string, retry int64, rl ke
 	} else {
 		delete(h, hdrRetryAfter)
 	}
-	if rl.Limit > 0 {
-		SetRateLimitHeaders(h, rl)
-	} else {
+	if res == nil || !setResultHeaders(h, res) {
 		delete(h, hdrRateLimitPolicy)
 		delete(h, hdrRateLimit)
 	}
@@ -223,6 +219,75 @@ func SetRateLimitHeaders(h http.Header, d keyward.RateDecision) {
 	v[0], v[1] = s[:n], s[n:]
 	h[hdrRateLimitPolicy] = v[0:1:1]
 	h[hdrRateLimit] = v[1:2:2]
+}
+
+// setResultHeaders sets the rate-limit headers of a verification and reports
+// whether it had limits. RateLimit-Policy lists every limit checked: the
+// key's "default" limit as "key" (as for a single limit), the key's other
+// limits by name, the owner's as "owner.<name>"; RateLimit gives the one
+// with the fewest units left.
+//
+//	RateLimit-Policy: "key";q=100;w=60, "burst";q=10;w=1, "owner.daily";q=10000;w=86400
+//	RateLimit: "burst";r=2;t=1
+func setResultHeaders(h http.Header, res *keyward.Result) bool {
+	n := res.NumRateLimits()
+	switch {
+	case n == 0:
+		if res.RateLimit.Limit > 0 { // a Verifier that reports only the summary
+			SetRateLimitHeaders(h, res.RateLimit)
+			return true
+		}
+		return false
+	case n == 1:
+		if l := res.RateLimitAt(0); !l.Owner && l.Name == keyward.DefaultLimitName {
+			SetRateLimitHeaders(h, l.RateDecision)
+			return true
+		}
+	}
+	var buf [512]byte
+	b := buf[:0]
+	var fewest keyward.LimitState
+	for i := range n {
+		l := res.RateLimitAt(i)
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = appendPolicyName(b, l)
+		b = append(b, ";q="...)
+		b = strconv.AppendInt(b, l.Limit, 10)
+		b = append(b, ";w="...)
+		b = strconv.AppendInt(b, seconds(l.Period), 10)
+		if i == 0 || l.Remaining < fewest.Remaining {
+			fewest = l
+		}
+	}
+	split := len(b)
+	b = appendPolicyName(b, fewest)
+	b = append(b, ";r="...)
+	b = strconv.AppendInt(b, max(fewest.Remaining, 0), 10)
+	b = append(b, ";t="...)
+	b = strconv.AppendInt(b, seconds(fewest.Reset), 10)
+	s := string(b)
+	v := new([2]string)
+	v[0], v[1] = s[:split], s[split:]
+	h[hdrRateLimitPolicy] = v[0:1:1]
+	h[hdrRateLimit] = v[1:2:2]
+	return true
+}
+
+// appendPolicyName appends the quoted policy name of a limit.
+func appendPolicyName(b []byte, l keyward.LimitState) []byte {
+	b = append(b, '"')
+	switch {
+	case l.Owner:
+		b = append(b, "owner."...)
+		b = append(b, l.Name...)
+	case l.Name == keyward.DefaultLimitName:
+		b = append(b, "key"...)
+	default:
+		b = append(b, l.Name...)
+	}
+	return append(b, '"')
 }
 
 // seconds returns d in whole seconds, rounded up; 0 for d <= 0.

@@ -106,9 +106,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// Store times every call to the store it wraps: keyward_store_duration_seconds
-// and keyward_store_errors_total by operation. It is a keyward.Store.
+// Store times the calls to the store it wraps: keyward_store_duration_seconds
+// and keyward_store_errors_total by operation. It is a keyward.Store: the
+// methods it does not time (owner and role administration, the background
+// id listing) pass through by embedding.
 type Store struct {
+	keyward.Store
 	next     keyward.Store
 	duration *prometheus.HistogramVec
 	errors   *prometheus.CounterVec
@@ -119,7 +122,7 @@ var _ keyward.Store = (*Store)(nil)
 // InstrumentStore wraps next and registers its metrics with reg.
 func InstrumentStore(next keyward.Store, reg prometheus.Registerer) (*Store, error) {
 	s := &Store{
-		next: next,
+		Store: next, next: next,
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "keyward_store_duration_seconds",
 			Help:    "Latency of store calls by operation.",
@@ -207,11 +210,27 @@ func (s *Store) Delete(ctx context.Context, id string, a *keyward.AuditEntry) er
 }
 
 // SpendCredits times SpendCredits.
-func (s *Store) SpendCredits(ctx context.Context, id string, cost int64, now time.Time) (int64, bool, error) {
+func (s *Store) SpendCredits(ctx context.Context, sp keyward.CreditSpend) (keyward.CreditBalance, error) {
 	start := time.Now()
-	left, ok, err := s.next.SpendCredits(ctx, id, cost, now)
+	b, err := s.next.SpendCredits(ctx, sp)
 	s.observe("spend_credits", start, err)
-	return left, ok, err
+	return b, err
+}
+
+// GetOwner times GetOwner.
+func (s *Store) GetOwner(ctx context.Context, name string) (*keyward.Owner, error) {
+	start := time.Now()
+	o, err := s.next.GetOwner(ctx, name)
+	s.observe("get_owner", start, err)
+	return o, err
+}
+
+// GetRole times GetRole.
+func (s *Store) GetRole(ctx context.Context, name string) (*keyward.Role, error) {
+	start := time.Now()
+	r, err := s.next.GetRole(ctx, name)
+	s.observe("get_role", start, err)
+	return r, err
 }
 
 // RecordUsage times RecordUsage.
@@ -252,12 +271,4 @@ func (s *Store) Ping(ctx context.Context) error {
 	err := s.next.Ping(ctx)
 	s.observe("ping", start, err)
 	return err
-}
-
-// Close closes the wrapped store.
-func (s *Store) Close() error { return s.next.Close() }
-
-// KeyIDs passes through, not timed: it is a background scan.
-func (s *Store) KeyIDs(ctx context.Context, fn func(id string) error) error {
-	return s.next.KeyIDs(ctx, fn)
 }

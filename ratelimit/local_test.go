@@ -9,6 +9,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/ratelimit"
+	"github.com/keyward/keyward/ratelimit/limitertest"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -17,50 +18,63 @@ func perMinute(n int64) keyward.RateLimit {
 	return keyward.RateLimit{Limit: n, Period: keyward.Duration(time.Minute)}
 }
 
+// allow1 decides one check alone.
+func allow1(l keyward.Limiter, bucket string, lim keyward.RateLimit, cost int64, now time.Time) keyward.RateDecision {
+	var out [1]keyward.RateDecision
+	l.Allow(context.Background(), "g", []keyward.RateCheck{{Bucket: bucket, Limit: lim}}, cost, now, out[:])
+	return out[0]
+}
+
+func release1(l keyward.Limiter, bucket string, lim keyward.RateLimit, cost int64, now time.Time) {
+	l.Release(context.Background(), "g", []keyward.RateCheck{{Bucket: bucket, Limit: lim}}, cost, now)
+}
+
 func TestLocalBurstThenDeny(t *testing.T) {
 	l := ratelimit.NewLocal()
-	ctx := context.Background()
 	lim := perMinute(5)
 	for i := range 5 {
-		d := l.Allow(ctx, "k", lim, 1, t0.Add(time.Duration(i)*time.Second))
+		d := allow1(l, "k", lim, 1, t0.Add(time.Duration(i)*time.Second))
 		if !d.Allowed || d.Remaining != int64(4-i) || d.Limit != 5 {
 			t.Fatalf("request %d: %+v; want allowed with %d remaining", i, d, 4-i)
 		}
 	}
-	d := l.Allow(ctx, "k", lim, 1, t0.Add(5*time.Second))
+	d := allow1(l, "k", lim, 1, t0.Add(5*time.Second))
 	if d.Allowed || d.Remaining != 0 {
 		t.Fatalf("6th request: %+v; want denied, 0 remaining", d)
 	}
-	// The first unit (bucket [0s,6s)) leaves the window at 66s.
-	if want := 61 * time.Second; d.RetryAfter != want || d.Reset != want {
+	// The five units share the bucket [0s,6s), whose last unit came at 4s:
+	// they return at 64s.
+	if want := 59 * time.Second; d.RetryAfter != want || d.Reset != want {
 		t.Errorf("RetryAfter %v Reset %v; want %v", d.RetryAfter, d.Reset, want)
 	}
-	if d := l.Allow(ctx, "k", lim, 1, t0.Add(66*time.Second)); !d.Allowed {
+	if d := allow1(l, "k", lim, 1, t0.Add(64*time.Second-time.Nanosecond)); d.Allowed {
+		t.Errorf("just before RetryAfter: %+v; want denied", d)
+	}
+	if d := allow1(l, "k", lim, 1, t0.Add(64*time.Second)); !d.Allowed {
 		t.Errorf("after RetryAfter: %+v; want allowed", d)
 	}
-	if d := l.Allow(ctx, "other", lim, 1, t0.Add(5*time.Second)); !d.Allowed || d.Remaining != 4 {
+	if d := allow1(l, "other", lim, 1, t0.Add(5*time.Second)); !d.Allowed || d.Remaining != 4 {
 		t.Errorf("another key shares the budget: %+v", d)
 	}
 }
 
 func TestLocalCostAndPeek(t *testing.T) {
 	l := ratelimit.NewLocal()
-	ctx := context.Background()
 	lim := perMinute(10)
-	if d := l.Allow(ctx, "k", lim, 7, t0); !d.Allowed || d.Remaining != 3 {
+	if d := allow1(l, "k", lim, 7, t0); !d.Allowed || d.Remaining != 3 {
 		t.Fatalf("cost 7: %+v", d)
 	}
-	if d := l.Allow(ctx, "k", lim, 4, t0); d.Allowed || d.Remaining != 3 {
+	if d := allow1(l, "k", lim, 4, t0); d.Allowed || d.Remaining != 3 {
 		t.Fatalf("cost 4 with 3 left: %+v; want denied", d)
 	}
-	if d := l.Allow(ctx, "k", lim, 0, t0); !d.Allowed || d.Remaining != 3 {
+	if d := allow1(l, "k", lim, 0, t0); !d.Allowed || d.Remaining != 3 {
 		t.Fatalf("cost 0 (peek): %+v; want allowed without spending", d)
 	}
-	if d := l.Allow(ctx, "k", lim, 11, t0); d.Allowed || d.RetryAfter != time.Minute {
+	if d := allow1(l, "k", lim, 11, t0); d.Allowed || d.RetryAfter != time.Minute {
 		t.Fatalf("cost over the limit: %+v; want denied, retry after a period", d)
 	}
-	l.Release(ctx, "k", lim, 7, t0)
-	if d := l.Allow(ctx, "k", lim, 10, t0); !d.Allowed || d.Remaining != 0 {
+	release1(l, "k", lim, 7, t0)
+	if d := allow1(l, "k", lim, 10, t0); !d.Allowed || d.Remaining != 0 {
 		t.Fatalf("after Release: %+v; want the 10 units back", d)
 	}
 }
@@ -72,7 +86,7 @@ func TestLocalNeverMoreThanLimitInAnyWindow(t *testing.T) {
 	for _, tc := range []struct {
 		limit  int64
 		period time.Duration
-	}{{1, time.Second}, {5, time.Second}, {100, time.Minute}, {7, 90 * time.Second}} {
+	}{{1, time.Second}, {5, time.Second}, {100, time.Minute}, {7, 90 * time.Second}, {3, time.Second + 7}} {
 		r := rand.New(rand.NewPCG(uint64(tc.limit), uint64(tc.period)))
 		l := ratelimit.NewLocal()
 		lim := keyward.RateLimit{Limit: tc.limit, Period: keyward.Duration(tc.period)}
@@ -85,7 +99,7 @@ func TestLocalNeverMoreThanLimitInAnyWindow(t *testing.T) {
 				step = time.Duration(r.Int64N(int64(tc.period) * 2))
 			}
 			now = now.Add(step)
-			if l.Allow(context.Background(), "k", lim, 1, now).Allowed {
+			if allow1(l, "k", lim, 1, now).Allowed {
 				admitted = append(admitted, now)
 			}
 		}
@@ -110,10 +124,9 @@ func TestLocalNeverMoreThanLimitInAnyWindow(t *testing.T) {
 
 func TestLocalForgetsIdleKeys(t *testing.T) {
 	l := ratelimit.NewLocal()
-	ctx := context.Background()
 	lim := keyward.RateLimit{Limit: 1, Period: keyward.Duration(time.Second)}
 	for i := range 5000 {
-		l.Allow(ctx, string(rune('a'+i%26))+time.Duration(i).String(), lim, 1, t0)
+		allow1(l, string(rune('a'+i%26))+time.Duration(i).String(), lim, 1, t0)
 	}
 	if n := l.Len(); n != 5000 {
 		t.Fatalf("tracking %d keys, want 5000", n)
@@ -122,7 +135,7 @@ func TestLocalForgetsIdleKeys(t *testing.T) {
 	// decisions.
 	later := t0.Add(3 * time.Second)
 	for i := range 200000 {
-		l.Allow(ctx, "busy"+time.Duration(i%3).String(), lim, 1, later)
+		allow1(l, "busy"+time.Duration(i%3).String(), lim, 1, later)
 	}
 	if n := l.Len(); n > 3 {
 		t.Errorf("still tracking %d keys after they went idle, want at most 3", n)
@@ -131,27 +144,86 @@ func TestLocalForgetsIdleKeys(t *testing.T) {
 
 func TestLocalPeriodChangeStartsOver(t *testing.T) {
 	l := ratelimit.NewLocal()
-	ctx := context.Background()
-	l.Allow(ctx, "k", perMinute(1), 1, t0)
-	if d := l.Allow(ctx, "k", perMinute(1), 1, t0); d.Allowed {
+	allow1(l, "k", perMinute(1), 1, t0)
+	if d := allow1(l, "k", perMinute(1), 1, t0); d.Allowed {
 		t.Fatal("second unit admitted")
 	}
 	hourly := keyward.RateLimit{Limit: 1, Period: keyward.Duration(time.Hour)}
-	if d := l.Allow(ctx, "k", hourly, 1, t0); !d.Allowed {
+	if d := allow1(l, "k", hourly, 1, t0); !d.Allowed {
 		t.Error("a new period should start a new window")
+	}
+}
+
+func TestLocalConformance(t *testing.T) {
+	limitertest.Run(t, func(*testing.T) (a, b keyward.Limiter) {
+		l := ratelimit.NewLocal()
+		return l, l
+	})
+}
+
+// fourChecks is a verification's typical load: two key limits and two owner
+// limits, far from spent.
+func fourChecks() []keyward.RateCheck {
+	big := func(p time.Duration) keyward.RateLimit {
+		return keyward.RateLimit{Limit: 1 << 40, Period: keyward.Duration(p)}
+	}
+	return []keyward.RateCheck{
+		{Bucket: "k:bench-key:burst", Limit: big(time.Second)},
+		{Bucket: "k:bench-key:daily", Limit: big(24 * time.Hour)},
+		{Bucket: "o:bench-owner:minute", Limit: big(time.Minute)},
+		{Bucket: "o:bench-owner:daily", Limit: big(24 * time.Hour)},
+	}
+}
+
+func TestLocalAllowAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes allocations of its own: run without -race")
+	}
+	l := ratelimit.NewLocal()
+	ctx := context.Background()
+	checks := fourChecks()
+	var out [4]keyward.RateDecision
+	now := t0
+	l.Allow(ctx, "bench-owner", checks, 1, now, out[:]) // creates the windows
+	allocs := testing.AllocsPerRun(1000, func() {
+		now = now.Add(time.Millisecond)
+		l.Allow(ctx, "bench-owner", checks, 1, now, out[:])
+		l.Release(ctx, "bench-owner", checks, 1, now)
+	})
+	if allocs != 0 {
+		t.Errorf("Allow and Release of 4 checks allocate %v times, want 0", allocs)
 	}
 }
 
 func BenchmarkLocalAllow(b *testing.B) {
 	l := ratelimit.NewLocal()
 	lim := keyward.RateLimit{Limit: 1 << 40, Period: keyward.Duration(time.Minute)}
+	checks := []keyward.RateCheck{{Bucket: "bench-key", Limit: lim}}
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		now := t0
+		var out [1]keyward.RateDecision
 		for pb.Next() {
 			now = now.Add(time.Microsecond)
-			l.Allow(ctx, "bench-key", lim, 1, now)
+			l.Allow(ctx, "bench-key", checks, 1, now, out[:])
+		}
+	})
+}
+
+// BenchmarkLocalAllow4 decides a key's two limits and its owner's two
+// together, as a verification of such a key does.
+func BenchmarkLocalAllow4(b *testing.B) {
+	l := ratelimit.NewLocal()
+	checks := fourChecks()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		now := t0
+		var out [4]keyward.RateDecision
+		for pb.Next() {
+			now = now.Add(time.Microsecond)
+			l.Allow(ctx, "bench-owner", checks, 1, now, out[:])
 		}
 	})
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/keyward/keyward/api"
 )
 
 //go:embed assets/redoc.standalone.js.gz
@@ -66,7 +68,7 @@ const placeholderPage = `<!doctype html>
 
 func servePlaceholder(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/" {
-		writeProblem(w, newProblem(http.StatusNotFound, CodeNotFound, "no such page"))
+		writeProblem(w, newProblem(http.StatusNotFound, api.CodeNotFound, "no such page"))
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -12,91 +12,72 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/api"
 )
 
-// Problem codes that are not verification outcomes.
-const (
-	CodeUnauthorized     = "UNAUTHORIZED"
-	CodeForbidden        = "FORBIDDEN"
-	CodeInvalidRequest   = "INVALID_REQUEST"
-	CodeValidationFailed = "VALIDATION_FAILED"
-	CodeNotFound         = "NOT_FOUND"
-	CodeConflict         = "CONFLICT"
-	CodePayloadTooLarge  = "PAYLOAD_TOO_LARGE"
-	CodeUnavailable      = "UNAVAILABLE"
-	CodeInternal         = "INTERNAL"
-)
-
-// Problem is an RFC 9457 problem document with keyward's code member. It is
-// the error type of every API response.
-type Problem struct {
-	Type   string          `json:"type" doc:"Always about:blank: the status and code say what happened."`
-	Title  string          `json:"title" doc:"The HTTP status text."`
-	Status int             `json:"status"`
-	Detail string          `json:"detail,omitempty"`
-	Code   string          `json:"code" doc:"A stable, machine-readable code: a verification outcome, or UNAUTHORIZED, FORBIDDEN, INVALID_REQUEST, VALIDATION_FAILED, NOT_FOUND, CONFLICT, PAYLOAD_TOO_LARGE, UNAVAILABLE, INTERNAL."`
-	Errors []ProblemDetail `json:"errors,omitempty" doc:"Each broken rule, for VALIDATION_FAILED."`
+// problem is the error of every answer of the API: an api.Problem that huma
+// can send (a huma.StatusError with its content type). huma names its schema
+// Problem.
+type problem struct {
+	api.Problem
 }
 
-// ProblemDetail is one broken rule: where (e.g. body.name, query.limit) and
-// what.
-type ProblemDetail struct {
-	Location string `json:"location"`
-	Message  string `json:"message"`
-}
-
-func (p *Problem) Error() string { return p.Title + ": " + p.Detail }
+func (p *problem) Error() string { return p.Title + ": " + p.Detail }
 
 // GetStatus returns the HTTP status (huma.StatusError).
-func (p *Problem) GetStatus() int { return p.Status }
+func (p *problem) GetStatus() int { return p.Status }
 
 // ContentType makes huma send application/problem+json.
-func (p *Problem) ContentType(string) string { return "application/problem+json" }
+func (p *problem) ContentType(string) string { return "application/problem+json" }
 
 func codeFor(status int) string {
 	switch status {
 	case http.StatusBadRequest, http.StatusUnsupportedMediaType, http.StatusNotAcceptable, http.StatusMethodNotAllowed:
-		return CodeInvalidRequest
+		return api.CodeInvalidRequest
 	case http.StatusUnauthorized:
-		return CodeUnauthorized
+		return api.CodeUnauthorized
 	case http.StatusForbidden:
-		return CodeForbidden
+		return api.CodeForbidden
 	case http.StatusNotFound:
-		return CodeNotFound
+		return api.CodeNotFound
 	case http.StatusConflict:
-		return CodeConflict
+		return api.CodeConflict
 	case http.StatusRequestEntityTooLarge:
-		return CodePayloadTooLarge
+		return api.CodePayloadTooLarge
 	case http.StatusUnprocessableEntity:
-		return CodeValidationFailed
+		return api.CodeValidationFailed
 	case http.StatusServiceUnavailable:
-		return CodeUnavailable
+		return api.CodeUnavailable
 	}
-	return CodeInternal
+	return api.CodeInternal
 }
 
-func newProblem(status int, code, detail string, details ...ProblemDetail) *Problem {
+func newProblem(status int, code, detail string, details ...api.ProblemDetail) *problem {
 	if code == "" {
 		code = codeFor(status)
 	}
-	return &Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, Code: code, Errors: details}
+	return &problem{api.Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, Code: code, Errors: details}}
 }
 
-// hookErrors makes huma build *Problem errors. huma only offers package
-// variables for this; every keyward server sets the same function, once.
+// hookErrors makes huma build *problem errors. huma v2.37 offers no per-API
+// way: huma.Config has no error constructor, and huma reads the package
+// variables NewError and NewErrorWithContext both to answer and to document
+// the error schema. So this is the one package-level assignment in keyward
+// (ARCHITECTURE.md lists it): every keyward server sets the same function,
+// once.
 var hookErrors = sync.OnceFunc(func() {
 	huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
-		var details []ProblemDetail
+		var details []api.ProblemDetail
 		for _, e := range errs {
 			if e == nil {
 				continue
 			}
-			d := ProblemDetail{Message: e.Error()}
+			d := api.ProblemDetail{Message: e.Error()}
 			var ed *huma.ErrorDetail
 			if errors.As(e, &ed) {
 				// Never echo ed.Value: for a body that is not JSON it is the
 				// whole body, which may hold a key.
-				d = ProblemDetail{Location: ed.Location, Message: ed.Message}
+				d = api.ProblemDetail{Location: ed.Location, Message: ed.Message}
 			}
 			details = append(details, d)
 		}
@@ -123,29 +104,29 @@ var hookErrors = sync.OnceFunc(func() {
 type errorMapper struct{ log *slog.Logger }
 
 // problem maps err. location prefixes validation fields ("body", "query").
-func (m errorMapper) problem(err error, location string) *Problem {
+func (m errorMapper) problem(err error, location string) *problem {
 	var ve *keyward.ValidationError
 	switch {
 	case errors.As(err, &ve):
-		details := make([]ProblemDetail, 0, len(ve.Problems))
+		details := make([]api.ProblemDetail, 0, len(ve.Problems))
 		for _, p := range ve.Problems {
 			loc := location
 			if p.Field != "" {
 				loc += "." + p.Field
 			}
-			details = append(details, ProblemDetail{Location: loc, Message: p.Message})
+			details = append(details, api.ProblemDetail{Location: loc, Message: p.Message})
 		}
-		return newProblem(http.StatusUnprocessableEntity, CodeValidationFailed, "the request breaks the rules listed in errors", details...)
+		return newProblem(http.StatusUnprocessableEntity, api.CodeValidationFailed, "the request breaks the rules listed in errors", details...)
 	case errors.Is(err, keyward.ErrNotFound):
-		return newProblem(http.StatusNotFound, CodeNotFound, "no key with that id")
+		return newProblem(http.StatusNotFound, api.CodeNotFound, "no key with that id")
 	case errors.Is(err, keyward.ErrConflict):
-		return newProblem(http.StatusConflict, CodeConflict, conflictDetail(err))
+		return newProblem(http.StatusConflict, api.CodeConflict, conflictDetail(err))
 	case errors.Is(err, keyward.ErrUnavailable):
 		m.log.Error("store unavailable", "err", err)
-		return newProblem(http.StatusServiceUnavailable, CodeUnavailable, "the key store is unavailable; try again")
+		return newProblem(http.StatusServiceUnavailable, api.CodeUnavailable, "the key store is unavailable; try again")
 	}
 	m.log.Error("internal error", "err", err)
-	return newProblem(http.StatusInternalServerError, CodeInternal, "internal error")
+	return newProblem(http.StatusInternalServerError, api.CodeInternal, "internal error")
 }
 
 // conflictDetail says why a write conflicts, without internals.
@@ -161,7 +142,7 @@ func conflictDetail(err error) string {
 }
 
 // writeProblem writes p outside huma (middleware, plain handlers).
-func writeProblem(w http.ResponseWriter, p *Problem) {
+func writeProblem(w http.ResponseWriter, p *problem) {
 	b, _ := json.Marshal(p)
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")

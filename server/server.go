@@ -3,8 +3,10 @@
 // endpoint for services in any language, the forward-auth endpoint for
 // reverse proxies, health, metrics, the API docs and the admin web page.
 //
-// Paths, JSON names and status codes follow keyward's HTTP contract; see
-// docs/api.md and GET /openapi.json.
+// Paths, JSON names and status codes follow keyward's HTTP contract. The
+// server describes itself: GET /openapi.json is the OpenAPI document of every
+// endpoint, GET /docs renders it. The request and response bodies are the
+// types of package api, which package client shares.
 package server
 
 import (
@@ -16,7 +18,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/api"
 	"github.com/keyward/keyward/httpauth"
 )
 
@@ -100,29 +102,14 @@ func New(cfg Config) (*Server, error) {
 	}
 
 	mux := http.NewServeMux()
-	version := cfg.Version
-	if version == "" {
-		version = "dev"
-	}
-	hc := huma.DefaultConfig("keyward", version)
-	hc.Info.Description = "API key management: issue, verify, rotate, revoke and meter API keys. " +
-		"Admin endpoints take `Authorization: Bearer <admin token>` (a key with scope keyward:admin, or the server's admin token)."
-	// curl -d sends form encoding by default: read such bodies as JSON (a body
-	// that is not JSON still gets 400).
-	hc.Formats["application/x-www-form-urlencoded"] = huma.DefaultJSONFormat
-	hc.DocsPath = ""    // our own page, with embedded assets
-	hc.SchemasPath = "" // no $schema links in responses
-	hc.CreateHooks = nil
-	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
-		"admin":  {Type: "http", Scheme: "bearer", Description: "A key with scope keyward:admin, or the server's admin token."},
-		"verify": {Type: "http", Scheme: "bearer", Description: "A key with scope keyward:verify or keyward:admin, or the admin token."},
-	}
-	s.api = humago.New(mux, hc)
+	s.api = humago.New(mux, humaConfig(cfg.Version))
 	s.api.UseMiddleware(s.authorize)
-	s.registerKeys()
+	if err := s.registerRoutes(); err != nil {
+		return nil, err
+	}
 	s.registerAuth(mux)
 	s.documentOperations()
-	s.markNullableRefs()
+	markNullableRefs(s.api.OpenAPI())
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -142,6 +129,28 @@ func New(cfg Config) (*Server, error) {
 	mux.Handle("GET /ui/", web)
 	s.handler = s.accessLog(mux)
 	return s, nil
+}
+
+// humaConfig is the configuration of the huma API.
+func humaConfig(version string) huma.Config {
+	if version == "" {
+		version = "dev"
+	}
+	hc := huma.DefaultConfig("keyward", version)
+	hc.Info.Description = "API key management: issue, verify, rotate, revoke and meter API keys. " +
+		"Admin endpoints take `Authorization: Bearer <admin token>` (a key with scope keyward:admin, or the server's admin token)."
+	// curl -d sends form encoding by default: read such bodies as JSON (a body
+	// that is not JSON still gets 400).
+	hc.Formats["application/x-www-form-urlencoded"] = huma.DefaultJSONFormat
+	hc.DocsPath = ""    // our own page, with embedded assets
+	hc.SchemasPath = "" // no $schema links in responses
+	hc.CreateHooks = nil
+	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"admin":  {Type: "http", Scheme: "bearer", Description: "A key with scope keyward:admin, or the server's admin token."},
+		"verify": {Type: "http", Scheme: "bearer", Description: "A key with scope keyward:verify or keyward:admin, or the admin token."},
+	}
+	registerNullables(hc.Components.Schemas)
+	return hc
 }
 
 // Handler returns the server's http.Handler.
@@ -170,7 +179,7 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if err := s.ready(ctx); err != nil {
 		s.log.Warn("not ready: the store is unreachable", "err", err)
-		writeProblem(w, newProblem(http.StatusServiceUnavailable, CodeUnavailable, "the key store is unreachable"))
+		writeProblem(w, newProblem(http.StatusServiceUnavailable, api.CodeUnavailable, "the key store is unreachable"))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -242,7 +251,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, level stri
 	res, err := s.svc.Verify(r.Context(), req)
 	if err != nil {
 		s.log.Error("verifying an admin credential", "err", err)
-		writeProblem(w, newProblem(http.StatusServiceUnavailable, CodeUnavailable, "the key store is unavailable; try again"))
+		writeProblem(w, newProblem(http.StatusServiceUnavailable, api.CodeUnavailable, "the key store is unavailable; try again"))
 		return actor, false
 	}
 	switch res.Outcome {
@@ -257,56 +266,6 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, level stri
 		return actor, false
 	}
 	return deny(http.StatusUnauthorized, "the credential is not valid")
-}
-
-// registerAuth adds GET (any method) /v1/auth, the forward-auth endpoint,
-// outside huma for speed, and documents it in the OpenAPI document.
-func (s *Server) registerAuth(mux *http.ServeMux) {
-	mux.HandleFunc("/v1/auth", s.handleAuth)
-	s.api.OpenAPI().AddOperation(&huma.Operation{
-		OperationID: "forward-auth",
-		Method:      http.MethodGet,
-		Path:        "/v1/auth",
-		Summary:     "Forward auth for reverse proxies (any method)",
-		Description: "Checks the key in the request's `Authorization: Bearer` or `X-API-Key` header. " +
-			"200 with `X-Keyward-Key-Id`, `X-Keyward-Owner` and `X-Keyward-Scopes` when it passes; otherwise 401, 403, 429 or 503 " +
-			"with `X-Keyward-Code` and a problem+json body. Accepts every method, so a proxy can forward the original one.",
-		Tags: []string{"verification"},
-		Parameters: []*huma.Param{
-			{Name: "scopes", In: "query", Description: "Required scopes, comma-separated; all are needed.", Schema: &huma.Schema{Type: "string"}},
-			{Name: "cost", In: "query", Description: "Units to spend (rate limit and credits); default 1, 0 checks without spending.", Schema: &huma.Schema{Type: "integer", Minimum: ptr(0.0)}},
-		},
-		Responses: map[string]*huma.Response{
-			"200": {Description: "The key passes.", Headers: map[string]*huma.Param{
-				"X-Keyward-Key-Id": {Schema: &huma.Schema{Type: "string"}},
-				"X-Keyward-Owner":  {Schema: &huma.Schema{Type: "string"}},
-				"X-Keyward-Scopes": {Description: "Space-separated.", Schema: &huma.Schema{Type: "string"}},
-			}},
-			"401": {Description: "No key, or not a valid one."},
-			"403": {Description: "Address or scope not allowed."},
-			"429": {Description: "Rate limit or credits spent."},
-			"503": {Description: "The key store is unreachable and the key is not cached."},
-		},
-	})
-}
-
-func ptr[T any](v T) *T { return &v }
-
-// markNullableRefs declares the object fields of a key that may be null:
-// huma cannot mark a referenced schema nullable itself.
-func (s *Server) markNullableRefs() {
-	schemas := s.api.OpenAPI().Components.Schemas.Map()
-	for _, name := range []string{"KeyView"} {
-		sc := schemas[name]
-		if sc == nil {
-			continue
-		}
-		for _, field := range []string{"rate_limit", "refill"} {
-			if p := sc.Properties[field]; p != nil && p.Ref != "" {
-				sc.Properties[field] = &huma.Schema{OneOf: []*huma.Schema{{Ref: p.Ref}, {Type: "null"}}}
-			}
-		}
-	}
 }
 
 // documentOperations adds the endpoints served outside huma to the OpenAPI
@@ -327,50 +286,6 @@ func (s *Server) documentOperations() {
 			Responses: map[string]*huma.Response{"200": {Description: "OK", Content: map[string]*huma.MediaType{o.ctype: {}}}},
 		})
 	}
-}
-
-// handleAuth is the forward-auth endpoint: the hot path for proxies.
-func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
-	key := httpauth.KeyFromHeader(r)
-	if key == "" && s.allowQueryKey {
-		key = httpauth.KeyFromQuery(r)
-	}
-	if key == "" {
-		httpauth.WriteMissing(w)
-		return
-	}
-	req := keyward.VerifyRequest{Key: key, ClientIP: s.clientIP(r)}
-	if r.URL.RawQuery != "" {
-		q := r.URL.Query()
-		for _, sc := range strings.Split(q.Get("scopes"), ",") {
-			if sc = strings.TrimSpace(sc); sc != "" {
-				req.Scopes = append(req.Scopes, sc)
-			}
-		}
-		if c := q.Get("cost"); c != "" {
-			n, err := strconv.ParseInt(c, 10, 64)
-			if err != nil || n < 0 {
-				writeProblem(w, newProblem(http.StatusUnprocessableEntity, CodeValidationFailed, "the request breaks the rules listed in errors",
-					ProblemDetail{Location: "query.cost", Message: "must be an integer of at least 0"}))
-				return
-			}
-			req.Cost = &n
-		}
-	}
-	res, err := s.svc.Verify(r.Context(), req)
-	if err != nil {
-		s.log.Error("forward auth: verifying", "err", err)
-		httpauth.WriteUnavailable(w)
-		return
-	}
-	if !httpauth.WriteResult(w, res) {
-		return
-	}
-	h := w.Header()
-	h["X-Keyward-Key-Id"] = []string{res.Key.ID}
-	h["X-Keyward-Owner"] = []string{res.Key.Owner}
-	h["X-Keyward-Scopes"] = []string{strings.Join(res.Key.Scopes, " ")}
-	w.WriteHeader(http.StatusOK)
 }
 
 // accessLog writes one line per request: never the query string (it may

@@ -93,13 +93,18 @@ func (b *Bus) WaitReady(ctx context.Context) error {
 	}
 }
 
-// encode and decode the wire form "<kind>:<id>".
+// encode and decode the wire form "<kind>:<id>" (owner and role names may
+// hold any character, ':' included: only the first ':' separates).
 func encode(e cache.Event) string {
 	switch e.Kind {
 	case cache.Created:
 		return "c:" + e.ID
 	case cache.Reset:
 		return "r:"
+	case cache.OwnerChanged:
+		return "o:" + e.ID
+	case cache.RoleChanged:
+		return "l:" + e.ID
 	}
 	return "i:" + e.ID
 }
@@ -116,6 +121,10 @@ func decode(s string) (cache.Event, bool) {
 		return cache.Event{Kind: cache.Created, ID: id}, id != ""
 	case "r":
 		return cache.Event{Kind: cache.Reset}, true
+	case "o":
+		return cache.Event{Kind: cache.OwnerChanged, ID: id}, id != ""
+	case "l":
+		return cache.Event{Kind: cache.RoleChanged, ID: id}, id != ""
 	}
 	return cache.Event{}, false
 }

@@ -14,11 +14,14 @@ import (
 // keyFlags are the settings of create and update.
 type keyFlags struct {
 	description, owner, metadata, prefix string
-	scopes, cidrs                        []string
+	scopes, cidrs, roles                 []string
+	rateLimits                           []string
 	expiresIn, expiresAt                 string
-	rateLimit, refill                    string
+	refill                               string
 	remaining                            int64
 	disabled                             bool
+
+	limits rateLimitFlags // rateLimits, parsed
 }
 
 func (f *keyFlags) register(cmd *cobra.Command, create bool) {
@@ -29,7 +32,8 @@ func (f *keyFlags) register(cmd *cobra.Command, create bool) {
 	fl.StringVar(&f.metadata, "metadata", "", `a JSON object, e.g. '{"plan":"pro"}'`)
 	fl.StringVar(&f.expiresIn, "expires-in", "", "expire after this Go duration, e.g. 720h")
 	fl.StringVar(&f.expiresAt, "expires-at", "", "expire at this RFC 3339 time")
-	fl.StringVar(&f.rateLimit, "rate-limit", "", "at most N per period, e.g. 100/1m or 5000/24h")
+	fl.StringArrayVar(&f.rateLimits, "rate-limit", nil, rateLimitUsage)
+	fl.StringArrayVar(&f.roles, "role", nil, "a role whose scopes the key gets too (repeat for more); it must exist (keyward roles put)")
 	fl.Int64Var(&f.remaining, "remaining", 0, "credits: uses left (default unlimited)")
 	fl.StringVar(&f.refill, "refill", "", "reset credits each day or month, e.g. daily:1000 or monthly:50000")
 	fl.StringArrayVar(&f.cidrs, "allowed-cidr", nil, "a CIDR the client address must be in (repeat for more)")
@@ -37,19 +41,6 @@ func (f *keyFlags) register(cmd *cobra.Command, create bool) {
 		fl.StringVar(&f.prefix, "prefix", "", "prefix of the key string (default kw), e.g. sk_live")
 		fl.BoolVar(&f.disabled, "disabled", false, "create the key disabled")
 	}
-}
-
-func parseRateLimit(s string) (*keyward.RateLimit, error) {
-	n, period, ok := strings.Cut(s, "/")
-	limit, err := strconv.ParseInt(n, 10, 64)
-	if !ok || err != nil {
-		return nil, usagef("--rate-limit %q: want N/period, e.g. 100/1m", s)
-	}
-	d, err := time.ParseDuration(period)
-	if err != nil {
-		return nil, usagef("--rate-limit %q: the period must be a Go duration, e.g. 1m", s)
-	}
-	return &keyward.RateLimit{Limit: limit, Period: keyward.Duration(d)}, nil
 }
 
 func parseRefill(s string) (*keyward.Refill, error) {
@@ -81,20 +72,35 @@ func parseExpiry(in, at string) (*keyward.Duration, *time.Time, error) {
 	return d, t, nil
 }
 
+// fields names the flags of the problems the Service finds in a key's
+// settings, once the flags are parsed.
+func (f *keyFlags) fields() fieldFlags {
+	ff := fieldFlags{"roles": {flag: "--role", values: f.roles}}
+	f.limits.keyFields(ff)
+	return ff
+}
+
+// parseLists parses --rate-limit and drops repeated --role values.
+func (f *keyFlags) parseLists() error {
+	f.roles = uniq(f.roles)
+	var err error
+	f.limits, err = parseRateLimits(f.rateLimits)
+	return err
+}
+
 // createParams turns the flags of keys create into the Service's parameters.
 func (f *keyFlags) createParams(name string, changed func(string) bool) (keyward.CreateParams, error) {
 	p := keyward.CreateParams{Name: name, Description: f.description, Owner: f.owner, Scopes: f.scopes, Prefix: f.prefix, AllowedCIDRs: f.cidrs}
+	if err := f.parseLists(); err != nil {
+		return p, err
+	}
+	p.RateLimit, p.RateLimits, p.Roles = f.limits.def, f.limits.named, f.roles
 	if f.metadata != "" {
 		p.Metadata = json.RawMessage(f.metadata)
 	}
 	var err error
 	if p.ExpiresIn, p.ExpiresAt, err = parseExpiry(f.expiresIn, f.expiresAt); err != nil {
 		return p, err
-	}
-	if f.rateLimit != "" {
-		if p.RateLimit, err = parseRateLimit(f.rateLimit); err != nil {
-			return p, err
-		}
 	}
 	if changed("remaining") {
 		p.Remaining = &f.remaining
@@ -116,7 +122,7 @@ type updateFlags struct {
 	keyFlags
 	name                                                        string
 	enable, disable, noExpiry, noRateLimit, unlimited, noRefill bool
-	clearScopes, clearCIDRs                                     bool
+	clearScopes, clearCIDRs, noRoles                            bool
 }
 
 func (f *updateFlags) register(cmd *cobra.Command) {
@@ -126,7 +132,8 @@ func (f *updateFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.enable, "enable", false, "enable the key")
 	fl.BoolVar(&f.disable, "disable", false, "disable the key (it can be enabled again)")
 	fl.BoolVar(&f.noExpiry, "no-expiry", false, "remove the expiry")
-	fl.BoolVar(&f.noRateLimit, "no-rate-limit", false, "remove the rate limit")
+	fl.BoolVar(&f.noRateLimit, "no-rate-limit", false, "remove every rate limit")
+	fl.BoolVar(&f.noRoles, "no-roles", false, "remove every role")
 	fl.BoolVar(&f.unlimited, "unlimited", false, "remove the credit limit")
 	fl.BoolVar(&f.noRefill, "no-refill", false, "remove the refill")
 	fl.BoolVar(&f.clearScopes, "clear-scopes", false, "remove every scope")
@@ -172,15 +179,8 @@ func (f *updateFlags) params(changed func(string) bool) (keyward.UpdateParams, e
 	if f.noExpiry {
 		p.ExpiresAt = keyward.Clear[time.Time]()
 	}
-	if f.rateLimit != "" {
-		rl, err := parseRateLimit(f.rateLimit)
-		if err != nil {
-			return p, err
-		}
-		p.RateLimit = keyward.SetTo(*rl)
-	}
-	if f.noRateLimit {
-		p.RateLimit = keyward.Clear[keyward.RateLimit]()
+	if err := f.limitsAndRoles(&p); err != nil {
+		return p, err
 	}
 	if changed("remaining") {
 		p.Remaining = keyward.SetTo(f.remaining)
@@ -199,4 +199,31 @@ func (f *updateFlags) params(changed func(string) bool) (keyward.UpdateParams, e
 		p.Refill = keyward.Clear[keyward.Refill]()
 	}
 	return p, nil
+}
+
+// limitsAndRoles sets the rate limits and roles of p from the flags: any
+// --rate-limit replaces the key's whole list of limits, --no-rate-limit
+// clears it, and --role replaces the list of roles, --no-roles clears it.
+func (f *updateFlags) limitsAndRoles(p *keyward.UpdateParams) error {
+	if err := f.parseLists(); err != nil {
+		return err
+	}
+	switch {
+	case f.noRateLimit && len(f.rateLimits) > 0:
+		return usagef("--rate-limit and --no-rate-limit contradict each other")
+	case f.noRoles && len(f.roles) > 0:
+		return usagef("--role and --no-roles contradict each other")
+	}
+	if len(f.rateLimits) > 0 || f.noRateLimit {
+		named := append([]keyward.NamedRateLimit{}, f.limits.named...)
+		p.RateLimits = &named
+		if f.limits.def != nil {
+			p.RateLimit = keyward.SetTo(*f.limits.def)
+		}
+	}
+	if len(f.roles) > 0 || f.noRoles {
+		roles := append([]string{}, f.roles...)
+		p.Roles = &roles
+	}
+	return nil
 }

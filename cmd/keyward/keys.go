@@ -2,16 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"os/user"
-	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/cache"
@@ -23,7 +24,8 @@ import (
 	"github.com/keyward/keyward/store/sqlite"
 )
 
-// keysOptions are the flags every keys verb shares.
+// keysOptions are the flags every keys verb shares; the owners and roles
+// verbs share its database, Redis and output flags.
 type keysOptions struct {
 	databaseURL string
 	redisURL    string
@@ -60,24 +62,45 @@ creates nothing.
 Output is a table for people; --output json for scripts. Exit status: 0 on success,
 1 on an error or a failed verification, 2 on bad usage.`,
 	}
-	f := cmd.PersistentFlags()
-	f.StringVar(&o.databaseURL, "database-url", "sqlite:keyward.db", "sqlite:<path> or postgres://user@host/db")
-	f.StringVar(&o.redisURL, "redis-url", "", "publish changes on this Redis, so running servers drop their cached copies at once")
+	f := o.registerStore(cmd)
 	f.StringVar(&o.pepperFile, "pepper-file", "", "file with the server's pepper(s) (default: KEYWARD_PEPPER, else <sqlite file>.pepper)")
 	f.StringVar(&o.hasher, "hasher", "hmac", "hasher for new keys: hmac, argon2id or bcrypt (as the server's --hasher)")
-	f.StringVarP(&o.output, "output", "o", "table", "table or json")
 	cmd.AddCommand(a.keysCreate(o), a.keysList(o), a.keysGet(o), a.keysUpdate(o), a.keysRevoke(o),
 		a.keysRotate(o), a.keysDelete(o), a.keysVerify(o), a.keysImport(o), a.keysExport(o))
 	return cmd
 }
 
-// verb says what a keys verb needs of withKeys.
+// Kinds of record a verb works on, for error messages.
+const (
+	kindKey   = ""
+	kindOwner = "owner"
+	kindRole  = "role"
+)
+
+// registerStore registers, on cmd and every verb below it, the flags of
+// the commands that work straight on the database (keys, owners, roles), and
+// returns those persistent flags for more.
+func (o *keysOptions) registerStore(cmd *cobra.Command) *pflag.FlagSet {
+	f := cmd.PersistentFlags()
+	f.StringVar(&o.databaseURL, "database-url", "sqlite:keyward.db", "sqlite:<path> or postgres://user@host/db")
+	f.StringVar(&o.redisURL, "redis-url", "", "publish changes on this Redis, so running servers drop their cached copies at once")
+	f.StringVarP(&o.output, "output", "o", "table", "table or json")
+	return f
+}
+
+// verb says what a keys, owners or roles verb needs of withKeys.
 type verb struct {
-	id    string // the key it works on, for error messages; "" if none
+	id    string // the key, owner or role it works on, for error messages; "" if none
+	kind  string // what id names: kindKey, kindOwner or kindRole
 	setUp bool   // it may set up a new SQLite database (create, import)
 	// newPepper lets setUp create a random pepper when none is configured
 	// (create); import needs the pepper its keys were hashed with.
 	newPepper bool
+	// noPepper: the verb hashes and verifies no key (owners, roles), so it
+	// needs no pepper and reads none.
+	noPepper bool
+	// fields names the flags its validation problems come from.
+	fields fieldFlags
 }
 
 // withKeys is the skeleton of every keys verb: it opens the database and a
@@ -90,7 +113,7 @@ func (a *app) withKeys(ctx context.Context, o *keysOptions, v verb, fn func(env 
 	}
 	defer env.Close()
 	if err := fn(env, a.printer(o)); err != nil {
-		return cliError(err, v.id)
+		return cliError(err, v)
 	}
 	return nil
 }
@@ -131,15 +154,9 @@ func (a *app) open(ctx context.Context, o *keysOptions, v verb) (*keysEnv, error
 			fresh = true
 		}
 	}
-	peppers, missing, err := findPeppers(u, pepperSource{env: a.getenv("KEYWARD_PEPPER"), file: o.pepperFile})
+	peppers, missing, err := a.peppers(u, o, v, fresh)
 	if err != nil {
-		return nil, &usageError{msg: err.Error()}
-	}
-	switch {
-	case missing != "" && !fresh:
-		return nil, fmt.Errorf("no pepper: %s does not exist: set KEYWARD_PEPPER or --pepper-file to the pepper this database's keys were hashed with", missing)
-	case missing != "" && !v.newPepper:
-		return nil, usagef("no pepper: the keys verify only with the pepper they were hashed with: set KEYWARD_PEPPER or --pepper-file, or put it in %s", missing)
+		return nil, err
 	}
 	base, err := openStore(ctx, u, openOptions{mustExist: !fresh, migrate: fresh})
 	if err != nil {
@@ -170,6 +187,29 @@ func (a *app) open(ctx context.Context, o *keysOptions, v verb) (*keysEnv, error
 	}
 	env.ctx = keyward.NewActorContext(ctx, keyward.Actor{ID: name})
 	return env, nil
+}
+
+// peppers finds the peppers for a verb (see findPeppers), or for a verb
+// that needs none a throwaway one: the Service wants a hasher, and such a
+// verb never hashes a key with it.
+func (a *app) peppers(u dbURL, o *keysOptions, v verb, fresh bool) (peppers []keyhash.Pepper, missing string, err error) {
+	if v.noPepper {
+		b := make([]byte, keyhash.MinPepperLength)
+		rand.Read(b)
+		p, err := keyhash.NewPepper(b)
+		return []keyhash.Pepper{p}, "", err
+	}
+	peppers, missing, err = findPeppers(u, pepperSource{env: a.getenv("KEYWARD_PEPPER"), file: o.pepperFile})
+	if err != nil {
+		return nil, "", &usageError{msg: err.Error()}
+	}
+	switch {
+	case missing != "" && !fresh:
+		return nil, "", fmt.Errorf("no pepper: %s does not exist: set KEYWARD_PEPPER or --pepper-file to the pepper this database's keys were hashed with", missing)
+	case missing != "" && !v.newPepper:
+		return nil, "", usagef("no pepper: the keys verify only with the pepper they were hashed with: set KEYWARD_PEPPER or --pepper-file, or put it in %s", missing)
+	}
+	return peppers, missing, nil
 }
 
 // check checks the flags every keys verb shares.
@@ -257,28 +297,6 @@ func checkSchema(ctx context.Context, s keyward.Store) error {
 		return fmt.Errorf("the database schema is at version %d and this keyward needs %d: run keyward migrate", have, want)
 	}
 	return nil
-}
-
-// cliError maps Service errors to messages for people; id is the key the
-// command works on ("" if none).
-func cliError(err error, id string) error {
-	var ve *keyward.ValidationError
-	switch {
-	case errors.As(err, &ve):
-		var lines []string
-		for _, p := range ve.Problems {
-			field := "--" + strings.ReplaceAll(strings.SplitN(p.Field, "[", 2)[0], "_", "-")
-			lines = append(lines, fmt.Sprintf("%s: %s", strings.Replace(field, ".", "-", 1), p.Message))
-		}
-		return &usageError{msg: "invalid input:\n  " + strings.Join(lines, "\n  ")}
-	case id == "":
-		return err
-	case errors.Is(err, keyward.ErrNotFound):
-		return fmt.Errorf("no key with id %q", id)
-	case errors.Is(err, keyward.ErrConflict):
-		return fmt.Errorf("key %s: %s", id, strings.TrimPrefix(err.Error(), "keyward: key "+id+" "))
-	}
-	return err
 }
 
 func exactArgs(n int, names string) cobra.PositionalArgs {

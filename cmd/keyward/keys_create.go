@@ -10,6 +10,7 @@ func (a *app) keysCreate(o *keysOptions) *cobra.Command {
 		Use:   "create NAME",
 		Short: "Create a key and print its secret, once",
 		Example: `  keyward keys create "billing service" --owner team-billing --scope invoices:read --rate-limit 100/1m
+  keyward keys create "acme production" --owner acme --role reader --rate-limit burst=10/1s --rate-limit daily=10000/24h
   keyward keys create ci-bot --expires-in 720h --remaining 1000 --refill monthly:1000 -o json`,
 		Args: exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -17,7 +18,7 @@ func (a *app) keysCreate(o *keysOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withKeys(cmd.Context(), o, verb{setUp: true, newPepper: true}, func(env *keysEnv, p *printer) error {
+			return a.withKeys(cmd.Context(), o, verb{setUp: true, newPepper: true, fields: f.fields()}, func(env *keysEnv, p *printer) error {
 				iss, err := env.svc.Create(env.ctx, params)
 				if err != nil {
 					return err

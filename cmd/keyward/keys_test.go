@@ -77,20 +77,8 @@ func normalize(s string) string {
 // Transcript -update to accept a change).
 func TestKeysTranscript(t *testing.T) {
 	c := newCLI(t)
-	var transcript strings.Builder
-	step := func(want int, args ...string) string {
-		t.Helper()
-		code, out, stderr := c.run(args...)
-		fmt.Fprintf(&transcript, "$ keyward %s\n%s", strings.Join(args, " "), out)
-		if stderr != "" {
-			fmt.Fprintf(&transcript, "[stderr] %s", stderr)
-		}
-		fmt.Fprintf(&transcript, "[exit %d]\n\n", code)
-		if code != want {
-			t.Errorf("keyward %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, stderr)
-		}
-		return out
-	}
+	tr := newTranscript(c)
+	step := tr.step
 	var issued struct {
 		Key    keyward.Key `json:"key"`
 		Secret string      `json:"secret"`
@@ -122,9 +110,42 @@ func TestKeysTranscript(t *testing.T) {
 	step(1, "keys", "get", rotated.Key.ID)
 	step(0, "keys", "list", "--status", "active")
 	step(0, "keys", "export")
+	tr.check("keys.golden")
+}
 
-	got := normalize(transcript.String())
-	golden := filepath.Join("testdata", "keys.golden")
+// transcript records CLI commands and their outputs, to compare with a
+// golden file in testdata.
+type transcript struct {
+	c *cliEnv
+	b strings.Builder
+}
+
+func newTranscript(c *cliEnv) *transcript { return &transcript{c: c} }
+
+// step runs a command, records it with its output and exit status, and
+// returns its standard output; the status must be want.
+func (tr *transcript) step(want int, args ...string) string {
+	t := tr.c.t
+	t.Helper()
+	code, out, stderr := tr.c.run(args...)
+	fmt.Fprintf(&tr.b, "$ keyward %s\n%s", strings.Join(args, " "), out)
+	if stderr != "" {
+		fmt.Fprintf(&tr.b, "[stderr] %s", stderr)
+	}
+	fmt.Fprintf(&tr.b, "[exit %d]\n\n", code)
+	if code != want {
+		t.Errorf("keyward %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, stderr)
+	}
+	return out
+}
+
+// check compares the transcript, normalized, with testdata/<name> (go test
+// ./cmd/keyward -run Transcript -update to accept a change).
+func (tr *transcript) check(name string) {
+	t := tr.c.t
+	t.Helper()
+	got := normalize(tr.b.String())
+	golden := filepath.Join("testdata", name)
 	if *update {
 		os.MkdirAll("testdata", 0o755)
 		os.WriteFile(golden, []byte(got), 0o644)
@@ -134,7 +155,7 @@ func TestKeysTranscript(t *testing.T) {
 		t.Fatalf("%v (run with -update to create it)", err)
 	}
 	if got != string(want) {
-		t.Errorf("the transcript changed; review the difference and run go test ./cmd/keyward -run Transcript -update\n--- got\n%s", got)
+		t.Errorf("the transcript %s changed; review the difference and run go test ./cmd/keyward -run Transcript -update\n--- got\n%s", name, got)
 	}
 }
 

@@ -14,8 +14,12 @@ func (a *app) keysUpdate(o *keysOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "update ID",
 		Short: "Change a key's settings",
-		Long:  "Change the settings given as flags; the others stay. --scope and --allowed-cidr replace the whole list.",
+		Long: `Change the settings given as flags; the others stay. --scope, --allowed-cidr,
+--rate-limit and --role replace the whole list: --rate-limit 200/1m alone leaves the key
+one limit, the default one. --no-rate-limit removes every rate limit, --no-roles every
+role.`,
 		Example: `  keyward keys update tJWllq6HlvDp2QDx --expires-in 720h --rate-limit 200/1m
+  keyward keys update tJWllq6HlvDp2QDx --rate-limit burst=10/1s --rate-limit daily=10000/24h --role reader
   keyward keys update tJWllq6HlvDp2QDx --disable`,
 		Args: exactArgs(1, "a key ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -23,7 +27,7 @@ func (a *app) keysUpdate(o *keysOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withKeys(cmd.Context(), o, verb{id: args[0]}, func(env *keysEnv, p *printer) error {
+			return a.withKeys(cmd.Context(), o, verb{id: args[0], fields: f.fields()}, func(env *keysEnv, p *printer) error {
 				k, err := env.svc.Update(env.ctx, args[0], params)
 				if err != nil {
 					return err

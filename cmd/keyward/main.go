@@ -1,6 +1,8 @@
 // Command keyward manages API keys: keyward serve runs the HTTP server,
-// keyward migrate prepares a database, keyward keys ... manages keys straight
-// in the database, and keyward version prints the version.
+// keyward migrate prepares a database, keyward keys ..., keyward owners ...
+// and keyward roles ... manage keys, owner records and roles straight in the
+// database, keyward scan finds leaked keys in files, and keyward version
+// prints the version.
 //
 // Every flag has an environment variable KEYWARD_<FLAG> (upper case, '-' as
 // '_'); a flag given on the command line wins.

@@ -143,28 +143,55 @@ func orDash(s string) string {
 	return s
 }
 
+// rateLimits shows a list of limits: "default 100/1m0s, burst 10/1s", or
+// "none".
+func rateLimits(list []keyward.NamedRateLimit) string {
+	if len(list) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(list))
+	for i, l := range list {
+		parts[i] = fmt.Sprintf("%s %d/%s", l.Name, l.Limit, time.Duration(l.Period))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// credits shows remaining credits and their refill.
+func credits(remaining *int64, refill *keyward.Refill, none string) (string, string) {
+	c, r := none, "none"
+	if remaining != nil {
+		c = strconv.FormatInt(*remaining, 10)
+	}
+	if refill != nil {
+		r = fmt.Sprintf("%d %s", refill.Amount, refill.Interval)
+	}
+	return c, r
+}
+
+// when shows a time relative to now and in full, or never for nil.
+func (p *printer) when(t *time.Time, never string) string {
+	if t == nil {
+		return never
+	}
+	return relative(t, p.now, never) + " (" + t.UTC().Format(time.RFC3339) + ")"
+}
+
+// fields prints aligned "field: value" lines.
+func (p *printer) fields(rows [][2]string) {
+	for _, r := range rows {
+		fmt.Fprintf(p.w, "%-14s %s\n", r[0]+":", r[1])
+	}
+}
+
 // details prints one key as aligned "field: value" lines.
 func (p *printer) details(k *keyward.Key) {
-	rl, credits, refill := "none", "unlimited", "none"
-	if k.RateLimit != nil {
-		rl = fmt.Sprintf("%d per %s", k.RateLimit.Limit, k.RateLimit.Period)
-	}
-	if k.Remaining != nil {
-		credits = strconv.FormatInt(*k.Remaining, 10)
-	}
-	if k.Refill != nil {
-		refill = fmt.Sprintf("%d %s", k.Refill.Amount, k.Refill.Interval)
-	}
-	when := func(t *time.Time, never string) string {
-		if t == nil {
-			return never
-		}
-		return relative(t, p.now, never) + " (" + t.UTC().Format(time.RFC3339) + ")"
-	}
+	credits, refill := credits(k.Remaining, k.Refill, "unlimited")
+	when := p.when
 	rows := [][2]string{
 		{"id", k.ID}, {"name", k.Name}, {"status", p.status(k.Status(p.now))}, {"owner", orDash(k.Owner)},
 		{"description", orDash(k.Description)}, {"prefix", k.Prefix}, {"scopes", orDash(strings.Join(k.Scopes, " "))},
-		{"rate limit", rl}, {"credits", credits}, {"refill", refill},
+		{"roles", orDash(strings.Join(k.Roles, " "))},
+		{"rate limits", rateLimits(k.RateLimits)}, {"credits", credits}, {"refill", refill},
 		{"allowed cidrs", orDash(strings.Join(k.AllowedCIDRs, " "))}, {"metadata", string(k.Metadata)},
 		{"created", when(&k.CreatedAt, "")}, {"expires", when(k.ExpiresAt, "never")},
 		{"last used", when(k.LastUsedAt, "never")}, {"revoked", when(k.RevokedAt, "no")},
@@ -175,9 +202,7 @@ func (p *printer) details(k *keyward.Key) {
 	if k.ReplacedBy != nil {
 		rows = append(rows, [2]string{"replaced by", *k.ReplacedBy})
 	}
-	for _, r := range rows {
-		fmt.Fprintf(p.w, "%-14s %s\n", r[0]+":", r[1])
-	}
+	p.fields(rows)
 }
 
 // issued prints a new key and its secret, once.

@@ -45,6 +45,9 @@ func newRoot(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, get
   keyward serve              run the HTTP server (admin API, verify, forward auth, web page)
   keyward migrate            create or upgrade the database schema
   keyward keys ...           manage keys straight in the database
+  keyward owners ...         manage owner records: limits and credits shared by an owner's keys
+  keyward roles ...          manage roles: named sets of scopes keys get with --role
+  keyward scan [PATH...]     find leaked keys in files (exit 1 when one is found)
   keyward version            print the version
 
 Every flag has an environment variable KEYWARD_<FLAG> (upper case, '-' as '_').
@@ -58,7 +61,7 @@ Exit status: 0 on success, 1 on an error or a failed verification, 2 on bad usag
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
 	root.CompletionOptions.HiddenDefaultCmd = false
-	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.versionCmd(), a.keysCmd())
+	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.versionCmd(), a.keysCmd(), a.ownersCmd(), a.rolesCmd(), a.scanCmd())
 	root.InitDefaultCompletionCmd()
 	root.SetHelpCommand(helpCmd(root))
 	refuseUnknownVerbs(root)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"math/rand/v2"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/testredis"
+	"github.com/keyward/keyward/ratelimit/limitertest"
 	"github.com/keyward/keyward/ratelimit/redis"
 )
 
@@ -22,13 +25,32 @@ func prefix(t *testing.T) string {
 	return "kwtest:" + t.Name() + ":" + time.Now().Format("150405.000000000") + ":"
 }
 
+// allow1 decides one check alone.
+func allow1(t *testing.T, l *redis.Limiter, bucket string, lim keyward.RateLimit, cost int64, now time.Time) keyward.RateDecision {
+	t.Helper()
+	return limitertest.Allow1(t, l, bucket, lim, cost, now)
+}
+
+func release1(l *redis.Limiter, bucket string, lim keyward.RateLimit, cost int64, now time.Time) {
+	l.Release(context.Background(), "g", []keyward.RateCheck{{Bucket: bucket, Limit: lim}}, cost, now)
+}
+
+// TestConformance runs the limiter contract on two instances sharing one
+// Redis.
+func TestConformance(t *testing.T) {
+	client := testredis.Client(t)
+	limitertest.Run(t, func(t *testing.T) (a, b keyward.Limiter) {
+		p := prefix(t)
+		return redis.New(client, &redis.Options{Prefix: p}), redis.New(client, &redis.Options{Prefix: p})
+	})
+}
+
 func TestSharedLimitAcrossInstances(t *testing.T) {
 	client := testredis.Client(t)
 	p := prefix(t)
 	a := redis.New(client, &redis.Options{Prefix: p})
 	b := redis.New(client, &redis.Options{Prefix: p})
 	lim := keyward.RateLimit{Limit: 100, Period: keyward.Duration(time.Minute)}
-	ctx := context.Background()
 	admitted := 0
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -38,7 +60,7 @@ func TestSharedLimitAcrossInstances(t *testing.T) {
 			l = b
 		}
 		wg.Go(func() {
-			if l.Allow(ctx, "shared-key", lim, 1, t0.Add(time.Duration(i)*time.Millisecond)).Allowed {
+			if allow1(t, l, "shared-key", lim, 1, t0.Add(time.Duration(i)*time.Millisecond)).Allowed {
 				mu.Lock()
 				admitted++
 				mu.Unlock()
@@ -49,7 +71,7 @@ func TestSharedLimitAcrossInstances(t *testing.T) {
 	if admitted != 100 {
 		t.Errorf("300 requests over two instances admitted %d, want exactly 100", admitted)
 	}
-	d := a.Allow(ctx, "shared-key", lim, 1, t0.Add(time.Second))
+	d := allow1(t, a, "shared-key", lim, 1, t0.Add(time.Second))
 	if d.Allowed || d.Remaining != 0 || d.RetryAfter <= 0 || d.Limit != 100 {
 		t.Errorf("after the burst: %+v", d)
 	}
@@ -67,7 +89,7 @@ func TestRedisWindowNeverExceedsLimit(t *testing.T) {
 	var admitted []time.Time
 	for range 3000 {
 		now = now.Add(time.Duration(r.Int64N(int64(40 * time.Millisecond))))
-		if l.Allow(context.Background(), "k", lim, 1, now).Allowed {
+		if allow1(t, l, "k", lim, 1, now).Allowed {
 			admitted = append(admitted, now)
 		}
 	}
@@ -90,13 +112,12 @@ func TestReleaseGivesUnitsBack(t *testing.T) {
 	client := testredis.Client(t)
 	l := redis.New(client, &redis.Options{Prefix: prefix(t)})
 	lim := keyward.RateLimit{Limit: 2, Period: keyward.Duration(time.Minute)}
-	ctx := context.Background()
-	l.Allow(ctx, "k", lim, 2, t0)
-	if l.Allow(ctx, "k", lim, 1, t0).Allowed {
+	allow1(t, l, "k", lim, 2, t0)
+	if allow1(t, l, "k", lim, 1, t0).Allowed {
 		t.Fatal("over the limit")
 	}
-	l.Release(ctx, "k", lim, 1, t0)
-	if d := l.Allow(ctx, "k", lim, 1, t0); !d.Allowed || d.Remaining != 0 {
+	release1(l, "k", lim, 1, t0)
+	if d := allow1(t, l, "k", lim, 1, t0); !d.Allowed || d.Remaining != 0 {
 		t.Errorf("after Release: %+v", d)
 	}
 }
@@ -106,10 +127,10 @@ func TestFallsBackWhenRedisIsUnreachable(t *testing.T) {
 	defer client.Close()
 	l := redis.New(client, nil)
 	lim := keyward.RateLimit{Limit: 1, Period: keyward.Duration(time.Minute)}
-	if d := l.Allow(context.Background(), "k", lim, 1, t0); !d.Allowed {
+	if d := allow1(t, l, "k", lim, 1, t0); !d.Allowed {
 		t.Fatalf("first request with Redis down: %+v", d)
 	}
-	if d := l.Allow(context.Background(), "k", lim, 1, t0); d.Allowed {
+	if d := allow1(t, l, "k", lim, 1, t0); d.Allowed {
 		t.Fatal("the local fallback does not enforce the limit")
 	}
 	if !l.Degraded() {
@@ -117,5 +138,47 @@ func TestFallsBackWhenRedisIsUnreachable(t *testing.T) {
 	}
 	if _, _, fb := l.Stats(); fb != 2 {
 		t.Errorf("fallbacks = %d, want 2", fb)
+	}
+}
+
+// TestOneCallOneSlot: the Redis keys of one call share one cluster hash tag
+// (what lies between the first "{" and the next "}"), whatever the group
+// holds (an owner's name may hold braces); another group gets another tag.
+func TestOneCallOneSlot(t *testing.T) {
+	client := testredis.Client(t)
+	ctx := context.Background()
+	var tags []string
+	for i, group := range []string{"a}c{me", "other"} {
+		p := prefix(t) + strconv.Itoa(i) + ":"
+		l := redis.New(client, &redis.Options{Prefix: p})
+		checks := []keyward.RateCheck{
+			{Bucket: "k:key1:burst", Limit: keyward.RateLimit{Limit: 10, Period: keyward.Duration(time.Second)}},
+			{Bucket: "o:" + group + ":daily", Limit: keyward.RateLimit{Limit: 10, Period: keyward.Duration(24 * time.Hour)}},
+			{Bucket: "o:" + group + ":minute", Limit: keyward.RateLimit{Limit: 10, Period: keyward.Duration(time.Minute)}},
+		}
+		var out [3]keyward.RateDecision
+		if !l.Allow(ctx, group, checks, 1, t0, out[:]) {
+			t.Fatalf("group %q: refused: %+v", group, out)
+		}
+		keys, err := client.Keys(ctx, p+"*").Result()
+		if err != nil || len(keys) != 3 {
+			t.Fatalf("group %q: keys %v, %v; want one per check", group, keys, err)
+		}
+		tag := ""
+		for _, k := range keys {
+			open := strings.IndexByte(k, '{')
+			end := open + strings.IndexByte(k[open:], '}')
+			if open != len(p) || end != open+17 {
+				t.Fatalf("key %q: want the prefix, then a hash tag of 16 hex digits", k)
+			}
+			if tag != "" && k[open:end+1] != tag {
+				t.Errorf("group %q: tags %s and %s in one call", group, tag, k[open:end+1])
+			}
+			tag = k[open : end+1]
+		}
+		tags = append(tags, tag)
+	}
+	if tags[0] == tags[1] {
+		t.Errorf("two groups share the tag %s", tags[0])
 	}
 }

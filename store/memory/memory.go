@@ -18,12 +18,15 @@ import (
 // Store keeps keys, usage and audit entries in maps guarded by one lock. It is
 // safe for concurrent use. The zero value is not usable; call [New].
 type Store struct {
-	mu     sync.RWMutex
-	keys   map[string]*keyward.Key
-	usage  map[usageKey]int64
-	audit  []keyward.AuditEntry
-	nextID int64
-	closed bool
+	mu         sync.RWMutex
+	keys       map[string]*keyward.Key
+	owners     map[string]*keyward.Owner
+	roles      map[string]*keyward.Role
+	usage      map[usageKey]int64 // per key
+	ownerUsage map[usageKey]int64 // per owner (id holds the owner's name)
+	audit      []keyward.AuditEntry
+	nextID     int64
+	closed     bool
 }
 
 type usageKey struct {
@@ -36,7 +39,10 @@ var _ keyward.Store = (*Store)(nil)
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{keys: map[string]*keyward.Key{}, usage: map[usageKey]int64{}}
+	return &Store{
+		keys: map[string]*keyward.Key{}, owners: map[string]*keyward.Owner{}, roles: map[string]*keyward.Role{},
+		usage: map[usageKey]int64{}, ownerUsage: map[usageKey]int64{},
+	}
 }
 
 func (s *Store) check() error {
@@ -195,40 +201,69 @@ func (s *Store) Delete(_ context.Context, id string, a *keyward.AuditEntry) erro
 	return nil
 }
 
-// SpendCredits takes cost credits under the lock.
-func (s *Store) SpendCredits(_ context.Context, id string, cost int64, now time.Time) (int64, bool, error) {
+// SpendCredits takes the credits of the key and its owner under the lock.
+func (s *Store) SpendCredits(_ context.Context, sp keyward.CreditSpend) (keyward.CreditBalance, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	bal := keyward.CreditBalance{Key: -1, Owner: -1}
 	if err := s.check(); err != nil {
-		return 0, false, err
+		return bal, err
 	}
-	cur, ok := s.keys[id]
+	k, ok := s.keys[sp.KeyID]
 	if !ok {
-		return 0, false, notFound(id)
+		return bal, notFound(sp.KeyID)
 	}
-	if cur.Remaining == nil {
-		return -1, true, nil
+	var o *keyward.Owner
+	if sp.Owner != "" {
+		o = s.owners[sp.Owner]
 	}
-	left := *cur.Remaining
-	due := cur.RefillDue(now)
+	var keyLeft, ownerLeft int64 = -1, -1
+	if k.Remaining != nil {
+		keyLeft = afterRefill(*k.Remaining, k.Refill, k.RefillDue(sp.Now))
+	}
+	if o != nil && o.Remaining != nil {
+		ownerLeft = afterRefill(*o.Remaining, o.Refill, o.RefillDue(sp.Now))
+	}
+	bal.Key, bal.Owner = keyLeft, ownerLeft
+	if keyLeft >= 0 && keyLeft < sp.Cost || ownerLeft >= 0 && ownerLeft < sp.Cost {
+		return bal, nil
+	}
+	bal.Spent = true
+	if keyLeft >= 0 {
+		c := k.Clone()
+		c.Remaining, c.RefilledAt = keyward.Ptr(keyLeft-sp.Cost), refilledAt(k.Refill, k.RefilledAt, k.RefillDue(sp.Now), sp.Now)
+		s.keys[k.ID] = c
+		bal.Key = keyLeft - sp.Cost
+	}
+	if ownerLeft >= 0 {
+		c := o.Clone()
+		c.Remaining, c.RefilledAt = keyward.Ptr(ownerLeft-sp.Cost), refilledAt(o.Refill, o.RefilledAt, o.RefillDue(sp.Now), sp.Now)
+		s.owners[o.Name] = c
+		bal.Owner = ownerLeft - sp.Cost
+	}
+	return bal, nil
+}
+
+// afterRefill returns the credits as a spend sees them: the refill amount
+// when a refill is due.
+func afterRefill(left int64, r *keyward.Refill, due bool) int64 {
 	if due {
-		left = cur.Refill.Amount
+		return r.Amount
 	}
-	if left < cost {
-		return left, false, nil
+	return left
+}
+
+// refilledAt returns RefilledAt after a spend: the start of the current
+// period when the spend used a refill.
+func refilledAt(r *keyward.Refill, cur *time.Time, due bool, now time.Time) *time.Time {
+	if !due {
+		return cur
 	}
-	k := cur.Clone()
-	k.Remaining = keyward.Ptr(left - cost)
-	if due {
-		day, month := keyward.RefillBoundaries(now)
-		start := day
-		if k.Refill.Interval == keyward.RefillMonthly {
-			start = month
-		}
-		k.RefilledAt = &start
+	day, month := keyward.RefillBoundaries(now)
+	if r.Interval == keyward.RefillMonthly {
+		return &month
 	}
-	s.keys[id] = k
-	return left - cost, true, nil
+	return &day
 }
 
 // RecordUsage adds the batch's counts and moves last_used_at forward.
@@ -240,6 +275,9 @@ func (s *Store) RecordUsage(_ context.Context, b keyward.UsageBatch) error {
 	}
 	for _, c := range b.Counts {
 		s.usage[usageKey{id: c.KeyID, minute: c.Start.Unix(), outcome: c.Outcome}] += c.Count
+		if c.Owner != "" {
+			s.ownerUsage[usageKey{id: c.Owner, minute: c.Start.Unix(), outcome: c.Outcome}] += c.Count
+		}
 	}
 	for id, t := range b.LastUsed {
 		cur, ok := s.keys[id]
@@ -267,8 +305,12 @@ func (s *Store) Usage(_ context.Context, q keyward.UsageQuery) ([]keyward.UsageC
 		outcome keyward.Outcome
 	}
 	sums := map[bucketKey]int64{}
-	for k, n := range s.usage {
-		if q.KeyID != "" && k.id != q.KeyID || k.minute < from || k.minute >= to {
+	counts, id := s.usage, q.KeyID
+	if q.Owner != "" {
+		counts, id = s.ownerUsage, q.Owner
+	}
+	for k, n := range counts {
+		if id != "" && k.id != id || k.minute < from || k.minute >= to {
 			continue
 		}
 		sums[bucketKey{start: k.minute - k.minute%size, outcome: k.outcome}] += n
@@ -334,7 +376,7 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	s.keys, s.usage, s.audit = nil, nil, nil
+	s.keys, s.owners, s.roles, s.usage, s.ownerUsage, s.audit = nil, nil, nil, nil, nil, nil
 	return nil
 }
 

@@ -19,43 +19,25 @@ import (
 const keyColumns = `id, prefix, name, description, owner, scopes, metadata, enabled,
 	created_at, updated_at, expires_at, last_used_at, revoked_at, refilled_at,
 	rate_limit_limit, rate_limit_period_ms, remaining, refill_interval, refill_amount,
-	allowed_cidrs, replaced_by, replaces, hash`
+	allowed_cidrs, replaced_by, replaces, hash, rate_limits, roles`
 
 const (
 	selectKey          = `SELECT ` + keyColumns + ` FROM keys WHERE id = $1`
 	selectKeyForUpdate = selectKey + ` FOR UPDATE`
 
 	insertKey = `INSERT INTO keys (` + keyColumns + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`
 
 	// updateKey writes every column but id, $1.
 	updateKey = `UPDATE keys SET (prefix, name, description, owner, scopes, metadata, enabled,
 	created_at, updated_at, expires_at, last_used_at, revoked_at, refilled_at,
 	rate_limit_limit, rate_limit_period_ms, remaining, refill_interval, refill_amount,
-	allowed_cidrs, replaced_by, replaces, hash)
-	= ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+	allowed_cidrs, replaced_by, replaces, hash, rate_limits, roles)
+	= ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)
 	WHERE id = $1
 	RETURNING ` + keyColumns
 
 	insertAudit = `INSERT INTO audit (at, actor, action, key_id, client_ip, details) VALUES ($1, $2, $3, $4, $5, $6)`
-)
-
-// The credit rule of [keyward.Store.SpendCredits] in SQL, on the row being
-// updated: $3 and $4 are the starts of the current UTC day and month.
-const (
-	periodStart = `(CASE WHEN refill_interval = 'monthly' THEN $4::timestamptz ELSE $3::timestamptz END)`
-	refillDue   = `(refill_interval IS NOT NULL AND refill_amount IS NOT NULL AND (refilled_at IS NULL OR refilled_at < ` + periodStart + `))`
-	credits     = `(CASE WHEN ` + refillDue + ` THEN refill_amount ELSE remaining END)`
-
-	// spendCredits takes $2 credits from key $1 if it has enough, in one
-	// conditional write. SET expressions all see the row before the update.
-	spendCredits = `UPDATE keys SET
-	remaining = ` + credits + ` - $2,
-	refilled_at = CASE WHEN ` + refillDue + ` THEN ` + periodStart + ` ELSE refilled_at END
-	WHERE id = $1 AND remaining IS NOT NULL AND ` + credits + ` >= $2
-	RETURNING remaining`
-
-	selectCredits = `SELECT remaining, refill_interval, refill_amount, refilled_at FROM keys WHERE id = $1`
 )
 
 // statusCase is the status of a key at $1, as [keyward.Key.Status] says.
@@ -108,6 +90,39 @@ func jsonArg(raw json.RawMessage) []byte {
 	return raw
 }
 
+// storedLimit is the encoding of a named rate limit in the rate_limits
+// columns: the store's own, with the period in milliseconds (as
+// rate_limit_period_ms), not the API's duration string. Migration 0003
+// writes the same shape.
+type storedLimit struct {
+	Name     string `json:"name"`
+	Limit    int64  `json:"limit"`
+	PeriodMs int64  `json:"period_ms"`
+}
+
+// encodeLimits returns the rate_limits jsonb of l.
+func encodeLimits(l []keyward.NamedRateLimit) []byte {
+	out := make([]storedLimit, len(l))
+	for i, x := range l {
+		out[i] = storedLimit{Name: x.Name, Limit: x.Limit, PeriodMs: time.Duration(x.Period).Milliseconds()}
+	}
+	b, _ := json.Marshal(out)
+	return b
+}
+
+// decodeLimits reads a rate_limits column; the result is never nil.
+func decodeLimits(b []byte) ([]keyward.NamedRateLimit, error) {
+	var in []storedLimit
+	if err := json.Unmarshal(b, &in); err != nil {
+		return nil, fmt.Errorf("rate_limits: %w", err)
+	}
+	out := make([]keyward.NamedRateLimit, len(in))
+	for i, x := range in {
+		out[i] = keyward.NamedRateLimit{Name: x.Name, Limit: x.Limit, Period: keyward.Duration(time.Duration(x.PeriodMs) * time.Millisecond)}
+	}
+	return out, nil
+}
+
 // jsonValue returns stored jsonb as compact JSON, nil for null.
 func jsonValue(b []byte) json.RawMessage {
 	if len(b) == 0 || string(b) == "null" {
@@ -136,7 +151,7 @@ func keyArgs(k *keyward.Key) []any {
 		k.ID, k.Prefix, k.Name, k.Description, k.Owner, list(k.Scopes), jsonArg(k.Metadata), k.Enabled,
 		ts(k.CreatedAt), ts(k.UpdatedAt), tsPtr(k.ExpiresAt), tsPtr(k.LastUsedAt), tsPtr(k.RevokedAt), tsPtr(k.RefilledAt),
 		rlLimit, rlPeriod, k.Remaining, refillInterval, refillAmount,
-		list(k.AllowedCIDRs), k.ReplacedBy, k.Replaces, k.Hash,
+		list(k.AllowedCIDRs), k.ReplacedBy, k.Replaces, k.Hash, encodeLimits(k.RateLimits), list(k.Roles),
 	}
 }
 
@@ -144,18 +159,21 @@ func keyArgs(k *keyward.Key) []any {
 func scanKey(row pgx.Row) (*keyward.Key, error) {
 	var (
 		k                               keyward.Key
-		metadata                        []byte
+		metadata, limits                []byte
 		rlLimit, rlPeriod, refillAmount *int64
 		refillInterval                  *string
 	)
 	err := row.Scan(&k.ID, &k.Prefix, &k.Name, &k.Description, &k.Owner, &k.Scopes, &metadata, &k.Enabled,
 		&k.CreatedAt, &k.UpdatedAt, &k.ExpiresAt, &k.LastUsedAt, &k.RevokedAt, &k.RefilledAt,
 		&rlLimit, &rlPeriod, &k.Remaining, &refillInterval, &refillAmount,
-		&k.AllowedCIDRs, &k.ReplacedBy, &k.Replaces, &k.Hash)
+		&k.AllowedCIDRs, &k.ReplacedBy, &k.Replaces, &k.Hash, &limits, &k.Roles)
 	if err != nil {
 		return nil, err
 	}
-	k.Scopes, k.AllowedCIDRs = list(k.Scopes), list(k.AllowedCIDRs)
+	if k.RateLimits, err = decodeLimits(limits); err != nil {
+		return nil, fmt.Errorf("key %q: %w", k.ID, err)
+	}
+	k.Scopes, k.AllowedCIDRs, k.Roles = list(k.Scopes), list(k.AllowedCIDRs), list(k.Roles)
 	k.Metadata = jsonValue(metadata)
 	if rlLimit != nil && rlPeriod != nil {
 		k.RateLimit = &keyward.RateLimit{Limit: *rlLimit, Period: keyward.Duration(time.Duration(*rlPeriod) * time.Millisecond)}
@@ -360,47 +378,6 @@ func (s *Store) Delete(ctx context.Context, id string, a *keyward.AuditEntry) er
 		return notFound(id)
 	}
 	return s.fail(err, "delete key", id)
-}
-
-// SpendCredits takes cost credits in one conditional UPDATE; only when it
-// changes no row does a SELECT tell why.
-func (s *Store) SpendCredits(ctx context.Context, id string, cost int64, now time.Time) (remaining int64, spent bool, err error) {
-	day, month := keyward.RefillBoundaries(now)
-	// The state can change between the refused UPDATE and the SELECT (an
-	// admin adds credits); then try again, a few times.
-	for range 3 {
-		err := s.pool.QueryRow(ctx, spendCredits, id, cost, day, month).Scan(&remaining)
-		if err == nil {
-			return remaining, true, nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return 0, false, s.fail(err, "spend credits of key", id)
-		}
-		k := keyward.Key{ID: id}
-		var interval *string
-		var amount *int64
-		err = s.pool.QueryRow(ctx, selectCredits, id).Scan(&k.Remaining, &interval, &amount, &k.RefilledAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return 0, false, notFound(id)
-		}
-		if err != nil {
-			return 0, false, s.fail(err, "spend credits of key", id)
-		}
-		if k.Remaining == nil {
-			return -1, true, nil
-		}
-		remaining = *k.Remaining
-		if interval != nil && amount != nil {
-			k.Refill = &keyward.Refill{Interval: *interval, Amount: *amount}
-			if k.RefillDue(now) {
-				remaining = *amount
-			}
-		}
-		if remaining < cost {
-			return remaining, false, nil
-		}
-	}
-	return remaining, false, nil
 }
 
 // Counts counts the keys per status at now in one query.

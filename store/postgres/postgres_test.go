@@ -352,7 +352,7 @@ func TestServerGoneIsUnavailable(t *testing.T) {
 			t.Errorf("error is not one line: %q", err)
 		}
 	}
-	if _, _, err := s.SpendCredits(ctx, k.ID, 1, time.Now()); !errors.Is(err, keyward.ErrUnavailable) {
+	if _, err := s.SpendCredits(ctx, keyward.CreditSpend{KeyID: k.ID, Cost: 1, Now: time.Now()}); !errors.Is(err, keyward.ErrUnavailable) {
 		t.Errorf("SpendCredits with the server gone: err = %v, want ErrUnavailable", err)
 	}
 	if err := s.Ping(ctx); !errors.Is(err, keyward.ErrUnavailable) {
@@ -472,8 +472,8 @@ func BenchmarkSpendCredits(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, ok, err := s.SpendCredits(ctx, k.ID, 1, now); err != nil || !ok {
-			b.Fatal(ok, err)
+		if bal, err := s.SpendCredits(ctx, keyward.CreditSpend{KeyID: k.ID, Cost: 1, Now: now}); err != nil || !bal.Spent {
+			b.Fatal(bal, err)
 		}
 	}
 }

@@ -26,11 +26,24 @@ const (
 	ORDER BY 1, 2, 3
 	ON CONFLICT (key_id, minute, outcome) DO UPDATE SET count = usage.count + excluded.count`
 
+	// upsertOwnerUsage is upsertUsage for owner_usage, by owner.
+	upsertOwnerUsage = `INSERT INTO owner_usage (owner, minute, outcome, count)
+	SELECT owner, minute, outcome, sum(count)::bigint
+	FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[]) AS u(owner, minute, outcome, count)
+	GROUP BY 1, 2, 3
+	ORDER BY 1, 2, 3
+	ON CONFLICT (owner, minute, outcome) DO UPDATE SET count = owner_usage.count + excluded.count`
+
 	// touchKey moves last_used_at forward, never back.
 	touchKey = `UPDATE keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)`
 
 	selectUsage = `SELECT (minute / $2) * $2, outcome, sum(count)::bigint FROM usage
 	WHERE key_id = $1 AND minute >= $3 AND minute < $4
+	GROUP BY 1, 2
+	ORDER BY 1`
+	// selectOwnerUsage is selectUsage of an owner's counts.
+	selectOwnerUsage = `SELECT (minute / $2) * $2, outcome, sum(count)::bigint FROM owner_usage
+	WHERE owner = $1 AND minute >= $3 AND minute < $4
 	GROUP BY 1, 2
 	ORDER BY 1`
 	// selectAllUsage is selectUsage over every key ($1 is ignored).
@@ -40,8 +53,9 @@ const (
 	ORDER BY 1`
 )
 
-// RecordUsage adds the batch's counts and moves last_used_at forward in one
-// transaction and one round trip for all the statements.
+// RecordUsage adds the batch's counts (per key, and per owner for those with
+// one) and moves last_used_at forward in one transaction and one round trip
+// for all the statements.
 func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
 	if len(b.Counts) == 0 && len(b.LastUsed) == 0 {
 		return nil
@@ -53,6 +67,9 @@ func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
 			ids[i], minutes[i], outcomes[i], counts[i] = c.KeyID, c.Start.Unix(), c.Outcome.String(), c.Count
 		}
 		batch.Queue(upsertUsage, ids, minutes, outcomes, counts)
+		if owners, minutes, outcomes, counts := ownerCounts(b.Counts); len(owners) > 0 {
+			batch.Queue(upsertOwnerUsage, owners, minutes, outcomes, counts)
+		}
 	}
 	// Sorted, so that concurrent flushes lock the keys in the same order.
 	for _, id := range slices.Sorted(maps.Keys(b.LastUsed)) {
@@ -67,17 +84,33 @@ func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
 	return nil
 }
 
-// Usage sums the minute counts of the key into buckets of q.Bucket.
+// ownerCounts returns the parallel arrays of upsertOwnerUsage: the counts
+// that carry an owner.
+func ownerCounts(cs []keyward.UsageCount) (owners []string, minutes []int64, outcomes []string, counts []int64) {
+	for _, c := range cs {
+		if c.Owner != "" {
+			owners, minutes = append(owners, c.Owner), append(minutes, c.Start.Unix())
+			outcomes, counts = append(outcomes, c.Outcome.String()), append(counts, c.Count)
+		}
+	}
+	return owners, minutes, outcomes, counts
+}
+
+// Usage sums the minute counts of the key (or of the owner, or of all keys)
+// into buckets of q.Bucket.
 func (s *Store) Usage(ctx context.Context, q keyward.UsageQuery) ([]keyward.UsageCount, error) {
 	size := int64(q.Bucket / time.Second)
 	if size <= 0 {
 		return nil, fmt.Errorf("postgres: usage of key %q: bucket %v is not a positive number of seconds", q.KeyID, q.Bucket)
 	}
-	query := selectUsage
-	if q.KeyID == "" {
+	query, id := selectUsage, q.KeyID
+	switch {
+	case q.Owner != "":
+		query, id = selectOwnerUsage, q.Owner
+	case q.KeyID == "":
 		query = selectAllUsage
 	}
-	rows, _ := s.pool.Query(ctx, query, q.KeyID, size, q.From.Unix(), q.To.Unix())
+	rows, _ := s.pool.Query(ctx, query, id, size, q.From.Unix(), q.To.Unix())
 	var (
 		out   []keyward.UsageCount
 		start int64

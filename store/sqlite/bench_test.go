@@ -173,7 +173,7 @@ func BenchmarkSpendCredits(b *testing.B) {
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, ok, err := s.SpendCredits(ctx, iss.Key.ID, 1, now); err != nil || !ok {
+		if bal, err := s.SpendCredits(ctx, keyward.CreditSpend{KeyID: iss.Key.ID, Cost: 1, Now: now}); err != nil || !bal.Spent {
 			b.Fatal(err)
 		}
 	}

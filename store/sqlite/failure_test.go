@@ -198,12 +198,12 @@ func TestSpendCreditsAcrossConnections(t *testing.T) {
 		}
 		wg.Go(func() {
 			for range 25 {
-				_, ok, err := s.SpendCredits(context.Background(), iss.Key.ID, 1, iss.Key.CreatedAt)
+				bal, err := s.SpendCredits(context.Background(), keyward.CreditSpend{KeyID: iss.Key.ID, Cost: 1, Now: iss.Key.CreatedAt})
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				if ok {
+				if bal.Spent {
 					spent.Add(1)
 				}
 			}

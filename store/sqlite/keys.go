@@ -15,27 +15,16 @@ import (
 const keyColumns = `id, prefix, name, description, owner, scopes, metadata, enabled,
 	created_at, updated_at, expires_at, last_used_at, revoked_at, refilled_at,
 	rate_limit_limit, rate_limit_period_ms, remaining, refill_interval, refill_amount,
-	allowed_cidrs, replaced_by, replaces, hash`
+	allowed_cidrs, replaced_by, replaces, hash, rate_limits, roles`
 
-const insertKeySQL = `INSERT INTO keys (` + keyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const insertKeySQL = `INSERT INTO keys (` + keyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 const updateKeySQL = `UPDATE keys SET prefix = ?, name = ?, description = ?, owner = ?, scopes = ?,
 	metadata = ?, enabled = ?, created_at = ?, updated_at = ?, expires_at = ?, last_used_at = ?,
 	revoked_at = ?, refilled_at = ?, rate_limit_limit = ?, rate_limit_period_ms = ?, remaining = ?,
-	refill_interval = ?, refill_amount = ?, allowed_cidrs = ?, replaced_by = ?, replaces = ?, hash = ?
+	refill_interval = ?, refill_amount = ?, allowed_cidrs = ?, replaced_by = ?, replaces = ?, hash = ?,
+	rate_limits = ?, roles = ?
 	WHERE id = ?`
-
-// refillDue and refillStart are the refill rule of Store.SpendCredits in SQL:
-// ?1 is the start of the UTC day, ?2 of the UTC month.
-const (
-	refillStart = `(CASE refill_interval WHEN 'monthly' THEN ?2 ELSE ?1 END)`
-	refillDue   = `(refill_interval IS NOT NULL AND (refilled_at IS NULL OR refilled_at < ` + refillStart + `))`
-	effective   = `(CASE WHEN ` + refillDue + ` THEN refill_amount ELSE remaining END)`
-	spendSQL    = `UPDATE keys SET remaining = ` + effective + ` - ?3,
-	refilled_at = CASE WHEN ` + refillDue + ` THEN ` + refillStart + ` ELSE refilled_at END
-	WHERE id = ?4 AND remaining IS NOT NULL AND ` + effective + ` >= ?3
-	RETURNING remaining`
-)
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
@@ -64,6 +53,62 @@ func jsonList(l []string) string {
 	return string(b)
 }
 
+// readList decodes a JSON list column; the result is never nil.
+func readList(col, s string) ([]string, error) {
+	var l []string
+	if err := json.Unmarshal([]byte(s), &l); err != nil {
+		return nil, fmt.Errorf("%s: %w", col, err)
+	}
+	if l == nil {
+		l = []string{}
+	}
+	return l, nil
+}
+
+// storedLimit is the encoding of a named rate limit in the rate_limits
+// columns: the store's own, with the period in milliseconds (as
+// rate_limit_period_ms), not the API's duration string. Migration 0003
+// writes the same shape.
+type storedLimit struct {
+	Name     string `json:"name"`
+	Limit    int64  `json:"limit"`
+	PeriodMs int64  `json:"period_ms"`
+}
+
+// encodeLimits returns the rate_limits column value of l.
+func encodeLimits(l []keyward.NamedRateLimit) string {
+	if len(l) == 0 {
+		return "[]"
+	}
+	out := make([]storedLimit, len(l))
+	for i, x := range l {
+		out[i] = storedLimit{Name: x.Name, Limit: x.Limit, PeriodMs: time.Duration(x.Period).Milliseconds()}
+	}
+	b, _ := json.Marshal(out)
+	return string(b)
+}
+
+// decodeLimits reads a rate_limits column; the result is never nil.
+func decodeLimits(s string) ([]keyward.NamedRateLimit, error) {
+	var in []storedLimit
+	if err := json.Unmarshal([]byte(s), &in); err != nil {
+		return nil, fmt.Errorf("rate_limits: %w", err)
+	}
+	out := make([]keyward.NamedRateLimit, len(in))
+	for i, x := range in {
+		out[i] = keyward.NamedRateLimit{Name: x.Name, Limit: x.Limit, Period: keyward.Duration(time.Duration(x.PeriodMs) * time.Millisecond)}
+	}
+	return out, nil
+}
+
+// jsonObject returns raw JSON for a NOT NULL object column: {} for none.
+func jsonObject(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return "{}"
+	}
+	return string(raw)
+}
+
 // keyArgs returns the column values of k in keyColumns order, without id.
 func keyArgs(k *keyward.Key) []any {
 	var limit, period, remaining, refillAmount any
@@ -77,15 +122,12 @@ func keyArgs(k *keyward.Key) []any {
 	if k.Refill != nil {
 		refillInterval, refillAmount = k.Refill.Interval, k.Refill.Amount
 	}
-	meta := string(k.Metadata)
-	if meta == "" {
-		meta = "{}"
-	}
 	return []any{
-		k.Prefix, k.Name, k.Description, k.Owner, jsonList(k.Scopes), meta, k.Enabled,
+		k.Prefix, k.Name, k.Description, k.Owner, jsonList(k.Scopes), jsonObject(k.Metadata), k.Enabled,
 		ms(k.CreatedAt), ms(k.UpdatedAt), msPtr(k.ExpiresAt), msPtr(k.LastUsedAt), msPtr(k.RevokedAt), msPtr(k.RefilledAt),
 		limit, period, remaining, refillInterval, refillAmount,
 		jsonList(k.AllowedCIDRs), k.ReplacedBy, k.Replaces, k.Hash,
+		encodeLimits(k.RateLimits), jsonList(k.Roles),
 	}
 }
 
@@ -94,7 +136,7 @@ type scanner interface{ Scan(dest ...any) error }
 func scanKey(sc scanner) (*keyward.Key, error) {
 	var (
 		k                                      keyward.Key
-		scopes, meta, cidrs                    string
+		scopes, meta, cidrs, limits, roles     string
 		created, updated                       int64
 		expires, lastUsed, revoked, refilled   sql.NullInt64
 		limit, period, remaining, refillAmount sql.NullInt64
@@ -103,21 +145,17 @@ func scanKey(sc scanner) (*keyward.Key, error) {
 	err := sc.Scan(&k.ID, &k.Prefix, &k.Name, &k.Description, &k.Owner, &scopes, &meta, &k.Enabled,
 		&created, &updated, &expires, &lastUsed, &revoked, &refilled,
 		&limit, &period, &remaining, &refillInterval, &refillAmount,
-		&cidrs, &replacedBy, &replaces, &k.Hash)
+		&cidrs, &replacedBy, &replaces, &k.Hash, &limits, &roles)
 	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(scopes), &k.Scopes); err != nil {
-		return nil, fmt.Errorf("scopes of key %s: %w", k.ID, err)
-	}
-	if err := json.Unmarshal([]byte(cidrs), &k.AllowedCIDRs); err != nil {
-		return nil, fmt.Errorf("allowed_cidrs of key %s: %w", k.ID, err)
-	}
-	if k.Scopes == nil {
-		k.Scopes = []string{}
-	}
-	if k.AllowedCIDRs == nil {
-		k.AllowedCIDRs = []string{}
+	var errs [4]error
+	k.Scopes, errs[0] = readList("scopes", scopes)
+	k.AllowedCIDRs, errs[1] = readList("allowed_cidrs", cidrs)
+	k.Roles, errs[2] = readList("roles", roles)
+	k.RateLimits, errs[3] = decodeLimits(limits)
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, fmt.Errorf("key %s: %w", k.ID, err)
 	}
 	k.Metadata = json.RawMessage(meta)
 	k.CreatedAt, k.UpdatedAt = fromMs(created), fromMs(updated)
@@ -367,34 +405,6 @@ func (s *Store) Delete(ctx context.Context, id string, a *keyward.AuditEntry) er
 		}
 		return s.insertAudit(ctx, tx, a)
 	})
-}
-
-// SpendCredits is one conditional UPDATE ... RETURNING; only when it
-// changes no row does a read tell why.
-func (s *Store) SpendCredits(ctx context.Context, id string, cost int64, now time.Time) (int64, bool, error) {
-	if err := s.prepare(ctx); err != nil {
-		return 0, false, err
-	}
-	day, month := keyward.RefillBoundaries(now)
-	var left int64
-	err := s.spendStmt.QueryRowContext(ctx, ms(day), ms(month), cost, id).Scan(&left)
-	if err == nil {
-		return left, true, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, false, s.wrap("spending credits", err)
-	}
-	k, err := s.Get(ctx, id)
-	if err != nil {
-		return 0, false, err
-	}
-	if k.Remaining == nil {
-		return -1, true, nil
-	}
-	if k.RefillDue(now) {
-		return k.Refill.Amount, false, nil
-	}
-	return *k.Remaining, false, nil
 }
 
 // KeyIDs calls fn with every key id (see keyward.Store).

@@ -58,13 +58,14 @@ type Store struct {
 	writer *sql.DB
 	reader *sql.DB
 
-	prepMu     sync.Mutex
-	prepared   atomic.Bool
-	getStmt    *sql.Stmt
-	spendStmt  *sql.Stmt
-	insertStmt *sql.Stmt // on the writer, used inside transactions
-	updateStmt *sql.Stmt
-	auditStmt  *sql.Stmt
+	prepMu         sync.Mutex
+	prepared       atomic.Bool
+	getStmt        *sql.Stmt
+	spendStmt      *sql.Stmt
+	ownerSpendStmt *sql.Stmt
+	insertStmt     *sql.Stmt // on the writer, used inside transactions
+	updateStmt     *sql.Stmt
+	auditStmt      *sql.Stmt
 }
 
 var _ keyward.Store = (*Store)(nil)
@@ -287,13 +288,14 @@ func (s *Store) prepare(ctx context.Context) error {
 	if s.prepared.Load() {
 		return nil
 	}
-	var stmts [5]*sql.Stmt
+	var stmts [6]*sql.Stmt
 	for i, q := range []struct {
 		db  *sql.DB
 		sql string
 	}{
 		{s.reader, `SELECT ` + keyColumns + ` FROM keys WHERE id = ?`},
-		{s.writer, spendSQL},
+		{s.writer, spendKeySQL},
+		{s.writer, spendOwnerSQL},
 		{s.writer, insertKeySQL},
 		{s.writer, updateKeySQL},
 		{s.writer, insertAuditSQL},
@@ -307,7 +309,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		}
 		stmts[i] = st
 	}
-	s.getStmt, s.spendStmt, s.insertStmt, s.updateStmt, s.auditStmt = stmts[0], stmts[1], stmts[2], stmts[3], stmts[4]
+	s.getStmt, s.spendStmt, s.ownerSpendStmt, s.insertStmt, s.updateStmt, s.auditStmt = stmts[0], stmts[1], stmts[2], stmts[3], stmts[4], stmts[5]
 	s.prepared.Store(true)
 	return nil
 }
@@ -323,7 +325,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes both connection pools.
 func (s *Store) Close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.getStmt, s.spendStmt, s.insertStmt, s.updateStmt, s.auditStmt} {
+	for _, st := range []*sql.Stmt{s.getStmt, s.spendStmt, s.ownerSpendStmt, s.insertStmt, s.updateStmt, s.auditStmt} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

@@ -17,16 +17,8 @@ func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
 	}
 	return s.inTx(ctx, "recording usage", func(tx *sql.Tx) error {
 		if len(b.Counts) > 0 {
-			st, err := tx.PrepareContext(ctx, `INSERT INTO usage (key_id, minute, outcome, count) VALUES (?, ?, ?, ?)
-				ON CONFLICT (key_id, minute, outcome) DO UPDATE SET count = count + excluded.count`)
-			if err != nil {
+			if err := recordCounts(ctx, tx, b.Counts); err != nil {
 				return err
-			}
-			defer st.Close()
-			for _, c := range b.Counts {
-				if _, err := st.ExecContext(ctx, c.KeyID, c.Start.Unix(), c.Outcome.String(), c.Count); err != nil {
-					return err
-				}
 			}
 		}
 		if len(b.LastUsed) > 0 {
@@ -45,16 +37,52 @@ func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
 	})
 }
 
-// Usage sums minute counts into buckets in SQL.
+// recordCounts adds the counts per key and, for those with an owner, per
+// owner.
+func recordCounts(ctx context.Context, tx *sql.Tx, counts []keyward.UsageCount) error {
+	keyStmt, err := tx.PrepareContext(ctx, `INSERT INTO usage (key_id, minute, outcome, count) VALUES (?, ?, ?, ?)
+		ON CONFLICT (key_id, minute, outcome) DO UPDATE SET count = count + excluded.count`)
+	if err != nil {
+		return err
+	}
+	defer keyStmt.Close()
+	var ownerStmt *sql.Stmt
+	for _, c := range counts {
+		if _, err := keyStmt.ExecContext(ctx, c.KeyID, c.Start.Unix(), c.Outcome.String(), c.Count); err != nil {
+			return err
+		}
+		if c.Owner == "" {
+			continue
+		}
+		if ownerStmt == nil {
+			ownerStmt, err = tx.PrepareContext(ctx, `INSERT INTO owner_usage (owner, minute, outcome, count) VALUES (?, ?, ?, ?)
+				ON CONFLICT (owner, minute, outcome) DO UPDATE SET count = count + excluded.count`)
+			if err != nil {
+				return err
+			}
+			defer ownerStmt.Close()
+		}
+		if _, err := ownerStmt.ExecContext(ctx, c.Owner, c.Start.Unix(), c.Outcome.String(), c.Count); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Usage sums minute counts into buckets in SQL: of a key, of an owner (from
+// owner_usage) or of all keys.
 func (s *Store) Usage(ctx context.Context, q keyward.UsageQuery) ([]keyward.UsageCount, error) {
 	size := int64(q.Bucket / time.Second)
-	which := "key_id = ?2 AND"
-	if q.KeyID == "" {
+	table, which, id := "usage", "key_id = ?2 AND", q.KeyID
+	switch {
+	case q.Owner != "":
+		table, which, id = "owner_usage", "owner = ?2 AND", q.Owner
+	case q.KeyID == "":
 		which = "?2 = '' AND" // all keys, through the minute index
 	}
 	rows, err := s.reader.QueryContext(ctx, `SELECT (minute / ?1) * ?1 AS start, outcome, sum(count)
-		FROM usage WHERE `+which+` minute >= ?3 AND minute < ?4
-		GROUP BY start, outcome ORDER BY start, outcome`, size, q.KeyID, q.From.Unix(), q.To.Unix())
+		FROM `+table+` WHERE `+which+` minute >= ?3 AND minute < ?4
+		GROUP BY start, outcome ORDER BY start, outcome`, size, id, q.From.Unix(), q.To.Unix())
 	if err != nil {
 		return nil, s.wrap("reading usage", err)
 	}

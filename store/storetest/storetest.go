@@ -63,6 +63,15 @@ func Run(t *testing.T, newStore Factory) {
 		{"MigrateTwiceIsNoOp", testMigrateTwice},
 		{"CreateBatchSkipsTakenIDs", testCreateBatch},
 		{"KeyIDsListsEachIDOnce", testKeyIDs},
+		{"OwnerPutGetReplace", testOwnerPutGet},
+		{"OwnerUpdate", testOwnerUpdate},
+		{"OwnerListDelete", testOwnerListDelete},
+		{"RolesAndDeleteWhileInUse", testRoles},
+		{"SpendCreditsOfKeyAndOwner", testSpendOwnerCredits},
+		{"OwnerUsage", testOwnerUsage},
+		{"RoleInUseAfterEveryWrite", testRoleInUseAfterEveryWrite},
+		{"SpendCreditsOfKeyAndOwnerConcurrent", testSpendKeyAndOwnerConcurrent},
+		{"ServiceOwnerQuotaConcurrent", testServiceOwnerQuota},
 		{"ServiceQuotaConcurrent", testServiceQuota},
 		{"ServiceConcurrentRotate", testServiceConcurrentRotate},
 		{"ServiceConcurrentRotateRevoke", testServiceRotateRevoke},
@@ -97,7 +106,12 @@ func sample(tb testing.TB, name string, created time.Time) *keyward.Key {
 		Owner: "team-a", Scopes: []string{"read", "write:*"},
 		Metadata: json.RawMessage(`{"plan":"pro","n":1}`), Enabled: true,
 		CreatedAt: created, UpdatedAt: created, ExpiresAt: &exp,
-		RateLimit:    &keyward.RateLimit{Limit: 10, Period: keyward.Duration(time.Minute)},
+		RateLimit: &keyward.RateLimit{Limit: 10, Period: keyward.Duration(time.Minute)},
+		RateLimits: []keyward.NamedRateLimit{
+			{Name: keyward.DefaultLimitName, Limit: 10, Period: keyward.Duration(time.Minute)},
+			{Name: "daily", Limit: 1000, Period: keyward.Duration(24 * time.Hour)},
+		},
+		Roles:        []string{"reader", "billing:admin"},
 		Remaining:    keyward.Ptr[int64](100),
 		Refill:       &keyward.Refill{Interval: keyward.RefillDaily, Amount: 100},
 		RefilledAt:   keyward.Ptr(time.Date(created.Year(), created.Month(), created.Day(), 0, 0, 0, 0, time.UTC)),
@@ -111,7 +125,8 @@ func plain(tb testing.TB, name string, created time.Time) *keyward.Key {
 	tb.Helper()
 	return &keyward.Key{
 		ID: newID(tb), Prefix: "kw", Name: name, Scopes: []string{}, Metadata: json.RawMessage(`{}`),
-		AllowedCIDRs: []string{}, Enabled: true, CreatedAt: created, UpdatedAt: created, Hash: "h",
+		AllowedCIDRs: []string{}, RateLimits: []keyward.NamedRateLimit{}, Roles: []string{},
+		Enabled: true, CreatedAt: created, UpdatedAt: created, Hash: "h",
 	}
 }
 

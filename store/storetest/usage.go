@@ -14,7 +14,6 @@ import (
 )
 
 func testSpendCredits(t *testing.T, s keyward.Store) {
-	ctx := context.Background()
 	k := plain(t, "credits", base)
 	k.Remaining = keyward.Ptr[int64](5)
 	mustCreate(t, s, k)
@@ -24,7 +23,7 @@ func testSpendCredits(t *testing.T, s keyward.Store) {
 		spent bool
 	}{{2, 3, true}, {3, 0, true}, {1, 0, false}, {0, 0, true}}
 	for i, st := range steps {
-		left, spent, err := s.SpendCredits(ctx, k.ID, st.cost, base)
+		left, spent, err := spend(s, k.ID, st.cost, base)
 		if err != nil || left != st.left || spent != st.spent {
 			t.Fatalf("step %d: SpendCredits(cost %d) = %d, %v, %v; want %d, %v", i, st.cost, left, spent, err, st.left, st.spent)
 		}
@@ -34,16 +33,15 @@ func testSpendCredits(t *testing.T, s keyward.Store) {
 	}
 	unlimited := plain(t, "unlimited", base)
 	mustCreate(t, s, unlimited)
-	if left, spent, err := s.SpendCredits(ctx, unlimited.ID, 7, base); left != -1 || !spent || err != nil {
+	if left, spent, err := spend(s, unlimited.ID, 7, base); left != -1 || !spent || err != nil {
 		t.Errorf("SpendCredits on an unlimited key = %d, %v, %v; want -1, true, nil", left, spent, err)
 	}
-	if _, _, err := s.SpendCredits(ctx, newID(t), 1, base); !errors.Is(err, keyward.ErrNotFound) {
+	if _, _, err := spend(s, newID(t), 1, base); !errors.Is(err, keyward.ErrNotFound) {
 		t.Errorf("SpendCredits(unknown) err = %v, want ErrNotFound", err)
 	}
 }
 
 func testSpendCreditsRefill(t *testing.T, s keyward.Store) {
-	ctx := context.Background()
 	day, month := keyward.RefillBoundaries(base)
 	daily := plain(t, "daily", base)
 	daily.Remaining = keyward.Ptr[int64](0)
@@ -57,16 +55,16 @@ func testSpendCreditsRefill(t *testing.T, s keyward.Store) {
 	mustCreate(t, s, monthly)
 
 	// Same day: no refill yet.
-	if left, spent, _ := s.SpendCredits(ctx, daily.ID, 1, base.Add(time.Hour)); spent || left != 0 {
+	if left, spent, _ := spend(s, daily.ID, 1, base.Add(time.Hour)); spent || left != 0 {
 		t.Fatalf("same day: %d, %v; want 0, false", left, spent)
 	}
 	// Next day: refilled to 10, then 4 spent.
 	nextDay := day.Add(24*time.Hour + time.Minute)
-	if left, spent, _ := s.SpendCredits(ctx, daily.ID, 4, nextDay); !spent || left != 6 {
+	if left, spent, _ := spend(s, daily.ID, 4, nextDay); !spent || left != 6 {
 		t.Fatalf("next day: %d, %v; want 6, true", left, spent)
 	}
 	// Still that day: no second refill.
-	if left, spent, _ := s.SpendCredits(ctx, daily.ID, 6, nextDay.Add(time.Hour)); !spent || left != 0 {
+	if left, spent, _ := spend(s, daily.ID, 6, nextDay.Add(time.Hour)); !spent || left != 0 {
 		t.Fatalf("later that day: %d, %v; want 0, true", left, spent)
 	}
 	got := mustGet(t, s, daily.ID)
@@ -74,10 +72,10 @@ func testSpendCreditsRefill(t *testing.T, s keyward.Store) {
 		t.Errorf("refilled_at = %v, want %v", got.RefilledAt, day.Add(24*time.Hour))
 	}
 	// Monthly: a later day of the same month does not refill; the next month does.
-	if left, spent, _ := s.SpendCredits(ctx, monthly.ID, 2, base.Add(48*time.Hour)); spent || left != 1 {
+	if left, spent, _ := spend(s, monthly.ID, 2, base.Add(48*time.Hour)); spent || left != 1 {
 		t.Errorf("same month: %d, %v; want 1, false", left, spent)
 	}
-	if left, spent, _ := s.SpendCredits(ctx, monthly.ID, 2, month.AddDate(0, 1, 0)); !spent || left != 1 {
+	if left, spent, _ := spend(s, monthly.ID, 2, month.AddDate(0, 1, 0)); !spent || left != 1 {
 		t.Errorf("next month: %d, %v; want 1, true", left, spent)
 	}
 }
@@ -91,7 +89,7 @@ func testSpendConcurrent(t *testing.T, s keyward.Store) {
 	errs := make(chan error, 100)
 	for range 100 {
 		wg.Go(func() {
-			left, ok, err := s.SpendCredits(context.Background(), k.ID, 1, base)
+			left, ok, err := spend(s, k.ID, 1, base)
 			switch {
 			case err != nil:
 				errs <- err
@@ -282,4 +280,10 @@ func testAuditPagination(t *testing.T, s keyward.Store) {
 	if len(paged) != 6 {
 		t.Errorf("paging key a's audit gave %d entries, want 6 (create + 5 updates)", len(paged))
 	}
+}
+
+// spend takes credits from a key alone, in the shape of the key-only tests.
+func spend(s keyward.Store, id string, cost int64, now time.Time) (int64, bool, error) {
+	b, err := s.SpendCredits(context.Background(), keyward.CreditSpend{KeyID: id, Cost: cost, Now: now})
+	return b.Key, b.Spent, err
 }

@@ -1,0 +1,114 @@
+package api
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/keyward/keyward"
+)
+
+// RateLimitBody is a rate limit in a request.
+type RateLimitBody struct {
+	Limit  int64            `json:"limit" minimum:"1" doc:"At most this many units are admitted in any window of period."`
+	Period keyward.Duration `json:"period"`
+}
+
+// RefillBody is a credit refill in a request.
+type RefillBody struct {
+	Interval string `json:"interval" enum:"daily,monthly" doc:"Refill at the start of each UTC day or month."`
+	Amount   int64  `json:"amount" minimum:"1"`
+}
+
+// CreateKeyBody is the body of POST /v1/keys.
+type CreateKeyBody struct {
+	Name         string            `json:"name"`
+	Description  string            `json:"description,omitempty"`
+	Owner        string            `json:"owner,omitempty" doc:"Who the key belongs to (user, team, tenant)."`
+	Scopes       []string          `json:"scopes,omitempty" nullable:"false"`
+	Metadata     json.RawMessage   `json:"metadata,omitempty"`
+	Prefix       string            `json:"prefix,omitempty" doc:"Prefix of the key string; default kw."`
+	ExpiresAt    *time.Time        `json:"expires_at,omitempty" doc:"In the future. Not with expires_in."`
+	ExpiresIn    *keyward.Duration `json:"expires_in,omitempty" doc:"A Go duration, e.g. 720h. Not with expires_at."`
+	RateLimit    *RateLimitBody    `json:"rate_limit,omitempty"`
+	Remaining    *int64            `json:"remaining,omitempty" minimum:"0" doc:"Credits; absent means unlimited."`
+	Refill       *RefillBody       `json:"refill,omitempty" doc:"Needs remaining."`
+	AllowedCIDRs []string          `json:"allowed_cidrs,omitempty" nullable:"false" doc:"If not empty, the client address must fall in one of them."`
+	Enabled      *bool             `json:"enabled,omitempty" doc:"Default true."`
+}
+
+// NewCreateKeyBody is the body that asks for p.
+func NewCreateKeyBody(p keyward.CreateParams) CreateKeyBody {
+	return CreateKeyBody{
+		Name: p.Name, Description: p.Description, Owner: p.Owner, Scopes: p.Scopes, Metadata: p.Metadata,
+		Prefix: p.Prefix, ExpiresAt: p.ExpiresAt, ExpiresIn: p.ExpiresIn, RateLimit: (*RateLimitBody)(p.RateLimit),
+		Remaining: p.Remaining, Refill: (*RefillBody)(p.Refill), AllowedCIDRs: p.AllowedCIDRs, Enabled: p.Enabled,
+	}
+}
+
+// Params returns what the body asks for.
+func (b CreateKeyBody) Params() keyward.CreateParams {
+	return keyward.CreateParams{
+		Name: b.Name, Description: b.Description, Owner: b.Owner, Scopes: b.Scopes, Metadata: object(b.Metadata),
+		Prefix: b.Prefix, ExpiresAt: b.ExpiresAt, ExpiresIn: b.ExpiresIn, RateLimit: (*keyward.RateLimit)(b.RateLimit),
+		Remaining: b.Remaining, Refill: (*keyward.Refill)(b.Refill), AllowedCIDRs: b.AllowedCIDRs, Enabled: b.Enabled,
+	}
+}
+
+// UpdateKeyBody is the body of PATCH /v1/keys/{id}: only the members present
+// change; null clears the nullable ones.
+type UpdateKeyBody struct {
+	Name         *string                         `json:"name,omitempty"`
+	Description  *string                         `json:"description,omitempty"`
+	Owner        *string                         `json:"owner,omitempty"`
+	Scopes       *[]string                       `json:"scopes,omitempty"`
+	Metadata     json.RawMessage                 `json:"metadata,omitempty"`
+	Enabled      *bool                           `json:"enabled,omitempty"`
+	ExpiresAt    keyward.Nullable[time.Time]     `json:"expires_at,omitzero" doc:"In the future; null removes the expiry. Not with expires_in."`
+	ExpiresIn    *keyward.Duration               `json:"expires_in,omitempty" doc:"Renew: expire this long from now."`
+	RateLimit    keyward.Nullable[RateLimitBody] `json:"rate_limit,omitzero"`
+	Remaining    keyward.Nullable[int64]         `json:"remaining,omitzero"`
+	Refill       keyward.Nullable[RefillBody]    `json:"refill,omitzero"`
+	AllowedCIDRs *[]string                       `json:"allowed_cidrs,omitempty"`
+}
+
+// NewUpdateKeyBody is the body that asks for p.
+func NewUpdateKeyBody(p keyward.UpdateParams) UpdateKeyBody {
+	return UpdateKeyBody{
+		Name: p.Name, Description: p.Description, Owner: p.Owner, Scopes: p.Scopes, Metadata: p.Metadata,
+		Enabled: p.Enabled, ExpiresAt: p.ExpiresAt, ExpiresIn: p.ExpiresIn,
+		RateLimit:    keyward.Nullable[RateLimitBody]{Set: p.RateLimit.Set, Value: (*RateLimitBody)(p.RateLimit.Value)},
+		Remaining:    p.Remaining,
+		Refill:       keyward.Nullable[RefillBody]{Set: p.Refill.Set, Value: (*RefillBody)(p.Refill.Value)},
+		AllowedCIDRs: p.AllowedCIDRs,
+	}
+}
+
+// Params returns what the body asks for.
+func (b UpdateKeyBody) Params() keyward.UpdateParams {
+	return keyward.UpdateParams{
+		Name: b.Name, Description: b.Description, Owner: b.Owner, Scopes: b.Scopes, Metadata: object(b.Metadata),
+		Enabled: b.Enabled, ExpiresAt: b.ExpiresAt, ExpiresIn: b.ExpiresIn,
+		RateLimit:    keyward.Nullable[keyward.RateLimit]{Set: b.RateLimit.Set, Value: (*keyward.RateLimit)(b.RateLimit.Value)},
+		Remaining:    b.Remaining,
+		Refill:       keyward.Nullable[keyward.Refill]{Set: b.Refill.Set, Value: (*keyward.Refill)(b.Refill.Value)},
+		AllowedCIDRs: b.AllowedCIDRs,
+	}
+}
+
+// RotateBody is the optional body of POST /v1/keys/{id}/rotate.
+type RotateBody struct {
+	GracePeriod *keyward.Duration `json:"grace_period,omitempty" doc:"How long the old key keeps working; default 1h, 0s ends it now."`
+	ExpiresAt   *time.Time        `json:"expires_at,omitempty" doc:"Expiry of the new key (default: the old key's, if still in the future)."`
+	ExpiresIn   *keyward.Duration `json:"expires_in,omitempty"`
+}
+
+// NewRotateBody is the body that asks for p.
+func NewRotateBody(p keyward.RotateParams) RotateBody { return RotateBody(p) }
+
+// Params returns what the body asks for; a nil body asks for the defaults.
+func (b *RotateBody) Params() keyward.RotateParams {
+	if b == nil {
+		return keyward.RotateParams{}
+	}
+	return keyward.RotateParams(*b)
+}

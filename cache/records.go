@@ -1,0 +1,183 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"sync/atomic"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/keyward/keyward"
+)
+
+// records caches the owner records or the roles that verifications read:
+// the found ones and the names that have none (most owners of keys have no
+// record, and a verification asks for it every time). It keeps the key
+// cache's guarantees: TTL (shortened while the bus is unhealthy), every
+// write dropping the entry here and on every instance, stale copies served
+// for StaleTTL while the store is down, one load for concurrent misses, and
+// no caching of a load that raced a write.
+type records[T any] struct {
+	s       *Store
+	what    string // "owner" or "role", for errors
+	load    func(ctx context.Context, name string) (T, error)
+	entries *otter.Cache[string, record[T]]
+	flight  singleflight.Group
+	seed    maphash.Seed
+	gens    [genStripes]atomic.Uint64
+}
+
+type record[T any] struct {
+	val    T
+	found  bool
+	loaded int64 // Unix nanoseconds
+}
+
+func newRecords[T any](s *Store, what string, size int, load func(context.Context, string) (T, error)) (*records[T], error) {
+	entries, err := otter.New(&otter.Options[string, record[T]]{MaximumSize: size})
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	return &records[T]{s: s, what: what, load: load, entries: entries, seed: maphash.MakeSeed()}, nil
+}
+
+func (r *records[T]) gen(name string) *atomic.Uint64 {
+	return &r.gens[maphash.String(r.seed, name)%genStripes]
+}
+
+// drop forgets name (a write here or on another instance).
+func (r *records[T]) drop(name string) {
+	r.gen(name).Add(1)
+	r.entries.Invalidate(name)
+}
+
+func (r *records[T]) reset() {
+	for i := range r.gens {
+		r.gens[i].Add(1)
+	}
+	r.entries.InvalidateAll()
+}
+
+func (r *records[T]) notFound(name string) error {
+	return fmt.Errorf("cache: %s %q: %w", r.what, name, keyward.ErrNotFound)
+}
+
+// get returns the record of name, from the cache while it is fresh.
+func (r *records[T]) get(ctx context.Context, name string) (T, error) {
+	if keyward.FreshFromContext(ctx) {
+		return r.load(ctx, name)
+	}
+	now := r.s.now().UnixNano()
+	e, cached := r.entries.GetIfPresent(name)
+	if cached && now-e.loaded < int64(r.s.effectiveTTL()) {
+		if !e.found {
+			var zero T
+			return zero, r.notFound(name)
+		}
+		return e.val, nil
+	}
+	v, err, _ := r.flight.Do(name, func() (any, error) {
+		gen := r.gen(name).Load()
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		val, err := r.load(lctx, name)
+		found := err == nil
+		if err != nil && !errors.Is(err, keyward.ErrNotFound) {
+			return nil, err
+		}
+		if r.gen(name).Load() == gen {
+			r.entries.Set(name, record[T]{val: val, found: found, loaded: r.s.now().UnixNano()})
+		}
+		return record[T]{val: val, found: found}, nil
+	})
+	switch {
+	case err == nil:
+		rec := v.(record[T])
+		if !rec.found {
+			return rec.val, r.notFound(name)
+		}
+		return rec.val, nil
+	case cached && now-e.loaded < int64(r.s.stale):
+		// The store is down: serve what we have, for a bounded time.
+		r.s.stales.Add(1)
+		if !e.found {
+			return e.val, r.notFound(name)
+		}
+		return e.val, nil
+	}
+	var zero T
+	return zero, err
+}
+
+// write runs a write for name and, when it succeeds, drops name here and on
+// every instance.
+func (r *records[T]) write(ctx context.Context, name string, kind EventKind, fn func() error) error {
+	r.gen(name).Add(1) // loads racing with the write are not cached
+	if err := fn(); err != nil {
+		return err
+	}
+	r.s.publish(ctx, Event{Kind: kind, ID: name})
+	return nil
+}
+
+// PutOwner writes through and drops the record everywhere.
+func (s *Store) PutOwner(ctx context.Context, o *keyward.Owner, a *keyward.AuditEntry) (created bool, err error) {
+	err = s.owners.write(ctx, o.Name, OwnerChanged, func() error {
+		created, err = s.next.PutOwner(ctx, o, a)
+		return err
+	})
+	return created, err
+}
+
+// GetOwner returns the cached owner record (or the memory that there is
+// none) while it is fresh.
+func (s *Store) GetOwner(ctx context.Context, name string) (*keyward.Owner, error) {
+	return s.owners.get(ctx, name)
+}
+
+// UpdateOwner writes through and drops the record everywhere.
+func (s *Store) UpdateOwner(ctx context.Context, name string, fn func(*keyward.Owner) (*keyward.AuditEntry, error)) (o *keyward.Owner, err error) {
+	err = s.owners.write(ctx, name, OwnerChanged, func() error {
+		o, err = s.next.UpdateOwner(ctx, name, fn)
+		return err
+	})
+	return o, err
+}
+
+// ListOwners goes to the store.
+func (s *Store) ListOwners(ctx context.Context, f keyward.NameFilter) ([]*keyward.Owner, error) {
+	return s.next.ListOwners(ctx, f)
+}
+
+// DeleteOwner writes through and drops the record everywhere.
+func (s *Store) DeleteOwner(ctx context.Context, name string, a *keyward.AuditEntry) error {
+	return s.owners.write(ctx, name, OwnerChanged, func() error { return s.next.DeleteOwner(ctx, name, a) })
+}
+
+// PutRole writes through and drops the role everywhere.
+func (s *Store) PutRole(ctx context.Context, role *keyward.Role, a *keyward.AuditEntry) (created bool, err error) {
+	err = s.roles.write(ctx, role.Name, RoleChanged, func() error {
+		created, err = s.next.PutRole(ctx, role, a)
+		return err
+	})
+	return created, err
+}
+
+// GetRole returns the cached role while it is fresh.
+func (s *Store) GetRole(ctx context.Context, name string) (*keyward.Role, error) {
+	return s.roles.get(ctx, name)
+}
+
+// ListRoles goes to the store.
+func (s *Store) ListRoles(ctx context.Context, f keyward.NameFilter) ([]*keyward.Role, error) {
+	return s.next.ListRoles(ctx, f)
+}
+
+// DeleteRole writes through and drops the role everywhere.
+func (s *Store) DeleteRole(ctx context.Context, name string, a *keyward.AuditEntry) error {
+	return s.roles.write(ctx, name, RoleChanged, func() error { return s.next.DeleteRole(ctx, name, a) })
+}

@@ -1,0 +1,210 @@
+package keyward_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward"
+)
+
+func problemsOf(t *testing.T, err error) string {
+	t.Helper()
+	var ve *keyward.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("err = %v, want a *ValidationError", err)
+	}
+	var fields []string
+	for _, p := range ve.Problems {
+		fields = append(fields, p.Field)
+	}
+	return strings.Join(fields, ",")
+}
+
+func TestNamedLimitsAndTheDefaultEntry(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	iss := e.create(t, keyward.CreateParams{
+		RateLimit:  &keyward.RateLimit{Limit: 100, Period: keyward.Duration(time.Minute)},
+		RateLimits: []keyward.NamedRateLimit{{Name: "burst", Limit: 10, Period: keyward.Duration(time.Second)}},
+	})
+	k := iss.Key
+	if len(k.RateLimits) != 2 || k.RateLimits[0].Name != "default" || k.RateLimits[1].Name != "burst" || k.RateLimit.Limit != 100 {
+		t.Fatalf("limits = %+v, rate_limit %+v; want default (100/1m) then burst", k.RateLimits, k.RateLimit)
+	}
+	// Clearing rate_limit removes the default entry and keeps the others.
+	got, err := e.svc.Update(ctx, k.ID, keyward.UpdateParams{RateLimit: keyward.Clear[keyward.RateLimit]()})
+	if err != nil || got.RateLimit != nil || len(got.RateLimits) != 1 || got.RateLimits[0].Name != "burst" {
+		t.Errorf("after clearing rate_limit: %+v, %+v, %v", got.RateLimit, got.RateLimits, err)
+	}
+	// A default entry in rate_limits is the rate_limit.
+	got, err = e.svc.Update(ctx, k.ID, keyward.UpdateParams{RateLimits: &[]keyward.NamedRateLimit{{Name: "default", Limit: 5, Period: keyward.Duration(time.Hour)}}})
+	if err != nil || got.RateLimit == nil || got.RateLimit.Limit != 5 || len(got.RateLimits) != 1 {
+		t.Errorf("after rate_limits with a default entry: %+v, %+v, %v", got.RateLimit, got.RateLimits, err)
+	}
+	_, err = e.svc.Create(ctx, keyward.CreateParams{Name: "both",
+		RateLimit:  &keyward.RateLimit{Limit: 1, Period: keyward.Duration(time.Second)},
+		RateLimits: []keyward.NamedRateLimit{{Name: "default", Limit: 2, Period: keyward.Duration(time.Second)}},
+	})
+	if f := problemsOf(t, err); f != "rate_limit" {
+		t.Errorf("rate_limit together with a default entry: problems at %q, want rate_limit", f)
+	}
+	nine := make([]keyward.NamedRateLimit, 9)
+	for i := range nine {
+		nine[i] = keyward.NamedRateLimit{Name: string(rune('a' + i)), Limit: 1, Period: keyward.Duration(time.Second)}
+	}
+	_, err = e.svc.Create(ctx, keyward.CreateParams{Name: "bad", RateLimits: append(nine[:2:2],
+		keyward.NamedRateLimit{Name: "a", Limit: 0, Period: keyward.Duration(time.Millisecond)},
+		keyward.NamedRateLimit{Name: "Bad!", Limit: 1, Period: keyward.Duration(time.Second)})})
+	if f := problemsOf(t, err); f != "rate_limits[2].name,rate_limits[2].limit,rate_limits[2].period,rate_limits[3].name" {
+		t.Errorf("bad named limits: problems at %q", f)
+	}
+	if _, err = e.svc.Create(ctx, keyward.CreateParams{Name: "nine", RateLimits: nine}); problemsOf(t, err) != "rate_limits" {
+		t.Error("nine limits accepted")
+	}
+}
+
+func TestRolesMustExist(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, err := e.svc.Create(ctx, keyward.CreateParams{Name: "k", Roles: []string{"reader"}})
+	if f := problemsOf(t, err); f != "roles[0]" {
+		t.Errorf("unknown role: problems at %q, want roles[0]", f)
+	}
+	if _, _, err := e.svc.PutRole(ctx, "reader", keyward.RoleParams{Scopes: []string{"docs:read"}}); err != nil {
+		t.Fatal(err)
+	}
+	iss := e.create(t, keyward.CreateParams{Roles: []string{"reader"}})
+	if err := e.svc.DeleteRole(ctx, "reader"); !errors.Is(err, keyward.ErrConflict) {
+		t.Errorf("deleting a role a key has: %v, want ErrConflict", err)
+	}
+	if _, err := e.svc.Update(ctx, iss.Key.ID, keyward.UpdateParams{Roles: &[]string{"reader", "writer"}}); problemsOf(t, err) != "roles[1]" {
+		t.Errorf("update with an unknown role accepted")
+	}
+	scopes, err := e.svc.EffectiveScopes(ctx, iss.Key)
+	if err != nil || strings.Join(scopes, " ") != "docs:read" {
+		t.Errorf("effective scopes = %q, %v", scopes, err)
+	}
+	for _, bad := range []string{"", "Reader", "-x", strings.Repeat("r", 65)} {
+		if _, _, err := e.svc.PutRole(ctx, bad, keyward.RoleParams{}); problemsOf(t, err) != "name" {
+			t.Errorf("role name %q accepted", bad)
+		}
+	}
+}
+
+func TestVerifyUsesEffectiveScopesAndQueries(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, _, err := e.svc.PutRole(ctx, "billing", keyward.RoleParams{Scopes: []string{"billing:*"}}); err != nil {
+		t.Fatal(err)
+	}
+	iss := e.create(t, keyward.CreateParams{Scopes: []string{"invoices:read"}, Roles: []string{"billing"}})
+	q, _ := keyward.ParseScopeQuery("invoices:read and (invoices:write or billing:admin)")
+	r := e.verify(t, keyward.VerifyRequest{Key: iss.Secret, Scopes: []string{"billing:export"}, ScopeQuery: q})
+	if r.Outcome != keyward.OutcomeValid {
+		t.Errorf("scope granted by a role and a query satisfied through it: %v", r.Outcome)
+	}
+	q2, _ := keyward.ParseScopeQuery("reports:read or (invoices:read and admin)")
+	r = e.verify(t, keyward.VerifyRequest{Key: iss.Secret, ScopeQuery: q2})
+	if r.Outcome != keyward.OutcomeInsufficientScope || r.MissingScope != "reports:read" {
+		t.Errorf("failed query: %v, missing %q; want INSUFFICIENT_SCOPE, reports:read", r.Outcome, r.MissingScope)
+	}
+}
+
+// TestOwnerLimitsAllOrNothing: a request that one limit refuses spends
+// nothing in the others, of the key or of the owner, and no credit.
+func TestOwnerLimitsAllOrNothing(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, _, err := e.svc.PutOwner(ctx, "acme", keyward.OwnerParams{
+		RateLimits: []keyward.NamedRateLimit{{Name: "daily", Limit: 3, Period: keyward.Duration(24 * time.Hour)}},
+		Remaining:  keyward.Ptr[int64](100),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := e.create(t, keyward.CreateParams{Owner: "acme", RateLimits: []keyward.NamedRateLimit{{Name: "burst", Limit: 2, Period: keyward.Duration(time.Second)}}})
+	b := e.create(t, keyward.CreateParams{Owner: "acme"})
+	for i := range 2 {
+		if r := e.verify(t, keyward.VerifyRequest{Key: a.Secret}); r.Outcome != keyward.OutcomeValid {
+			t.Fatalf("a #%d: %v", i, r.Outcome)
+		}
+	}
+	r := e.verify(t, keyward.VerifyRequest{Key: a.Secret})
+	if r.Outcome != keyward.OutcomeRateLimited {
+		t.Fatalf("a, burst spent: %v", r.Outcome)
+	}
+	states := r.RateLimits()
+	if len(states) != 2 || states[0].Name != "burst" || states[0].Owner || !states[1].Owner || states[1].Name != "daily" {
+		t.Fatalf("states = %+v; want the key's burst, then the owner's daily", states)
+	}
+	if states[1].Remaining != 1 {
+		t.Errorf("the refused request spent the owner's daily limit: %d left, want 1", states[1].Remaining)
+	}
+	if r.RetryAfter <= 0 || r.RetryAfter > time.Second {
+		t.Errorf("RetryAfter = %v, want within the burst's 1s", r.RetryAfter)
+	}
+	// b shares the owner's daily limit: 1 left.
+	if r := e.verify(t, keyward.VerifyRequest{Key: b.Secret}); r.Outcome != keyward.OutcomeValid || r.OwnerRemaining != 97 {
+		t.Errorf("b: %v, owner credits %d; want VALID, 97", r.Outcome, r.OwnerRemaining)
+	}
+	if r := e.verify(t, keyward.VerifyRequest{Key: b.Secret}); r.Outcome != keyward.OutcomeRateLimited {
+		t.Errorf("b after the owner's daily limit is spent: %v", r.Outcome)
+	}
+	o, _ := e.svc.GetOwner(ctx, "acme")
+	if *o.Remaining != 97 {
+		t.Errorf("owner credits = %d, want 97: refused requests spend no credit", *o.Remaining)
+	}
+	// cost 0 reports every limit without spending.
+	r = e.verify(t, keyward.VerifyRequest{Key: b.Secret, Cost: keyward.Ptr[int64](0)})
+	if r.Outcome != keyward.OutcomeValid || len(r.RateLimits()) != 1 || r.RateLimits()[0].Remaining != 0 {
+		t.Errorf("cost 0: %v %+v", r.Outcome, r.RateLimits())
+	}
+}
+
+func TestOwnerCreditsShortGiveUsageExceeded(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, _, err := e.svc.PutOwner(ctx, "small", keyward.OwnerParams{Remaining: keyward.Ptr[int64](1), Refill: &keyward.Refill{Interval: keyward.RefillDaily, Amount: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	k := e.create(t, keyward.CreateParams{Owner: "small", Remaining: keyward.Ptr[int64](10), RateLimit: &keyward.RateLimit{Limit: 100, Period: keyward.Duration(time.Minute)}})
+	if r := e.verify(t, keyward.VerifyRequest{Key: k.Secret}); r.Outcome != keyward.OutcomeValid {
+		t.Fatal(r.Outcome)
+	}
+	r := e.verify(t, keyward.VerifyRequest{Key: k.Secret})
+	if r.Outcome != keyward.OutcomeUsageExceeded || r.Remaining != 9 || r.OwnerRemaining != 0 {
+		t.Errorf("owner short: %v, key %d, owner %d; want USAGE_EXCEEDED, 9, 0", r.Outcome, r.Remaining, r.OwnerRemaining)
+	}
+	if r.RetryAfter <= 0 || r.RetryAfter > 24*time.Hour {
+		t.Errorf("RetryAfter = %v, want until the owner's daily refill", r.RetryAfter)
+	}
+	if r.RateLimit.Remaining != 99 {
+		t.Errorf("the refused request kept its rate-limit unit: %d left, want 99", r.RateLimit.Remaining)
+	}
+}
+
+func TestOwnerValidation(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, _, err := e.svc.PutOwner(ctx, "x\x00y", keyward.OwnerParams{Metadata: []byte(`[1]`), Refill: &keyward.Refill{Interval: "weekly", Amount: 0}})
+	if f := problemsOf(t, err); f != "name,metadata,refill.interval,refill.amount,refill" {
+		t.Errorf("problems at %q", f)
+	}
+	if _, err := e.svc.UpdateOwner(ctx, "nobody", keyward.OwnerUpdate{Remaining: keyward.SetTo[int64](1)}); !errors.Is(err, keyward.ErrNotFound) {
+		t.Errorf("update of a missing owner: %v", err)
+	}
+	o, created, err := e.svc.PutOwner(ctx, "acme", keyward.OwnerParams{})
+	if err != nil || !created || o.Remaining != nil || len(o.RateLimits) != 0 || string(o.Metadata) != "{}" {
+		t.Errorf("PutOwner with defaults = %+v, %v, %v", o, created, err)
+	}
+	if _, created, _ := e.svc.PutOwner(ctx, "acme", keyward.OwnerParams{}); created {
+		t.Error("second put reported a creation")
+	}
+	page, err := e.svc.ListOwners(ctx, keyward.NameListParams{Limit: 1})
+	if err != nil || len(page.Items) != 1 || page.NextCursor != "" {
+		t.Errorf("list = %+v, %v", page, err)
+	}
+}

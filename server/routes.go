@@ -1,0 +1,95 @@
+package server
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+)
+
+// maxBodyBytes is huma's body limit: bodies over 1 MiB get 413.
+const maxBodyBytes = 1<<20 + 1
+
+// body is the input or output of an operation that is only a JSON body.
+type body[T any] struct {
+	Body T
+}
+
+// route is one operation of the API served by huma, and its handler.
+type route struct {
+	id, method, path, summary, desc string
+	tag                             string
+	auth                            string // authAdmin or authVerify
+	status                          int    // on success; 0 means 200
+	hasBody                         bool   // a request body, limited to maxBodyBytes
+	errors                          []int
+	register                        func(huma.API, huma.Operation)
+}
+
+// handle adapts a handler to a route.
+func handle[I, O any](h func(context.Context, *I) (*O, error)) func(huma.API, huma.Operation) {
+	return func(a huma.API, op huma.Operation) { huma.Register(a, op, h) }
+}
+
+// operation is the huma operation of r.
+func (r route) operation() huma.Operation {
+	op := huma.Operation{
+		OperationID: r.id, Method: r.method, Path: r.path, Summary: r.summary, Description: r.desc,
+		Tags: []string{r.tag}, DefaultStatus: r.status, Errors: r.errors,
+		Metadata: map[string]any{"auth": r.auth}, Security: []map[string][]string{{r.auth: {}}},
+	}
+	if r.hasBody {
+		op.MaxBodyBytes = maxBodyBytes
+	}
+	return op
+}
+
+// routes lists the operations served by huma: the admin API and
+// POST /v1/keys/verify.
+func (s *Server) routes() []route {
+	const keys, audit, verification = "keys", "audit", "verification"
+	get, post := http.MethodGet, http.MethodPost
+	return []route{
+		{"create-key", post, "/v1/keys", "Create a key",
+			"Issues a key. The response holds the secret (the full key string) once: it is not stored and never shown again.",
+			keys, authAdmin, http.StatusCreated, true, []int{401, 403, 413, 422, 503}, handle(s.createKey)},
+		{"list-keys", get, "/v1/keys", "List keys", "Newest first, by pages. next_cursor is absent on the last page.",
+			keys, authAdmin, 0, false, []int{401, 403, 422, 503}, handle(s.listKeys)},
+		{"get-key", get, "/v1/keys/{id}", "Get a key", "",
+			keys, authAdmin, 0, false, []int{401, 403, 404, 503}, handle(s.getKey)},
+		{"update-key", http.MethodPatch, "/v1/keys/{id}", "Update a key",
+			"Changes the fields present in the body. A revoked key cannot change (409).",
+			keys, authAdmin, 0, true, []int{401, 403, 404, 409, 413, 422, 503}, handle(s.updateKey)},
+		{"delete-key", http.MethodDelete, "/v1/keys/{id}", "Delete a key", "Its usage counts and audit entries stay.",
+			keys, authAdmin, http.StatusNoContent, false, []int{401, 403, 404, 503}, handle(s.deleteKey)},
+		{"revoke-key", post, "/v1/keys/{id}/revoke", "Revoke a key", "Final. Revoking a revoked key changes nothing.",
+			keys, authAdmin, 0, false, []int{401, 403, 404, 503}, handle(s.revokeKey)},
+		{"rotate-key", post, "/v1/keys/{id}/rotate", "Rotate a key",
+			"Issues a successor with a new id and secret and every setting copied; the old key expires after the grace period. 409 for a revoked or already rotated key.",
+			keys, authAdmin, http.StatusCreated, true, []int{401, 403, 404, 409, 413, 422, 503}, handle(s.rotateKey)},
+		{"key-usage", get, "/v1/keys/{id}/usage", "Usage of a key",
+			"Verifications per bucket and outcome (buckets without traffic are left out); kept after the key is deleted. 404 for an id that never existed.",
+			keys, authAdmin, 0, false, []int{401, 403, 404, 422, 503}, handle(s.keyUsage)},
+		{"stats", get, "/v1/stats", "Overview",
+			"How many keys are in each status, and verifications of all keys per minute over the last hour by outcome (the admin page's overview).",
+			audit, authAdmin, 0, false, []int{401, 403, 503}, handle(s.stats)},
+		{"list-audit", get, "/v1/audit", "Audit log",
+			"Admin actions, newest first, paginated like /v1/keys; kept after a key is deleted.",
+			audit, authAdmin, 0, false, []int{401, 403, 422, 503}, handle(s.listAudit)},
+		{"verify-key", post, "/v1/keys/verify", "Verify a key",
+			"For services in any language: checks the key your caller presented and spends its cost. 200 for every outcome; read valid and code.",
+			verification, authVerify, 0, true, []int{400, 401, 403, 413, 422, 503}, handle(s.verifyKey)},
+	}
+}
+
+// registerRoutes registers the operations, then sets the limits on their
+// schemas.
+func (s *Server) registerRoutes() error {
+	for _, r := range s.routes() {
+		r.register(s.api, r.operation())
+	}
+	if err := applyRules(s.api.OpenAPI()); err != nil {
+		return err
+	}
+	return checkSchemas(s.api.OpenAPI())
+}

@@ -1,0 +1,137 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/keyward/keyward"
+)
+
+// The credit rule of Store.SpendCredits in SQL, on a row of a table with
+// credit columns (keys, owners): ?1 is the start of the UTC day, ?2 of the
+// UTC month, ?3 the cost and ?4 the key id or owner name.
+const (
+	refillStart = `(CASE refill_interval WHEN 'monthly' THEN ?2 ELSE ?1 END)`
+	refillDue   = `(refill_interval IS NOT NULL AND (refilled_at IS NULL OR refilled_at < ` + refillStart + `))`
+	effective   = `(CASE WHEN ` + refillDue + ` THEN refill_amount ELSE remaining END)`
+
+	spendKeySQL     = `UPDATE keys SET ` + spendSet + ` WHERE id = ?4 AND ` + spendWhere
+	spendOwnerSQL   = `UPDATE owners SET ` + spendSet + ` WHERE name = ?4 AND ` + spendWhere
+	keyCreditsSQL   = `SELECT ` + creditsLeft + ` FROM keys WHERE id = ?4`
+	ownerCreditsSQL = `SELECT ` + creditsLeft + ` FROM owners WHERE name = ?4`
+
+	// spendSet and spendWhere take ?3 credits from a row that has enough, in
+	// one conditional write (SET expressions all see the row before it).
+	spendSet = `remaining = ` + effective + ` - ?3,
+	refilled_at = CASE WHEN ` + refillDue + ` THEN ` + refillStart + ` ELSE refilled_at END`
+	spendWhere = `remaining IS NOT NULL AND ` + effective + ` >= ?3 RETURNING remaining`
+	// creditsLeft is the credits of a row as a spend sees them, -1 for none.
+	creditsLeft = `CASE WHEN remaining IS NULL THEN -1 ELSE ` + effective + ` END`
+)
+
+// rowCredits is what a spend found in one row (of keys or owners).
+type rowCredits struct {
+	found bool  // the row exists
+	spent bool  // the cost was taken, or the row counts no credits
+	took  bool  // the row was written
+	left  int64 // credits left after the spend, -1 for none counted
+}
+
+// before returns the credits the row had before the spend: what a refused
+// spend reports once the transaction is rolled back.
+func (c rowCredits) before(cost int64) int64 {
+	if c.took {
+		return c.left + cost
+	}
+	return c.left
+}
+
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// spendRow runs the conditional spend and, when it writes nothing, reads the
+// row with readSQL through q to tell why. args are ?1-?4.
+func spendRow(ctx context.Context, spend *sql.Stmt, q rowQuerier, readSQL string, args []any) (rowCredits, error) {
+	var left int64
+	err := spend.QueryRowContext(ctx, args...).Scan(&left)
+	if err == nil {
+		return rowCredits{found: true, spent: true, took: true, left: left}, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return rowCredits{}, err
+	}
+	return readCredits(ctx, q, readSQL, args)
+}
+
+// readCredits reads the credits of a row as a spend of args[2] sees them.
+func readCredits(ctx context.Context, q rowQuerier, readSQL string, args []any) (rowCredits, error) {
+	var left int64
+	err := q.QueryRowContext(ctx, readSQL, args...).Scan(&left)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return rowCredits{spent: true, left: -1}, nil
+	case err != nil:
+		return rowCredits{}, err
+	}
+	return rowCredits{found: true, spent: left < 0, left: left}, nil
+}
+
+// errRefused rolls back a spend that one of key and owner refused.
+var errRefused = errors.New("sqlite: credits refused")
+
+// SpendCredits spends a key's credits in one conditional UPDATE; only when
+// it changes no row does a read tell why. With an owner, the key's and the
+// owner's spends run in one IMMEDIATE transaction, rolled back unless both
+// have enough (see keyward.Store).
+func (s *Store) SpendCredits(ctx context.Context, sp keyward.CreditSpend) (keyward.CreditBalance, error) {
+	none := keyward.CreditBalance{Key: -1, Owner: -1}
+	if err := s.prepare(ctx); err != nil {
+		return none, err
+	}
+	day, month := keyward.RefillBoundaries(sp.Now)
+	args := func(id string) []any { return []any{ms(day), ms(month), sp.Cost, id} }
+	if sp.Owner == "" {
+		key, err := spendRow(ctx, s.spendStmt, s.reader, keyCreditsSQL, args(sp.KeyID))
+		if err != nil {
+			return none, s.wrap("spending credits", err)
+		}
+		if !key.found {
+			return none, notFound(sp.KeyID)
+		}
+		return keyward.CreditBalance{Spent: key.spent, Key: key.left, Owner: -1}, nil
+	}
+	bal := none
+	err := s.inTx(ctx, "spending credits", func(tx *sql.Tx) error {
+		key, err := spendRow(ctx, tx.StmtContext(ctx, s.spendStmt), tx, keyCreditsSQL, args(sp.KeyID))
+		if err != nil {
+			return err
+		}
+		if !key.found {
+			return passthrough{notFound(sp.KeyID)}
+		}
+		var owner rowCredits
+		if key.spent {
+			owner, err = spendRow(ctx, tx.StmtContext(ctx, s.ownerSpendStmt), tx, ownerCreditsSQL, args(sp.Owner))
+		} else {
+			owner, err = readCredits(ctx, tx, ownerCreditsSQL, args(sp.Owner)) // to report it
+		}
+		if err != nil {
+			return err
+		}
+		if !key.spent || !owner.spent {
+			bal.Key, bal.Owner = key.before(sp.Cost), owner.before(sp.Cost)
+			return passthrough{errRefused}
+		}
+		bal = keyward.CreditBalance{Spent: true, Key: key.left, Owner: owner.left}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errRefused):
+		return bal, nil
+	case err != nil:
+		return none, err
+	}
+	return bal, nil
+}

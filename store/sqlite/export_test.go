@@ -1,0 +1,17 @@
+package sqlite
+
+import "context"
+
+// MigrateTo applies the migrations up to version v and no further: tests
+// build a database of an older schema with it.
+func (s *Store) MigrateTo(ctx context.Context, v int) error {
+	for _, m := range migrations() {
+		if m.version > v {
+			break
+		}
+		if err := s.apply(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
