@@ -130,6 +130,16 @@ if [[ $status -ne 0 ]]; then
 	cat "$tmp/test.log"
 	exit $status
 fi
+# The Python package (clients/python) against a keyward serve built from this
+# tree, with Debian's interpreter and packages (python3-pytest, -fastapi,
+# -httpx, -uvicorn); skipped, saying why, when they are not installed.
+py=/usr/bin/python3
+if [[ -x $py ]] && $py -c 'import pytest, fastapi, httpx, uvicorn' 2>/dev/null; then
+	echo "== pytest clients/python ($($py -c 'import fastapi, pydantic; print("FastAPI", fastapi.__version__, "pydantic", pydantic.VERSION)'))"
+	$py -m pytest -q -rs -p no:cacheprovider clients/python
+else
+	echo "== Python client: skipped ($py lacks pytest, fastapi, httpx or uvicorn: apt-get install python3-pytest python3-fastapi python3-httpx python3-uvicorn)"
+fi
 # Tests too slow under the race detector (they skip under -race, saying so)
 # run once more without it.
 echo "== go test (without -race): the long-running tests"
