@@ -334,7 +334,12 @@ func (a *app) sharing(ctx context.Context, redisURL string, log *slog.Logger, do
 	}
 	opts, _ := goredis.ParseURL(redisURL)
 	opts.Protocol = 2 // see package cache/redis
-	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = time.Second, 500*time.Millisecond, 500*time.Millisecond
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = time.Second, time.Second, time.Second
+	// Every verification of a rate-limited key is one Redis round trip: a
+	// burst of concurrent requests must find a connection rather than queue
+	// for one until the limiter's deadline (which it would take for Redis
+	// being down, and decide locally, per instance).
+	opts.PoolSize = max(opts.PoolSize, 128)
 	client := goredis.NewClient(opts)
 	done.add(func() { client.Close() })
 	rb := redisbus.New(client, &redisbus.Options{Logger: log})

@@ -144,7 +144,10 @@ type Options struct {
 	Fallback keyward.Limiter
 	// RetryAfter is how long Redis is left alone after a failure; 0 means 1s.
 	RetryAfter time.Duration
-	// Timeout bounds one round trip; 0 means 250ms.
+	// Timeout bounds one round trip; 0 means 1s. A round trip that takes
+	// longer counts as a Redis failure: the limiter then decides locally,
+	// per instance, for RetryAfter. Too short a timeout turns a busy moment
+	// into a second of per-instance limits.
 	Timeout time.Duration
 	// Logger receives the fallback and recovery messages; nil discards.
 	Logger *slog.Logger
@@ -184,7 +187,7 @@ func New(client goredis.UniversalClient, opts *Options) *Limiter {
 		l.retry = time.Second
 	}
 	if l.timeout <= 0 {
-		l.timeout = 250 * time.Millisecond
+		l.timeout = time.Second
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
