@@ -147,6 +147,15 @@ type Store interface {
 	// it is not "".
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
 
+	// Setting returns the value stored under name (a JSON document the
+	// Service owns: the lifetime policy, the legacy key formats), or
+	// ErrNotFound. Settings are shared by every instance and the CLI.
+	Setting(ctx context.Context, name string) (json.RawMessage, error)
+
+	// PutSetting stores value under name, replacing any, and appends a (if
+	// not nil) in one transaction.
+	PutSetting(ctx context.Context, name string, value json.RawMessage, a *AuditEntry) error
+
 	// Counts returns how many keys are in each status at now.
 	Counts(ctx context.Context, now time.Time) (map[Status]int64, error)
 

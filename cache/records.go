@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -180,4 +181,15 @@ func (s *Store) ListRoles(ctx context.Context, f keyward.NameFilter) ([]*keyward
 // DeleteRole writes through and drops the role everywhere.
 func (s *Store) DeleteRole(ctx context.Context, name string, a *keyward.AuditEntry) error {
 	return s.roles.write(ctx, name, RoleChanged, func() error { return s.next.DeleteRole(ctx, name, a) })
+}
+
+// Setting goes to the store: settings are read where they are used (admin
+// writes, start-up), never on the verification path.
+func (s *Store) Setting(ctx context.Context, name string) (json.RawMessage, error) {
+	return s.next.Setting(ctx, name)
+}
+
+// PutSetting goes to the store.
+func (s *Store) PutSetting(ctx context.Context, name string, value json.RawMessage, a *keyward.AuditEntry) error {
+	return s.next.PutSetting(ctx, name, value, a)
 }

@@ -5,6 +5,7 @@ package memory
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -22,6 +23,7 @@ type Store struct {
 	keys       map[string]*keyward.Key
 	owners     map[string]*keyward.Owner
 	roles      map[string]*keyward.Role
+	settings   map[string]json.RawMessage
 	usage      map[usageKey]int64 // per key
 	ownerUsage map[usageKey]int64 // per owner (id holds the owner's name)
 	audit      []keyward.AuditEntry
@@ -41,7 +43,8 @@ var _ keyward.Store = (*Store)(nil)
 func New() *Store {
 	return &Store{
 		keys: map[string]*keyward.Key{}, owners: map[string]*keyward.Owner{}, roles: map[string]*keyward.Role{},
-		usage: map[usageKey]int64{}, ownerUsage: map[usageKey]int64{},
+		settings: map[string]json.RawMessage{},
+		usage:    map[usageKey]int64{}, ownerUsage: map[usageKey]int64{},
 	}
 }
 

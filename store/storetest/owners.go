@@ -314,3 +314,22 @@ func testServiceOwnerQuota(t *testing.T, s keyward.Store) {
 		t.Errorf("owner after the run = %+v; want 0 credits left, 3 keys", o)
 	}
 }
+
+func testSettings(t *testing.T, s keyward.Store) {
+	ctx := context.Background()
+	if _, err := s.Setting(ctx, "policy"); !errors.Is(err, keyward.ErrNotFound) {
+		t.Errorf("Setting before any put: err = %v, want ErrNotFound", err)
+	}
+	for _, v := range []string{`{"max":"720h"}`, `{"max":null,"list":[1,2]}`} {
+		if err := s.PutSetting(ctx, "policy", json.RawMessage(v), audit("policy.update", "", base)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Setting(ctx, "policy")
+		if err != nil || string(got) != v {
+			t.Errorf("Setting = %s, %v; want %s", got, err, v)
+		}
+	}
+	if e := auditOf(t, s, ""); len(e) != 2 || e[0].Action != "policy.update" {
+		t.Errorf("audit entries of the puts = %+v, want 2 policy.update", e)
+	}
+}

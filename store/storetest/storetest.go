@@ -69,6 +69,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"RolesAndDeleteWhileInUse", testRoles},
 		{"SpendCreditsOfKeyAndOwner", testSpendOwnerCredits},
 		{"OwnerUsage", testOwnerUsage},
+		{"Settings", testSettings},
 		{"RoleInUseAfterEveryWrite", testRoleInUseAfterEveryWrite},
 		{"SpendCreditsOfKeyAndOwnerConcurrent", testSpendKeyAndOwnerConcurrent},
 		{"ServiceOwnerQuotaConcurrent", testServiceOwnerQuota},
