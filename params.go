@@ -237,6 +237,15 @@ func (r *Result) EffectiveScopes() []string {
 // learns them from elsewhere (package client, from the server's answer).
 func (r *Result) SetEffectiveScopes(scopes []string) { r.scopes = scopes }
 
+// SetRateLimits records the state of every rate limit checked (at most
+// MaxRateChecks; more are dropped), for a Verifier that learns them from
+// elsewhere (package client, from the server's answer), as
+// [Result.SetEffectiveScopes] does for scopes. RateLimit is left as it is:
+// set it to the state with the fewest units left.
+func (r *Result) SetRateLimits(limits []LimitState) {
+	r.nlimits = uint8(copy(r.limits[:], limits))
+}
+
 // RateLimits returns the state of every rate limit checked, the key's
 // first, then the owner's. With cost 0 the limits spend nothing but still
 // report their state. The slice points into r: copy it to keep it longer.
