@@ -49,7 +49,11 @@ func Example() {
 	}
 	fmt.Println(res.Outcome, res.Key.Owner)
 
-	res, _ = svc.Verify(ctx, keyward.VerifyRequest{Key: issued.Secret[:len(issued.Secret)-1] + "x"})
+	typo := issued.Secret[:len(issued.Secret)-1] + "x"
+	if typo == issued.Secret {
+		typo = typo[:len(typo)-1] + "y"
+	}
+	res, _ = svc.Verify(ctx, keyward.VerifyRequest{Key: typo})
 	fmt.Println(res.Outcome)
 	// Output:
 	// secret looks like: kw_...

@@ -42,6 +42,22 @@ type usageInput struct {
 	Bucket string    `query:"bucket" enum:"minute,hour,day" default:"hour"`
 }
 
+// usage answers with the report of p over from-to (zero times take the
+// defaults), or with the problem of err for sub.
+func (s *Server) usage(ctx context.Context, p keyward.UsageParams, from, to time.Time, sub subject) (*body[keyward.UsageReport], error) {
+	if !from.IsZero() {
+		p.From = &from
+	}
+	if !to.IsZero() {
+		p.To = &to
+	}
+	rep, err := s.svc.Usage(ctx, p)
+	if err != nil {
+		return nil, s.errs.problemOf(err, sub)
+	}
+	return &body[keyward.UsageReport]{Body: rep}, nil
+}
+
 // keyView answers with k, or with the problem of err at location.
 func (s *Server) keyView(k *keyward.Key, err error, location string) (*body[api.KeyView], error) {
 	if err != nil {
@@ -100,15 +116,5 @@ func (s *Server) rotateKey(ctx context.Context, in *rotateInput) (*body[api.Issu
 
 func (s *Server) keyUsage(ctx context.Context, in *usageInput) (*body[keyward.UsageReport], error) {
 	p := keyward.UsageParams{KeyID: in.ID, Bucket: in.Bucket}
-	if !in.From.IsZero() {
-		p.From = &in.From
-	}
-	if !in.To.IsZero() {
-		p.To = &in.To
-	}
-	rep, err := s.svc.Usage(ctx, p)
-	if err != nil {
-		return nil, s.errs.problem(err, "query")
-	}
-	return &body[keyward.UsageReport]{Body: rep}, nil
+	return s.usage(ctx, p, in.From, in.To, subject{field: under("query"), notFound: "no key with that id"})
 }

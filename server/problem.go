@@ -103,24 +103,50 @@ var hookErrors = sync.OnceFunc(func() {
 // with their detail and answered generically.
 type errorMapper struct{ log *slog.Logger }
 
-// problem maps err. location prefixes validation fields ("body", "query").
+// subject describes what an operation works on, for its problems.
+type subject struct {
+	// field returns the location of a validation problem's field.
+	field func(string) string
+	// notFound is the detail of a 404.
+	notFound string
+	// conflict is the detail of a 409; "" derives it from the error.
+	conflict string
+}
+
+// under locates every field under location ("body", "query", "path").
+func under(location string) func(string) string {
+	return func(field string) string {
+		if field == "" {
+			return location
+		}
+		return location + "." + field
+	}
+}
+
+// problem maps err for a key operation. location prefixes validation
+// fields ("body", "query").
 func (m errorMapper) problem(err error, location string) *problem {
+	return m.problemOf(err, subject{field: under(location), notFound: "no key with that id"})
+}
+
+// problemOf maps err for an operation on sub.
+func (m errorMapper) problemOf(err error, sub subject) *problem {
 	var ve *keyward.ValidationError
 	switch {
 	case errors.As(err, &ve):
 		details := make([]api.ProblemDetail, 0, len(ve.Problems))
 		for _, p := range ve.Problems {
-			loc := location
-			if p.Field != "" {
-				loc += "." + p.Field
-			}
-			details = append(details, api.ProblemDetail{Location: loc, Message: p.Message})
+			details = append(details, api.ProblemDetail{Location: sub.field(p.Field), Message: p.Message})
 		}
 		return newProblem(http.StatusUnprocessableEntity, api.CodeValidationFailed, "the request breaks the rules listed in errors", details...)
 	case errors.Is(err, keyward.ErrNotFound):
-		return newProblem(http.StatusNotFound, api.CodeNotFound, "no key with that id")
+		return newProblem(http.StatusNotFound, api.CodeNotFound, sub.notFound)
 	case errors.Is(err, keyward.ErrConflict):
-		return newProblem(http.StatusConflict, api.CodeConflict, conflictDetail(err))
+		detail := sub.conflict
+		if detail == "" {
+			detail = conflictDetail(err)
+		}
+		return newProblem(http.StatusConflict, api.CodeConflict, detail)
 	case errors.Is(err, keyward.ErrUnavailable):
 		m.log.Error("store unavailable", "err", err)
 		return newProblem(http.StatusServiceUnavailable, api.CodeUnavailable, "the key store is unavailable; try again")

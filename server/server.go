@@ -72,6 +72,7 @@ type Server struct {
 	ready         func(context.Context) error
 	api           huma.API
 	handler       http.Handler
+	queries       queryCache // the parsed scope queries of /v1/auth
 }
 
 // New builds a Server. It returns an error for a bad Config.
@@ -109,7 +110,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.registerAuth(mux)
 	s.documentOperations()
-	markNullableRefs(s.api.OpenAPI())
+	fixAnswerSchemas(s.api.OpenAPI())
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
