@@ -18,6 +18,7 @@ var allowedEdges = map[string][]string{
 	"store/storetest":       {"keyhash"},
 	"server":                {"api", "httpauth"},
 	"client":                {"api"},
+	"extauthz":              {"api", "httpauth"},
 }
 
 // wiring packages may import anything: they put the library together.

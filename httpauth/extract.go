@@ -21,15 +21,27 @@ const (
 // X-API-Key is read. Surrounding spaces and tabs are trimmed. It does not
 // allocate.
 func KeyFromHeader(r *http.Request) string {
+	var auth, apiKey string
 	if v := r.Header[hdrAuthorization]; len(v) > 0 {
-		if k := bearer(v[0]); k != "" {
-			return k
-		}
+		auth = v[0]
 	}
 	if v := r.Header[hdrAPIKey]; len(v) > 0 {
-		return trimOWS(v[0])
+		apiKey = v[0]
 	}
-	return ""
+	return KeyFromFields(auth, apiKey)
+}
+
+// KeyFromFields returns the key carried by the value of an Authorization
+// header field and that of an X-API-Key field ("" for a field the request
+// does not have), by the rules of [KeyFromHeader]: a Bearer credential
+// first, else the X-API-Key value, trimmed. It is for transports that see
+// the header fields but no *http.Request, such as Envoy's external
+// authorization over gRPC. It does not allocate.
+func KeyFromFields(authorization, apiKey string) string {
+	if k := bearer(authorization); k != "" {
+		return k
+	}
+	return trimOWS(apiKey)
 }
 
 // bearer returns the credentials of a Bearer authorization value, or "".

@@ -34,6 +34,7 @@ import (
 // serveConfig is everything `keyward serve` is configured with.
 type serveConfig struct {
 	addr            string
+	grpcAddr        string
 	databaseURL     string
 	redisURL        string
 	pepperFile      string
@@ -60,7 +61,8 @@ func (a *app) serveCmd() *cobra.Command {
 		Short: "Run the HTTP server",
 		Long: `Run keyward's HTTP server: the admin API (/v1/keys, /v1/audit), the verify endpoint
 (/v1/keys/verify), forward auth for proxies (/v1/auth), /healthz, /readyz, /metrics,
-the API docs (/docs, /openapi.json) and the admin web page (/).
+the API docs (/docs, /openapi.json) and the admin web page (/). With --grpc-addr it
+also answers Envoy's external authorization over gRPC, as /v1/auth answers.
 
 With no configuration it keeps keys in keyward.db (SQLite) in the current directory,
 creates a random pepper beside it, and on first start creates an admin key and prints it once.`,
@@ -72,6 +74,7 @@ creates a random pepper beside it, and on first start creates an admin key and p
 	}
 	f := cmd.Flags()
 	f.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	f.StringVar(&c.grpcAddr, "grpc-addr", "", "also answer Envoy's ext_authz over gRPC (envoy.service.auth.v3.Authorization/Check) on this host:port (off by default)")
 	f.StringVar(&c.databaseURL, "database-url", "sqlite:keyward.db", "sqlite:<path> or postgres://user@host/db")
 	f.StringVar(&c.redisURL, "redis-url", "", "redis://host:port/db: shares cache invalidations and rate limits between instances (off by default)")
 	f.StringVar(&c.pepperFile, "pepper-file", "", "file with the pepper(s), current first (default: KEYWARD_PEPPER, else <sqlite file>.pepper)")
@@ -116,6 +119,9 @@ func (c *serveConfig) validate(pepperEnv string) (serveInputs, error) {
 	}
 	if _, _, err := net.SplitHostPort(c.addr); err != nil {
 		add("--addr %q: want host:port, e.g. 127.0.0.1:8080", c.addr)
+	}
+	if _, _, err := net.SplitHostPort(c.grpcAddr); c.grpcAddr != "" && err != nil {
+		add("--grpc-addr %q: want host:port, e.g. 127.0.0.1:9191", c.grpcAddr)
 	}
 	u, err := parseDatabaseURL(c.databaseURL)
 	if err != nil {
@@ -240,6 +246,13 @@ func (a *app) serve(ctx context.Context, c serveConfig) error {
 		return fmt.Errorf("listening on %s: %w", c.addr, err)
 	}
 	defer ln.Close()
+	grpcLn, err := listenGRPC(c.grpcAddr)
+	if err != nil {
+		return err
+	}
+	if grpcLn != nil {
+		defer grpcLn.Close()
+	}
 	base, err := openStore(ctx, in.db, openOptions{migrate: true})
 	if err != nil {
 		return err
@@ -272,8 +285,17 @@ func (a *app) serve(ctx context.Context, c serveConfig) error {
 	if in.cert != nil {
 		scheme = "https"
 	}
-	log.Info("keyward listening", "url", scheme+"://"+ln.Addr().String(), "database", in.db.kind, "redis", c.redisURL != "", "version", buildVersion())
-	return runServer(ctx, hs, ln, in.cert != nil, c.shutdownTimeout, log)
+	attrs := []any{"url", scheme + "://" + ln.Addr().String(), "database", in.db.kind, "redis", c.redisURL != "", "version", buildVersion()}
+	if grpcLn != nil {
+		attrs = append(attrs, "grpc_addr", grpcLn.Addr().String())
+	}
+	ctx, stopGRPC := startGRPC(ctx, grpcLn, svc, c, in, log)
+	log.Info("keyward listening", attrs...)
+	err = runServer(ctx, hs, ln, in.cert != nil, c.shutdownTimeout, log)
+	if gerr := stopGRPC(); err == nil {
+		err = gerr
+	}
+	return err
 }
 
 // assemble builds the Service on base, with the cache, the invalidation bus,
