@@ -548,3 +548,6 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	<-d.recDone
 	return err
 }
+
+// Every keyward.Store has what a Dispatcher needs.
+var _ Store = keyward.Store(nil)
