@@ -54,6 +54,16 @@
 // every problem), [ErrUnavailable] and [ErrMalformed]; test them with
 // errors.Is and errors.As.
 //
+// # Events
+//
+// Every admin change is written with its events ([Event]: key.created,
+// key.updated, owner.deleted...) in one transaction, in the store's outbox;
+// [Service.WarnExpiring] adds key.expiring, and Verify queues
+// key.credits_exhausted and owner.credits_exhausted (without waiting on
+// the store). Package webhook delivers them to the endpoints made with
+// [Service.CreateWebhook], signed as the Standard Webhooks specification
+// says, at least once, across restarts and instances.
+//
 // # Concurrency
 //
 // A Service is safe for concurrent use. Credits are spent with one

@@ -78,11 +78,18 @@ func (s *Service) Import(ctx context.Context, keys []*Key, progress func(done in
 		chunk := keys[start:min(start+batch, len(keys))]
 		audit := make([]*AuditEntry, len(chunk))
 		for i, k := range chunk {
-			audit[i] = s.audit(ctx, ActionCreate, k.ID, map[string]any{"name": k.Name, "owner": k.Owner, "import": true})
+			a := s.audit(ctx, ActionCreate, k.ID, map[string]any{"name": k.Name, "owner": k.Owner, "import": true})
+			e, err := s.keyEvent(ctx, EventKeyCreated, k, "")
+			if audit[i], err = withEvent(a, e, err); err != nil {
+				return res, err
+			}
 		}
 		n, err := s.store.CreateBatch(ctx, chunk, audit)
 		if err != nil {
 			return res, fmt.Errorf("keyward: importing keys: %w", err)
+		}
+		if n > 0 {
+			s.notifyEvents()
 		}
 		res.Created += n
 		res.Skipped += len(chunk) - n

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,6 +46,17 @@ type Options struct {
 	// hash stays. For tools that must not change a deployment's hashing
 	// policy, such as the keyward CLI. False (the default) rehashes.
 	NoRehash bool
+	// ExpiryWarning is how long before a key expires [Service.WarnExpiring]
+	// emits key.expiring; 0 means DefaultExpiryWarning, a negative value
+	// turns the warnings off.
+	ExpiryWarning time.Duration
+	// ExpiryCheckInterval, if positive, runs [Service.WarnExpiring] in the
+	// background that often (keyward serve: every minute); 0 leaves it to
+	// the caller.
+	ExpiryCheckInterval time.Duration
+	// OnEvents, if not nil, is called after the Service stored events (the
+	// server wakes its webhook dispatcher with it). It must not block.
+	OnEvents func()
 }
 
 // Service issues, verifies and manages keys on top of a [Store]. It is safe
@@ -75,6 +85,8 @@ type Service struct {
 
 	outcomes [numOutcomes]stripe.Counter // striped: every verification counts
 	scratch  sync.Pool                   // of *scratch
+
+	events *eventState // alerts and expiry warnings; see alerts.go
 }
 
 // New returns a Service that keeps keys in store and hashes secrets with
@@ -114,6 +126,7 @@ func New(store Store, hasher Hasher, opts *Options) (*Service, error) {
 	}
 	s.dummy = dummy
 	s.dummySum = sha256.Sum256([]byte(dummySecret))
+	s.events = s.startEvents(opts)
 	if iv := opts.UsageFlushInterval; iv >= 0 {
 		if iv == 0 {
 			iv = time.Second
@@ -141,6 +154,7 @@ func (s *Service) Close(ctx context.Context) error {
 	s.stopped = true // no rehash starts from now on
 	s.rehashMu.Unlock()
 	s.rehashWG.Wait()
+	s.events.stop()
 	return s.FlushUsage(ctx)
 }
 
@@ -181,27 +195,34 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (Issued, error) {
 		start := refillPeriodStart(f.refill.Interval, now)
 		k.RefilledAt = &start
 	}
-	return s.insert(ctx, k, func(k *Key) *AuditEntry {
-		return s.audit(ctx, ActionCreate, k.ID, map[string]any{"name": k.Name, "owner": k.Owner})
+	return s.insert(ctx, k, func(k *Key) (*AuditEntry, error) {
+		a := s.audit(ctx, ActionCreate, k.ID, map[string]any{"name": k.Name, "owner": k.Owner})
+		e, err := s.keyEvent(ctx, EventKeyCreated, k, "")
+		return withEvent(a, e, err)
 	})
 }
 
 // insert gives k a fresh id and hashed secret and stores it, retrying on the
 // (astronomically unlikely) id collision.
-func (s *Service) insert(ctx context.Context, k *Key, entry func(*Key) *AuditEntry) (Issued, error) {
+func (s *Service) insert(ctx context.Context, k *Key, entry func(*Key) (*AuditEntry, error)) (Issued, error) {
 	for attempt := 0; ; attempt++ {
 		tok, hash, err := s.newSecret(k.Prefix)
 		if err != nil {
 			return Issued{}, err
 		}
 		k.ID, k.Hash = tok.ID, hash
-		err = s.store.Create(ctx, k, entry(k))
+		a, err := entry(k)
+		if err != nil {
+			return Issued{}, err
+		}
+		err = s.store.Create(ctx, k, a)
 		if errors.Is(err, ErrConflict) && attempt < 3 {
 			continue
 		}
 		if err != nil {
 			return Issued{}, fmt.Errorf("keyward: creating key: %w", err)
 		}
+		s.notifyEvents()
 		return Issued{Key: k.Clone(), Secret: tok.String()}, nil
 	}
 }
@@ -340,11 +361,14 @@ func (s *Service) Update(ctx context.Context, id string, p UpdateParams) (*Key, 
 			return nil, ErrNoChange
 		}
 		k.UpdatedAt = now
-		return s.audit(ctx, ActionUpdate, id, map[string]any{"fields": changed}), nil
+		a := s.audit(ctx, ActionUpdate, id, map[string]any{"fields": changed})
+		e, err := s.keyEvent(ctx, EventKeyUpdated, k, "")
+		return withEvent(a, e, err)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.notifyEvents()
 	return s.view(k), nil
 }
 
@@ -449,21 +473,37 @@ func (s *Service) Revoke(ctx context.Context, id string) (*Key, error) {
 		}
 		now := s.Now()
 		k.RevokedAt, k.UpdatedAt = &now, now
-		return s.audit(ctx, ActionRevoke, id, nil), nil
+		e, err := s.keyEvent(ctx, EventKeyRevoked, k, "")
+		return withEvent(s.audit(ctx, ActionRevoke, id, nil), e, err)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.notifyEvents()
 	return s.view(k), nil
 }
 
 // Delete removes the key. Its usage counts and audit entries stay. Returns
-// ErrNotFound.
+// ErrNotFound. The key.deleted event shows the key as read just before the
+// delete.
 func (s *Service) Delete(ctx context.Context, id string) error {
 	if !ValidID(id) {
 		return fmt.Errorf("keyward: key %q: %w", id, ErrNotFound)
 	}
-	return s.store.Delete(ctx, id, s.audit(ctx, ActionDelete, id, nil))
+	k, err := s.store.Get(NewFreshContext(ctx), id)
+	if err != nil {
+		return err
+	}
+	e, err := s.keyEvent(ctx, EventKeyDeleted, k, "")
+	a, err := withEvent(s.audit(ctx, ActionDelete, id, nil), e, err)
+	if err != nil {
+		return err
+	}
+	if err := s.store.Delete(ctx, id, a); err != nil {
+		return err
+	}
+	s.notifyEvents()
+	return nil
 }
 
 // Rotate issues a successor of the key: a new id and secret with every
@@ -521,7 +561,10 @@ func (s *Service) Rotate(ctx context.Context, id string, p RotateParams) (Issued
 			}
 			old.ReplacedBy = Ptr(next.ID)
 			old.UpdatedAt = now
-			return next, s.audit(ctx, ActionRotate, id, map[string]any{"replaced_by": next.ID, "grace_period": grace.String()}), nil
+			a := s.audit(ctx, ActionRotate, id, map[string]any{"replaced_by": next.ID, "grace_period": grace.String()})
+			e, err := s.keyEvent(ctx, EventKeyRotated, old, next.ID)
+			a, err = withEvent(a, e, err)
+			return next, a, err
 		})
 		var state *stateError
 		if errors.Is(err, ErrConflict) && !errors.As(err, &state) && attempt < 3 {
@@ -530,74 +573,9 @@ func (s *Service) Rotate(ctx context.Context, id string, p RotateParams) (Issued
 		if err != nil {
 			return Issued{}, err
 		}
+		s.notifyEvents()
 		return Issued{Key: s.view(next), Secret: secret}, nil
 	}
-}
-
-// audit builds an audit entry for an action by the actor in ctx.
-func (s *Service) audit(ctx context.Context, action, keyID string, details map[string]any) *AuditEntry {
-	a := ActorFromContext(ctx)
-	d := json.RawMessage("{}")
-	if details != nil {
-		if b, err := json.Marshal(details); err == nil {
-			d = b
-		}
-	}
-	return &AuditEntry{At: s.Now(), Actor: a.ID, Action: action, KeyID: keyID, ClientIP: a.ClientIP, Details: d}
-}
-
-// AuditParams selects a page of the audit log.
-type AuditParams struct {
-	KeyID  string
-	Cursor string
-	Limit  int
-}
-
-// AuditPage is one page of audit entries, newest first.
-type AuditPage struct {
-	Items      []AuditEntry `json:"items"`
-	NextCursor string       `json:"next_cursor,omitempty"`
-}
-
-// Audit returns a page of the audit log, newest first.
-func (s *Service) Audit(ctx context.Context, p AuditParams) (AuditPage, error) {
-	var probs problems
-	limit := p.Limit
-	if limit == 0 {
-		limit = DefaultPageSize
-	}
-	if limit < 1 || limit > MaxPageSize {
-		probs.add("limit", fmt.Sprintf("must be 1-%d", MaxPageSize))
-	}
-	var before int64
-	if p.Cursor != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(p.Cursor)
-		n, perr := strconv.ParseInt(string(raw), 10, 64)
-		if err != nil || perr != nil || n < 1 || len(p.Cursor) > MaxCursorLength {
-			probs.add("cursor", "is not a cursor returned by this API")
-		}
-		before = n
-	}
-	if p.KeyID != "" && !ValidID(p.KeyID) {
-		probs.add("key_id", "must be 16 base62 characters")
-	}
-	if err := probs.err(); err != nil {
-		return AuditPage{}, err
-	}
-	items, err := s.store.ListAudit(ctx, AuditFilter{KeyID: p.KeyID, Before: before, Limit: limit + 1})
-	if err != nil {
-		return AuditPage{}, fmt.Errorf("keyward: listing audit log: %w", err)
-	}
-	page := AuditPage{Items: items}
-	if len(items) > limit {
-		page.Items = items[:limit]
-		last := items[limit-1].ID
-		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last, 10)))
-	}
-	if page.Items == nil {
-		page.Items = []AuditEntry{}
-	}
-	return page, nil
 }
 
 // Counts returns how many keys are in each status now.

@@ -164,6 +164,10 @@ type Store interface {
 
 	// Close releases the store's resources.
 	Close() error
+
+	// EventStore: the events outbox, webhook endpoints and their
+	// deliveries.
+	EventStore
 }
 
 // ErrNoChange, returned by the function given to [Store.Update], means the key
@@ -268,6 +272,12 @@ type AuditEntry struct {
 	KeyID    string          `json:"key_id"`
 	ClientIP string          `json:"client_ip"`
 	Details  json.RawMessage `json:"details"`
+
+	// Events caused by the action: a Store that appends the entry writes
+	// them to its events outbox in the same transaction, so that the change
+	// and its events are stored together or not at all. They are not read
+	// back with the entry.
+	Events []Event `json:"-"`
 }
 
 // AuditFilter selects entries for [Store.ListAudit].

@@ -247,6 +247,7 @@ func (s *Service) spend(ctx context.Context, k *Key, cost int64, now time.Time, 
 		r.Remaining, r.OwnerRemaining = bal.Key, bal.Owner
 		if !bal.Spent {
 			r.RetryAfter = creditWait(k, r.Owner, bal, cost, now)
+			s.events.creditsExhausted(k, r.Owner, bal, cost, now)
 			return OutcomeUsageExceeded, nil
 		}
 	}

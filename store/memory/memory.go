@@ -28,6 +28,7 @@ type Store struct {
 	ownerUsage map[usageKey]int64 // per owner (id holds the owner's name)
 	audit      []keyward.AuditEntry
 	nextID     int64
+	ev         eventData // see events.go
 	closed     bool
 }
 
@@ -44,7 +45,7 @@ func New() *Store {
 	return &Store{
 		keys: map[string]*keyward.Key{}, owners: map[string]*keyward.Owner{}, roles: map[string]*keyward.Role{},
 		settings: map[string]json.RawMessage{},
-		usage:    map[usageKey]int64{}, ownerUsage: map[usageKey]int64{},
+		usage:    map[usageKey]int64{}, ownerUsage: map[usageKey]int64{}, ev: newEventData(),
 	}
 }
 
@@ -57,7 +58,8 @@ func (s *Store) check() error {
 
 func notFound(id string) error { return fmt.Errorf("memory: key %q: %w", id, keyward.ErrNotFound) }
 
-// appendAudit stores a copy of a with the next id; s.mu must be held.
+// appendAudit stores a copy of a with the next id, and its events in the
+// outbox; s.mu must be held.
 func (s *Store) appendAudit(a *keyward.AuditEntry) {
 	if a == nil {
 		return
@@ -66,7 +68,9 @@ func (s *Store) appendAudit(a *keyward.AuditEntry) {
 	e := *a
 	e.ID = s.nextID
 	e.Details = slices.Clone(e.Details)
+	e.Events = nil
 	s.audit = append(s.audit, e)
+	s.appendEvents(a.Events)
 }
 
 // Create stores a copy of k.
@@ -380,6 +384,7 @@ func (s *Store) Close() error {
 	defer s.mu.Unlock()
 	s.closed = true
 	s.keys, s.owners, s.roles, s.usage, s.ownerUsage, s.audit = nil, nil, nil, nil, nil, nil
+	s.ev = eventData{}
 	return nil
 }
 

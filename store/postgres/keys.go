@@ -184,12 +184,16 @@ func scanKey(row pgx.Row) (*keyward.Key, error) {
 	return &k, nil
 }
 
-// appendAudit inserts a, if not nil, in tx.
+// appendAudit inserts a, if not nil, and writes its events to the outbox, in
+// tx.
 func appendAudit(ctx context.Context, tx pgx.Tx, a *keyward.AuditEntry) error {
 	if a == nil {
 		return nil
 	}
-	_, err := tx.Exec(ctx, insertAudit, ts(a.At), a.Actor, a.Action, a.KeyID, a.ClientIP, jsonArg(a.Details))
+	if _, err := tx.Exec(ctx, insertAudit, ts(a.At), a.Actor, a.Action, a.KeyID, a.ClientIP, jsonArg(a.Details)); err != nil {
+		return err
+	}
+	_, err := appendEvents(ctx, tx, a.Events)
 	return err
 }
 

@@ -192,6 +192,8 @@ func (s *Store) updateKey(ctx context.Context, tx *sql.Tx, k *keyward.Key) error
 	return err
 }
 
+// insertAudit appends a, if not nil, and writes its events to the outbox, in
+// tx.
 func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, a *keyward.AuditEntry) error {
 	if a == nil {
 		return nil
@@ -200,7 +202,10 @@ func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, a *keyward.AuditEnt
 	if details == "" {
 		details = "{}"
 	}
-	_, err := tx.StmtContext(ctx, s.auditStmt).ExecContext(ctx, ms(a.At), a.Actor, a.Action, a.KeyID, a.ClientIP, details)
+	if _, err := tx.StmtContext(ctx, s.auditStmt).ExecContext(ctx, ms(a.At), a.Actor, a.Action, a.KeyID, a.ClientIP, details); err != nil {
+		return err
+	}
+	_, err := s.insertEvents(ctx, tx, a.Events)
 	return err
 }
 
@@ -221,6 +226,10 @@ func (s *Store) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) 
 	if err := s.prepare(ctx); err != nil {
 		return err
 	}
+	// The event statements too, before the writer's one connection is taken
+	// by the transaction. A schema without the events tables fails later,
+	// where events are written.
+	_, _ = s.events(ctx)
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return s.wrap(op, err)

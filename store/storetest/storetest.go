@@ -77,6 +77,16 @@ func Run(t *testing.T, newStore Factory) {
 		{"ServiceConcurrentRotate", testServiceConcurrentRotate},
 		{"ServiceConcurrentRotateRevoke", testServiceRotateRevoke},
 		{"ServiceLifecycle", testServiceLifecycle},
+		{"EventsWrittenWithAuditEntry", testEventsWithAudit},
+		{"EventsOfEveryWrite", testEventsEveryWrite},
+		{"EventsFailedWriteLeavesNeither", testEventsFailedWrite},
+		{"AppendEventsDedupe", testAppendEventsDedupe},
+		{"ListExpiring", testListExpiring},
+		{"WebhookCRUD", testWebhookCRUD},
+		{"FanOutFollowsFilters", testFanOutFilters},
+		{"ClaimLeaseRecord", testClaimLeaseRecord},
+		{"ConcurrentClaimersDisjoint", testConcurrentClaimers},
+		{"PruneEvents", testPruneEvents},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
