@@ -1,11 +1,11 @@
 // Package cache puts a verified-key cache in front of any [keyward.Store]:
 //
-//	store, err := cache.New(sqliteStore, &cache.Options{Bus: redisBus})
+//	store, err := cache.New(db, &cache.Options{Bus: bus}) // bus: cache/redis's, shared by every instance
 //	if err != nil {
 //		return err
 //	}
-//	defer store.Close() // closes sqliteStore too
-//	svc, err := keyward.New(store, hasher, opts)
+//	defer store.Close() // closes db too
+//	svc, err := keyward.New(store, hasher, &keyward.Options{LookupTime: store.LookupTime})
 //
 // The result is itself a Store, so the Service does not know it is there.
 //

@@ -1,12 +1,28 @@
 // Package client talks to a running keyward serve: the admin API, and
 // verification for Go services that cannot reach keyward's database.
 //
-//	c, _ := client.New("https://keyward.internal", os.Getenv("KEYWARD_TOKEN"), nil)
-//	issued, err := c.CreateKey(ctx, keyward.CreateParams{Name: "billing"})
+//	admin, err := client.New(keywardURL, adminToken, nil) // keywardURL: e.g. "https://keyward.internal"
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	issued, err := admin.CreateKey(ctx, keyward.CreateParams{Name: "billing", Scopes: []string{"invoices:read"}})
+//	if err != nil {
+//		log.Fatal(err)
+//	}
 //
 // [Verifier] verifies through the server with a short local cache and
-// implements httpauth.Verifier, so a service guards its routes with
-// httpauth.New(client.NewVerifier(c, nil), opts) and no database access.
+// implements httpauth.Verifier, so a service guards its routes with no
+// database access:
+//
+//	c, err := client.New(keywardURL, verifyKey, nil) // verifyKey: a key with scope keyward:verify
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	v, err := client.NewVerifier(c, &client.VerifierOptions{TTL: 10 * time.Second})
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	mux.Handle("/", httpauth.New(v, nil)(yourHandler))
 //
 // Errors from the server are *[Error] values; they match keyward's
 // sentinels with errors.Is (404 ErrNotFound, 409 ErrConflict, 400 and 422

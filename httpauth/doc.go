@@ -5,14 +5,18 @@
 // with the verified key on the request context or answers with the rejection
 // of the keyward HTTP contract:
 //
-//	svc, _ := keyward.New(store, hasher, &keyward.Options{Limiter: ratelimit.NewLocal()})
+//	svc, err := keyward.New(store, hasher, &keyward.Options{Limiter: ratelimit.NewLocal()})
+//	if err != nil {
+//		return err
+//	}
+//	defer svc.Close(ctx)
 //	mux := http.NewServeMux()
 //	mux.HandleFunc("GET /invoices", func(w http.ResponseWriter, r *http.Request) {
 //		key, _ := keyward.KeyFromContext(r.Context()) // always there behind New
 //		fmt.Fprintln(w, "hello", key.Name)
 //	})
 //	guard := httpauth.New(svc, &httpauth.Options{Scopes: []string{"invoices:read"}})
-//	http.ListenAndServe(":8080", guard(mux))
+//	return http.Serve(ln, guard(mux)) // ln, err := net.Listen("tcp", ":8080")
 //
 // Install CORS handling before New: preflight requests carry no key.
 //

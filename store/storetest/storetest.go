@@ -2,8 +2,15 @@
 // implementations. A store passes it by calling [Run] from its tests:
 //
 //	func TestConformance(t *testing.T) {
-//		storetest.Run(t, func(t *testing.T) keyward.Store { return newStore(t) })
+//		storetest.Run(t, func(t *testing.T) keyward.Store {
+//			s := memory.New()
+//			t.Cleanup(func() { s.Close() })
+//			return s
+//		})
 //	}
+//
+// (store/memory's test; a store with a schema opens a fresh database
+// instead).
 //
 // A decorator (a Store that wraps another, as package cache and package
 // metrics do) calls [RunDecorator], which also proves that it passes every
