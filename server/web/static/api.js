@@ -76,7 +76,10 @@ export async function request(method, path, opts = {}) {
   return data;
 }
 
+// Ids and names go in paths URL-escaped: an owner may be "acme corp/eu".
 const key = (id) => `/v1/keys/${encodeURIComponent(id)}`;
+const owner = (name) => `/v1/owners/${encodeURIComponent(name)}`;
+const role = (name) => `/v1/roles/${encodeURIComponent(name)}`;
 
 export const api = {
   stats: (tok) => request('GET', '/v1/stats', { token: tok }),
@@ -89,4 +92,37 @@ export const api = {
   rotateKey: (id, gracePeriod) => request('POST', `${key(id)}/rotate`, { body: { grace_period: gracePeriod } }),
   usage: (id, query) => request('GET', `${key(id)}/usage`, { query }),
   audit: (query) => request('GET', '/v1/audit', { query }),
+  listOwners: (query) => request('GET', '/v1/owners', { query }),
+  getOwner: (name) => request('GET', owner(name)),
+  putOwner: (name, body) => request('PUT', owner(name), { body }),
+  updateOwner: (name, body) => request('PATCH', owner(name), { body }),
+  deleteOwner: (name) => request('DELETE', owner(name)),
+  ownerUsage: (name, query) => request('GET', `${owner(name)}/usage`, { query }),
+  listRoles: (query) => request('GET', '/v1/roles', { query }),
+  getRole: (name) => request('GET', role(name)),
+  putRole: (name, body) => request('PUT', role(name), { body }),
+  deleteRole: (name) => request('DELETE', role(name)),
 };
+
+// exists says whether get(name) finds a record: false on a 404.
+export async function exists(get, name) {
+  try {
+    await get(name);
+    return true;
+  } catch (err) {
+    if (err.status === 404) return false;
+    throw err;
+  }
+}
+
+// allRoles lists every role, by name (the key form offers them all).
+export async function allRoles() {
+  const out = [];
+  let cursor = '';
+  do {
+    const page = await api.listRoles({ limit: 1000, cursor });
+    out.push(...(page.items || []));
+    cursor = page.next_cursor || '';
+  } while (cursor);
+  return out;
+}
