@@ -66,7 +66,7 @@ func TestOwnerAnswers(t *testing.T) {
 	if v.Name != o.Name || v.KeyCount != 3 {
 		t.Errorf("after a round trip: %+v", v)
 	}
-	page, js := roundTrip(t, api.NewOwnerPageBody(keyward.OwnerPage{Items: []*keyward.Owner{o}, NextCursor: "c"}))
+	page, _ := roundTrip(t, api.NewOwnerPageBody(keyward.OwnerPage{Items: []*keyward.Owner{o}, NextCursor: "c"}))
 	if got := api.OwnerPage(page); len(got.Items) != 1 || got.Items[0].Name != o.Name || got.NextCursor != "c" {
 		t.Errorf("Page after a round trip: %+v", got)
 	}
