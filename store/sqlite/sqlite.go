@@ -262,7 +262,14 @@ func (s *Store) apply(ctx context.Context, m migration) error {
 	if latest := LatestVersion(); v > latest {
 		return fmt.Errorf("sqlite: %s has schema version %d, this keyward knows up to %d; upgrade keyward: %w", s.path, v, latest, keyward.ErrSchemaTooNew)
 	}
-	if v >= m.version {
+	// Each migration runs unless its own version is recorded: versions may
+	// have gaps (a number reserved by a change not merged yet), and one
+	// merged later still runs.
+	var applied int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM keyward_schema_migrations WHERE version = ?`, m.version).Scan(&applied); err != nil {
+		return s.wrap("migrating", err)
+	}
+	if applied > 0 {
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
