@@ -66,6 +66,10 @@ func pattern(p string) func(*huma.Schema) {
 	return func(s *huma.Schema) { s.Pattern = p }
 }
 
+// expiresInPattern accepts a Go duration, or "never" (keyward.Never: no
+// expiry, opting out of the default key lifetime).
+const expiresInPattern = api.DurationPattern + "|^never$"
+
 // rules lists the limits of the request bodies and query parameters.
 func rules() []rule {
 	var rs []rule
@@ -76,7 +80,7 @@ func rules() []rule {
 			rule{body, "owner", length(0, keyward.MaxOwnerLength)},
 			rule{body, "scopes", maxItems(keyward.MaxScopes)},
 			rule{body, "allowed_cidrs", maxItems(keyward.MaxCIDRs)},
-			rule{body, "expires_in", pattern(api.DurationPattern)},
+			rule{body, "expires_in", pattern(expiresInPattern)},
 			rule{body, "metadata", func(s *huma.Schema) {
 				s.Type, s.AdditionalProperties = huma.TypeObject, &huma.Schema{}
 				s.Description = fmt.Sprintf("A JSON object of at most %d KiB.", keyward.MaxMetadataBytes>>10)
@@ -90,7 +94,7 @@ func rules() []rule {
 			s.Description = fmt.Sprintf("A Go duration of at least %v, e.g. 1m, 24h.", keyward.MinRateLimitPeriod)
 		}},
 		rule{"RotateBody", "grace_period", pattern(api.DurationPattern + "|^0$")},
-		rule{"RotateBody", "expires_in", pattern(api.DurationPattern)},
+		rule{"RotateBody", "expires_in", pattern(expiresInPattern)},
 		rule{"", "limit", func(s *huma.Schema) {
 			lo, hi := 1.0, float64(keyward.MaxPageSize)
 			s.Minimum, s.Maximum, s.Default = &lo, &hi, keyward.DefaultPageSize
