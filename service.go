@@ -3,12 +3,10 @@ package keyward
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -159,7 +157,9 @@ func (s *Service) Close(ctx context.Context) error {
 }
 
 // Create issues a new key. The returned secret is the full key string; it is
-// not stored and cannot be shown again. Returns a *ValidationError for bad
+// not stored and cannot be shown again. A key created without expiry gets
+// the default lifetime of the [Policy] ("never" opts out); the policy's
+// maximum refuses a later expiry or none. Returns a *ValidationError for bad
 // params.
 func (s *Service) Create(ctx context.Context, p CreateParams) (Issued, error) {
 	now := s.Now()
@@ -174,13 +174,17 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (Issued, error) {
 	if err := s.checkRoles(ctx, f.roles, &probs); err != nil {
 		return Issued{}, err
 	}
+	pol, err := s.Policy(ctx)
+	if err != nil {
+		return Issued{}, err
+	}
 	prefix := p.Prefix
 	if prefix == "" {
 		prefix = s.prefix
 	} else if !validPrefix(prefix) {
 		probs.add("prefix", "must match [a-z][a-z0-9_]{0,19}")
 	}
-	exp := expiry(p.ExpiresAt, p.ExpiresIn, now, &probs)
+	exp := pol.createExpiry(p.ExpiresAt, p.ExpiresIn, now, &probs)
 	if err := probs.err(); err != nil {
 		return Issued{}, err
 	}
@@ -261,76 +265,9 @@ func (s *Service) view(k *Key) *Key {
 	return c
 }
 
-// List returns a page of keys, newest first. Returns a *ValidationError for a
-// bad limit, status or cursor.
-func (s *Service) List(ctx context.Context, p ListParams) (Page, error) {
-	var probs problems
-	limit := p.Limit
-	if limit == 0 {
-		limit = DefaultPageSize
-	}
-	if limit < 1 || limit > MaxPageSize {
-		probs.add("limit", fmt.Sprintf("must be 1-%d", MaxPageSize))
-	}
-	if p.Status != "" && !p.Status.Valid() {
-		probs.add("status", "must be active, disabled, revoked or expired")
-	}
-	after, err := decodeCursor(p.Cursor)
-	if err != nil {
-		probs.add("cursor", err.Error())
-	}
-	if err := probs.err(); err != nil {
-		return Page{}, err
-	}
-	keys, err := s.store.List(ctx, ListFilter{
-		Owner: p.Owner, Status: p.Status, NameContains: p.Query,
-		After: after, Limit: limit + 1, Now: s.Now(),
-	})
-	if err != nil {
-		return Page{}, fmt.Errorf("keyward: listing keys: %w", err)
-	}
-	page := Page{Items: make([]*Key, 0, min(len(keys), limit))}
-	for i, k := range keys {
-		if i == limit {
-			last := keys[limit-1]
-			page.NextCursor = encodeCursor(ListCursor{CreatedAt: last.CreatedAt, ID: last.ID})
-			break
-		}
-		page.Items = append(page.Items, s.view(k))
-	}
-	return page, nil
-}
-
-// encodeCursor makes an opaque, URL-safe cursor from a list position.
-func encodeCursor(c ListCursor) string {
-	raw := strconv.FormatInt(c.CreatedAt.UnixMilli(), 10) + "." + c.ID
-	return base64.RawURLEncoding.EncodeToString([]byte(raw))
-}
-
-func decodeCursor(s string) (*ListCursor, error) {
-	if s == "" {
-		return nil, nil
-	}
-	bad := errors.New("is not a cursor returned by this API")
-	if len(s) > MaxCursorLength {
-		return nil, bad
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return nil, bad
-	}
-	ms, id, ok := strings.Cut(string(raw), ".")
-	if !ok || !ValidID(id) {
-		return nil, bad
-	}
-	n, err := strconv.ParseInt(ms, 10, 64)
-	if err != nil || n < 0 {
-		return nil, bad
-	}
-	return &ListCursor{CreatedAt: time.UnixMilli(n).UTC(), ID: id}, nil
-}
-
-// Update changes the fields set in p and returns the key as stored. Returns
+// Update changes the fields set in p and returns the key as stored. A new
+// expiry (or none: null, "never") must keep within the [Policy]'s maximum;
+// an update that does not touch the expiry leaves it, even beyond. Returns
 // ErrNotFound, ErrConflict for a revoked key, or a *ValidationError.
 func (s *Service) Update(ctx context.Context, id string, p UpdateParams) (*Key, error) {
 	if !ValidID(id) {
@@ -348,12 +285,19 @@ func (s *Service) Update(ctx context.Context, id string, p UpdateParams) (*Key, 
 	if err := probs.err(); err != nil {
 		return nil, err
 	}
+	var pol Policy
+	if p.ExpiresAt.Set || p.ExpiresIn != nil {
+		var err error
+		if pol, err = s.Policy(ctx); err != nil {
+			return nil, err
+		}
+	}
 	k, err := s.store.Update(ctx, id, func(k *Key) (*AuditEntry, error) {
 		if k.RevokedAt != nil {
 			return nil, &stateError{"key " + id + " is revoked"}
 		}
 		now := s.Now()
-		changed := applyUpdate(k, p, now, &probs)
+		changed := applyUpdate(k, p, pol, now, &probs)
 		if err := probs.err(); err != nil {
 			return nil, err
 		}
@@ -373,8 +317,9 @@ func (s *Service) Update(ctx context.Context, id string, p UpdateParams) (*Key, 
 }
 
 // applyUpdate writes the set fields of p into k, validating them together
-// with the fields that stay, and returns the JSON names of the changed fields.
-func applyUpdate(k *Key, p UpdateParams, now time.Time, probs *problems) []string {
+// with the fields that stay (and a new expiry against pol), and returns the
+// JSON names of the changed fields.
+func applyUpdate(k *Key, p UpdateParams, pol Policy, now time.Time, probs *problems) []string {
 	var changed []string
 	set := func(name string, ok bool) {
 		if ok {
@@ -439,12 +384,8 @@ func applyUpdate(k *Key, p UpdateParams, now time.Time, probs *problems) []strin
 		k.Enabled = *p.Enabled
 		set("enabled", true)
 	}
-	switch {
-	case p.ExpiresAt.Set && p.ExpiresAt.Value == nil:
-		k.ExpiresAt = nil
-		set("expires_at", true)
-	case p.ExpiresAt.Set || p.ExpiresIn != nil:
-		k.ExpiresAt = expiry(p.ExpiresAt.Value, p.ExpiresIn, now, probs)
+	if exp, ok := pol.updateExpiry(p, now, probs); ok {
+		k.ExpiresAt = exp
 		set("expires_at", true)
 	}
 	k.Name, k.Description, k.Owner, k.Scopes, k.Metadata = f.name, f.description, f.owner, f.scopes, f.metadata
@@ -509,8 +450,11 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 // Rotate issues a successor of the key: a new id and secret with every
 // setting copied (remaining credits included). The old key expires after the
 // grace period (or earlier, if it already expires before), and the two are
-// linked by replaced_by / replaces. Returns ErrNotFound, ErrConflict for a
-// revoked or already rotated key, or a *ValidationError.
+// linked by replaced_by / replaces. The successor's expiry is the one p
+// names (checked against the [Policy]'s maximum); else the old key's, if
+// still in the future, shortened to now plus the default lifetime if the
+// policy sets one, else its maximum if it sets one. Returns ErrNotFound,
+// ErrConflict for a revoked or already rotated key, or a *ValidationError.
 func (s *Service) Rotate(ctx context.Context, id string, p RotateParams) (Issued, error) {
 	if !ValidID(id) {
 		return Issued{}, fmt.Errorf("keyward: key %q: %w", id, ErrNotFound)
@@ -524,7 +468,11 @@ func (s *Service) Rotate(ctx context.Context, id string, p RotateParams) (Issued
 			probs.add("grace_period", "must not be negative")
 		}
 	}
-	newExp := expiry(p.ExpiresAt, p.ExpiresIn, now, &probs)
+	pol, err := s.Policy(ctx)
+	if err != nil {
+		return Issued{}, err
+	}
+	newExp, named := pol.requested(p.ExpiresAt, p.ExpiresIn, now, &probs)
 	if err := probs.err(); err != nil {
 		return Issued{}, err
 	}
@@ -547,14 +495,7 @@ func (s *Service) Rotate(ctx context.Context, id string, p RotateParams) (Issued
 			next.CreatedAt, next.UpdatedAt = now, now
 			next.LastUsedAt, next.RevokedAt, next.ReplacedBy = nil, nil, nil
 			next.Replaces = Ptr(old.ID)
-			switch {
-			case newExp != nil:
-				next.ExpiresAt = newExp
-			case old.ExpiresAt != nil && old.ExpiresAt.After(now):
-				next.ExpiresAt = Ptr(*old.ExpiresAt)
-			default:
-				next.ExpiresAt = nil
-			}
+			next.ExpiresAt = pol.successorExpiry(old, newExp, named, now)
 			end := now.Add(grace)
 			if old.ExpiresAt == nil || end.Before(*old.ExpiresAt) {
 				old.ExpiresAt = &end

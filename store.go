@@ -49,6 +49,10 @@ type Store interface {
 	// CreatedAt, then ID, both descending), starting after f.After.
 	List(ctx context.Context, f ListFilter) ([]*Key, error)
 
+	// CountKeys returns how many keys List returns for f without f.After
+	// and f.Limit.
+	CountKeys(ctx context.Context, f ListFilter) (int64, error)
+
 	// Update loads the key with that id, calls fn with a private copy, and
 	// stores the copy as fn left it, atomically: no other write to the key
 	// happens in between. If fn returns a non-nil entry it is appended to the
@@ -183,6 +187,18 @@ type ListFilter struct {
 	// NameContains, if not "", keeps keys whose name contains it, ignoring
 	// case.
 	NameContains string
+	// UnusedSince, if not zero, keeps keys created before it and not used
+	// since (LastUsedAt nil or before it). A key is not used before it is
+	// created, so these are the keys last used before it, or never used
+	// and created before it.
+	UnusedSince time.Time
+	// ExpiresBy, if not zero, keeps keys that expire after Now and at or
+	// before ExpiresBy: keys already expired at Now are not kept.
+	ExpiresBy time.Time
+	// NeverUsed keeps keys never used (LastUsedAt nil).
+	NeverUsed bool
+	// NoExpiry keeps keys without expiry (ExpiresAt nil).
+	NoExpiry bool
 	// After, if not nil, keeps keys that come after the cursor in list order.
 	After *ListCursor
 	// Limit is the most keys to return; 0 means no limit.

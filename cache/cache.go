@@ -438,6 +438,11 @@ func (s *Store) List(ctx context.Context, f keyward.ListFilter) ([]*keyward.Key,
 	return s.next.List(ctx, f)
 }
 
+// CountKeys goes to the store.
+func (s *Store) CountKeys(ctx context.Context, f keyward.ListFilter) (int64, error) {
+	return s.next.CountKeys(ctx, f)
+}
+
 // Usage goes to the store.
 func (s *Store) Usage(ctx context.Context, q keyward.UsageQuery) ([]keyward.UsageCount, error) {
 	return s.next.Usage(ctx, q)

@@ -91,6 +91,10 @@ func metadataObject(s *huma.Schema) {
 	s.Description = fmt.Sprintf("A JSON object of at most %d KiB.", keyward.MaxMetadataBytes>>10)
 }
 
+// expiresInPattern accepts a Go duration, or "never" (keyward.Never: no
+// expiry, opting out of the default key lifetime).
+const expiresInPattern = api.DurationPattern + "|^never$"
+
 // rules lists the limits of the request bodies and query parameters.
 func rules() []rule {
 	limitNamePattern := fmt.Sprintf("^[a-z0-9][a-z0-9_-]{0,%d}$", keyward.MaxLimitNameLength-1)
@@ -106,6 +110,12 @@ func rules() []rule {
 			rule{body, "expires_in", pattern(api.DurationPattern)},
 			rule{body, "metadata", metadataObject},
 			rule{body, "roles", all(maxItems(keyward.MaxKeyRoles), items(pattern(roleNamePattern)))},
+
+			rule{body, "expires_in", pattern(expiresInPattern)},
+			rule{body, "metadata", func(s *huma.Schema) {
+				s.Type, s.AdditionalProperties = huma.TypeObject, &huma.Schema{}
+				s.Description = fmt.Sprintf("A JSON object of at most %d KiB.", keyward.MaxMetadataBytes>>10)
+			}},
 		)
 	}
 	for _, body := range []string{"CreateKeyBody", "UpdateKeyBody", "OwnerBody", "UpdateOwnerBody"} {
@@ -130,7 +140,7 @@ func rules() []rule {
 				"a query that does not parse is a 422 naming the position.", keyward.MaxScopeQueryNames, keyward.MaxScopeQueryLength)
 		}},
 		rule{"RotateBody", "grace_period", pattern(api.DurationPattern + "|^0$")},
-		rule{"RotateBody", "expires_in", pattern(api.DurationPattern)},
+		rule{"RotateBody", "expires_in", pattern(expiresInPattern)},
 		rule{"", "limit", func(s *huma.Schema) {
 			lo, hi := 1.0, float64(keyward.MaxPageSize)
 			s.Minimum, s.Maximum, s.Default = &lo, &hi, keyward.DefaultPageSize

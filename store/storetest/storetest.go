@@ -52,6 +52,8 @@ func Run(t *testing.T, newStore Factory) {
 		{"ListOrderAndPagination", testListPagination},
 		{"ListFilters", testListFilters},
 		{"ListNameSearchIsLiteral", testListNameLiteral},
+		{"ListUnusedSinceAndNeverUsed", testListUnusedSince},
+		{"ListExpiresByAndNoExpiry", testListExpiresBy},
 		{"UpdateAppliesAndAudits", testUpdate},
 		{"UpdateNoChangeWritesNothing", testUpdateNoChange},
 		{"UpdateErrorWritesNothing", testUpdateError},
