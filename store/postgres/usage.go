@@ -34,8 +34,17 @@ const (
 	ORDER BY 1, 2, 3
 	ON CONFLICT (owner, minute, outcome) DO UPDATE SET count = owner_usage.count + excluded.count`
 
-	// touchKey moves last_used_at forward, never back.
-	touchKey = `UPDATE keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)`
+	// touchKeys moves last_used_at forward, never back, for two parallel
+	// arrays (key id, time). It locks the rows in key order first (the
+	// locking happens above the sort), so that concurrent flushes of
+	// several instances never deadlock, whatever join the planner picks
+	// for the update.
+	touchKeys = `WITH u AS (SELECT * FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at)),
+	l AS (SELECT keys.id, u.at FROM keys JOIN u ON keys.id = u.id
+		WHERE keys.last_used_at IS NULL OR keys.last_used_at < u.at
+		ORDER BY keys.id FOR UPDATE OF keys)
+	UPDATE keys SET last_used_at = l.at FROM l
+	WHERE keys.id = l.id AND (keys.last_used_at IS NULL OR keys.last_used_at < l.at)`
 
 	selectUsage = `SELECT (minute / $2) * $2, outcome, sum(count)::bigint FROM usage
 	WHERE key_id = $1 AND minute >= $3 AND minute < $4
@@ -54,8 +63,10 @@ const (
 )
 
 // RecordUsage adds the batch's counts (per key, and per owner for those with
-// one) and moves last_used_at forward in one transaction and one round trip
-// for all the statements.
+// one) and moves last_used_at forward in one transaction and one round trip:
+// one statement per table over arrays, whatever the number of keys (a
+// statement per key's last use took about 1.5x as long per flush of 8,500
+// keys; docs/benchmarks.md, issue 17).
 func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
 	if len(b.Counts) == 0 && len(b.LastUsed) == 0 {
 		return nil
@@ -71,9 +82,13 @@ func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
 			batch.Queue(upsertOwnerUsage, owners, minutes, outcomes, counts)
 		}
 	}
-	// Sorted, so that concurrent flushes lock the keys in the same order.
-	for _, id := range slices.Sorted(maps.Keys(b.LastUsed)) {
-		batch.Queue(touchKey, id, ts(b.LastUsed[id]))
+	if len(b.LastUsed) > 0 {
+		ids := slices.Sorted(maps.Keys(b.LastUsed))
+		at := make([]time.Time, len(ids))
+		for i, id := range ids {
+			at[i] = ts(b.LastUsed[id])
+		}
+		batch.Queue(touchKeys, ids, at)
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		return tx.SendBatch(ctx, batch).Close()

@@ -1,23 +1,31 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/keyward/keyward"
 )
 
 // RecordUsage upserts the counts and moves last_used_at forward, all in one
-// transaction.
+// transaction, in key order: a flush of thousands of distinct keys then
+// walks each B-tree once from left to right instead of jumping around it
+// (about a third less time per flush at 1,000,000 keys; docs/benchmarks.md,
+// issue 17).
 func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
 	if len(b.Counts) == 0 && len(b.LastUsed) == 0 {
 		return nil
 	}
+	counts := slices.SortedFunc(slices.Values(b.Counts), compareCounts)
 	return s.inTx(ctx, "recording usage", func(tx *sql.Tx) error {
-		if len(b.Counts) > 0 {
-			if err := recordCounts(ctx, tx, b.Counts); err != nil {
+		if len(counts) > 0 {
+			if err := recordCounts(ctx, tx, counts); err != nil {
 				return err
 			}
 		}
@@ -27,14 +35,19 @@ func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
 				return err
 			}
 			defer st.Close()
-			for id, t := range b.LastUsed {
-				if _, err := st.ExecContext(ctx, id, ms(t)); err != nil {
+			for _, id := range slices.Sorted(maps.Keys(b.LastUsed)) {
+				if _, err := st.ExecContext(ctx, id, ms(b.LastUsed[id])); err != nil {
 					return err
 				}
 			}
 		}
 		return nil
 	})
+}
+
+// compareCounts orders counts as the usage table's primary key does.
+func compareCounts(x, y keyward.UsageCount) int {
+	return cmp.Or(strings.Compare(x.KeyID, y.KeyID), x.Start.Compare(y.Start), strings.Compare(x.Outcome.String(), y.Outcome.String()))
 }
 
 // recordCounts adds the counts per key and, for those with an owner, per

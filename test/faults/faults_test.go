@@ -250,10 +250,19 @@ func TestKilledDuringCreates(t *testing.T) {
 // TestKilledDuringTraffic kills keyward serve with SIGKILL under traffic:
 // the usage lost is at most what the last flush interval held.
 func TestKilledDuringTraffic(t *testing.T) {
-	db := "sqlite:" + filepath.Join(t.TempDir(), "k.db")
+	killedDuringTraffic(t, nil, "sqlite:"+filepath.Join(t.TempDir(), "k.db"))
+}
+
+// TestKilledDuringTrafficPostgres is TestKilledDuringTraffic on
+// PostgreSQL.
+func TestKilledDuringTrafficPostgres(t *testing.T) {
+	killedDuringTraffic(t, []string{pepper}, testpg.FreshDatabase(t, testpg.URL(t)))
+}
+
+func killedDuringTraffic(t *testing.T, env []string, db string) {
 	flush := 200 * time.Millisecond
 	args := []string{"--database-url", db, "--admin-token", adminToken, "--usage-flush", flush.String()}
-	srv := testserver.Start(t, nil, args...)
+	srv := testserver.Start(t, env, args...)
 	k := create(t, srv, map[string]any{"name": "busy"})
 	var mu sync.Mutex
 	var done []time.Time // when each 200 came back
@@ -287,7 +296,7 @@ func TestKilledDuringTraffic(t *testing.T) {
 	dead.Store(true)
 	wg.Wait()
 
-	srv2 := testserver.Start(t, nil, args...)
+	srv2 := testserver.Start(t, env, args...)
 	var rep struct {
 		Totals map[string]int64 `json:"totals"`
 	}
