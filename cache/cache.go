@@ -19,6 +19,11 @@
 //   - When the store cannot be reached, a key cached less than StaleTTL ago
 //     (default 5m) keeps verifying; a key not cached gets the store's error
 //     (an HTTP layer answers 503), never a success.
+//   - A key in use is reloaded in the background before its TTL ends
+//     (stale-while-revalidate): a hit on a key in the last RefreshAhead of
+//     its TTL starts one reload, and the hits go on being served from the
+//     cache meanwhile, so a busy key never misses. The refreshed entry is as
+//     new as the reload, so the bounds above hold unchanged.
 //   - N concurrent misses for one id make one store call (single flight).
 //   - Unknown ids do not reach the store once per request: a bounded negative
 //     cache remembers them, and when the store can list its ids
@@ -60,7 +65,12 @@ type Options struct {
 	StaleTTL time.Duration
 	// FallbackTTL replaces TTL while the bus is unhealthy; 0 means 1s.
 	FallbackTTL time.Duration
-	// MaxKeys bounds the number of cached keys; 0 means 100,000.
+	// RefreshAhead is how long before the end of its TTL (or FallbackTTL) a
+	// key that is hit is reloaded in the background; 0 means a quarter of
+	// TTL, a negative value turns refreshing off. It is at most half the TTL
+	// in force.
+	RefreshAhead time.Duration
+	// MaxKeys bounds the number of cached keys; 0 means DefaultMaxKeys.
 	MaxKeys int
 	// NegativeTTL is how long an unknown id is remembered; 0 means TTL.
 	NegativeTTL time.Duration
@@ -89,6 +99,7 @@ type Store struct {
 	now                    func() time.Time
 	log                    *slog.Logger
 	ttl, stale, fallback   time.Duration
+	refreshAhead           time.Duration
 	entries                *otter.Cache[string, *entry]
 	negative               *otter.Cache[string, struct{}]
 	owners                 *records[*keyward.Owner]
@@ -107,11 +118,16 @@ type Store struct {
 	misses, stales         atomic.Uint64
 	negHits, budgetDenials atomic.Uint64
 	loads, loadErrors      atomic.Uint64
+	refreshes              atomic.Uint64
+	refreshing             sync.WaitGroup // background reloads
+	mu                     sync.Mutex     // guards closed against new reloads
+	closed                 bool
 }
 
 type entry struct {
-	key    *keyward.Key
-	loaded int64 // Unix nanoseconds
+	key        *keyward.Key
+	loaded     int64       // Unix nanoseconds, when its read began
+	refreshing atomic.Bool // a background reload was started
 }
 
 // genStripes is the number of write generations; a load is cached only if
@@ -137,7 +153,10 @@ func New(next keyward.Store, opts *Options) (*Store, error) {
 		o.FallbackTTL = time.Second
 	}
 	if o.MaxKeys <= 0 {
-		o.MaxKeys = 100_000
+		o.MaxKeys = DefaultMaxKeys
+	}
+	if o.RefreshAhead == 0 {
+		o.RefreshAhead = o.TTL / 4
 	}
 	if o.NegativeTTL <= 0 {
 		o.NegativeTTL = o.TTL
@@ -181,7 +200,7 @@ func New(next keyward.Store, opts *Options) (*Store, error) {
 	}
 	s := &Store{
 		next: next, bus: o.Bus, now: o.Now, log: o.Logger,
-		ttl: o.TTL, stale: o.StaleTTL, fallback: o.FallbackTTL,
+		ttl: o.TTL, stale: o.StaleTTL, fallback: o.FallbackTTL, refreshAhead: o.RefreshAhead,
 		entries: entries, negative: negative, seed: maphash.MakeSeed(),
 		budget: rate.NewLimiter(rate.Limit(o.UnknownLookups), o.UnknownLookups),
 		stop:   make(chan struct{}),
@@ -216,6 +235,10 @@ func (s *Store) Close() error {
 	close(s.stop)
 	s.unsubscribe()
 	s.done.Wait()
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.refreshing.Wait()
 	s.entries.StopAllGoroutines()
 	s.negative.StopAllGoroutines()
 	s.owners.entries.StopAllGoroutines()
@@ -274,8 +297,12 @@ func (s *Store) Get(ctx context.Context, id string) (*keyward.Key, error) {
 		cached = false
 	}
 	if cached {
-		if now-e.loaded < int64(s.effectiveTTL()) {
+		ttl := s.effectiveTTL()
+		if age := now - e.loaded; age < int64(ttl) {
 			s.hits.Add(1)
+			if age >= s.refreshAt(ttl) {
+				s.refreshSoon(id, e)
+			}
 			return e.key, nil
 		}
 	} else {
@@ -324,44 +351,53 @@ func (s *Store) load(ctx context.Context, id string) (*keyward.Key, error) {
 		if e, ok := s.entries.GetIfPresent(id); ok && s.now().UnixNano()-e.loaded < int64(s.effectiveTTL()) {
 			return e.key, nil
 		}
-		gen := s.stripe(id).Load()
-		// The load outlives a caller that gives up, for the others waiting.
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		s.loads.Add(1)
-		began := time.Now()
-		k, err := s.next.Get(lctx, id)
-		if err == nil || errors.Is(err, keyward.ErrNotFound) {
-			s.lookups.add(time.Since(began)) // failures say nothing of a lookup's time
-		}
-		if err != nil {
-			if errors.Is(err, keyward.ErrNotFound) {
-				if s.stripe(id).Load() == gen {
-					s.negative.Set(id, struct{}{})
-				}
-				s.entries.Invalidate(id)
-				return nil, err
-			}
-			s.loadErrors.Add(1)
-			return nil, err
-		}
-		if s.outage.CompareAndSwap(true, false) {
-			s.log.Info("cache: the store is reachable again")
-		}
-		s.filter.add(id)
-		// This instance is shared by every hit and carries their memo; a store
-		// may hand out its own instance (package memory does), so copy it.
-		k = k.Clone()
-		k.EnableVerifyMemo()
-		if s.stripe(id).Load() == gen {
-			s.entries.Set(id, &entry{key: k, loaded: s.now().UnixNano()})
-		}
-		return k, nil
+		return s.fetch(ctx, id)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return v.(*keyward.Key), nil
+}
+
+// fetch reads the key from the store and caches it unless a write to the
+// key happened meanwhile; it runs inside a flight for id.
+func (s *Store) fetch(ctx context.Context, id string) (*keyward.Key, error) {
+	gen := s.stripe(id).Load()
+	// The load outlives a caller that gives up, for the others waiting.
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	s.loads.Add(1)
+	// The entry's age counts from before the read, so that it is never
+	// older than it says.
+	loaded := s.now().UnixNano()
+	began := time.Now()
+	k, err := s.next.Get(lctx, id)
+	if err == nil || errors.Is(err, keyward.ErrNotFound) {
+		s.lookups.add(time.Since(began)) // failures say nothing of a lookup's time
+	}
+	if err != nil {
+		if errors.Is(err, keyward.ErrNotFound) {
+			if s.stripe(id).Load() == gen {
+				s.negative.Set(id, struct{}{})
+			}
+			s.entries.Invalidate(id)
+			return nil, err
+		}
+		s.loadErrors.Add(1)
+		return nil, err
+	}
+	if s.outage.CompareAndSwap(true, false) {
+		s.log.Info("cache: the store is reachable again")
+	}
+	s.filter.add(id)
+	// This instance is shared by every hit and carries their memo; a store
+	// may hand out its own instance (package memory does), so copy it.
+	k = k.Clone()
+	k.EnableVerifyMemo()
+	if s.stripe(id).Load() == gen {
+		s.entries.Set(id, &entry{key: k, loaded: loaded})
+	}
+	return k, nil
 }
 
 // Create stores the key and announces it, so every instance stops treating
@@ -464,6 +500,9 @@ func (s *Store) Ping(ctx context.Context) error { return s.next.Ping(ctx) }
 // Stats counts what the cache did since it started.
 type Stats struct {
 	Hits, Misses, StaleServed, NegativeHits, BudgetDenials, Loads, LoadErrors uint64
+	// Refreshes counts the background reloads of keys in use (each is also
+	// one of Loads).
+	Refreshes uint64
 	// Size is the number of cached keys.
 	Size int
 	// FilterReady reports whether the filter of existing ids is built: until
@@ -477,7 +516,7 @@ func (s *Store) Stats() Stats {
 	return Stats{
 		Hits: s.hits.Load(), Misses: s.misses.Load(), StaleServed: s.stales.Load(),
 		NegativeHits: s.negHits.Load(), BudgetDenials: s.budgetDenials.Load(),
-		Loads: s.loads.Load(), LoadErrors: s.loadErrors.Load(), Size: s.entries.EstimatedSize(),
+		Loads: s.loads.Load(), LoadErrors: s.loadErrors.Load(), Refreshes: s.refreshes.Load(), Size: s.entries.EstimatedSize(),
 		FilterReady: s.filter.ready(),
 	}
 }

@@ -6,3 +6,6 @@ func (s *Store) RebuildFilter() error { return s.rebuildFilter() }
 
 // FilterReady reports whether the filter of existing ids has been built.
 func (s *Store) FilterReady() bool { return s.filter.ready() }
+
+// WaitRefreshes waits for the background reloads started so far.
+func (s *Store) WaitRefreshes() { s.refreshing.Wait() }

@@ -2,7 +2,9 @@
 // verifies N distinct keys through a Service on cache.Store, as keyward
 // serve does (each key loaded once, its verified-secret memo filled), and
 // reports the Go heap and the process's resident memory (RSS) before and
-// after, and per cached key. From the repository's root:
+// after, and per cached key, and the peak RSS while filling the cache (the
+// garbage of the loads included, as a running server has it). From the
+// repository's root:
 //
 //	go -C bench run ./cachemem -keys 1000000
 //
@@ -13,6 +15,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -72,13 +75,16 @@ func measure() (heap, rss uint64) {
 }
 
 // vmRSS reads the resident set size from /proc/self/status (Linux).
-func vmRSS() uint64 {
+func vmRSS() uint64 { return procStatus("VmRSS:") }
+
+// procStatus reads a size in kB from /proc/self/status (Linux), in bytes.
+func procStatus(field string) uint64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return kb << 10
 		}
@@ -141,6 +147,7 @@ func run(n int, profile string) error {
 	fmt.Printf("cached keys: %d (of %d verified in %v; loads %d)\n", st.Size, n, elapsed.Round(time.Millisecond), st.Loads)
 	fmt.Printf("heap in use: %.1f MiB before, %.1f MiB after: %.0f bytes per cached key\n", mib(heap0), mib(heap1), float64(heap1-heap0)/float64(st.Size))
 	fmt.Printf("RSS:         %.1f MiB before, %.1f MiB after: %.0f bytes per cached key\n", mib(rss0), mib(rss1), float64(rss1-rss0)/float64(st.Size))
+	fmt.Printf("peak RSS while filling (GOGC=%s, no forced collection): %.1f MiB\n", cmp.Or(os.Getenv("GOGC"), "100"), mib(procStatus("VmHWM:")))
 	if profile != "" {
 		f, err := os.Create(profile)
 		if err != nil {

@@ -82,7 +82,7 @@ creates a random pepper beside it, and on first start creates an admin key and p
 	f.BoolVar(&c.allowQueryKey, "allow-query-key", false, "accept keys in the api_key query parameter on /v1/auth (URLs end up in logs)")
 	f.StringSliceVar(&c.trustedProxies, "trusted-proxies", nil, "CIDRs of proxies whose X-Forwarded-For is believed, comma-separated")
 	f.DurationVar(&c.cacheTTL, "cache-ttl", 30*time.Second, "how long a verified key is cached; also the longest a change made elsewhere without Redis takes to be seen")
-	f.IntVar(&c.cacheSize, "cache-size", 100_000, "how many verified keys the cache holds (about 1 KiB each); size it to your working set")
+	f.IntVar(&c.cacheSize, "cache-size", cache.DefaultMaxKeys, "how many verified keys the cache holds (about 1 KiB each); size it to your working set")
 	f.DurationVar(&c.staleTTL, "stale-ttl", 5*time.Minute, "how long cached keys keep verifying while the database is unreachable")
 	f.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve HTTPS")
 	f.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")

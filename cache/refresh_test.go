@@ -1,0 +1,129 @@
+package cache_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/cache"
+	"github.com/keyward/keyward/internal/testkit"
+)
+
+// TestBusyKeyNeverMisses verifies a key every 5 seconds for 100 seconds
+// with a TTL of 30s: after the first load, every verification is a hit,
+// because each hit in the last quarter of the TTL reloads the key in the
+// background.
+func TestBusyKeyNeverMisses(t *testing.T) {
+	e := newEnv(t, newBackend(), testkit.NewClock(t0), cache.Options{TTL: 30 * time.Second})
+	iss := e.create(t)
+	for i := range 21 {
+		if o := e.verify(t, iss.Secret); o != keyward.OutcomeValid {
+			t.Fatalf("verification %d: %v", i, o)
+		}
+		e.cache.WaitRefreshes()
+		e.clock.Add(5 * time.Second)
+	}
+	st := e.cache.Stats()
+	if st.Misses != 1 || st.Hits != 20 {
+		t.Errorf("a key verified every 5s: %d misses and %d hits, want 1 and 20 (stats %+v)", st.Misses, st.Hits, st)
+	}
+	// Loaded at 0s, refreshed at 25s, 50s, 75s and 100s (each at an age of
+	// 25s, in the last 7.5s of the TTL).
+	if st.Refreshes != 4 || e.back.gets.Load() != 5 {
+		t.Errorf("%d refreshes and %d store lookups, want 4 and 5", st.Refreshes, e.back.gets.Load())
+	}
+}
+
+// TestRefreshOff: with a negative RefreshAhead a key is reloaded only when
+// its TTL has passed.
+func TestRefreshOff(t *testing.T) {
+	e := newEnv(t, newBackend(), testkit.NewClock(t0), cache.Options{TTL: 30 * time.Second, RefreshAhead: -1})
+	iss := e.create(t)
+	e.verify(t, iss.Secret)
+	e.clock.Add(29 * time.Second)
+	e.verify(t, iss.Secret)
+	e.cache.WaitRefreshes()
+	if st := e.cache.Stats(); st.Refreshes != 0 || e.back.gets.Load() != 1 {
+		t.Errorf("refreshing off: %d refreshes, %d lookups, want 0 and 1", st.Refreshes, e.back.gets.Load())
+	}
+}
+
+// TestRevocationWithoutBusWithinTTL runs two instances on one store with no
+// shared bus: a key revoked through B at 26s (just after A refreshed it at
+// 25s) is still VALID on A for at most the TTL after the revocation, never
+// longer, however busy the key is.
+func TestRevocationWithoutBusWithinTTL(t *testing.T) {
+	back, clk := newBackend(), testkit.NewClock(t0)
+	const ttl = 30 * time.Second
+	a := newEnv(t, back, clk, cache.Options{TTL: ttl})
+	b := newEnv(t, back, clk, cache.Options{TTL: ttl})
+	iss := a.create(t)
+	var revokedAt, lastValid, firstRevoked time.Time
+	for sec := range 90 {
+		if sec == 26 {
+			if _, err := b.svc.Revoke(context.Background(), iss.Key.ID); err != nil {
+				t.Fatal(err)
+			}
+			revokedAt = clk.Now()
+		}
+		switch o := a.verify(t, iss.Secret); o {
+		case keyward.OutcomeValid:
+			lastValid = clk.Now()
+		case keyward.OutcomeRevoked:
+			if firstRevoked.IsZero() {
+				firstRevoked = clk.Now()
+			}
+		default:
+			t.Fatalf("at %ds: %v", sec, o)
+		}
+		a.cache.WaitRefreshes()
+		clk.Add(time.Second)
+	}
+	if firstRevoked.IsZero() {
+		t.Fatal("the revocation was never seen")
+	}
+	if !lastValid.Before(revokedAt.Add(ttl)) || firstRevoked.After(revokedAt.Add(ttl)) {
+		t.Errorf("revoked at %v: last VALID at %v, first REVOKED at %v; want both within the TTL of %v",
+			revokedAt.Sub(t0), lastValid.Sub(t0), firstRevoked.Sub(t0), ttl)
+	}
+	if lastValid.After(firstRevoked) {
+		t.Errorf("VALID at %v after REVOKED at %v", lastValid.Sub(t0), firstRevoked.Sub(t0))
+	}
+}
+
+// TestRefreshRacingARevocationIsNotCached holds A's background reload in
+// the store while the key is revoked through B on a shared bus: the record
+// the reload read before the revocation must not be cached, and A sees the
+// revocation at once, as without refreshing.
+func TestRefreshRacingARevocationIsNotCached(t *testing.T) {
+	back, clk, bus := newBackend(), testkit.NewClock(t0), cache.NewLocalBus()
+	a := newEnv(t, back, clk, cache.Options{Bus: bus, TTL: 30 * time.Second})
+	b := newEnv(t, back, clk, cache.Options{Bus: bus, TTL: 30 * time.Second})
+	iss := a.create(t)
+	a.verify(t, iss.Secret)
+	clk.Add(25 * time.Second)
+	gate, entered := make(chan struct{}), make(chan struct{}, 1)
+	back.mu.Lock()
+	back.gate, back.entered = gate, entered
+	back.mu.Unlock()
+	if o := a.verify(t, iss.Secret); o != keyward.OutcomeValid { // a hit that starts the reload
+		t.Fatal(o)
+	}
+	select {
+	case <-entered: // the reload holds the record from before the revocation
+	case <-time.After(10 * time.Second):
+		t.Fatal("the hit in the last quarter of the TTL started no reload")
+	}
+	back.mu.Lock()
+	back.gate = nil
+	back.mu.Unlock()
+	if _, err := b.svc.Revoke(context.Background(), iss.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	close(gate)
+	a.cache.WaitRefreshes()
+	if o := a.verify(t, iss.Secret); o != keyward.OutcomeRevoked {
+		t.Errorf("A after a revocation through B during its reload: %v, want REVOKED", o)
+	}
+}
