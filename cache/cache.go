@@ -342,64 +342,6 @@ func (s *Store) effectiveTTL() time.Duration {
 	return s.ttl
 }
 
-// load reads the key once for all concurrent callers and caches the result
-// unless a write to the key happened meanwhile.
-func (s *Store) load(ctx context.Context, id string) (*keyward.Key, error) {
-	v, err, _ := s.flight.Do(id, func() (any, error) {
-		// A flight that ended between our cache miss and this call has
-		// cached the key already.
-		if e, ok := s.entries.GetIfPresent(id); ok && s.now().UnixNano()-e.loaded < int64(s.effectiveTTL()) {
-			return e.key, nil
-		}
-		return s.fetch(ctx, id)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return v.(*keyward.Key), nil
-}
-
-// fetch reads the key from the store and caches it unless a write to the
-// key happened meanwhile; it runs inside a flight for id.
-func (s *Store) fetch(ctx context.Context, id string) (*keyward.Key, error) {
-	gen := s.stripe(id).Load()
-	// The load outlives a caller that gives up, for the others waiting.
-	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	s.loads.Add(1)
-	// The entry's age counts from before the read, so that it is never
-	// older than it says.
-	loaded := s.now().UnixNano()
-	began := time.Now()
-	k, err := s.next.Get(lctx, id)
-	if err == nil || errors.Is(err, keyward.ErrNotFound) {
-		s.lookups.add(time.Since(began)) // failures say nothing of a lookup's time
-	}
-	if err != nil {
-		if errors.Is(err, keyward.ErrNotFound) {
-			if s.stripe(id).Load() == gen {
-				s.negative.Set(id, struct{}{})
-			}
-			s.entries.Invalidate(id)
-			return nil, err
-		}
-		s.loadErrors.Add(1)
-		return nil, err
-	}
-	if s.outage.CompareAndSwap(true, false) {
-		s.log.Info("cache: the store is reachable again")
-	}
-	s.filter.add(id)
-	// This instance is shared by every hit and carries their memo; a store
-	// may hand out its own instance (package memory does), so copy it.
-	k = k.Clone()
-	k.EnableVerifyMemo()
-	if s.stripe(id).Load() == gen {
-		s.entries.Set(id, &entry{key: k, loaded: loaded})
-	}
-	return k, nil
-}
-
 // Create stores the key and announces it, so every instance stops treating
 // its id as unknown.
 func (s *Store) Create(ctx context.Context, k *keyward.Key, a *keyward.AuditEntry) error {

@@ -1,0 +1,112 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/keyward/keyward"
+)
+
+// DefaultMaxKeys is the number of keys a cache holds when Options.MaxKeys is
+// 0. A cached key costs about 1 KiB of resident memory (docs/benchmarks.md,
+// issue 17): a full cache of this size takes about 0.5 GiB, and about
+// 0.6 GiB at its peak with Go's default GOGC, and holds the keys of 8,500
+// distinct keys a second over a 30s TTL twice over.
+const DefaultMaxKeys = 500_000
+
+// refreshAt is the age, in nanoseconds, from which a hit on a key cached
+// for ttl reloads it in the background: RefreshAhead before the end, and
+// no earlier than half-way. With refreshing off it is never reached.
+func (s *Store) refreshAt(ttl time.Duration) int64 {
+	if s.refreshAhead < 0 {
+		return int64(ttl)
+	}
+	return int64(ttl - min(s.refreshAhead, ttl/2))
+}
+
+// refreshSoon reloads the key of e in the background, once for all the
+// hits that find e in its last RefreshAhead. A reload that fails leaves e
+// to expire as any entry does, and the next miss reads the store (or
+// serves e stale during an outage).
+func (s *Store) refreshSoon(id string, e *entry) {
+	if !e.refreshing.CompareAndSwap(false, true) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.refreshing.Add(1)
+	go func() {
+		defer s.refreshing.Done()
+		s.refreshes.Add(1)
+		// In the key's flight, so that a miss meanwhile waits for this read
+		// rather than making a second one. The result is cached by fetch.
+		s.flight.Do(id, func() (any, error) {
+			if cur, ok := s.entries.GetIfPresent(id); ok && cur != e && s.now().UnixNano()-cur.loaded < s.refreshAt(s.effectiveTTL()) {
+				return cur.key, nil // reloaded meanwhile
+			}
+			return s.fetch(context.Background(), id)
+		})
+	}()
+}
+
+// load reads the key once for all concurrent callers and caches the result
+// unless a write to the key happened meanwhile.
+func (s *Store) load(ctx context.Context, id string) (*keyward.Key, error) {
+	v, err, _ := s.flight.Do(id, func() (any, error) {
+		// A flight that ended between our cache miss and this call has
+		// cached the key already.
+		if e, ok := s.entries.GetIfPresent(id); ok && s.now().UnixNano()-e.loaded < int64(s.effectiveTTL()) {
+			return e.key, nil
+		}
+		return s.fetch(ctx, id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*keyward.Key), nil
+}
+
+// fetch reads the key from the store and caches it unless a write to the
+// key happened meanwhile; it runs inside a flight for id.
+func (s *Store) fetch(ctx context.Context, id string) (*keyward.Key, error) {
+	gen := s.stripe(id).Load()
+	// The load outlives a caller that gives up, for the others waiting.
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	s.loads.Add(1)
+	// The entry's age counts from before the read, so that it is never
+	// older than it says.
+	loaded := s.now().UnixNano()
+	began := time.Now()
+	k, err := s.next.Get(lctx, id)
+	if err == nil || errors.Is(err, keyward.ErrNotFound) {
+		s.lookups.add(time.Since(began)) // failures say nothing of a lookup's time
+	}
+	if err != nil {
+		if errors.Is(err, keyward.ErrNotFound) {
+			if s.stripe(id).Load() == gen {
+				s.negative.Set(id, struct{}{})
+			}
+			s.entries.Invalidate(id)
+			return nil, err
+		}
+		s.loadErrors.Add(1)
+		return nil, err
+	}
+	if s.outage.CompareAndSwap(true, false) {
+		s.log.Info("cache: the store is reachable again")
+	}
+	s.filter.add(id)
+	// This instance is shared by every hit and carries their memo; a store
+	// may hand out its own instance (package memory does), so copy it.
+	k = k.Clone()
+	k.EnableVerifyMemo()
+	if s.stripe(id).Load() == gen {
+		s.entries.Set(id, &entry{key: k, loaded: loaded})
+	}
+	return k, nil
+}
