@@ -21,7 +21,9 @@ import (
 // CacheStats are the counters of a verified-key cache.
 type CacheStats struct {
 	Hits, Misses, StaleServed, NegativeHits, BudgetDenials, LoadErrors uint64
-	Size                                                               int
+	// Refreshes counts the background reloads of keys in use.
+	Refreshes uint64
+	Size      int
 }
 
 // LimiterStats are the counters of a rate limiter.
@@ -45,6 +47,7 @@ var (
 	descVerifications = prometheus.NewDesc("keyward_verifications_total", "Key verifications by outcome.", []string{"outcome"}, nil)
 	descCache         = prometheus.NewDesc("keyward_cache_requests_total", "Verified-key cache lookups by result (hit, miss, stale: served during a store outage, negative: a known-unknown id, budget_denied: an id outside the filter of existing ids, past the lookup budget).", []string{"result"}, nil)
 	descCacheErrors   = prometheus.NewDesc("keyward_cache_load_errors_total", "Store errors while loading keys into the cache.", nil, nil)
+	descCacheRefresh  = prometheus.NewDesc("keyward_cache_refreshes_total", "Background reloads of cached keys in use, before their TTL ends.", nil, nil)
 	descCacheSize     = prometheus.NewDesc("keyward_cache_keys", "Keys held in the verified-key cache.", nil, nil)
 	descLimiter       = prometheus.NewDesc("keyward_ratelimit_decisions_total", "Rate-limit decisions by result.", []string{"result"}, nil)
 	descFallbacks     = prometheus.NewDesc("keyward_ratelimit_fallbacks_total", "Rate-limit decisions made locally because the shared limiter (Redis) failed.", nil, nil)
@@ -60,7 +63,7 @@ func NewCollector(src Sources) *Collector { return &Collector{src: src} }
 
 // Describe sends the descriptors of every metric the collector may emit.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descVerifications, descCache, descCacheErrors, descCacheSize, descLimiter, descFallbacks, descDegraded, descBus} {
+	for _, d := range []*prometheus.Desc{descVerifications, descCache, descCacheErrors, descCacheRefresh, descCacheSize, descLimiter, descFallbacks, descDegraded, descBus} {
 		ch <- d
 	}
 }
@@ -92,6 +95,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descCache, s.NegativeHits, "negative")
 		counter(descCache, s.BudgetDenials, "budget_denied")
 		counter(descCacheErrors, s.LoadErrors)
+		counter(descCacheRefresh, s.Refreshes)
 		gauge(descCacheSize, float64(s.Size))
 	}
 	if f := c.src.Limiter; f != nil {

@@ -19,7 +19,7 @@ func TestCollector(t *testing.T) {
 		Verifications: func() map[keyward.Outcome]uint64 {
 			return map[keyward.Outcome]uint64{keyward.OutcomeValid: 7, keyward.OutcomeNotFound: 2}
 		},
-		Cache:      func() metrics.CacheStats { return metrics.CacheStats{Hits: 5, Misses: 1, Size: 3} },
+		Cache:      func() metrics.CacheStats { return metrics.CacheStats{Hits: 5, Misses: 1, Refreshes: 2, Size: 3} },
 		Limiter:    func() metrics.LimiterStats { return metrics.LimiterStats{Allowed: 4, Degraded: true} },
 		BusHealthy: func() bool { return true },
 	})
@@ -34,12 +34,15 @@ keyward_ratelimit_degraded 1
 # HELP keyward_cache_keys Keys held in the verified-key cache.
 # TYPE keyward_cache_keys gauge
 keyward_cache_keys 3
+# HELP keyward_cache_refreshes_total Background reloads of cached keys in use, before their TTL ends.
+# TYPE keyward_cache_refreshes_total counter
+keyward_cache_refreshes_total 2
 `
-	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "keyward_verifications_total", "keyward_ratelimit_degraded", "keyward_cache_keys"); err != nil {
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "keyward_verifications_total", "keyward_ratelimit_degraded", "keyward_cache_keys", "keyward_cache_refreshes_total"); err != nil {
 		t.Error(err)
 	}
-	if n := testutil.CollectAndCount(c); n != 14 {
-		t.Errorf("%d metrics collected, want 14 (2 outcomes, 7 cache, 4 limiter, 1 bus)", n)
+	if n := testutil.CollectAndCount(c); n != 15 {
+		t.Errorf("%d metrics collected, want 15 (2 outcomes, 8 cache, 4 limiter, 1 bus)", n)
 	}
 }
 

@@ -331,7 +331,7 @@ func (a *app) assemble(ctx context.Context, c serveConfig, in serveInputs, base 
 		Verifications: svc.Stats,
 		Cache: func() metrics.CacheStats {
 			s := cached.Stats()
-			return metrics.CacheStats{Hits: s.Hits, Misses: s.Misses, StaleServed: s.StaleServed, NegativeHits: s.NegativeHits, BudgetDenials: s.BudgetDenials, LoadErrors: s.LoadErrors, Size: s.Size}
+			return metrics.CacheStats{Hits: s.Hits, Misses: s.Misses, StaleServed: s.StaleServed, NegativeHits: s.NegativeHits, BudgetDenials: s.BudgetDenials, LoadErrors: s.LoadErrors, Refreshes: s.Refreshes, Size: s.Size}
 		},
 		Limiter:    limiterStats,
 		BusHealthy: bus.Healthy,
