@@ -442,8 +442,8 @@ func (s *Store) Ping(ctx context.Context) error { return s.next.Ping(ctx) }
 // Stats counts what the cache did since it started.
 type Stats struct {
 	Hits, Misses, StaleServed, NegativeHits, BudgetDenials, Loads, LoadErrors uint64
-	// Refreshes counts the background reloads of keys in use (each is also
-	// one of Loads).
+	// Refreshes counts the background reloads of keys, owner records and
+	// roles in use (those of keys are also counted in Loads).
 	Refreshes uint64
 	// Size is the number of cached keys.
 	Size int

@@ -33,6 +33,21 @@ func (s *Store) refreshSoon(id string, e *entry) {
 	if !e.refreshing.CompareAndSwap(false, true) {
 		return
 	}
+	s.background(func() {
+		// In the key's flight, so that a miss meanwhile waits for this read
+		// rather than making a second one. The result is cached by fetch.
+		s.flight.Do(id, func() (any, error) {
+			if cur, ok := s.entries.GetIfPresent(id); ok && cur != e && s.now().UnixNano()-cur.loaded < s.refreshAt(s.effectiveTTL()) {
+				return cur.key, nil // reloaded meanwhile
+			}
+			return s.fetch(context.Background(), id)
+		})
+	})
+}
+
+// background runs a reload of a key, owner or role in use in a goroutine
+// that Close waits for, unless the store is closed.
+func (s *Store) background(reload func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -42,14 +57,7 @@ func (s *Store) refreshSoon(id string, e *entry) {
 	go func() {
 		defer s.refreshing.Done()
 		s.refreshes.Add(1)
-		// In the key's flight, so that a miss meanwhile waits for this read
-		// rather than making a second one. The result is cached by fetch.
-		s.flight.Do(id, func() (any, error) {
-			if cur, ok := s.entries.GetIfPresent(id); ok && cur != e && s.now().UnixNano()-cur.loaded < s.refreshAt(s.effectiveTTL()) {
-				return cur.key, nil // reloaded meanwhile
-			}
-			return s.fetch(context.Background(), id)
-		})
+		reload()
 	}()
 }
 

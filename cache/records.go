@@ -21,7 +21,8 @@ import (
 // cache's guarantees: TTL (shortened while the bus is unhealthy), every
 // write dropping the entry here and on every instance, stale copies served
 // for StaleTTL while the store is down, one load for concurrent misses, and
-// no caching of a load that raced a write.
+// no caching of a load that raced a write, and records in use reloaded in
+// the background before their TTL ends.
 type records[T any] struct {
 	s       *Store
 	what    string // "owner" or "role", for errors
@@ -33,9 +34,10 @@ type records[T any] struct {
 }
 
 type record[T any] struct {
-	val    T
-	found  bool
-	loaded int64 // Unix nanoseconds
+	val        T
+	found      bool
+	loaded     int64        // Unix nanoseconds, when its read began
+	refreshing *atomic.Bool // a background reload was started
 }
 
 func newRecords[T any](s *Store, what string, size int, load func(context.Context, string) (T, error)) (*records[T], error) {
@@ -74,27 +76,20 @@ func (r *records[T]) get(ctx context.Context, name string) (T, error) {
 	}
 	now := r.s.now().UnixNano()
 	e, cached := r.entries.GetIfPresent(name)
-	if cached && now-e.loaded < int64(r.s.effectiveTTL()) {
+	ttl := r.s.effectiveTTL()
+	if age := now - e.loaded; cached && age < int64(ttl) {
+		if age >= r.s.refreshAt(ttl) && e.refreshing.CompareAndSwap(false, true) {
+			r.s.background(func() {
+				r.flight.Do(name, func() (any, error) { return r.fetch(context.Background(), name) })
+			})
+		}
 		if !e.found {
 			var zero T
 			return zero, r.notFound(name)
 		}
 		return e.val, nil
 	}
-	v, err, _ := r.flight.Do(name, func() (any, error) {
-		gen := r.gen(name).Load()
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		val, err := r.load(lctx, name)
-		found := err == nil
-		if err != nil && !errors.Is(err, keyward.ErrNotFound) {
-			return nil, err
-		}
-		if r.gen(name).Load() == gen {
-			r.entries.Set(name, record[T]{val: val, found: found, loaded: r.s.now().UnixNano()})
-		}
-		return record[T]{val: val, found: found}, nil
-	})
+	v, err, _ := r.flight.Do(name, func() (any, error) { return r.fetch(ctx, name) })
 	switch {
 	case err == nil:
 		rec := v.(record[T])
@@ -112,6 +107,24 @@ func (r *records[T]) get(ctx context.Context, name string) (T, error) {
 	}
 	var zero T
 	return zero, err
+}
+
+// fetch reads the record of name and caches it unless a write to it
+// happened meanwhile; it runs inside a flight for name.
+func (r *records[T]) fetch(ctx context.Context, name string) (any, error) {
+	gen := r.gen(name).Load()
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	loaded := r.s.now().UnixNano()
+	val, err := r.load(lctx, name)
+	found := err == nil
+	if err != nil && !errors.Is(err, keyward.ErrNotFound) {
+		return nil, err
+	}
+	if r.gen(name).Load() == gen {
+		r.entries.Set(name, record[T]{val: val, found: found, loaded: loaded, refreshing: new(atomic.Bool)})
+	}
+	return record[T]{val: val, found: found}, nil
 }
 
 // write runs a write for name and, when it succeeds, drops name here and on

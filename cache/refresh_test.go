@@ -127,3 +127,41 @@ func TestRefreshRacingARevocationIsNotCached(t *testing.T) {
 		t.Errorf("A after a revocation through B during its reload: %v, want REVOKED", o)
 	}
 }
+
+// TestBusyOwnerRecordIsRefreshed: the owner record a busy key's
+// verifications read is reloaded in the background too, so it is never
+// read from the store on a verification's path once cached.
+func TestBusyOwnerRecordIsRefreshed(t *testing.T) {
+	back, clk := &recordBackend{backend: newBackend()}, testkit.NewClock(t0)
+	c, err := cache.New(back, &cache.Options{Now: clk.Now, TTL: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	e := &env{cache: c, svc: testkit.NewService(t, c, hasher(t), &keyward.Options{Now: clk.Now}), clock: clk}
+	ctx := context.Background()
+	if _, _, err := e.svc.PutOwner(ctx, "acme", keyward.OwnerParams{Remaining: keyward.Ptr[int64](1000)}); err != nil {
+		t.Fatal(err)
+	}
+	iss, err := e.svc.Create(ctx, keyward.CreateParams{Name: "k", Owner: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.verify(t, iss.Secret)
+	before := back.ownerGets.Load()
+	clk.Add(25 * time.Second)
+	e.verify(t, iss.Secret) // a hit in the last quarter of the TTL
+	c.WaitRefreshes()
+	if n := back.ownerGets.Load() - before; n != 1 {
+		t.Errorf("the owner record was read %d times in the background at 25s, want 1", n)
+	}
+	clk.Add(6 * time.Second) // past the first load's TTL
+	e.verify(t, iss.Secret)
+	c.WaitRefreshes()
+	if n := back.ownerGets.Load() - before; n != 1 {
+		t.Errorf("at 31s the owner record was read again (%d reads since the first): the refreshed copy was not used", n)
+	}
+	if st := c.Stats(); st.Misses != 1 {
+		t.Errorf("%d key misses, want 1", st.Misses)
+	}
+}
