@@ -47,7 +47,7 @@ func (r route) operation() huma.Operation {
 // routes lists the operations served by huma: the admin API and
 // POST /v1/keys/verify.
 func (s *Server) routes() []route {
-	return append(append(s.keyRoutes(), s.ownerRoutes()...), s.roleRoutes()...)
+	return append(append(append(s.keyRoutes(), s.policyRoutes()...), s.ownerRoutes()...), s.roleRoutes()...)
 }
 
 func (s *Server) keyRoutes() []route {
