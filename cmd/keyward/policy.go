@@ -15,7 +15,7 @@ import (
 
 // The key lifetime policy: serve's --default-key-lifetime and
 // --max-key-lifetime, recorded in the database at start; keys list's
-// filters by use and expiry; keys policy, which shows the stored policy.
+// filters by use and expiry; policy show and set.
 
 // lifetimeFlag is a flag holding a Go duration, or nothing (nil) when not
 // given.
@@ -127,14 +127,33 @@ func checkHygiene(cmd *cobra.Command, p keyward.ListParams) error {
 	return nil
 }
 
-func (a *app) keysPolicy(o *keysOptions) *cobra.Command {
-	return &cobra.Command{
+func (a *app) policyCmd() *cobra.Command {
+	o := &keysOptions{}
+	cmd := &cobra.Command{
 		Use:   "policy",
-		Short: "Show the key lifetime policy",
-		Long: `Show the key lifetime policy stored in the database: the default and maximum key
-lifetimes that keyward serve recorded at its last start (--default-key-lifetime,
---max-key-lifetime), which every keys verb applies too.`,
-		Example: "  keyward keys policy\n  keyward keys policy -o json",
+		Short: "Show or set the key lifetime policy",
+		Long: `Show or set the key lifetime policy stored in the database named by --database-url:
+the default key lifetime (a key created without an expiry expires after it) and the
+maximum key lifetime (no create, update, rotate or import may give a key a later
+expiry, or none). Every keyward serve on the database and every keys verb apply it.
+
+keyward serve records its --default-key-lifetime and --max-key-lifetime at every
+start, replacing the stored policy: give every instance the same flags, and use
+policy set where no server runs, or to apply a policy before the servers restart
+with it. GET /v1/policy shows the same. Output is a table for people; --output json
+for scripts (the object of GET /v1/policy). Exit status: 0 on success, 1 on an error,
+2 on bad usage.`,
+	}
+	o.registerStore(cmd)
+	cmd.AddCommand(a.policyShow(o), a.policySet(o))
+	return cmd
+}
+
+func (a *app) policyShow(o *keysOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:     "show",
+		Short:   "Show the key lifetime policy",
+		Example: "  keyward policy show\n  keyward policy show -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withKeys(cmd.Context(), o, verb{noPepper: true}, func(env *keysEnv, p *printer) error {
@@ -142,17 +161,62 @@ lifetimes that keyward serve recorded at its last start (--default-key-lifetime,
 				if err != nil {
 					return err
 				}
-				if p.json {
-					return p.printJSON(pol)
-				}
-				p.table([]string{"SETTING", "VALUE"}, [][]string{
-					{"default key lifetime", lifetimeText(pol.DefaultKeyLifetime)},
-					{"max key lifetime", lifetimeText(pol.MaxKeyLifetime)},
-				})
-				return nil
+				return printPolicy(p, pol)
 			})
 		},
 	}
+}
+
+func (a *app) policySet(o *keysOptions) *cobra.Command {
+	var f policyFlags
+	cmd := &cobra.Command{
+		Use:   "set",
+		Short: "Replace the key lifetime policy",
+		Long: `Replace the key lifetime policy with the lifetimes given: a lifetime not given is
+none, so policy set alone removes both. Keys are not changed: those beyond a new maximum
+are listed by keyward keys list --expires-within or --no-expiry. The change is written
+to the audit log (policy.update) only if the policy differs.
+
+keyward serve records its own --default-key-lifetime and --max-key-lifetime at every
+start, replacing what policy set stored: start the servers with the same values.`,
+		Example: `  keyward policy set --default-key-lifetime 720h --max-key-lifetime 2160h
+  keyward policy set --default-key-lifetime 360h
+  keyward policy set`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var probs []string
+			f.check(func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) })
+			if len(probs) > 0 {
+				return usagef("%s", strings.Join(probs, "; "))
+			}
+			return a.withKeys(cmd.Context(), o, verb{noPepper: true}, func(env *keysEnv, p *printer) error {
+				changed, err := env.svc.SetPolicy(env.ctx, f.policy())
+				if err != nil {
+					return err
+				}
+				if !changed {
+					fmt.Fprintln(a.stderr, "the policy was already this one: nothing written")
+				}
+				return printPolicy(p, f.policy())
+			})
+		},
+	}
+	fl := cmd.Flags()
+	fl.Var(&f.defaultLifetime, "default-key-lifetime", `a key created without an expiry expires after this Go duration, e.g. 720h ("--expires-in never" opts out unless a maximum is set); default none`)
+	fl.Var(&f.maxLifetime, "max-key-lifetime", "no key may be given an expiry later than this Go duration from the time of the change, or none, e.g. 2160h; default none")
+	return cmd
+}
+
+// printPolicy prints pol as a table, or as the object of GET /v1/policy.
+func printPolicy(p *printer, pol keyward.Policy) error {
+	if p.json {
+		return p.printJSON(pol)
+	}
+	p.table([]string{"SETTING", "VALUE"}, [][]string{
+		{"default key lifetime", lifetimeText(pol.DefaultKeyLifetime)},
+		{"max key lifetime", lifetimeText(pol.MaxKeyLifetime)},
+	})
+	return nil
 }
 
 // neverText is what --expires-in takes for no expiry.
