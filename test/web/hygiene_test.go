@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/testserver"
 	"github.com/keyward/keyward/internal/testsqlite"
 	"github.com/keyward/keyward/store/sqlite"
 )
@@ -109,5 +111,63 @@ func TestHygieneCard(t *testing.T) {
 	b.do("clicking no expiry", chromedp.Click(chromedp.CSS("#hygiene-no-expiry")), chromedp.WaitVisible(chromedp.CSS("#keys-hygiene")))
 	if rows := listed(); !strings.Contains(rows, "dusty") || !strings.Contains(rows, "fresh") || strings.Contains(rows, "gone") || strings.Contains(rows, "soon") {
 		t.Errorf("active keys without expiry: %q, want dusty and fresh", rows)
+	}
+}
+
+// TestKeyFormFollowsThePolicy: under a default and a maximum key lifetime,
+// the new key form offers the default (and takes it), and disables "Never
+// expires" and the choices beyond the maximum.
+func TestKeyFormFollowsThePolicy(t *testing.T) {
+	b := newBrowser(t, 1280, 900)
+	db := filepath.Join(t.TempDir(), "web.db")
+	srv := testserver.Start(t, nil, "--database-url", "sqlite:"+db, "--admin-token", adminToken,
+		"--default-key-lifetime", "720h", "--max-key-lifetime", "2160h")
+	b.do("opening the page", chromedp.Navigate(srv.URL+"/#/keys"))
+	b.signIn(adminToken)
+	b.do("opening the create dialog",
+		chromedp.WaitVisible(chromedp.CSS(`#keys-body[aria-busy="false"]`)),
+		chromedp.Click(chromedp.CSS("#new-key")),
+		chromedp.WaitVisible(chromedp.CSS("#f-name")),
+		waitText("#f-expiry-help", "90 days at most"),
+	)
+	type option struct {
+		Value    string `json:"value"`
+		Text     string `json:"text"`
+		Disabled bool   `json:"disabled"`
+		Hidden   bool   `json:"hidden"`
+	}
+	state := run(b, "reading the expiry choices", chromedp.Evaluate[struct {
+		Value   string   `json:"value"`
+		Options []option `json:"options"`
+	}](`({ value: document.getElementById('f-expiry').value,
+		options: [...document.getElementById('f-expiry').options].map((o) => ({ value: o.value, text: o.textContent, disabled: o.disabled, hidden: o.hidden })) })`))
+	if state.Value != "policy" {
+		t.Errorf("the expiry of a new key is %q, want the policy's default", state.Value)
+	}
+	for _, o := range state.Options {
+		off := o.Value == "" || o.Value == "8760h" || o.Value == "keep"
+		if o.Disabled != off {
+			t.Errorf("expiry choice %q (%s): disabled %v, want %v", o.Value, o.Text, o.Disabled, off)
+		}
+		if o.Value == "policy" && (o.Hidden || o.Text != "Policy default: in 30 days") {
+			t.Errorf("the policy's choice: %+v", o)
+		}
+	}
+	before := time.Now()
+	b.do("creating a key",
+		chromedp.SendKeys(chromedp.CSS("#f-name"), "by default"),
+		chromedp.Click(chromedp.CSS("#key-form-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#secret-value")),
+	)
+	var page struct {
+		Items []struct {
+			Name      string     `json:"name"`
+			ExpiresAt *time.Time `json:"expires_at"`
+		} `json:"items"`
+	}
+	srv.Do(t, "GET", "/v1/keys", adminToken, nil).JSON(t, &page)
+	if len(page.Items) != 1 || page.Items[0].ExpiresAt == nil ||
+		page.Items[0].ExpiresAt.Before(before.Add(720*time.Hour).Truncate(time.Second)) || page.Items[0].ExpiresAt.After(time.Now().Add(720*time.Hour)) {
+		t.Errorf("the key created with the policy's default: %+v, want it to expire in 720h", page.Items)
 	}
 }

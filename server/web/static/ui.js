@@ -340,11 +340,18 @@ export function crumbs(listHref, listName, here) {
 // goHours reads a Go duration as the API writes it ("2160h0m0s", "90m0s")
 // and writes it in whole hours or minutes as the API takes it ("2160h").
 export function goHours(d) {
-  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(String(d || ''));
-  if (!m) return String(d);
-  const mins = (+m[1] || 0) * 60 + (+m[2] || 0);
-  if (+m[3] || !mins) return String(d);
+  const mins = goMinutes(d);
+  if (mins === null) return String(d);
   return mins % 60 ? `${mins}m` : `${mins / 60}h`;
+}
+
+// goMinutes is a Go duration of whole minutes ("720h0m0s", "90m") in
+// minutes; null for anything else.
+export function goMinutes(d) {
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(String(d || ''));
+  if (!m) return null;
+  const mins = (+m[1] || 0) * 60 + (+m[2] || 0);
+  return +m[3] || !mins ? null : mins;
 }
 
 // goSpan writes a Go duration for people: "90 days", "36 hours".
