@@ -87,12 +87,27 @@ func recordPolicy(ctx context.Context, svc *keyward.Service, p keyward.Policy, l
 	return nil
 }
 
-// lifetimeText writes a lifetime of the policy, or "none".
+// lifetimeText writes a lifetime of the policy for people ("720h (30
+// days)", "90m"), or "none".
 func lifetimeText(d *time.Duration) string {
 	if d == nil {
 		return "none"
 	}
-	return d.String()
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	switch days := *d / (24 * time.Hour); {
+	case *d%(24*time.Hour) != 0 || days == 0:
+	case days == 1:
+		s += " (1 day)"
+	default:
+		s += fmt.Sprintf(" (%d days)", days)
+	}
+	return s
 }
 
 // bootstrapExpiry gives the first admin key the maximum key lifetime when
