@@ -78,7 +78,7 @@ func (s *Server) keyRoutes() []route {
 			"How many keys are in each status, and verifications of all keys per minute over the last hour by outcome (the admin page's overview).",
 			audit, authAdmin, 0, false, []int{401, 403, 503}, handle(s.stats)},
 		{"list-audit", get, "/v1/audit", "Audit log",
-			"Admin actions, newest first, paginated like /v1/keys; kept after a key is deleted. Owner and role actions have an empty key_id and name the owner or role in details.",
+			"Admin actions, newest first, paginated like /v1/keys; kept after a key is deleted. Owner and role actions have an empty key_id and name the owner or role in details; policy.update (a change of the key lifetime policy) has an empty key_id and the old and new policy in details.",
 			audit, authAdmin, 0, false, []int{401, 403, 422, 503}, handle(s.listAudit)},
 		{"verify-key", post, "/v1/keys/verify", "Verify a key",
 			"For services in any language: checks the key your caller presented and spends its cost. 200 for every outcome; read valid and code.",
