@@ -264,7 +264,8 @@ func TestUnavailable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer
 			log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			req := httptest.NewRequest(http.MethodGet, "/things?api_key="+key, nil)
+			// A careless client puts the key in the path too: it is logged redacted.
+			req := httptest.NewRequest(http.MethodGet, "/things/"+key+"?api_key="+key, nil)
 			req.Header.Set("X-API-Key", key)
 			rec := serve(httpauth.New(tc.v, &httpauth.Options{Logger: log, AllowQueryKey: true})(okHandler), req)
 			if rec.Code != http.StatusServiceUnavailable {
@@ -279,7 +280,7 @@ func TestUnavailable(t *testing.T) {
 			if !strings.Contains(out, "cannot verify key") || !strings.Contains(out, tok.ID) {
 				t.Errorf("log %q does not report the error with the key id", out)
 			}
-			if strings.Contains(out, key) || strings.Contains(out, tok.Secret) {
+			if strings.Contains(out, key) || strings.Contains(out, tok.Secret) || strings.Contains(out, tok.Secret[:20]) {
 				t.Errorf("the log contains the key: %s", out)
 			}
 		})

@@ -15,6 +15,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -171,8 +172,18 @@ func (s *Server) NewHTTPServer(addr string) *http.Server {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ErrorLog:          log.New(errorLogWriter{s.log}, "", 0),
 	}
+}
+
+// errorLogWriter passes the lines of http.Server's ErrorLog to the logger at
+// warn level, with any key in them redacted: a panic message or a protocol
+// error may quote what the client sent.
+type errorLogWriter struct{ log *slog.Logger }
+
+func (w errorLogWriter) Write(p []byte) (int, error) {
+	w.log.Warn(httpauth.RedactKeys(strings.TrimRight(string(p), "\n")))
+	return len(p), nil
 }
 
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
@@ -290,7 +301,8 @@ func (s *Server) documentOperations() {
 }
 
 // accessLog writes one line per request: never the query string (it may
-// hold a key), never a header value but the public key id.
+// hold a key), never a header value but the public key id, and the path
+// with any key in it redacted (a client may put a key in a URL).
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -298,7 +310,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		next.ServeHTTP(rec, r)
 		attrs := []slog.Attr{
 			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
+			slog.String("path", httpauth.RedactKeys(r.URL.Path)),
 			slog.Int("status", rec.status),
 			slog.Int64("bytes", rec.bytes),
 			slog.Float64("ms", float64(time.Since(start).Microseconds())/1000),
