@@ -104,7 +104,9 @@ func New(cfg Config) (*Server, error) {
 	}
 
 	mux := http.NewServeMux()
-	s.api = humago.New(mux, humaConfig(cfg.Version))
+	hc := humaConfig(cfg.Version)
+	hc.Transformers = append(hc.Transformers, logProblems(s.log))
+	s.api = humago.New(mux, hc)
 	s.api.UseMiddleware(s.authorize)
 	if err := s.registerRoutes(); err != nil {
 		return nil, err
