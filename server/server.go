@@ -129,8 +129,10 @@ func New(cfg Config) (*Server, error) {
 	if web == nil {
 		web = http.HandlerFunc(servePlaceholder)
 	}
+	web = shapeErrors(web)
 	mux.Handle("GET /{$}", web)
 	mux.Handle("GET /ui/", web)
+	mux.Handle("/", unrouted(mux))
 	s.handler = s.accessLog(mux)
 	return s, nil
 }

@@ -364,7 +364,9 @@ func runServer(ctx context.Context, hs *http.Server, ln net.Listener, useTLS boo
 		if useTLS {
 			errc <- hs.ServeTLS(ln, "", "") // the pair is in hs.TLSConfig
 		} else {
-			errc <- hs.Serve(ln)
+			// net/http's own 400 and 431 in problem+json, as every error
+			// (under TLS they stay text/plain: docs/security.md).
+			errc <- hs.Serve(server.ProblemListener(ln))
 		}
 	}()
 	select {

@@ -203,8 +203,9 @@ func TestNoSecretOrHashInResponsesOrLogs(t *testing.T) {
 
 func TestOversizedInput(t *testing.T) {
 	s := start(t)
-	if r := s.Do(t, "GET", "/v1/auth", "", nil, "X-API-Key", strings.Repeat("k", 100<<10)); r.Status != 431 {
-		t.Errorf("100 KiB header: %d, want 431", r.Status)
+	if r := s.Do(t, "GET", "/v1/auth", "", nil, "X-API-Key", strings.Repeat("k", 100<<10)); r.Status != 431 ||
+		r.Header.Get("Content-Type") != "application/problem+json" {
+		t.Errorf("100 KiB header: %d %s, want 431 in problem+json", r.Status, r.Header.Get("Content-Type"))
 	}
 	big := `{"name":"x","description":"` + strings.Repeat("d", 2<<20) + `"}`
 	if r := s.Do(t, "POST", "/v1/keys", adminToken, big); r.Status != 413 {
