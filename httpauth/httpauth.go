@@ -111,9 +111,10 @@ type handler struct {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	key := KeyFromHeader(r)
-	if key == "" && h.allowQuery {
-		key = KeyFromQuery(r)
+	key, err := RequestKey(r, h.allowQuery)
+	if err != nil {
+		WriteSeveralKeys(w)
+		return
 	}
 	if key == "" {
 		WriteMissing(w)

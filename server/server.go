@@ -249,6 +249,10 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, level stri
 		writeProblem(w, newProblem(status, "", detail))
 		return actor, false
 	}
+	if len(r.Header["Authorization"]) > 1 {
+		httpauth.WriteSeveralKeys(w) // RFC 6750: one credential per request
+		return actor, false
+	}
 	tok := bearer(r)
 	if tok == "" {
 		return deny(http.StatusUnauthorized, "this endpoint needs an admin credential in Authorization: Bearer")

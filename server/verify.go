@@ -65,6 +65,7 @@ func (s *Server) registerAuth(mux *http.ServeMux) {
 		},
 		Responses: map[string]*huma.Response{
 			"200": {Description: "The key passes.", Headers: passed},
+			"400": {Description: "The request presents more than one key (RFC 6750: one method per request), even the same key twice: INVALID_REQUEST."},
 			"401": {Description: "No key, or not a valid one."},
 			"403": {Description: "Address or scope not allowed."},
 			"422": {Description: "A cost or scope_query that breaks the rules (problem+json, VALIDATION_FAILED)."},
@@ -78,9 +79,10 @@ func ptr[T any](v T) *T { return &v }
 
 // handleAuth is the forward-auth endpoint: the hot path for proxies.
 func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
-	key := httpauth.KeyFromHeader(r)
-	if key == "" && s.allowQueryKey {
-		key = httpauth.KeyFromQuery(r)
+	key, err := httpauth.RequestKey(r, s.allowQueryKey)
+	if err != nil {
+		httpauth.WriteSeveralKeys(w)
+		return
 	}
 	if key == "" {
 		httpauth.WriteMissing(w)
