@@ -97,11 +97,20 @@ func newHumaError(status int, msg string, errs ...error) huma.StatusError {
 		d := api.ProblemDetail{Message: e.Error()}
 		var ed *huma.ErrorDetail
 		if errors.As(e, &ed) {
+			if ds, ok := asBodyProblems(ed); ok { // decodeJSON's checks
+				details = append(details, ds...)
+				continue
+			}
 			// Never echo ed.Value: for a body that is not JSON it is the
 			// whole body, which may hold a key.
 			d = api.ProblemDetail{Location: ed.Location, Message: ed.Message}
 		}
 		details = append(details, d)
+	}
+	for i, d := range details {
+		// A member name is echoed in its location ("unexpected property"):
+		// never a key.
+		details[i] = api.ProblemDetail{Location: httpauth.RedactKeys(d.Location), Message: httpauth.RedactKeys(d.Message)}
 	}
 	switch status {
 	case http.StatusBadRequest:

@@ -147,7 +147,11 @@ func humaConfig(version string) huma.Config {
 		"Admin endpoints take `Authorization: Bearer <admin token>` (a key with scope keyward:admin, or the server's admin token)."
 	// curl -d sends form encoding by default: read such bodies as JSON (a body
 	// that is not JSON still gets 400).
-	hc.Formats["application/x-www-form-urlencoded"] = huma.DefaultJSONFormat
+	// decodeJSON checks what the schema cannot (UTF-8, nulls, integer
+	// ranges) and locates problems by their JSON path.
+	format := huma.Format{Marshal: huma.DefaultJSONFormat.Marshal, Unmarshal: decodeJSON}
+	hc.Formats["application/json"], hc.Formats["json"] = format, format
+	hc.Formats["application/x-www-form-urlencoded"] = format
 	hc.DocsPath = ""    // our own page, with embedded assets
 	hc.SchemasPath = "" // no $schema links in responses
 	hc.CreateHooks = nil
