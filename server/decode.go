@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -25,6 +26,12 @@ import (
 // the schema cannot and encoding/json would let through or report in Go's
 // words:
 //
+//   - invalid UTF-8 in a string (encoding/json replaces it with U+FFFD, so
+//     a name would silently change);
+//   - null where the contract gives it no meaning (encoding/json leaves the
+//     field as it was, so "name": null in a PATCH would silently do
+//     nothing): null is allowed only where the schema is nullable, that is
+//     for the keyward.Nullable fields;
 //   - integers the Go type cannot hold (1e30 for an int64), which
 //     encoding/json reports naming Go structs and types, and durations
 //     past time.Duration's range, which it reports with no location.
@@ -92,19 +99,26 @@ func (c *bodyChecker) add(path, msg string) {
 // value checks the JSON value at path against the Go type t (nil: any
 // value, not checked further).
 func (c *bodyChecker) value(path string, t reflect.Type) error {
+	start := c.dec.InputOffset()
 	tok, err := c.dec.Token()
 	if err != nil {
 		return err
 	}
-	t, _ = deref(t)
+	t, nullOK := deref(t)
 	switch tok := tok.(type) {
+	case nil:
+		if t != nil && !nullOK {
+			c.add(path, "must not be null: leave the member out instead")
+		}
+	case string:
+		if !utf8.Valid(c.data[start:c.dec.InputOffset()]) {
+			c.add(path, "must be valid UTF-8")
+		} else if t != nil {
+			c.text(path, t, tok)
+		}
 	case json.Number:
 		if t != nil {
 			c.number(path, t, tok.String())
-		}
-	case string:
-		if t != nil {
-			c.text(path, t, tok)
 		}
 	case json.Delim:
 		return c.container(path, t, tok)
@@ -131,7 +145,10 @@ func (c *bodyChecker) container(path string, t reflect.Type, open json.Delim) er
 			return err
 		}
 		name, _ := tok.(string)
-		_ = start
+		if !utf8.Valid(c.data[start:c.dec.InputOffset()]) {
+			c.add(path, "member names must be valid UTF-8")
+			name = "?"
+		}
 		if err := c.value(path+"."+name, fieldType(t, name)); err != nil {
 			return err
 		}
