@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -46,5 +48,49 @@ func TestErrorLogRedactsKeys(t *testing.T) {
 	log := e.log.String()
 	if keys := findKeys([]byte(log)); len(keys) > 0 || !strings.Contains(log, "panic serving") {
 		t.Fatalf("the error log line holds %d key(s), or is missing:\n%s", len(keys), log)
+	}
+}
+
+// logLines returns the JSON lines of the log whose msg is msg.
+func logLines(t *testing.T, log, msg string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
+		var m map[string]any
+		if line == "" {
+			continue
+		}
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("not a JSON line: %q", line)
+		}
+		if m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TestRejectionFloodLogIsBounded: an unauthenticated flood writes a
+// bounded number of access lines per code, while the verification metrics
+// count every rejection.
+func TestRejectionFloodLogIsBounded(t *testing.T) {
+	e := newEnv(t)
+	const n = 300
+	for i := range n {
+		e.do(t, "GET", "/v1/auth", "", "X-API-Key", fmt.Sprintf("garbage-%d", i))
+		e.do(t, "GET", "/v1/auth", "")
+		e.do(t, "GET", "/v1/keys", "")
+	}
+	perCode := map[any]int{}
+	for _, l := range logLines(t, e.log.String(), "request") {
+		perCode[l["code"]]++
+	}
+	for _, code := range []string{"MALFORMED", "MISSING", "UNAUTHORIZED"} {
+		if perCode[code] == 0 || perCode[code] > 10 {
+			t.Errorf("%d access lines for %s, want 1 to 10: %v", perCode[code], code, perCode)
+		}
+	}
+	if got := e.svc.Stats()[keyward.OutcomeMalformed]; got != n {
+		t.Errorf("the metrics count %d MALFORMED, want %d", got, n)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -74,6 +75,7 @@ type Server struct {
 	api           huma.API
 	handler       http.Handler
 	queries       queryCache // the parsed scope queries of /v1/auth
+	rejects       *rejectLog // bounds the access lines of rejections
 }
 
 // New builds a Server. It returns an error for a bad Config.
@@ -93,6 +95,7 @@ func New(cfg Config) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.errs = errorMapper{log: s.log}
+	s.rejects = newRejectLog(s.log)
 	if cfg.AdminToken != "" {
 		s.adminHash, s.hasAdminToken = sha256.Sum256([]byte(cfg.AdminToken)), true
 	}
@@ -314,12 +317,22 @@ func (s *Server) documentOperations() {
 
 // accessLog writes one line per request: never the query string (it may
 // hold a key), never a header value but the public key id, and the path
-// with any key in it redacted (a client may put a key in a URL).
+// with any key in it redacted (a client may put a key in a URL). Rejected
+// requests (4xx and 5xx) are bounded per code by rejectLog.
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
+		code := rec.Header().Get("X-Keyward-Code")
+		if rec.status >= 400 {
+			if code == "" {
+				code = strconv.Itoa(rec.status)
+			}
+			if !s.rejects.allow(code) {
+				return // counted for the summary line
+			}
+		}
 		attrs := []slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("path", httpauth.RedactKeys(r.URL.Path)),
@@ -333,7 +346,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		if id := rec.Header().Get("X-Keyward-Key-Id"); id != "" {
 			attrs = append(attrs, slog.String("key_id", id))
 		}
-		if code := rec.Header().Get("X-Keyward-Code"); code != "" {
+		if code != "" {
 			attrs = append(attrs, slog.String("code", code))
 		}
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
