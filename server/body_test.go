@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -94,5 +95,43 @@ func TestInternalErrorLogsItsCause(t *testing.T) {
 	}
 	if log := e.log.String(); !strings.Contains(log, `"level":"ERROR"`) || !strings.Contains(log, "disk on fire") {
 		t.Errorf("the log does not say why:\n%s", log)
+	}
+}
+
+// ctxStore fails every List with its context's error, as a database driver
+// does when the request is canceled.
+type ctxStore struct{ keyward.Store }
+
+func (s ctxStore) List(ctx context.Context, f keyward.ListFilter) ([]*keyward.Key, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("store: listing: %w", err)
+	}
+	return s.Store.List(ctx, f)
+}
+
+// TestClientGoneIsNotAnInternalError: when the client goes away (net/http
+// cancels the request's context, as it does when the client closes or
+// half-closes the connection), the store's context error is not a 500 nor
+// an error in the log: 499 CLIENT_CLOSED_REQUEST, which only the log sees.
+func TestClientGoneIsNotAnInternalError(t *testing.T) {
+	p, _ := keyhash.NewPepper([]byte("server test pepper, thirty-two bytes"))
+	h, _ := keyhash.NewHMAC(p)
+	svc, err := keyward.New(ctxStore{memory.New()}, h, &keyward.Options{Limiter: ratelimit.NewLocal(), UsageFlushInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close(context.Background())
+	e := newEnvWith(t, func(c *server.Config) { c.Service = svc })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequest("GET", "/v1/keys", nil).WithContext(ctx)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	rec := httptest.NewRecorder()
+	e.srv.Handler().ServeHTTP(rec, req)
+	if rec.Code != 499 || rec.Header().Get("X-Keyward-Code") != "CLIENT_CLOSED_REQUEST" {
+		t.Errorf("%d %v %s, want 499 CLIENT_CLOSED_REQUEST", rec.Code, rec.Header(), rec.Body)
+	}
+	if log := e.log.String(); strings.Contains(log, `"level":"ERROR"`) {
+		t.Errorf("a client that went away is logged as an error:\n%s", log)
 	}
 }

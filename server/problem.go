@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -200,12 +201,31 @@ func (m errorMapper) problemOf(err error, sub subject) *problem {
 			detail = conflictDetail(err)
 		}
 		return newProblem(http.StatusConflict, api.CodeConflict, detail)
+	case errors.Is(err, context.Canceled):
+		// net/http canceled the request: the client closed (or half-closed)
+		// its connection. Not our fault, and no one reads the answer.
+		m.log.Debug("the client went away before the answer was ready", "err", err)
+		return clientClosed()
 	case errors.Is(err, keyward.ErrUnavailable):
 		m.log.Error("store unavailable", "err", err)
 		return newProblem(http.StatusServiceUnavailable, api.CodeUnavailable, "the key store is unavailable; try again")
 	}
 	m.log.Error("internal error", "err", err)
 	return newProblem(http.StatusInternalServerError, api.CodeInternal, "internal error")
+}
+
+// statusClientClosed is the status (nginx's) of a request whose client went
+// away before the answer was ready; codeClientClosed its code. Only the
+// access log sees them.
+const (
+	statusClientClosed = 499
+	codeClientClosed   = "CLIENT_CLOSED_REQUEST"
+)
+
+func clientClosed() *problem {
+	p := newProblem(statusClientClosed, codeClientClosed, "the client closed the request before the answer was ready")
+	p.Title = "Client Closed Request"
+	return p
 }
 
 // conflictDetail says why a write conflicts, without internals.

@@ -277,7 +277,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, level stri
 	}
 	res, err := s.svc.Verify(r.Context(), req)
 	if err != nil {
-		s.log.Error("verifying an admin credential", "err", err)
+		s.logVerifyError(r, "verifying an admin credential", err)
 		writeProblem(w, newProblem(http.StatusServiceUnavailable, api.CodeUnavailable, "the key store is unavailable; try again"))
 		return actor, false
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/url"
@@ -97,7 +98,7 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.svc.Verify(r.Context(), req)
 	if err != nil {
-		s.log.Error("forward auth: verifying", "err", err)
+		s.logVerifyError(r, "forward auth: verifying", err)
 		httpauth.WriteUnavailable(w)
 		return
 	}
@@ -142,4 +143,15 @@ func splitScopes(list string) []string {
 		}
 	}
 	return out
+}
+
+// logVerifyError logs an error of Verify: at error level, or at debug level
+// when the client went away (net/http canceled the request), which is not
+// the store's fault.
+func (s *Server) logVerifyError(r *http.Request, msg string, err error) {
+	level := slog.LevelError
+	if r.Context().Err() != nil {
+		level = slog.LevelDebug
+	}
+	s.log.LogAttrs(r.Context(), level, msg, slog.String("err", err.Error()))
 }
