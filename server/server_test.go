@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -125,5 +124,3 @@ func findKeys(b []byte) []string {
 func isProblem(rec *httptest.ResponseRecorder) bool {
 	return rec.Header().Get("Content-Type") == "application/problem+json"
 }
-
-var _ = http.StatusOK
