@@ -150,6 +150,19 @@ func WriteResult(w http.ResponseWriter, res keyward.Result) (passed bool) {
 	return false
 }
 
+// StatusOf returns the HTTP status [WriteResult] answers outcome o with:
+// 200 for VALID, 401, 403 or 429 for the rejections, 503 for an outcome it
+// does not know.
+func StatusOf(o keyward.Outcome) int {
+	switch {
+	case o == keyward.OutcomeValid:
+		return http.StatusOK
+	case int(o) < len(problems) && problems[o].status != 0:
+		return problems[o].status
+	}
+	return unavailable.status
+}
+
 // WriteMissing writes the 401 response for a request that presents no key:
 // code MISSING, with WWW-Authenticate: Bearer realm="keyward".
 func WriteMissing(w http.ResponseWriter) {

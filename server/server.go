@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -47,8 +46,12 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// AllowQueryKey accepts the api_key query parameter on /v1/auth.
 	AllowQueryKey bool
-	// Logger gets one access line per request and the errors; nil discards.
+	// Logger gets the access lines (as AccessLog says) and the errors; nil
+	// discards.
 	Logger *slog.Logger
+	// AccessLog chooses the requests that get an access line; "" is
+	// AccessLogDefault.
+	AccessLog AccessLog
 	// Metrics serves GET /metrics; nil answers 404.
 	Metrics http.Handler
 	// Ready reports whether the store is reachable, for GET /readyz; nil
@@ -73,9 +76,12 @@ type Server struct {
 	allowQueryKey bool
 	ready         func(context.Context) error
 	api           huma.API
+	mux           *http.ServeMux
 	handler       http.Handler
 	queries       queryCache // the parsed scope queries of /v1/auth
-	rejects       *rejectLog // bounds the access lines of rejections
+	accessLog     AccessLog
+	rejects       *rejectLog      // bounds the access lines of rejections
+	adminPatterns map[string]bool // the mux patterns of the admin operations
 }
 
 // New builds a Server. It returns an error for a bad Config.
@@ -86,8 +92,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.AdminToken != "" && len(cfg.AdminToken) < MinAdminTokenLength {
 		return nil, fmt.Errorf("server: the admin token must be at least %d characters, got %d", MinAdminTokenLength, len(cfg.AdminToken))
 	}
+	if cfg.AccessLog == "" {
+		cfg.AccessLog = AccessLogDefault
+	}
+	if _, err := ParseAccessLog(string(cfg.AccessLog)); err != nil {
+		return nil, err
+	}
 	hookErrors()
-	s := &Server{
+	s := &Server{accessLog: cfg.AccessLog,
 		svc: cfg.Service, log: cfg.Logger, allowQueryKey: cfg.AllowQueryKey, ready: cfg.Ready,
 		clientIP: httpauth.PeerIP,
 	}
@@ -107,6 +119,7 @@ func New(cfg Config) (*Server, error) {
 	}
 
 	mux := http.NewServeMux()
+	s.mux = mux
 	hc := humaConfig(cfg.Version)
 	hc.Transformers = append(hc.Transformers, logProblems(s.log))
 	s.api = humago.New(mux, hc)
@@ -118,10 +131,7 @@ func New(cfg Config) (*Server, error) {
 	s.documentOperations()
 	fixAnswerSchemas(s.api.OpenAPI())
 
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"status":"ok"}` + "\n"))
-	})
+	mux.HandleFunc("GET /healthz", s.serveHealth) // served by route, before the mux; here for Allow
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics)
@@ -136,7 +146,7 @@ func New(cfg Config) (*Server, error) {
 	mux.Handle("GET /{$}", web)
 	mux.Handle("GET /ui/", web)
 	mux.Handle("/", unrouted(mux))
-	s.handler = s.accessLog(mux)
+	s.handler = http.HandlerFunc(s.route)
 	return s, nil
 }
 
@@ -238,6 +248,7 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 	if !ok {
 		return
 	}
+	noteActor(r.Context(), actor.ID)
 	next(huma.WithContext(ctx, keyward.NewActorContext(ctx.Context(), actor)))
 }
 
@@ -314,65 +325,3 @@ func (s *Server) documentOperations() {
 		})
 	}
 }
-
-// accessLog writes one line per request: never the query string (it may
-// hold a key), never a header value but the public key id, and the path
-// with any key in it redacted (a client may put a key in a URL). Rejected
-// requests (4xx and 5xx) are bounded per code by rejectLog.
-func (s *Server) accessLog(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(rec, r)
-		code := rec.Header().Get("X-Keyward-Code")
-		if rec.status >= 400 {
-			if code == "" {
-				code = strconv.Itoa(rec.status)
-			}
-			if !s.rejects.allow(code) {
-				return // counted for the summary line
-			}
-		}
-		attrs := []slog.Attr{
-			slog.String("method", r.Method),
-			slog.String("path", httpauth.RedactKeys(r.URL.Path)),
-			slog.Int("status", rec.status),
-			slog.Int64("bytes", rec.bytes),
-			slog.Float64("ms", float64(time.Since(start).Microseconds())/1000),
-		}
-		if ip := s.clientIP(r); ip.IsValid() {
-			attrs = append(attrs, slog.String("client_ip", ip.String()))
-		}
-		if id := rec.Header().Get("X-Keyward-Key-Id"); id != "" {
-			attrs = append(attrs, slog.String("key_id", id))
-		}
-		if code != "" {
-			attrs = append(attrs, slog.String("code", code))
-		}
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
-	})
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-	wrote  bool
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	if !r.wrote {
-		r.status, r.wrote = code, true
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *statusRecorder) Write(b []byte) (int, error) {
-	r.wrote = true
-	n, err := r.ResponseWriter.Write(b)
-	r.bytes += int64(n)
-	return n, err
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
