@@ -3,8 +3,11 @@
 # serve's /healthz and its /v1/auth with a valid cached key, under wrk on
 # loopback, in rounds of bare, healthz, auth, auth, healthz, bare (ABBA: drift
 # during a round weighs on every route alike). Prints each round's requests
-# per second and ratios to the bare handler, their medians, and the bytes per
-# second keyward serve logged under that load beyond its startup lines.
+# per second and ratios to the bare handler, the CPU time each server spent
+# per request (user and system, from /proc: unlike requests per second, it
+# barely depends on what else the machine runs), their medians, and the
+# bytes per second keyward serve logged under that load beyond its startup
+# lines.
 #
 #   bench/serve/wrk.sh [rounds] [seconds per run] [-- keyward serve flags...]
 #   defaults: 5 rounds, 10 s per run, serve with its default flags
@@ -46,27 +49,41 @@ sleep 1
 log_start=$(stat -c %s "$tmp/serve.log")
 t_start=$(date +%s.%N)
 
-run() { # url [header]: requests per second
-	wrk $wrkargs -d"${secs}s" ${2:+-H "$2"} "$1" | awk '/Requests\/sec/{print $2}'
+hz=$(getconf CLK_TCK)
+ticks() { awk '{print $14+$15}' "/proc/$1/stat"; } # user + system CPU of a process
+# run pid url [header]: "requests/s CPU-µs/request" of the server pid, which
+# does not depend on how much CPU the machine's other work leaves it.
+run() {
+	local t0 out t1
+	t0=$(ticks "$1")
+	out=$(wrk $wrkargs -d"${secs}s" ${3:+-H "$3"} "$2")
+	t1=$(ticks "$1")
+	echo "$out" | awk -v t=$((t1 - t0)) -v hz="$hz" '
+		/requests in/ {n=$1} /Requests\/sec/ {r=$2}
+		END {printf "%s %.2f\n", r, (n > 0 ? t / hz * 1e6 / n : 0)}'
 }
 median() { sort -g | awk '{v[NR]=$1} END{print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 echo "wrk $wrkargs -d${secs}s; keyward serve ${extra[*]:-(default flags)}; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$tmp/ratios"
+mean() { echo "($1+$2)/2" | bc -l; }
 for i in $(seq "$rounds"); do
-	b1=$(run "http://$bare_addr/")
-	h1=$(run "http://$kw_addr/healthz")
-	a1=$(run "http://$kw_addr/v1/auth" "Authorization: Bearer $key")
-	a2=$(run "http://$kw_addr/v1/auth" "Authorization: Bearer $key")
-	h2=$(run "http://$kw_addr/healthz")
-	b2=$(run "http://$bare_addr/")
-	b=$(echo "($b1+$b2)/2" | bc -l) h=$(echo "($h1+$h2)/2" | bc -l) a=$(echo "($a1+$a2)/2" | bc -l)
+	read -r b1 cb1 <<<"$(run $bare_pid "http://$bare_addr/")"
+	read -r h1 ch1 <<<"$(run $kw_pid "http://$kw_addr/healthz")"
+	read -r a1 ca1 <<<"$(run $kw_pid "http://$kw_addr/v1/auth" "Authorization: Bearer $key")"
+	read -r a2 ca2 <<<"$(run $kw_pid "http://$kw_addr/v1/auth" "Authorization: Bearer $key")"
+	read -r h2 ch2 <<<"$(run $kw_pid "http://$kw_addr/healthz")"
+	read -r b2 cb2 <<<"$(run $bare_pid "http://$bare_addr/")"
+	b=$(mean "$b1" "$b2") h=$(mean "$h1" "$h2") a=$(mean "$a1" "$a2")
+	cb=$(mean "$cb1" "$cb2") ch=$(mean "$ch1" "$ch2") ca=$(mean "$ca1" "$ca2")
 	hr=$(echo "$h/$b" | bc -l) ar=$(echo "$a/$b" | bc -l)
-	printf 'round %d: bare %.0f  healthz %.0f (%.3f)  auth %.0f (%.3f)\n' "$i" "$b" "$h" "$hr" "$a" "$ar"
-	echo "$b $h $a $hr $ar" >>"$tmp/ratios"
+	printf 'round %d: req/s bare %.0f  healthz %.0f (%.3f)  auth %.0f (%.3f);  server CPU µs/req bare %.1f  healthz %.1f  auth %.1f\n' \
+		"$i" "$b" "$h" "$hr" "$a" "$ar" "$cb" "$ch" "$ca"
+	echo "$b $h $a $hr $ar $cb $ch $ca" >>"$tmp/ratios"
 done
 t_end=$(date +%s.%N)
 log_end=$(stat -c %s "$tmp/serve.log")
 col() { awk -v c="$1" '{print $c}' "$tmp/ratios" | median; }
-printf 'median: bare %.0f  healthz %.0f (%.3f)  auth %.0f (%.3f)\n' "$(col 1)" "$(col 2)" "$(col 4)" "$(col 3)" "$(col 5)"
+printf 'median: req/s bare %.0f  healthz %.0f (%.3f)  auth %.0f (%.3f);  server CPU µs/req bare %.1f  healthz %.1f  auth %.1f\n' \
+	"$(col 1)" "$(col 2)" "$(col 4)" "$(col 3)" "$(col 5)" "$(col 6)" "$(col 7)" "$(col 8)"
 printf 'log: %d bytes in %.0f s under load: %.1f bytes/s\n' "$((log_end - log_start))" \
 	"$(echo "$t_end-$t_start" | bc -l)" "$(echo "($log_end-$log_start)/($t_end-$t_start)" | bc -l)"
