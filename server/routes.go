@@ -128,8 +128,12 @@ func (s *Server) roleRoutes() []route {
 // registerRoutes registers the operations, then sets the limits on their
 // schemas.
 func (s *Server) registerRoutes() error {
+	s.adminPatterns = map[string]bool{}
 	for _, r := range s.routes() {
 		r.register(s.api, r.operation())
+		if r.auth == authAdmin {
+			s.adminPatterns[r.method+" "+r.path] = true // as humago registers it
+		}
 		if r.method == http.MethodPut {
 			documentReplaced(s.api.OpenAPI(), r.path)
 		}

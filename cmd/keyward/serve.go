@@ -48,6 +48,7 @@ type serveConfig struct {
 	tlsKey          string
 	logFormat       string
 	logLevel        string
+	accessLog       string
 	hasher          string
 	usageFlush      time.Duration
 	shutdownTimeout time.Duration
@@ -88,6 +89,7 @@ creates a random pepper beside it, and on first start creates an admin key and p
 	f.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	f.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&c.accessLog, "access-log", "default", "which requests get an access line: default (admin requests and rejections, rejections bounded per code), all, or off")
 	f.StringVar(&c.hasher, "hasher", "hmac", "hmac (HMAC-SHA256 with the pepper), argon2id or bcrypt, for new keys; every scheme still verifies")
 	f.DurationVar(&c.usageFlush, "usage-flush", time.Second, "how often usage counts and last-used times are written")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to drain requests on SIGINT/SIGTERM")
@@ -154,6 +156,9 @@ func (c *serveConfig) validate(pepperEnv string) (serveInputs, error) {
 	}
 	if _, err := parseLevel(c.logLevel); err != nil {
 		add("--log-level: %v", err)
+	}
+	if _, err := server.ParseAccessLog(c.accessLog); err != nil {
+		add("--access-log must be all, default or off, got %q", c.accessLog)
 	}
 	switch c.hasher {
 	case "hmac", "argon2id", "bcrypt":
@@ -338,7 +343,7 @@ func (a *app) assemble(ctx context.Context, c serveConfig, in serveInputs, base 
 	}))
 	srv, err := server.New(server.Config{
 		Service: svc, AdminToken: c.adminToken, TrustedProxies: in.proxies, AllowQueryKey: c.allowQueryKey,
-		Logger: log, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Logger: log, AccessLog: server.AccessLog(c.accessLog), Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		Ready: base.Ping, WebUI: web.Handler(), Version: buildVersion(),
 	})
 	return svc, srv, err
@@ -386,7 +391,9 @@ func runServer(ctx context.Context, hs *http.Server, ln net.Listener, useTLS boo
 		if useTLS {
 			errc <- hs.ServeTLS(ln, "", "") // the pair is in hs.TLSConfig
 		} else {
-			errc <- hs.Serve(ln)
+			// net/http's own 400 and 431 in problem+json, as every error
+			// (under TLS they stay text/plain: docs/security.md).
+			errc <- hs.Serve(server.ProblemListener(ln))
 		}
 	}()
 	select {
