@@ -95,7 +95,7 @@ func metadataObject(s *huma.Schema) {
 func rules() []rule {
 	limitNamePattern := fmt.Sprintf("^[a-z0-9][a-z0-9_-]{0,%d}$", keyward.MaxLimitNameLength-1)
 	roleNamePattern := fmt.Sprintf("^[a-z0-9][a-z0-9:_.-]{0,%d}$", keyward.MaxRoleNameLength-1)
-	var rs []rule
+	rs := webhookRules()
 	for _, body := range []string{"CreateKeyBody", "UpdateKeyBody"} {
 		rs = append(rs,
 			rule{body, "name", length(1, keyward.MaxNameLength)},
@@ -225,6 +225,7 @@ func fixAnswerSchemas(oapi *huma.OpenAPI) {
 		"OwnerView": {"rate_limits"},
 		"RoleView":  {"scopes"},
 		"AuditPage": {"items"},
+		"WebhookView": {"events"},
 		// The Service always answers a list, [] when no bucket has traffic.
 		"UsageReport": {"series"},
 	}

@@ -57,6 +57,9 @@ type Config struct {
 	WebUI http.Handler
 	// Version is reported in the OpenAPI document.
 	Version string
+	// Leaks turns on POST /v1/leaks/github, GitHub's secret scanning
+	// reports; nil answers 404.
+	Leaks *LeakConfig
 }
 
 // Server serves keyward's HTTP API. Build it with [New]; it is safe for
@@ -73,6 +76,7 @@ type Server struct {
 	api           huma.API
 	handler       http.Handler
 	queries       queryCache // the parsed scope queries of /v1/auth
+	leaks         *LeakConfig
 }
 
 // New builds a Server. It returns an error for a bad Config.
@@ -86,7 +90,7 @@ func New(cfg Config) (*Server, error) {
 	hookErrors()
 	s := &Server{
 		svc: cfg.Service, log: cfg.Logger, allowQueryKey: cfg.AllowQueryKey, ready: cfg.Ready,
-		clientIP: httpauth.PeerIP,
+		clientIP: httpauth.PeerIP, leaks: cfg.Leaks,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
