@@ -221,10 +221,10 @@ func fixAnswerSchemas(oapi *huma.OpenAPI) {
 		}
 	}
 	lists := map[string][]string{
-		"KeyView":   {"scopes", "allowed_cidrs", "rate_limits", "roles"},
-		"OwnerView": {"rate_limits"},
-		"RoleView":  {"scopes"},
-		"AuditPage": {"items"},
+		"KeyView":     {"scopes", "allowed_cidrs", "rate_limits", "roles"},
+		"OwnerView":   {"rate_limits"},
+		"RoleView":    {"scopes"},
+		"AuditPage":   {"items"},
 		"WebhookView": {"events"},
 		// The Service always answers a list, [] when no bucket has traffic.
 		"UsageReport": {"series"},
