@@ -221,14 +221,14 @@ func fixAnswerSchemas(oapi *huma.OpenAPI) {
 		}
 	}
 	lists := map[string][]string{
-		"KeyView":     {"scopes", "allowed_cidrs", "rate_limits", "roles"},
-		"OwnerView":   {"rate_limits"},
-		"RoleView":    {"scopes"},
-		"AuditPage":   {"items"},
-		"WebhookView": {"events"},
+		"KeyView":   {"scopes", "allowed_cidrs", "rate_limits", "roles"},
+		"OwnerView": {"rate_limits"},
+		"RoleView":  {"scopes"},
+		"AuditPage": {"items"},
 		// The Service always answers a list, [] when no bucket has traffic.
 		"UsageReport": {"series"},
 	}
+	lists["WebhookView"] = []string{"events"}
 	for name, fields := range lists {
 		for _, field := range fields {
 			if p := schemas[name].Properties[field]; p != nil {
