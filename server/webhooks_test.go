@@ -289,3 +289,31 @@ func TestWebhookRequestsRefused(t *testing.T) {
 		t.Errorf("create without a credential: %d, want 401", rec.Code)
 	}
 }
+
+// TestOpenAPIListsWebhookAndLeakPaths: the served document has the paths of
+// the webhook and leak endpoints (TestOpenAPIDocument checks the others).
+func TestOpenAPIListsWebhookAndLeakPaths(t *testing.T) {
+	e := newEnv(t)
+	rec := httptest.NewRecorder()
+	e.srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/openapi.json", nil))
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	json.Unmarshal(rec.Body.Bytes(), &doc)
+	for path, methods := range map[string][]string{
+		"/v1/webhooks":                 {"get", "post"},
+		"/v1/webhooks/{id}":            {"delete", "get", "patch"},
+		"/v1/webhooks/{id}/test":       {"post"},
+		"/v1/webhooks/{id}/deliveries": {"get"},
+		"/v1/leaks/github":             {"post"},
+	} {
+		for _, m := range methods {
+			if _, ok := doc.Paths[path][m]; !ok {
+				t.Errorf("%s %s missing", m, path)
+			}
+		}
+	}
+	if sec, ok := doc.Paths["/v1/leaks/github"]["post"]; ok && strings.Contains(string(sec), `"security"`) {
+		t.Error("the leak endpoint asks for a bearer credential: GitHub sends none, the signature is the credential")
+	}
+}
