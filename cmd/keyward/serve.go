@@ -106,7 +106,8 @@ type serveInputs struct {
 	peppers   []keyhash.Pepper
 	newPepper string           // a pepper file to create (see findPeppers)
 	cert      *tls.Certificate // nil: plain HTTP
-	leaks     *server.LeakConfig // nil: POST /v1/leaks/github answers 404
+	// leaks is nil when POST /v1/leaks/github answers 404.
+	leaks *server.LeakConfig
 }
 
 // validate checks every input before anything is created or printed: the
