@@ -7,7 +7,7 @@ type CreateWebhookBody struct {
 	URL         string   `json:"url" doc:"Where deliveries are POSTed: an absolute http or https URL."`
 	Events      []string `json:"events" nullable:"false" doc:"The event types the endpoint receives, or [\"*\"] for every type, present and future."`
 	Description string   `json:"description,omitempty"`
-	Enabled     *bool    `json:"enabled,omitempty" doc:"Default true. A disabled endpoint gets nothing; its deliveries wait."`
+	Enabled     *bool    `json:"enabled,omitempty" doc:"Default true. A disabled endpoint gets no new events; the deliveries it already had wait until it is enabled again."`
 }
 
 // NewCreateWebhookBody is the body that asks for p.

@@ -142,7 +142,7 @@ func (s *Server) webhookRoutes() []route {
 		{"get-webhook", get, path, "Get a webhook endpoint", "",
 			hooks, authAdmin, 0, false, []int{401, 403, 404, 503}, handle(s.getWebhook)},
 		{"update-webhook", http.MethodPatch, path, "Update a webhook endpoint",
-			"Changes the members present: url, events, description, enabled. Disabling an endpoint holds its deliveries; they resume when it is enabled (those older than the retention are pruned).",
+			"Changes the members present: url, events, description, enabled. A disabled endpoint gets no new events; the deliveries it already had wait, and resume when it is enabled again (those older than the retention, 7 days, are pruned).",
 			hooks, authAdmin, 0, true, []int{401, 403, 404, 413, 422, 503}, handle(s.updateWebhook)},
 		{"delete-webhook", http.MethodDelete, path, "Delete a webhook endpoint", "With its pending deliveries and its delivery log.",
 			hooks, authAdmin, http.StatusNoContent, false, []int{401, 403, 404, 503}, handle(s.deleteWebhook)},

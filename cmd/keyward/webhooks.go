@@ -57,14 +57,14 @@ type hookFlags struct {
 func (f *hookFlags) register(cmd *cobra.Command, update bool) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.description, "description", "", "what the endpoint is for")
-	fl.BoolVar(&f.disable, "disable", false, "the endpoint gets nothing until enabled; its deliveries wait")
+	fl.BoolVar(&f.disable, "disable", false, "the endpoint gets no new events until enabled; deliveries it already had wait")
 	if !update {
 		fl.StringArrayVar(&f.events, "event", []string{keyward.AllEvents}, `an event type to receive (repeat for more), or "*" for every type; one of `+strings.Join(keyward.EventTypes(), ", "))
 		return
 	}
 	fl.StringVar(&f.url, "url", "", "the new URL")
 	fl.StringArrayVar(&f.events, "event", nil, `replace the event types (repeat for more), or "*" for every type`)
-	fl.BoolVar(&f.enable, "enable", false, "enable the endpoint: its waiting deliveries resume")
+	fl.BoolVar(&f.enable, "enable", false, "enable the endpoint: its waiting deliveries resume, new events reach it")
 }
 
 // fields names the flags of the problems the Service finds.

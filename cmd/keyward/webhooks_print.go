@@ -14,7 +14,7 @@ func enabledText(on bool) string {
 	if on {
 		return "yes"
 	}
-	return "no: its deliveries wait"
+	return "no: no new events; pending deliveries wait"
 }
 
 // webhookFields prints one endpoint as aligned "field: value" lines.
