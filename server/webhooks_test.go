@@ -282,11 +282,28 @@ func TestWebhookRequestsRefused(t *testing.T) {
 			}
 		})
 	}
-	req := httptest.NewRequest("POST", "/v1/webhooks", bytes.NewReader([]byte(`{"url":"https://example.com","events":["*"]}`)))
-	rec := httptest.NewRecorder()
-	e.srv.Handler().ServeHTTP(rec, req)
-	if rec.Code != 401 {
-		t.Errorf("create without a credential: %d, want 401", rec.Code)
+	// Every webhook operation needs an admin credential: 401 without one,
+	// 403 for a key without keyward:admin.
+	plain, err := e.svc.Create(context.Background(), keyward.CreateParams{Name: "plain", Scopes: []string{keyward.ScopeVerify}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []struct{ method, target, body string }{
+		{"POST", "/v1/webhooks", `{"url":"https://example.com","events":["*"]}`}, {"GET", "/v1/webhooks", ""},
+		{"GET", unknown, ""}, {"PATCH", unknown, `{"enabled":false}`}, {"DELETE", unknown, ""},
+		{"POST", unknown + "/test", ""}, {"GET", unknown + "/deliveries", ""},
+	} {
+		for cred, want := range map[string]int{"": 401, plain.Secret: 403} {
+			req := httptest.NewRequest(op.method, op.target, bytes.NewReader([]byte(op.body)))
+			if cred != "" {
+				req.Header.Set("Authorization", "Bearer "+cred)
+			}
+			rec := httptest.NewRecorder()
+			e.srv.Handler().ServeHTTP(rec, req)
+			if rec.Code != want {
+				t.Errorf("%s %s with a credential: %t: %d, want %d", op.method, op.target, cred != "", rec.Code, want)
+			}
+		}
 	}
 }
 
