@@ -48,8 +48,8 @@ func (r route) operation() huma.Operation {
 	return op
 }
 
-// routes lists the operations served by huma: the admin API and
-// POST /v1/keys/verify.
+// routes lists the operations served by huma: the admin API,
+// POST /v1/keys/verify and POST /v1/leaks/github.
 func (s *Server) routes() []route {
 	return slices.Concat(s.keyRoutes(), s.ownerRoutes(), s.roleRoutes(), s.webhookRoutes(), s.leakRoutes())
 }
