@@ -62,6 +62,9 @@ type Config struct {
 	WebUI http.Handler
 	// Version is reported in the OpenAPI document.
 	Version string
+	// Leaks turns on POST /v1/leaks/github, GitHub's secret scanning
+	// reports; nil answers 404.
+	Leaks *LeakConfig
 }
 
 // Server serves keyward's HTTP API. Build it with [New]; it is safe for
@@ -82,6 +85,7 @@ type Server struct {
 	accessLog     AccessLog
 	rejects       *rejectLog      // bounds the access lines of rejections
 	adminPatterns map[string]bool // the mux patterns of the admin operations
+	leaks         *LeakConfig
 }
 
 // New builds a Server. It returns an error for a bad Config.
@@ -101,7 +105,7 @@ func New(cfg Config) (*Server, error) {
 	hookErrors()
 	s := &Server{accessLog: cfg.AccessLog,
 		svc: cfg.Service, log: cfg.Logger, allowQueryKey: cfg.AllowQueryKey, ready: cfg.Ready,
-		clientIP: httpauth.PeerIP,
+		clientIP: httpauth.PeerIP, leaks: cfg.Leaks,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -52,6 +52,9 @@ type serveConfig struct {
 	hasher          string
 	usageFlush      time.Duration
 	shutdownTimeout time.Duration
+	expiryWarning   time.Duration
+	leakPublicKeys  string
+	leakAction      string
 	lenient         []*lenientValue // every flag: bad values, reported by validate
 }
 
@@ -93,6 +96,7 @@ creates a random pepper beside it, and on first start creates an admin key and p
 	f.StringVar(&c.hasher, "hasher", "hmac", "hmac (HMAC-SHA256 with the pepper), argon2id or bcrypt, for new keys; every scheme still verifies")
 	f.DurationVar(&c.usageFlush, "usage-flush", time.Second, "how often usage counts and last-used times are written")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to drain requests on SIGINT/SIGTERM")
+	c.eventFlags(f)
 	c.lenient = lenientFlags(f)
 	return cmd
 }
@@ -104,6 +108,8 @@ type serveInputs struct {
 	peppers   []keyhash.Pepper
 	newPepper string           // a pepper file to create (see findPeppers)
 	cert      *tls.Certificate // nil: plain HTTP
+	// leaks is nil when POST /v1/leaks/github answers 404.
+	leaks *server.LeakConfig
 }
 
 // validate checks every input before anything is created or printed: the
@@ -168,6 +174,7 @@ func (c *serveConfig) validate(pepperEnv string) (serveInputs, error) {
 	if c.usageFlush <= 0 || c.usageFlush > time.Minute {
 		add("--usage-flush must be between 1ns and 1m, got %v", c.usageFlush)
 	}
+	c.checkEvents(&in, add)
 	if len(probs) > 0 {
 		return in, &usageError{msg: "invalid configuration:\n  " + strings.Join(probs, "\n  ")}
 	}
@@ -321,7 +328,9 @@ func (a *app) assemble(ctx context.Context, c serveConfig, in serveInputs, base 
 		return nil, nil, err
 	}
 	done.add(func() { cached.Close() }) // closes the store too, last
-	svc, err := keyward.New(cached, hasher, &keyward.Options{Limiter: limiter, Logger: log, UsageFlushInterval: c.usageFlush, LookupTime: cached.LookupTime})
+	opts := &keyward.Options{Limiter: limiter, Logger: log, UsageFlushInterval: c.usageFlush, LookupTime: cached.LookupTime}
+	c.serviceEvents(opts, startDispatcher(base, log, done)) // the dispatcher stops after the Service, before the store
+	svc, err := keyward.New(cached, hasher, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -344,7 +353,7 @@ func (a *app) assemble(ctx context.Context, c serveConfig, in serveInputs, base 
 	srv, err := server.New(server.Config{
 		Service: svc, AdminToken: c.adminToken, TrustedProxies: in.proxies, AllowQueryKey: c.allowQueryKey,
 		Logger: log, AccessLog: server.AccessLog(c.accessLog), Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-		Ready: base.Ping, WebUI: web.Handler(), Version: buildVersion(),
+		Ready: base.Ping, WebUI: web.Handler(), Version: buildVersion(), Leaks: in.leaks,
 	})
 	return svc, srv, err
 }
