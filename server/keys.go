@@ -73,15 +73,23 @@ func (s *Server) keyView(k *keyward.Key, err error, location string) (*body[api.
 	return &body[api.KeyView]{Body: api.NewKeyView(k, s.svc.Now())}, nil
 }
 
+// issuedOutput is an answer that carries a secret: no cache (a browser's,
+// a proxy's) may keep it.
+type issuedOutput struct {
+	CacheControl string `header:"Cache-Control" doc:"no-store: the body holds a secret."`
+	Pragma       string `header:"Pragma" doc:"no-cache, for HTTP/1.0 caches."`
+	Body         api.IssuedBody
+}
+
 // issued answers with iss, or with the problem of err at body.
-func (s *Server) issued(iss keyward.Issued, err error) (*body[api.IssuedBody], error) {
+func (s *Server) issued(iss keyward.Issued, err error) (*issuedOutput, error) {
 	if err != nil {
 		return nil, s.errs.problem(err, "body")
 	}
-	return &body[api.IssuedBody]{Body: api.NewIssuedBody(iss, s.svc.Now())}, nil
+	return &issuedOutput{CacheControl: "no-store", Pragma: "no-cache", Body: api.NewIssuedBody(iss, s.svc.Now())}, nil
 }
 
-func (s *Server) createKey(ctx context.Context, in *body[api.CreateKeyBody]) (*body[api.IssuedBody], error) {
+func (s *Server) createKey(ctx context.Context, in *body[api.CreateKeyBody]) (*issuedOutput, error) {
 	iss, err := s.svc.Create(ctx, in.Body.Params())
 	return s.issued(iss, err)
 }
@@ -120,7 +128,7 @@ func (s *Server) revokeKey(ctx context.Context, in *idPath) (*body[api.KeyView],
 	return s.keyView(k, err, "path")
 }
 
-func (s *Server) rotateKey(ctx context.Context, in *rotateInput) (*body[api.IssuedBody], error) {
+func (s *Server) rotateKey(ctx context.Context, in *rotateInput) (*issuedOutput, error) {
 	iss, err := s.svc.Rotate(ctx, in.ID, in.Body.Params())
 	return s.issued(iss, err)
 }

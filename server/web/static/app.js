@@ -1,5 +1,6 @@
 // app.js: keyward's admin page. Hash routes (#/overview, #/keys,
-// #/keys/<id>, #/owners, #/owners/<name>, #/roles) render views into #view;
+// #/keys/<id>, #/owners, #/owners/<name>, #/roles, #/webhooks,
+// #/webhooks/<id>) render views into #view;
 // dialogs are in index.html. Names and ids in routes are URL-escaped.
 
 import { api, token, onUnauthorized, ApiError } from './api.js';
@@ -7,6 +8,7 @@ import { drawChart } from './chart.js';
 import { keysView, keyView, STATUSES } from './keys.js';
 import { ownersView, ownerView } from './owners.js';
 import { rolesView } from './roles.js';
+import { webhooksView, webhookView } from './webhooks.js';
 import {
   $, h, capital, fillError, alertBox, notify, busy, closeDialogs, focusView, view, stale, setView, pageHead, goSpan, goHours,
 } from './ui.js';
@@ -22,6 +24,8 @@ const ROUTES = [
   [/^#\/owners$/, ownersView, 'owners'],
   [/^#\/owners\/([^/]+)$/, ownerView, 'owners'],
   [/^#\/roles$/, rolesView, 'roles'],
+  [/^#\/webhooks$/, webhooksView, 'webhooks'],
+  [/^#\/webhooks\/([^/]+)$/, webhookView, 'webhooks'],
 ];
 
 // route renders the view of the current hash. moveFocus, after a
