@@ -134,9 +134,12 @@ func registerHygiene(fl *pflag.FlagSet, p *keyward.ListParams) {
 
 // checkHygiene refuses a filter duration given but not positive.
 func checkHygiene(cmd *cobra.Command, p keyward.ListParams) error {
-	for name, d := range map[string]time.Duration{"unused-for": p.UnusedFor, "expires-within": p.ExpiresWithin} {
-		if cmd.Flags().Changed(name) && d <= 0 {
-			return usagef("--%s must be a positive duration, e.g. 168h, got %v", name, d)
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"unused-for", p.UnusedFor}, {"expires-within", p.ExpiresWithin}} {
+		if cmd.Flags().Changed(f.name) && f.d <= 0 {
+			return usagef("--%s must be a positive duration, e.g. 168h, got %v", f.name, f.d)
 		}
 	}
 	return nil
