@@ -46,6 +46,10 @@ func TestHygieneCard(t *testing.T) {
 	// dusty and gone were created 120 days ago, and never used; the others
 	// were used just now. The API sets neither time: the test writes them.
 	raw := testsqlite.Open(t, db)
+	raw.SetMaxOpenConns(1) // one connection, so that it keeps the pragma
+	if _, err := raw.Exec(`PRAGMA busy_timeout = 10000`); err != nil {
+		t.Fatal(err) // the server writes too (usage, webhook leases): wait for it
+	}
 	old := time.Now().Add(-120 * 24 * time.Hour).UnixMilli()
 	for _, name := range []string{"dusty", "gone"} {
 		if _, err := raw.Exec(`UPDATE keys SET created_at = ? WHERE id = ?`, old, ids[name]); err != nil {
