@@ -227,7 +227,7 @@ func (e *eventState) expiryLoop(iv time.Duration) {
 	defer t.Stop()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), iv)
-		if _, err := e.svc.WarnExpiring(ctx); err != nil {
+		if _, err := e.warnExpiring(ctx); err != nil {
 			e.svc.log.Error("expiry warnings", "err", err)
 		}
 		cancel()
@@ -246,8 +246,13 @@ func (e *eventState) expiryLoop(iv time.Duration) {
 // restarts and instances, and the Service remembers what it stored so that
 // repeated calls write nothing. It returns how many events it stored. Call
 // it every minute or so, or set Options.ExpiryCheckInterval.
-func (s *Service) WarnExpiring(ctx context.Context) (int, error) {
-	e := s.events
+func (s *Service) WarnExpiring(ctx context.Context) (int, error) { return s.events.warnExpiring(ctx) }
+
+// warnExpiring is WarnExpiring. It reads the Service's state through e,
+// never through s.events: expiryLoop runs it while New is still setting
+// that field.
+func (e *eventState) warnExpiring(ctx context.Context) (int, error) {
+	s := e.svc
 	if e.warning < 0 {
 		return 0, nil
 	}
@@ -296,8 +301,8 @@ func (s *Service) WarnExpiring(ctx context.Context) (int, error) {
 		last := keys[len(keys)-1]
 		f.After = &ExpiringCursor{ExpiresAt: *last.ExpiresAt, ID: last.ID}
 	}
-	if total > 0 {
-		s.notifyEvents()
+	if f := e.onEvents; total > 0 && f != nil {
+		f()
 	}
 	return total, nil
 }

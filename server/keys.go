@@ -23,6 +23,13 @@ type listInput struct {
 	Owner  string         `query:"owner"`
 	Status keyward.Status `query:"status" enum:"active,disabled,revoked,expired"`
 	Q      string         `query:"q" doc:"Name substring, case-insensitive."`
+	// The filters by use and expiry. The durations are strings, parsed by
+	// listParams (policy.go), so that a bad one is a 422 at its parameter
+	// saying what is expected.
+	UnusedFor     string `query:"unused_for" maxLength:"40" doc:"A Go duration, e.g. 2160h: keys last used longer ago than that, or never used and created longer ago."`
+	ExpiresWithin string `query:"expires_within" maxLength:"40" doc:"A Go duration, e.g. 168h: keys that expire after now and at most that long from now (keys already expired are not listed)."`
+	NeverUsed     bool   `query:"never_used" doc:"true: only keys never used (an extension of keyward's contract, for the admin page's hygiene card)."`
+	NoExpiry      bool   `query:"no_expiry" doc:"true: only keys without expiry (an extension of keyward's contract, for the admin page's hygiene card)."`
 }
 
 type updateInput struct {
@@ -66,21 +73,33 @@ func (s *Server) keyView(k *keyward.Key, err error, location string) (*body[api.
 	return &body[api.KeyView]{Body: api.NewKeyView(k, s.svc.Now())}, nil
 }
 
+// issuedOutput is an answer that carries a secret: no cache (a browser's,
+// a proxy's) may keep it.
+type issuedOutput struct {
+	CacheControl string `header:"Cache-Control" doc:"no-store: the body holds a secret."`
+	Pragma       string `header:"Pragma" doc:"no-cache, for HTTP/1.0 caches."`
+	Body         api.IssuedBody
+}
+
 // issued answers with iss, or with the problem of err at body.
-func (s *Server) issued(iss keyward.Issued, err error) (*body[api.IssuedBody], error) {
+func (s *Server) issued(iss keyward.Issued, err error) (*issuedOutput, error) {
 	if err != nil {
 		return nil, s.errs.problem(err, "body")
 	}
-	return &body[api.IssuedBody]{Body: api.NewIssuedBody(iss, s.svc.Now())}, nil
+	return &issuedOutput{CacheControl: "no-store", Pragma: "no-cache", Body: api.NewIssuedBody(iss, s.svc.Now())}, nil
 }
 
-func (s *Server) createKey(ctx context.Context, in *body[api.CreateKeyBody]) (*body[api.IssuedBody], error) {
+func (s *Server) createKey(ctx context.Context, in *body[api.CreateKeyBody]) (*issuedOutput, error) {
 	iss, err := s.svc.Create(ctx, in.Body.Params())
 	return s.issued(iss, err)
 }
 
 func (s *Server) listKeys(ctx context.Context, in *listInput) (*body[api.PageBody], error) {
-	page, err := s.svc.List(ctx, keyward.ListParams{Owner: in.Owner, Status: in.Status, Query: in.Q, Cursor: in.Cursor, Limit: in.Limit})
+	p, err := in.listParams()
+	if err != nil {
+		return nil, s.errs.problem(err, "query")
+	}
+	page, err := s.svc.List(ctx, p)
 	if err != nil {
 		return nil, s.errs.problem(err, "query")
 	}
@@ -109,7 +128,7 @@ func (s *Server) revokeKey(ctx context.Context, in *idPath) (*body[api.KeyView],
 	return s.keyView(k, err, "path")
 }
 
-func (s *Server) rotateKey(ctx context.Context, in *rotateInput) (*body[api.IssuedBody], error) {
+func (s *Server) rotateKey(ctx context.Context, in *rotateInput) (*issuedOutput, error) {
 	iss, err := s.svc.Rotate(ctx, in.ID, in.Body.Params())
 	return s.issued(iss, err)
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"slices"
 
 	"github.com/danielgtaylor/huma/v2"
 )
@@ -19,7 +20,7 @@ type body[T any] struct {
 type route struct {
 	id, method, path, summary, desc string
 	tag                             string
-	auth                            string // authAdmin or authVerify
+	auth                            string // authAdmin, authVerify, or "" (the handler checks)
 	status                          int    // on success; 0 means 200
 	hasBody                         bool   // a request body, limited to maxBodyBytes
 	errors                          []int
@@ -36,7 +37,10 @@ func (r route) operation() huma.Operation {
 	op := huma.Operation{
 		OperationID: r.id, Method: r.method, Path: r.path, Summary: r.summary, Description: r.desc,
 		Tags: []string{r.tag}, DefaultStatus: r.status, Errors: r.errors,
-		Metadata: map[string]any{"auth": r.auth}, Security: []map[string][]string{{r.auth: {}}},
+		Metadata: map[string]any{"auth": r.auth},
+	}
+	if r.auth != "" { // "": the handler checks the request itself (a signature)
+		op.Security = []map[string][]string{{r.auth: {}}}
 	}
 	if r.hasBody {
 		op.MaxBodyBytes = maxBodyBytes
@@ -44,10 +48,10 @@ func (r route) operation() huma.Operation {
 	return op
 }
 
-// routes lists the operations served by huma: the admin API and
-// POST /v1/keys/verify.
+// routes lists the operations served by huma: the admin API,
+// POST /v1/keys/verify and POST /v1/leaks/github.
 func (s *Server) routes() []route {
-	return append(append(s.keyRoutes(), s.ownerRoutes()...), s.roleRoutes()...)
+	return slices.Concat(s.keyRoutes(), s.policyRoutes(), s.ownerRoutes(), s.roleRoutes(), s.webhookRoutes(), s.leakRoutes())
 }
 
 func (s *Server) keyRoutes() []route {
@@ -78,7 +82,7 @@ func (s *Server) keyRoutes() []route {
 			"How many keys are in each status, and verifications of all keys per minute over the last hour by outcome (the admin page's overview).",
 			audit, authAdmin, 0, false, []int{401, 403, 503}, handle(s.stats)},
 		{"list-audit", get, "/v1/audit", "Audit log",
-			"Admin actions, newest first, paginated like /v1/keys; kept after a key is deleted. Owner and role actions have an empty key_id and name the owner or role in details.",
+			"Admin actions, newest first, paginated like /v1/keys; kept after a key is deleted. Owner and role actions have an empty key_id and name the owner or role in details; policy.update (a change of the key lifetime policy) has an empty key_id and the old and new policy in details.",
 			audit, authAdmin, 0, false, []int{401, 403, 422, 503}, handle(s.listAudit)},
 		{"verify-key", post, "/v1/keys/verify", "Verify a key",
 			"For services in any language: checks the key your caller presented and spends its cost. 200 for every outcome; read valid and code.",
@@ -125,11 +129,41 @@ func (s *Server) roleRoutes() []route {
 	}
 }
 
+func (s *Server) webhookRoutes() []route {
+	const hooks, path = "webhooks", "/v1/webhooks/{id}"
+	get, post := http.MethodGet, http.MethodPost
+	return []route{
+		{"create-webhook", post, "/v1/webhooks", "Create a webhook endpoint",
+			"Events are POSTed to url, signed as Standard Webhooks v1 says with the secret of the answer, which is shown only this once. " +
+				"At most 100 endpoints (409 past that).",
+			hooks, authAdmin, http.StatusCreated, true, []int{401, 403, 409, 413, 422, 503}, handle(s.createWebhook)},
+		{"list-webhooks", get, "/v1/webhooks", "List webhook endpoints", "Every endpoint, oldest first; never a secret.",
+			hooks, authAdmin, 0, false, []int{401, 403, 503}, handle(s.listWebhooks)},
+		{"get-webhook", get, path, "Get a webhook endpoint", "",
+			hooks, authAdmin, 0, false, []int{401, 403, 404, 503}, handle(s.getWebhook)},
+		{"update-webhook", http.MethodPatch, path, "Update a webhook endpoint",
+			"Changes the members present: url, events, description, enabled. A disabled endpoint gets no new events; the deliveries it already had wait, and resume when it is enabled again (those older than the retention, 7 days, are pruned).",
+			hooks, authAdmin, 0, true, []int{401, 403, 404, 413, 422, 503}, handle(s.updateWebhook)},
+		{"delete-webhook", http.MethodDelete, path, "Delete a webhook endpoint", "With its pending deliveries and its delivery log.",
+			hooks, authAdmin, http.StatusNoContent, false, []int{401, 403, 404, 503}, handle(s.deleteWebhook)},
+		{"test-webhook", post, path + "/test", "Send a test event",
+			"Queues a webhook.test event (data {}) for this endpoint alone; its delivery shows in the deliveries. 409 for a disabled endpoint.",
+			hooks, authAdmin, http.StatusAccepted, false, []int{401, 403, 404, 409, 503}, handle(s.testWebhook)},
+		{"webhook-deliveries", get, path + "/deliveries", "Delivery attempts of a webhook endpoint",
+			"Every attempt, newest first, by pages like /v1/keys: the event, the attempt number, the HTTP status (0 when no answer came), the error, and when the next attempt is due (null when the delivery is done).",
+			hooks, authAdmin, 0, false, []int{401, 403, 404, 422, 503}, handle(s.webhookDeliveries)},
+	}
+}
+
 // registerRoutes registers the operations, then sets the limits on their
 // schemas.
 func (s *Server) registerRoutes() error {
+	s.adminPatterns = map[string]bool{}
 	for _, r := range s.routes() {
 		r.register(s.api, r.operation())
+		if r.auth == authAdmin {
+			s.adminPatterns[r.method+" "+r.path] = true // as humago registers it
+		}
 		if r.method == http.MethodPut {
 			documentReplaced(s.api.OpenAPI(), r.path)
 		}

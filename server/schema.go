@@ -99,7 +99,7 @@ const expiresInPattern = api.DurationPattern + "|^never$"
 func rules() []rule {
 	limitNamePattern := fmt.Sprintf("^[a-z0-9][a-z0-9_-]{0,%d}$", keyward.MaxLimitNameLength-1)
 	roleNamePattern := fmt.Sprintf("^[a-z0-9][a-z0-9:_.-]{0,%d}$", keyward.MaxRoleNameLength-1)
-	var rs []rule
+	rs := webhookRules()
 	for _, body := range []string{"CreateKeyBody", "UpdateKeyBody"} {
 		rs = append(rs,
 			rule{body, "name", length(1, keyward.MaxNameLength)},
@@ -238,6 +238,7 @@ func fixAnswerSchemas(oapi *huma.OpenAPI) {
 		// The Service always answers a list, [] when no bucket has traffic.
 		"UsageReport": {"series"},
 	}
+	lists["WebhookView"] = []string{"events"}
 	for name, fields := range lists {
 		for _, field := range fields {
 			if p := schemas[name].Properties[field]; p != nil {

@@ -3,11 +3,12 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -28,6 +29,7 @@ func (s *Server) verifyKey(ctx context.Context, in *body[api.VerifyBody]) (*body
 	if err != nil {
 		return nil, s.errs.problem(err, "body")
 	}
+	noteOutcome(ctx, res)
 	return &body[api.VerifyResult]{Body: api.NewVerifyResult(res, s.svc.Now())}, nil
 }
 
@@ -65,6 +67,7 @@ func (s *Server) registerAuth(mux *http.ServeMux) {
 		},
 		Responses: map[string]*huma.Response{
 			"200": {Description: "The key passes.", Headers: passed},
+			"400": {Description: "The request presents more than one key (RFC 6750: one method per request), even the same key twice: INVALID_REQUEST."},
 			"401": {Description: "No key, or not a valid one."},
 			"403": {Description: "Address or scope not allowed."},
 			"422": {Description: "A cost or scope_query that breaks the rules (problem+json, VALIDATION_FAILED)."},
@@ -76,44 +79,64 @@ func (s *Server) registerAuth(mux *http.ServeMux) {
 
 func ptr[T any](v T) *T { return &v }
 
-// handleAuth is the forward-auth endpoint: the hot path for proxies.
+// handleAuth is the forward-auth endpoint: the hot path for proxies. It is
+// served before the mux, without a response-writer wrapper, and logs its
+// own outcome (logAuth).
 func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
-	key := httpauth.KeyFromHeader(r)
-	if key == "" && s.allowQueryKey {
-		key = httpauth.KeyFromQuery(r)
+	var start time.Time
+	if s.accessLog == AccessLogAll {
+		start = time.Now()
+	}
+	ip := s.clientIP(r)
+	key, err := httpauth.RequestKey(r, s.allowQueryKey)
+	if err != nil {
+		httpauth.WriteSeveralKeys(w)
+		s.logAuth(r, start, ip, lineOf{status: http.StatusBadRequest, code: httpauth.CodeInvalidRequest})
+		return
 	}
 	if key == "" {
 		httpauth.WriteMissing(w)
+		s.logAuth(r, start, ip, lineOf{status: http.StatusUnauthorized, code: keyward.OutcomeMissing.String()})
 		return
 	}
-	req := keyward.VerifyRequest{Key: key, ClientIP: s.clientIP(r)}
+	req := keyward.VerifyRequest{Key: key, ClientIP: ip}
 	if r.URL.RawQuery != "" {
-		if p := s.authQuery(r.URL.Query(), &req); p != nil {
+		if p := s.authQuery(r.URL.RawQuery, &req); p != nil {
 			writeProblem(w, p)
+			s.logAuth(r, start, ip, lineOf{status: p.Status, code: p.Code})
 			return
 		}
 	}
 	res, err := s.svc.Verify(r.Context(), req)
 	if err != nil {
-		s.log.Error("forward auth: verifying", "err", err)
+		s.logVerifyError(r, "forward auth: verifying", err)
 		httpauth.WriteUnavailable(w)
+		s.logAuth(r, start, ip, lineOf{status: http.StatusServiceUnavailable, code: httpauth.CodeUnavailable})
 		return
 	}
 	if !httpauth.WriteResult(w, res) {
+		l := lineOf{status: httpauth.StatusOf(res.Outcome), code: res.Outcome.String()}
+		if res.Key != nil {
+			l.keyID = res.Key.ID
+		}
+		s.logAuth(r, start, ip, l)
 		return
 	}
+	v := new([3]string) // one allocation for the three header values
+	v[0], v[1], v[2] = res.Key.ID, res.Key.Owner, strings.Join(res.EffectiveScopes(), " ")
 	h := w.Header()
-	h["X-Keyward-Key-Id"] = []string{res.Key.ID}
-	h["X-Keyward-Owner"] = []string{res.Key.Owner}
-	h["X-Keyward-Scopes"] = []string{strings.Join(res.EffectiveScopes(), " ")}
+	h["X-Keyward-Key-Id"] = v[0:1:1]
+	h["X-Keyward-Owner"] = v[1:2:2]
+	h["X-Keyward-Scopes"] = v[2:3:3]
 	w.WriteHeader(http.StatusOK)
+	s.logAuth(r, start, ip, lineOf{status: http.StatusOK, keyID: res.Key.ID})
 }
 
-// authQuery reads the query parameters of /v1/auth into req, or returns the
-// problem of a bad one.
-func (s *Server) authQuery(q url.Values, req *keyward.VerifyRequest) *problem {
-	req.Scopes, req.AnyScope = splitScopes(q.Get("scopes")), splitScopes(q.Get("any_scopes"))
-	if c := q.Get("cost"); c != "" {
+// authQuery reads the parameters of the raw query of /v1/auth into req, or
+// returns the problem of a bad one.
+func (s *Server) authQuery(raw string, req *keyward.VerifyRequest) *problem {
+	req.Scopes, req.AnyScope = splitScopes(queryParam(raw, "scopes")), splitScopes(queryParam(raw, "any_scopes"))
+	if c := queryParam(raw, "cost"); c != "" {
 		n, err := strconv.ParseInt(c, 10, 64)
 		if err != nil || n < 0 {
 			return newProblem(http.StatusUnprocessableEntity, api.CodeValidationFailed, "the request breaks the rules listed in errors",
@@ -121,7 +144,7 @@ func (s *Server) authQuery(q url.Values, req *keyward.VerifyRequest) *problem {
 		}
 		req.Cost = &n
 	}
-	if sq := q.Get("scope_query"); sq != "" {
+	if sq := queryParam(raw, "scope_query"); sq != "" {
 		query, err := s.queries.parse(sq)
 		if err != nil {
 			return s.errs.problem(err, "query")
@@ -140,4 +163,15 @@ func splitScopes(list string) []string {
 		}
 	}
 	return out
+}
+
+// logVerifyError logs an error of Verify: at error level, or at debug level
+// when the client went away (net/http canceled the request), which is not
+// the store's fault.
+func (s *Server) logVerifyError(r *http.Request, msg string, err error) {
+	level := slog.LevelError
+	if r.Context().Err() != nil {
+		level = slog.LevelDebug
+	}
+	s.log.LogAttrs(r.Context(), level, msg, slog.String("err", err.Error()))
 }

@@ -48,9 +48,14 @@ type serveConfig struct {
 	tlsKey          string
 	logFormat       string
 	logLevel        string
+	accessLog       string
 	hasher          string
 	usageFlush      time.Duration
 	shutdownTimeout time.Duration
+	expiryWarning   time.Duration
+	leakPublicKeys  string
+	leakAction      string
+	policy          policyFlags
 	lenient         []*lenientValue // every flag: bad values, reported by validate
 }
 
@@ -63,6 +68,10 @@ func (a *app) serveCmd() *cobra.Command {
 (/v1/keys/verify), forward auth for proxies (/v1/auth), /healthz, /readyz, /metrics,
 the API docs (/docs, /openapi.json) and the admin web page (/). With --grpc-addr it
 also answers Envoy's external authorization over gRPC, as /v1/auth answers.
+
+--default-key-lifetime and --max-key-lifetime set the key lifetime policy, which
+serve records in the database at start for every instance and the keys verbs
+(GET /v1/policy and keyward policy show it).
 
 With no configuration it keeps keys in keyward.db (SQLite) in the current directory,
 creates a random pepper beside it, and on first start creates an admin key and prints it once.`,
@@ -88,9 +97,12 @@ creates a random pepper beside it, and on first start creates an admin key and p
 	f.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	f.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&c.accessLog, "access-log", "default", "which requests get an access line: default (admin requests and rejections, rejections bounded per code), all, or off")
 	f.StringVar(&c.hasher, "hasher", "hmac", "hmac (HMAC-SHA256 with the pepper), argon2id or bcrypt, for new keys; every scheme still verifies")
 	f.DurationVar(&c.usageFlush, "usage-flush", time.Second, "how often usage counts and last-used times are written")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to drain requests on SIGINT/SIGTERM")
+	c.eventFlags(f)
+	c.policy.register(f)
 	c.lenient = lenientFlags(f)
 	return cmd
 }
@@ -102,6 +114,8 @@ type serveInputs struct {
 	peppers   []keyhash.Pepper
 	newPepper string           // a pepper file to create (see findPeppers)
 	cert      *tls.Certificate // nil: plain HTTP
+	// leaks is nil when POST /v1/leaks/github answers 404.
+	leaks *server.LeakConfig
 }
 
 // validate checks every input before anything is created or printed: the
@@ -155,6 +169,9 @@ func (c *serveConfig) validate(pepperEnv string) (serveInputs, error) {
 	if _, err := parseLevel(c.logLevel); err != nil {
 		add("--log-level: %v", err)
 	}
+	if _, err := server.ParseAccessLog(c.accessLog); err != nil {
+		add("--access-log must be all, default or off, got %q", c.accessLog)
+	}
 	switch c.hasher {
 	case "hmac", "argon2id", "bcrypt":
 	default:
@@ -163,6 +180,8 @@ func (c *serveConfig) validate(pepperEnv string) (serveInputs, error) {
 	if c.usageFlush <= 0 || c.usageFlush > time.Minute {
 		add("--usage-flush must be between 1ns and 1m, got %v", c.usageFlush)
 	}
+	c.checkEvents(&in, add)
+	c.policy.check(add)
 	if len(probs) > 0 {
 		return in, &usageError{msg: "invalid configuration:\n  " + strings.Join(probs, "\n  ")}
 	}
@@ -278,6 +297,9 @@ func (a *app) serve(ctx context.Context, c serveConfig) error {
 	if in.cert != nil {
 		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*in.cert}}
 	}
+	if err := recordPolicy(ctx, svc, c.policy.policy(), log); err != nil {
+		return err
+	}
 	if err := a.bootstrapAdmin(ctx, svc, c.adminToken != "", log); err != nil {
 		return err
 	}
@@ -316,7 +338,9 @@ func (a *app) assemble(ctx context.Context, c serveConfig, in serveInputs, base 
 		return nil, nil, err
 	}
 	done.add(func() { cached.Close() }) // closes the store too, last
-	svc, err := keyward.New(cached, hasher, &keyward.Options{Limiter: limiter, Logger: log, UsageFlushInterval: c.usageFlush, LookupTime: cached.LookupTime})
+	opts := &keyward.Options{Limiter: limiter, Logger: log, UsageFlushInterval: c.usageFlush, LookupTime: cached.LookupTime}
+	c.serviceEvents(opts, startDispatcher(base, log, done)) // the dispatcher stops after the Service, before the store
+	svc, err := keyward.New(cached, hasher, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -338,8 +362,8 @@ func (a *app) assemble(ctx context.Context, c serveConfig, in serveInputs, base 
 	}))
 	srv, err := server.New(server.Config{
 		Service: svc, AdminToken: c.adminToken, TrustedProxies: in.proxies, AllowQueryKey: c.allowQueryKey,
-		Logger: log, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-		Ready: base.Ping, WebUI: web.Handler(), Version: buildVersion(),
+		Logger: log, AccessLog: server.AccessLog(c.accessLog), Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Ready: base.Ping, WebUI: web.Handler(), Version: buildVersion(), Leaks: in.leaks,
 	})
 	return svc, srv, err
 }
@@ -386,7 +410,9 @@ func runServer(ctx context.Context, hs *http.Server, ln net.Listener, useTLS boo
 		if useTLS {
 			errc <- hs.ServeTLS(ln, "", "") // the pair is in hs.TLSConfig
 		} else {
-			errc <- hs.Serve(ln)
+			// net/http's own 400 and 431 in problem+json, as every error
+			// (under TLS they stay text/plain: docs/security.md).
+			errc <- hs.Serve(server.ProblemListener(ln))
 		}
 	}()
 	select {
@@ -424,12 +450,20 @@ func (a *app) bootstrapAdmin(ctx context.Context, svc *keyward.Service, hasToken
 		return nil
 	}
 	actx := keyward.NewActorContext(ctx, keyward.Actor{ID: "bootstrap"})
-	iss, err := svc.Create(actx, keyward.CreateParams{Name: "admin (created on first start)", Scopes: []string{keyward.ScopeAdmin}})
+	p := keyward.CreateParams{Name: "admin (created on first start)", Scopes: []string{keyward.ScopeAdmin}}
+	if err := bootstrapExpiry(ctx, svc, &p); err != nil {
+		return fmt.Errorf("creating the first admin key: %w", err)
+	}
+	iss, err := svc.Create(actx, p)
 	if err != nil {
 		return fmt.Errorf("creating the first admin key: %w", err)
 	}
+	expires := ""
+	if e := iss.Key.ExpiresAt; e != nil {
+		expires = " It expires at " + e.UTC().Format(time.RFC3339) + " (the key lifetime policy): create another admin key before then."
+	}
 	fmt.Fprintf(a.stderr, "\nkeyward: first start, no admin credential configured. Created an admin key:\n\n    %s\n\n"+
-		"It is shown only this once. Use it as 'Authorization: Bearer <key>' on the admin API.\n\n", iss.Secret)
+		"It is shown only this once. Use it as 'Authorization: Bearer <key>' on the admin API.%s\n\n", iss.Secret, expires)
 	log.Info("created the first admin key", "key_id", iss.Key.ID)
 	return nil
 }

@@ -1,7 +1,8 @@
 // api.js: the admin API client. The admin token is kept in sessionStorage
 // (this tab only, gone when it closes) and sent as Authorization: Bearer; it
-// never goes in a URL. Secrets returned by create and rotate are handed to
-// the caller and never stored here.
+// never goes in a URL. Secrets returned by create and rotate (and a new
+// webhook endpoint's signing secret) are handed to the caller and never
+// stored here.
 
 const TOKEN_KEY = 'keyward.adminToken';
 
@@ -80,9 +81,12 @@ export async function request(method, path, opts = {}) {
 const key = (id) => `/v1/keys/${encodeURIComponent(id)}`;
 const owner = (name) => `/v1/owners/${encodeURIComponent(name)}`;
 const role = (name) => `/v1/roles/${encodeURIComponent(name)}`;
+const hook = (id) => `/v1/webhooks/${encodeURIComponent(id)}`;
 
 export const api = {
   stats: (tok) => request('GET', '/v1/stats', { token: tok }),
+  hygiene: () => request('GET', '/v1/stats/hygiene'),
+  policy: () => request('GET', '/v1/policy'),
   listKeys: (query) => request('GET', '/v1/keys', { query }),
   getKey: (id) => request('GET', key(id)),
   createKey: (body) => request('POST', '/v1/keys', { body }),
@@ -102,6 +106,13 @@ export const api = {
   getRole: (name) => request('GET', role(name)),
   putRole: (name, body) => request('PUT', role(name), { body }),
   deleteRole: (name) => request('DELETE', role(name)),
+  listWebhooks: () => request('GET', '/v1/webhooks'),
+  getWebhook: (id) => request('GET', hook(id)),
+  createWebhook: (body) => request('POST', '/v1/webhooks', { body }),
+  updateWebhook: (id, body) => request('PATCH', hook(id), { body }),
+  deleteWebhook: (id) => request('DELETE', hook(id)),
+  testWebhook: (id) => request('POST', `${hook(id)}/test`),
+  deliveries: (id, query) => request('GET', `${hook(id)}/deliveries`, { query }),
 };
 
 // exists says whether get(name) finds a record: false on a 404.
