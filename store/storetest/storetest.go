@@ -66,6 +66,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"SpendCreditsConcurrent", testSpendConcurrent},
 		{"UsageRecordAndRead", testUsage},
 		{"LastUsedMovesForward", testLastUsed},
+		{"UsageConcurrentFlushes", testUsageConcurrent},
 		{"AuditPagination", testAuditPagination},
 		{"Counts", testCounts},
 		{"Ping", testPing},

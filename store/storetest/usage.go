@@ -232,6 +232,79 @@ func testLastUsed(t *testing.T, s keyward.Store) {
 	}
 }
 
+// testUsageConcurrent has 4 instances flush usage of the same 40
+// keys at once, 10 flushes each, every flush listing the keys in an order
+// of its own, half of them with a use older than the one stored: no flush
+// fails (no deadlock between flushes that lock the same rows), every count
+// is added, and last_used_at ends at the newest use of each key.
+func testUsageConcurrent(t *testing.T, s keyward.Store) {
+	ctx := context.Background()
+	const instances, flushes, nkeys = 4, 10, 40
+	ids := make([]string, nkeys)
+	for i := range ids {
+		k := plain(t, fmt.Sprintf("busy %d", i), base)
+		k.Owner = fmt.Sprintf("team-%d", i%3)
+		mustCreate(t, s, k)
+		ids[i] = k.ID
+	}
+	minute := base.Truncate(time.Minute)
+	var mu sync.Mutex
+	newest := map[string]time.Time{} // the newest use given for each key
+	var wg sync.WaitGroup
+	errs := make(chan error, instances*flushes)
+	for inst := range instances {
+		wg.Go(func() {
+			for f := range flushes {
+				b := keyward.UsageBatch{LastUsed: map[string]time.Time{}}
+				for j := range nkeys {
+					id := ids[(j*(inst+1)*7+f)%nkeys] // a different order per instance and flush
+					if _, dup := b.LastUsed[id]; dup {
+						id = ids[j]
+					}
+					if _, dup := b.LastUsed[id]; dup {
+						continue
+					}
+					at := base.Add(time.Duration(inst*flushes+f+1) * time.Second)
+					if j%2 == 1 {
+						at = base // older than what others stored
+					}
+					b.LastUsed[id] = at
+				}
+				for _, id := range ids {
+					b.Counts = append(b.Counts, keyward.UsageCount{KeyID: id, Start: minute, Outcome: keyward.OutcomeValid, Count: 1})
+				}
+				mu.Lock()
+				for id, at := range b.LastUsed {
+					if at.After(newest[id]) {
+						newest[id] = at
+					}
+				}
+				mu.Unlock()
+				if err := s.RecordUsage(ctx, b); err != nil {
+					errs <- fmt.Errorf("instance %d, flush %d: %w", inst, f, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for _, id := range ids {
+		got, err := s.Usage(ctx, keyward.UsageQuery{KeyID: id, From: minute, To: minute.Add(time.Minute), Bucket: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].Count != instances*flushes {
+			t.Errorf("key %s: usage %+v, want one count of %d", id, got, instances*flushes)
+		}
+		if at := mustGet(t, s, id).LastUsedAt; at == nil || !at.Equal(newest[id]) {
+			t.Errorf("key %s: last_used_at %v, want the newest use given, %v", id, at, newest[id])
+		}
+	}
+}
+
 func testAuditPagination(t *testing.T, s keyward.Store) {
 	ctx := context.Background()
 	a, b := plain(t, "a", base), plain(t, "b", base)
