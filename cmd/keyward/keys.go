@@ -37,10 +37,12 @@ type keysOptions struct {
 
 // keysEnv is an open database with a Service on it, for one CLI command.
 type keysEnv struct {
-	svc   *keyward.Service
-	store keyward.Store
-	close cleanup
-	ctx   context.Context
+	svc     *keyward.Service
+	store   keyward.Store
+	hasher  keyward.Hasher   // the Service's, for imports that hash plaintext keys
+	peppers []keyhash.Pepper // the current one first
+	close   cleanup
+	ctx     context.Context
 }
 
 func (e *keysEnv) Close() { e.close.run() }
@@ -262,7 +264,7 @@ func (e *keysEnv) startService(o *keysOptions, base keyward.Store, peppers []key
 	if err != nil {
 		return err
 	}
-	e.svc = svc
+	e.svc, e.hasher, e.peppers = svc, hasher, peppers
 	e.close = append(e.close, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -294,7 +294,10 @@ func (a *app) assemble(ctx context.Context, c serveConfig, in serveInputs, base 
 		return nil, nil, err
 	}
 	done.add(func() { cached.Close() }) // closes the store too, last
-	svc, err := keyward.New(cached, hasher, &keyward.Options{Limiter: limiter, Logger: log, UsageFlushInterval: c.usageFlush, LookupTime: cached.LookupTime})
+	// Legacy key formats recorded by a keys import reach this server as
+	// keys written by the CLI do: within --cache-ttl.
+	svc, err := keyward.New(cached, hasher, &keyward.Options{Limiter: limiter, Logger: log, UsageFlushInterval: c.usageFlush,
+		LookupTime: cached.LookupTime, LegacyFormatsRefresh: c.cacheTTL})
 	if err != nil {
 		return nil, nil, err
 	}
