@@ -18,11 +18,13 @@ var allowedEdges = map[string][]string{
 	"store/storetest":       {"keyhash"},
 	"server":                {"api", "httpauth"},
 	"client":                {"api"},
+	"extauthz":              {"api", "httpauth"},
 }
 
 // wiring packages may import anything: they put the library together.
 func wiring(pkg string) bool {
 	return pkg == "cmd/keyward" || strings.HasPrefix(pkg, "cmd/") || strings.HasPrefix(pkg, "test/") ||
+		strings.HasPrefix(pkg, "examples/") ||
 		strings.HasPrefix(pkg, "bench/") || strings.HasPrefix(pkg, "internal/test")
 }
 

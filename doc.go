@@ -9,11 +9,26 @@
 // with it.
 //
 //	svc, err := keyward.New(store, hasher, &keyward.Options{Limiter: ratelimit.NewLocal()})
+//	if err != nil {
+//		return err
+//	}
+//	defer svc.Close(ctx)
 //	issued, err := svc.Create(ctx, keyward.CreateParams{Name: "billing", Scopes: []string{"invoices:read"}})
-//	// give issued.Secret to the client: it is never shown again
-//	res, err := svc.Verify(ctx, keyward.VerifyRequest{Key: presented, Scopes: []string{"invoices:read"}})
-//	if err != nil { /* store unreachable: 503 */ }
-//	if !res.Valid() { /* res.Outcome says why */ }
+//	if err != nil {
+//		return err
+//	}
+//	// Give issued.Secret to the client: it is never shown again. Later, check
+//	// the key the client presents:
+//	res, err := svc.Verify(ctx, keyward.VerifyRequest{Key: issued.Secret, Scopes: []string{"invoices:read"}})
+//	if err != nil {
+//		return err // the store is unreachable: answer 503
+//	}
+//	if !res.Valid() {
+//		return fmt.Errorf("refused: %s", res.Outcome) // res.Outcome says why
+//	}
+//
+// The package examples run this code; examples/quickstart is a whole
+// program with a SQLite store and the httpauth middleware.
 //
 // # Key format
 //
@@ -53,6 +68,16 @@
 // [ErrNotFound], [ErrConflict], [ErrInvalid] (a *[ValidationError] listing
 // every problem), [ErrUnavailable] and [ErrMalformed]; test them with
 // errors.Is and errors.As.
+//
+// # Events
+//
+// Every admin change is written with its events ([Event]: key.created,
+// key.updated, owner.deleted...) in one transaction, in the store's outbox;
+// [Service.WarnExpiring] adds key.expiring, and Verify queues
+// key.credits_exhausted and owner.credits_exhausted (without waiting on
+// the store). Package webhook delivers them to the endpoints made with
+// [Service.CreateWebhook], signed as the Standard Webhooks specification
+// says, at least once, across restarts and instances.
 //
 // # Concurrency
 //

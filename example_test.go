@@ -30,6 +30,48 @@ func newService(now func() time.Time) *keyward.Service {
 	return svc
 }
 
+// issueAndVerify is the code of the package documentation.
+func issueAndVerify(ctx context.Context, store keyward.Store, hasher keyward.Hasher) error {
+	svc, err := keyward.New(store, hasher, &keyward.Options{Limiter: ratelimit.NewLocal()})
+	if err != nil {
+		return err
+	}
+	defer svc.Close(ctx)
+	issued, err := svc.Create(ctx, keyward.CreateParams{Name: "billing", Scopes: []string{"invoices:read"}})
+	if err != nil {
+		return err
+	}
+	// Give issued.Secret to the client: it is never shown again. Later, check
+	// the key the client presents:
+	res, err := svc.Verify(ctx, keyward.VerifyRequest{Key: issued.Secret, Scopes: []string{"invoices:read"}})
+	if err != nil {
+		return err // the store is unreachable: answer 503
+	}
+	if !res.Valid() {
+		return fmt.Errorf("refused: %s", res.Outcome) // res.Outcome says why
+	}
+	fmt.Println(res.Outcome, res.Key.Name, res.Key.Scopes)
+	return nil
+}
+
+// The code of the package documentation: a Service on a store and a hasher
+// issues a key and verifies it.
+func Example_packageDoc() {
+	pepper, err := keyhash.NewPepper([]byte("a server-side secret of at least 32 bytes"))
+	if err != nil {
+		panic(err)
+	}
+	hasher, err := keyhash.NewHMAC(pepper)
+	if err != nil {
+		panic(err)
+	}
+	if err := issueAndVerify(context.Background(), memory.New(), hasher); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// VALID billing [invoices:read]
+}
+
 // Issue a key, hand its secret to the client once, and verify what the client
 // presents later.
 func Example() {
@@ -49,7 +91,11 @@ func Example() {
 	}
 	fmt.Println(res.Outcome, res.Key.Owner)
 
-	res, _ = svc.Verify(ctx, keyward.VerifyRequest{Key: issued.Secret[:len(issued.Secret)-1] + "x"})
+	typo := issued.Secret[:len(issued.Secret)-1] + "x"
+	if typo == issued.Secret {
+		typo = typo[:len(typo)-1] + "y"
+	}
+	res, _ = svc.Verify(ctx, keyward.VerifyRequest{Key: typo})
 	fmt.Println(res.Outcome)
 	// Output:
 	// secret looks like: kw_...

@@ -18,7 +18,8 @@ type ImportResult struct {
 // export with hashes): the id, prefix and hash must be there, and the fields
 // must follow the same rules as a created key. It fills defaults (empty
 // lists, {} metadata, times) and returns a *ValidationError naming each
-// problem.
+// problem. The maximum key lifetime of the [Policy] is checked by
+// [Service.Import], which reads it from the store.
 func (s *Service) ValidateImport(k *Key) error {
 	var probs problems
 	if !ValidID(k.ID) {
@@ -71,18 +72,37 @@ func importedLimits(k *Key) []NamedRateLimit {
 // every record with [Service.ValidateImport] first: Import stores them as
 // they are. progress, if not nil, is called after each batch with the number
 // of records handled so far.
+//
+// The maximum key lifetime of the [Policy] applies: if a key has no expiry
+// or expires beyond it, Import writes nothing and returns a
+// *ValidationError naming those keys (keys[i].expires_at). The default
+// lifetime does not apply: imported keys keep their expiry.
 func (s *Service) Import(ctx context.Context, keys []*Key, progress func(done int)) (ImportResult, error) {
 	const batch = 1000
 	var res ImportResult
+	pol, err := s.Policy(ctx)
+	if err != nil {
+		return res, err
+	}
+	if err := pol.checkImport(keys, s.Now()); err != nil {
+		return res, err
+	}
 	for start := 0; start < len(keys); start += batch {
 		chunk := keys[start:min(start+batch, len(keys))]
 		audit := make([]*AuditEntry, len(chunk))
 		for i, k := range chunk {
-			audit[i] = s.audit(ctx, ActionCreate, k.ID, map[string]any{"name": k.Name, "owner": k.Owner, "import": true})
+			a := s.audit(ctx, ActionCreate, k.ID, map[string]any{"name": k.Name, "owner": k.Owner, "import": true})
+			e, err := s.keyEvent(ctx, EventKeyCreated, k, "")
+			if audit[i], err = withEvent(a, e, err); err != nil {
+				return res, err
+			}
 		}
 		n, err := s.store.CreateBatch(ctx, chunk, audit)
 		if err != nil {
 			return res, fmt.Errorf("keyward: importing keys: %w", err)
+		}
+		if n > 0 {
+			s.notifyEvents()
 		}
 		res.Created += n
 		res.Skipped += len(chunk) - n

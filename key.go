@@ -3,6 +3,7 @@ package keyward
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 )
@@ -139,17 +140,31 @@ func clonePtr[T any](p *T) *T {
 func Ptr[T any](v T) *T { return &v }
 
 // Duration is a time.Duration that reads and writes JSON as a Go duration
-// string ("90s", "1h30m").
+// string ("90s", "1h30m"), or "never" for [Never].
 type Duration time.Duration
 
-// String returns the Go duration string.
-func (d Duration) String() string { return time.Duration(d).String() }
+// Never, given as a key's expires_in, gives it no expiry: it opts a new key
+// out of the default key lifetime (see [Policy]). It reads and writes as
+// "never"; anywhere else a duration is expected it is refused as negative.
+const Never Duration = math.MinInt64
 
-// MarshalText encodes d as a Go duration string.
+// String returns the Go duration string, or "never" for [Never].
+func (d Duration) String() string {
+	if d == Never {
+		return "never"
+	}
+	return time.Duration(d).String()
+}
+
+// MarshalText encodes d as a Go duration string, or "never".
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
-// UnmarshalText decodes a Go duration string such as "720h".
+// UnmarshalText decodes a Go duration string such as "720h", or "never".
 func (d *Duration) UnmarshalText(b []byte) error {
+	if string(b) == "never" {
+		*d = Never
+		return nil
+	}
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
 		return fmt.Errorf("not a Go duration (like \"90s\" or \"720h\"): %q", b)

@@ -306,19 +306,38 @@ func (s *Service) AddLegacyFormat(ctx context.Context, f LegacyFormat) error {
 // ImportLegacy records the format of keys imported from another system
 // (see [Service.AddLegacyFormat]), then stores the keys in one transaction,
 // skipping ids that exist (so the same import twice changes nothing):
-// either every new key is stored or none is. Check each key with
+// either every new key is stored or none is. Each stored key gets a
+// key.created event, as with [Service.Import]. Check each key with
 // [Service.ValidateImport] first.
+//
+// The maximum key lifetime of the [Policy] applies as in [Service.Import]:
+// if a key has no expiry or expires beyond it, nothing is written (not the
+// format either) and the error is a *ValidationError naming those keys.
 func (s *Service) ImportLegacy(ctx context.Context, f LegacyFormat, keys []*Key) (ImportResult, error) {
-	if err := s.AddLegacyFormat(ctx, f); err != nil {
+	pol, err := s.Policy(ctx)
+	if err != nil {
+		return ImportResult{}, err
+	}
+	if err := pol.checkImport(keys, s.Now()); err != nil {
 		return ImportResult{}, err
 	}
 	audit := make([]*AuditEntry, len(keys))
 	for i, k := range keys {
-		audit[i] = s.audit(ctx, ActionCreate, k.ID, map[string]any{"name": k.Name, "owner": k.Owner, "import": f.Kind})
+		a := s.audit(ctx, ActionCreate, k.ID, map[string]any{"name": k.Name, "owner": k.Owner, "import": f.Kind})
+		e, err := s.keyEvent(ctx, EventKeyCreated, k, "")
+		if audit[i], err = withEvent(a, e, err); err != nil {
+			return ImportResult{}, err
+		}
+	}
+	if err := s.AddLegacyFormat(ctx, f); err != nil {
+		return ImportResult{}, err
 	}
 	n, err := s.store.CreateBatch(ctx, keys, audit)
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("keyward: importing keys: %w", err)
+	}
+	if n > 0 {
+		s.notifyEvents()
 	}
 	return ImportResult{Created: n, Skipped: len(keys) - n}, nil
 }

@@ -94,7 +94,7 @@ const ksPepper = "the keyshield pepper"
 
 func newLegacyEnv(t *testing.T) *legacyEnv {
 	t.Helper()
-	kw := pepper(t, "pepper one")
+	kw := testkit.Pepper(t, "pepper one")
 	hm, _ := keyhash.NewHMAC(kw)
 	ks, _ := keyhash.NewKeyshield(kw)
 	m, err := keyhash.NewMulti(hm, ks)

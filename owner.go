@@ -119,10 +119,20 @@ func (s *Service) PutOwner(ctx context.Context, name string, p OwnerParams) (o *
 	if o.Refill != nil {
 		o.RefilledAt = Ptr(refillPeriodStart(o.Refill.Interval, now))
 	}
-	created, err = s.store.PutOwner(ctx, o, s.audit(ctx, ActionOwnerPut, "", map[string]any{"owner": name}))
+	ev := o.Clone() // the event shows the record as stored: a replace keeps CreatedAt
+	if cur, err := s.store.GetOwner(NewFreshContext(ctx), name); err == nil {
+		ev.CreatedAt = cur.CreatedAt
+	}
+	e, err := s.newEvent(EventOwnerUpdated, eventOwner{Owner: ev})
+	a, err := withEvent(s.audit(ctx, ActionOwnerPut, "", map[string]any{"owner": name}), e, err)
+	if err != nil {
+		return nil, false, err
+	}
+	created, err = s.store.PutOwner(ctx, o, a)
 	if err != nil {
 		return nil, false, fmt.Errorf("keyward: storing owner %q: %w", name, err)
 	}
+	s.notifyEvents()
 	o, err = s.GetOwner(ctx, name)
 	return o, created, err
 }
@@ -165,11 +175,13 @@ func (s *Service) UpdateOwner(ctx context.Context, name string, p OwnerUpdate) (
 			}
 		}
 		o.UpdatedAt = now
-		return s.audit(ctx, ActionOwnerUpdate, "", map[string]any{"owner": name, "fields": changed}), nil
+		e, err := s.newEvent(EventOwnerUpdated, eventOwner{Owner: s.ownerView(o)})
+		return withEvent(s.audit(ctx, ActionOwnerUpdate, "", map[string]any{"owner": name, "fields": changed}), e, err)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.notifyEvents()
 	return s.GetOwner(ctx, name)
 }
 
@@ -222,5 +234,18 @@ func (s *Service) DeleteOwner(ctx context.Context, name string) error {
 	if name == "" || len(name) > 4*MaxOwnerLength {
 		return fmt.Errorf("keyward: owner %q: %w", name, ErrNotFound)
 	}
-	return s.store.DeleteOwner(ctx, name, s.audit(ctx, ActionOwnerDelete, "", map[string]any{"owner": name}))
+	o, err := s.store.GetOwner(NewFreshContext(ctx), name)
+	if err != nil {
+		return err
+	}
+	e, err := s.newEvent(EventOwnerDeleted, eventOwner{Owner: s.ownerView(o)})
+	a, err := withEvent(s.audit(ctx, ActionOwnerDelete, "", map[string]any{"owner": name}), e, err)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteOwner(ctx, name, a); err != nil {
+		return err
+	}
+	s.notifyEvents()
+	return nil
 }

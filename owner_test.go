@@ -208,3 +208,39 @@ func TestOwnerValidation(t *testing.T) {
 		t.Errorf("list = %+v, %v", page, err)
 	}
 }
+
+func TestOwnerUsage(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	a := e.create(t, keyward.CreateParams{Owner: "acme"})
+	b := e.create(t, keyward.CreateParams{Owner: "acme"})
+	other := e.create(t, keyward.CreateParams{Owner: "other"})
+	for _, s := range []string{a.Secret, b.Secret, b.Secret, other.Secret} {
+		e.verify(t, keyward.VerifyRequest{Key: s})
+	}
+	if err := e.svc.FlushUsage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.svc.Usage(ctx, keyward.UsageParams{Owner: "acme"})
+	if err != nil || rep.Owner != "acme" || rep.KeyID != "" || rep.Totals["VALID"] != 3 {
+		t.Errorf("usage of acme = %+v, %v; want VALID 3 over its two keys", rep, err)
+	}
+	// No record, no key, no usage: never existed.
+	if _, err := e.svc.Usage(ctx, keyward.UsageParams{Owner: "nobody"}); !errors.Is(err, keyward.ErrNotFound) {
+		t.Errorf("usage of an owner that never existed: %v, want ErrNotFound", err)
+	}
+	// A record without keys or usage: an empty report.
+	if _, _, err := e.svc.PutOwner(ctx, "new", keyward.OwnerParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := e.svc.Usage(ctx, keyward.UsageParams{Owner: "new"}); err != nil || len(rep.Totals) != 0 {
+		t.Errorf("usage of a new owner = %+v, %v; want an empty report", rep, err)
+	}
+	// Usage outlives the keys.
+	if err := e.svc.Delete(ctx, other.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := e.svc.Usage(ctx, keyward.UsageParams{Owner: "other"}); err != nil || rep.Totals["VALID"] != 1 {
+		t.Errorf("usage of an owner whose key is gone = %+v, %v", rep, err)
+	}
+}

@@ -135,6 +135,16 @@ type ListParams struct {
 	Status Status
 	// Query keeps keys whose name contains it, ignoring case.
 	Query string
+	// UnusedFor, if positive, keeps keys not used for that long: last used
+	// longer ago, or never used and created longer ago.
+	UnusedFor time.Duration
+	// ExpiresWithin, if positive, keeps keys that expire within that time
+	// from now (keys already expired are not kept).
+	ExpiresWithin time.Duration
+	// NeverUsed keeps keys never used.
+	NeverUsed bool
+	// NoExpiry keeps keys without expiry.
+	NoExpiry bool
 	// Cursor is the NextCursor of the previous page, or "".
 	Cursor string
 	// Limit is 1 to MaxPageSize; 0 means DefaultPageSize.

@@ -51,3 +51,28 @@ func TestNullableJSON(t *testing.T) {
 		t.Error("a string decoded into Nullable[int64]")
 	}
 }
+
+// TestSetRateLimits checks what a remote Verifier records: the states it
+// sets come back from RateLimits, at most MaxRateChecks of them.
+func TestSetRateLimits(t *testing.T) {
+	var r keyward.Result
+	if len(r.RateLimits()) != 0 {
+		t.Fatal("the zero Result has limits")
+	}
+	states := make([]keyward.LimitState, keyward.MaxRateChecks+3)
+	for i := range states {
+		states[i] = keyward.LimitState{Name: string(rune('a' + i)), Owner: i%2 == 1, RateDecision: keyward.RateDecision{Limit: int64(i + 1)}}
+	}
+	r.SetRateLimits(states[:2])
+	if got := r.RateLimits(); len(got) != 2 || got[1].Name != "b" || !got[1].Owner || got[1].Limit != 2 {
+		t.Errorf("RateLimits = %+v", got)
+	}
+	r.SetRateLimits(states)
+	if got := r.RateLimits(); len(got) != keyward.MaxRateChecks {
+		t.Errorf("%d states kept, want %d", len(got), keyward.MaxRateChecks)
+	}
+	r.SetRateLimits(nil)
+	if len(r.RateLimits()) != 0 {
+		t.Error("SetRateLimits(nil) kept states")
+	}
+}

@@ -112,11 +112,11 @@ func (r *Result) RateLimits() []LimitState {
 	return out
 }
 
-// SetRateLimits records the states of the limits checked, for a Verifier
-// that learns them from elsewhere (package client, from the server's
-// answer).
+// SetRateLimits records the states of the limits checked (at most
+// MaxRateChecks are kept: no verification checks more), for a Verifier that
+// learns them from elsewhere (package client, from the server's answer).
 func (r *Result) SetRateLimits(states []LimitState) {
-	r.states, r.plan = states, nil
+	r.states, r.plan = states[:min(len(states), MaxRateChecks)], nil
 }
 
 // EffectiveScopes returns the verified key's effective scopes: its own,

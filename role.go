@@ -75,10 +75,16 @@ func (s *Service) PutRole(ctx context.Context, name string, p RoleParams) (r *Ro
 	}
 	now := s.Now()
 	role := &Role{Name: name, Description: p.Description, Scopes: scopes, CreatedAt: now, UpdatedAt: now}
-	created, err = s.store.PutRole(ctx, role, s.audit(ctx, ActionRolePut, "", map[string]any{"role": name, "scopes": scopes}))
+	e, err := s.newEvent(EventRoleUpdated, role)
+	a, err := withEvent(s.audit(ctx, ActionRolePut, "", map[string]any{"role": name, "scopes": scopes}), e, err)
+	if err != nil {
+		return nil, false, err
+	}
+	created, err = s.store.PutRole(ctx, role, a)
 	if err != nil {
 		return nil, false, fmt.Errorf("keyward: storing role %q: %w", name, err)
 	}
+	s.notifyEvents()
 	return role, created, nil
 }
 
@@ -117,7 +123,20 @@ func (s *Service) DeleteRole(ctx context.Context, name string) error {
 	if !validRoleName(name) {
 		return fmt.Errorf("keyward: role %q: %w", name, ErrNotFound)
 	}
-	return s.store.DeleteRole(ctx, name, s.audit(ctx, ActionRoleDelete, "", map[string]any{"role": name}))
+	r, err := s.store.GetRole(NewFreshContext(ctx), name)
+	if err != nil {
+		return err
+	}
+	e, err := s.newEvent(EventRoleDeleted, r)
+	a, err := withEvent(s.audit(ctx, ActionRoleDelete, "", map[string]any{"role": name}), e, err)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteRole(ctx, name, a); err != nil {
+		return err
+	}
+	s.notifyEvents()
+	return nil
 }
 
 // checkRoles reports, as problems, the roles of a key that do not exist.

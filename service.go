@@ -4,13 +4,10 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,6 +52,17 @@ type Options struct {
 	// verifies here within this interval (and the cache's TTL) at the
 	// latest.
 	LegacyFormatsRefresh time.Duration
+	// ExpiryWarning is how long before a key expires [Service.WarnExpiring]
+	// emits key.expiring; 0 means DefaultExpiryWarning, a negative value
+	// turns the warnings off.
+	ExpiryWarning time.Duration
+	// ExpiryCheckInterval, if positive, runs [Service.WarnExpiring] in the
+	// background that often (keyward serve: every minute); 0 leaves it to
+	// the caller.
+	ExpiryCheckInterval time.Duration
+	// OnEvents, if not nil, is called after the Service stored events (the
+	// server wakes its webhook dispatcher with it). It must not block.
+	OnEvents func()
 }
 
 // Service issues, verifies and manages keys on top of a [Store]. It is safe
@@ -84,6 +92,8 @@ type Service struct {
 
 	outcomes [numOutcomes]stripe.Counter // striped: every verification counts
 	scratch  sync.Pool                   // of *scratch
+
+	events *eventState // alerts and expiry warnings; see alerts.go
 }
 
 // New returns a Service that keeps keys in store and hashes secrets with
@@ -124,6 +134,7 @@ func New(store Store, hasher Hasher, opts *Options) (*Service, error) {
 	}
 	s.dummy = dummy
 	s.dummySum = sha256.Sum256([]byte(dummySecret))
+	s.events = s.startEvents(opts)
 	if iv := opts.UsageFlushInterval; iv >= 0 {
 		if iv == 0 {
 			iv = time.Second
@@ -151,11 +162,14 @@ func (s *Service) Close(ctx context.Context) error {
 	s.stopped = true // no rehash starts from now on
 	s.rehashMu.Unlock()
 	s.rehashWG.Wait()
+	s.events.stop()
 	return s.FlushUsage(ctx)
 }
 
 // Create issues a new key. The returned secret is the full key string; it is
-// not stored and cannot be shown again. Returns a *ValidationError for bad
+// not stored and cannot be shown again. A key created without expiry gets
+// the default lifetime of the [Policy] ("never" opts out); the policy's
+// maximum refuses a later expiry or none. Returns a *ValidationError for bad
 // params.
 func (s *Service) Create(ctx context.Context, p CreateParams) (Issued, error) {
 	now := s.Now()
@@ -170,13 +184,17 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (Issued, error) {
 	if err := s.checkRoles(ctx, f.roles, &probs); err != nil {
 		return Issued{}, err
 	}
+	pol, err := s.Policy(ctx)
+	if err != nil {
+		return Issued{}, err
+	}
 	prefix := p.Prefix
 	if prefix == "" {
 		prefix = s.prefix
 	} else if !validPrefix(prefix) {
 		probs.add("prefix", "must match [a-z][a-z0-9_]{0,19}")
 	}
-	exp := expiry(p.ExpiresAt, p.ExpiresIn, now, &probs)
+	exp := pol.createExpiry(p.ExpiresAt, p.ExpiresIn, now, &probs)
 	if err := probs.err(); err != nil {
 		return Issued{}, err
 	}
@@ -191,27 +209,34 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (Issued, error) {
 		start := refillPeriodStart(f.refill.Interval, now)
 		k.RefilledAt = &start
 	}
-	return s.insert(ctx, k, func(k *Key) *AuditEntry {
-		return s.audit(ctx, ActionCreate, k.ID, map[string]any{"name": k.Name, "owner": k.Owner})
+	return s.insert(ctx, k, func(k *Key) (*AuditEntry, error) {
+		a := s.audit(ctx, ActionCreate, k.ID, map[string]any{"name": k.Name, "owner": k.Owner})
+		e, err := s.keyEvent(ctx, EventKeyCreated, k, "")
+		return withEvent(a, e, err)
 	})
 }
 
 // insert gives k a fresh id and hashed secret and stores it, retrying on the
 // (astronomically unlikely) id collision.
-func (s *Service) insert(ctx context.Context, k *Key, entry func(*Key) *AuditEntry) (Issued, error) {
+func (s *Service) insert(ctx context.Context, k *Key, entry func(*Key) (*AuditEntry, error)) (Issued, error) {
 	for attempt := 0; ; attempt++ {
 		tok, hash, err := s.newSecret(k.Prefix)
 		if err != nil {
 			return Issued{}, err
 		}
 		k.ID, k.Hash = tok.ID, hash
-		err = s.store.Create(ctx, k, entry(k))
+		a, err := entry(k)
+		if err != nil {
+			return Issued{}, err
+		}
+		err = s.store.Create(ctx, k, a)
 		if errors.Is(err, ErrConflict) && attempt < 3 {
 			continue
 		}
 		if err != nil {
 			return Issued{}, fmt.Errorf("keyward: creating key: %w", err)
 		}
+		s.notifyEvents()
 		return Issued{Key: k.Clone(), Secret: tok.String()}, nil
 	}
 }
@@ -250,76 +275,9 @@ func (s *Service) view(k *Key) *Key {
 	return c
 }
 
-// List returns a page of keys, newest first. Returns a *ValidationError for a
-// bad limit, status or cursor.
-func (s *Service) List(ctx context.Context, p ListParams) (Page, error) {
-	var probs problems
-	limit := p.Limit
-	if limit == 0 {
-		limit = DefaultPageSize
-	}
-	if limit < 1 || limit > MaxPageSize {
-		probs.add("limit", fmt.Sprintf("must be 1-%d", MaxPageSize))
-	}
-	if p.Status != "" && !p.Status.Valid() {
-		probs.add("status", "must be active, disabled, revoked or expired")
-	}
-	after, err := decodeCursor(p.Cursor)
-	if err != nil {
-		probs.add("cursor", err.Error())
-	}
-	if err := probs.err(); err != nil {
-		return Page{}, err
-	}
-	keys, err := s.store.List(ctx, ListFilter{
-		Owner: p.Owner, Status: p.Status, NameContains: p.Query,
-		After: after, Limit: limit + 1, Now: s.Now(),
-	})
-	if err != nil {
-		return Page{}, fmt.Errorf("keyward: listing keys: %w", err)
-	}
-	page := Page{Items: make([]*Key, 0, min(len(keys), limit))}
-	for i, k := range keys {
-		if i == limit {
-			last := keys[limit-1]
-			page.NextCursor = encodeCursor(ListCursor{CreatedAt: last.CreatedAt, ID: last.ID})
-			break
-		}
-		page.Items = append(page.Items, s.view(k))
-	}
-	return page, nil
-}
-
-// encodeCursor makes an opaque, URL-safe cursor from a list position.
-func encodeCursor(c ListCursor) string {
-	raw := strconv.FormatInt(c.CreatedAt.UnixMilli(), 10) + "." + c.ID
-	return base64.RawURLEncoding.EncodeToString([]byte(raw))
-}
-
-func decodeCursor(s string) (*ListCursor, error) {
-	if s == "" {
-		return nil, nil
-	}
-	bad := errors.New("is not a cursor returned by this API")
-	if len(s) > MaxCursorLength {
-		return nil, bad
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return nil, bad
-	}
-	ms, id, ok := strings.Cut(string(raw), ".")
-	if !ok || !ValidID(id) {
-		return nil, bad
-	}
-	n, err := strconv.ParseInt(ms, 10, 64)
-	if err != nil || n < 0 {
-		return nil, bad
-	}
-	return &ListCursor{CreatedAt: time.UnixMilli(n).UTC(), ID: id}, nil
-}
-
-// Update changes the fields set in p and returns the key as stored. Returns
+// Update changes the fields set in p and returns the key as stored. A new
+// expiry (or none: null, "never") must keep within the [Policy]'s maximum;
+// an update that does not touch the expiry leaves it, even beyond. Returns
 // ErrNotFound, ErrConflict for a revoked key, or a *ValidationError.
 func (s *Service) Update(ctx context.Context, id string, p UpdateParams) (*Key, error) {
 	if !ValidID(id) {
@@ -337,12 +295,19 @@ func (s *Service) Update(ctx context.Context, id string, p UpdateParams) (*Key, 
 	if err := probs.err(); err != nil {
 		return nil, err
 	}
+	var pol Policy
+	if p.ExpiresAt.Set || p.ExpiresIn != nil {
+		var err error
+		if pol, err = s.Policy(ctx); err != nil {
+			return nil, err
+		}
+	}
 	k, err := s.store.Update(ctx, id, func(k *Key) (*AuditEntry, error) {
 		if k.RevokedAt != nil {
 			return nil, &stateError{"key " + id + " is revoked"}
 		}
 		now := s.Now()
-		changed := applyUpdate(k, p, now, &probs)
+		changed := applyUpdate(k, p, pol, now, &probs)
 		if err := probs.err(); err != nil {
 			return nil, err
 		}
@@ -350,17 +315,21 @@ func (s *Service) Update(ctx context.Context, id string, p UpdateParams) (*Key, 
 			return nil, ErrNoChange
 		}
 		k.UpdatedAt = now
-		return s.audit(ctx, ActionUpdate, id, map[string]any{"fields": changed}), nil
+		a := s.audit(ctx, ActionUpdate, id, map[string]any{"fields": changed})
+		e, err := s.keyEvent(ctx, EventKeyUpdated, k, "")
+		return withEvent(a, e, err)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.notifyEvents()
 	return s.view(k), nil
 }
 
 // applyUpdate writes the set fields of p into k, validating them together
-// with the fields that stay, and returns the JSON names of the changed fields.
-func applyUpdate(k *Key, p UpdateParams, now time.Time, probs *problems) []string {
+// with the fields that stay (and a new expiry against pol), and returns the
+// JSON names of the changed fields.
+func applyUpdate(k *Key, p UpdateParams, pol Policy, now time.Time, probs *problems) []string {
 	var changed []string
 	set := func(name string, ok bool) {
 		if ok {
@@ -425,12 +394,8 @@ func applyUpdate(k *Key, p UpdateParams, now time.Time, probs *problems) []strin
 		k.Enabled = *p.Enabled
 		set("enabled", true)
 	}
-	switch {
-	case p.ExpiresAt.Set && p.ExpiresAt.Value == nil:
-		k.ExpiresAt = nil
-		set("expires_at", true)
-	case p.ExpiresAt.Set || p.ExpiresIn != nil:
-		k.ExpiresAt = expiry(p.ExpiresAt.Value, p.ExpiresIn, now, probs)
+	if exp, ok := pol.updateExpiry(p, now, probs); ok {
+		k.ExpiresAt = exp
 		set("expires_at", true)
 	}
 	k.Name, k.Description, k.Owner, k.Scopes, k.Metadata = f.name, f.description, f.owner, f.scopes, f.metadata
@@ -459,28 +424,47 @@ func (s *Service) Revoke(ctx context.Context, id string) (*Key, error) {
 		}
 		now := s.Now()
 		k.RevokedAt, k.UpdatedAt = &now, now
-		return s.audit(ctx, ActionRevoke, id, nil), nil
+		e, err := s.keyEvent(ctx, EventKeyRevoked, k, "")
+		return withEvent(s.audit(ctx, ActionRevoke, id, nil), e, err)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.notifyEvents()
 	return s.view(k), nil
 }
 
 // Delete removes the key. Its usage counts and audit entries stay. Returns
-// ErrNotFound.
+// ErrNotFound. The key.deleted event shows the key as read just before the
+// delete.
 func (s *Service) Delete(ctx context.Context, id string) error {
 	if !ValidID(id) {
 		return fmt.Errorf("keyward: key %q: %w", id, ErrNotFound)
 	}
-	return s.store.Delete(ctx, id, s.audit(ctx, ActionDelete, id, nil))
+	k, err := s.store.Get(NewFreshContext(ctx), id)
+	if err != nil {
+		return err
+	}
+	e, err := s.keyEvent(ctx, EventKeyDeleted, k, "")
+	a, err := withEvent(s.audit(ctx, ActionDelete, id, nil), e, err)
+	if err != nil {
+		return err
+	}
+	if err := s.store.Delete(ctx, id, a); err != nil {
+		return err
+	}
+	s.notifyEvents()
+	return nil
 }
 
 // Rotate issues a successor of the key: a new id and secret with every
 // setting copied (remaining credits included). The old key expires after the
 // grace period (or earlier, if it already expires before), and the two are
-// linked by replaced_by / replaces. Returns ErrNotFound, ErrConflict for a
-// revoked or already rotated key, or a *ValidationError.
+// linked by replaced_by / replaces. The successor's expiry is the one p
+// names (checked against the [Policy]'s maximum); else the old key's, if
+// still in the future, shortened to now plus the default lifetime if the
+// policy sets one, else its maximum if it sets one. Returns ErrNotFound,
+// ErrConflict for a revoked or already rotated key, or a *ValidationError.
 func (s *Service) Rotate(ctx context.Context, id string, p RotateParams) (Issued, error) {
 	if !ValidID(id) {
 		return Issued{}, fmt.Errorf("keyward: key %q: %w", id, ErrNotFound)
@@ -494,7 +478,11 @@ func (s *Service) Rotate(ctx context.Context, id string, p RotateParams) (Issued
 			probs.add("grace_period", "must not be negative")
 		}
 	}
-	newExp := expiry(p.ExpiresAt, p.ExpiresIn, now, &probs)
+	pol, err := s.Policy(ctx)
+	if err != nil {
+		return Issued{}, err
+	}
+	newExp, named := pol.requested(p.ExpiresAt, p.ExpiresIn, now, &probs)
 	if err := probs.err(); err != nil {
 		return Issued{}, err
 	}
@@ -517,21 +505,17 @@ func (s *Service) Rotate(ctx context.Context, id string, p RotateParams) (Issued
 			next.CreatedAt, next.UpdatedAt = now, now
 			next.LastUsedAt, next.RevokedAt, next.ReplacedBy = nil, nil, nil
 			next.Replaces = Ptr(old.ID)
-			switch {
-			case newExp != nil:
-				next.ExpiresAt = newExp
-			case old.ExpiresAt != nil && old.ExpiresAt.After(now):
-				next.ExpiresAt = Ptr(*old.ExpiresAt)
-			default:
-				next.ExpiresAt = nil
-			}
+			next.ExpiresAt = pol.successorExpiry(old, newExp, named, now)
 			end := now.Add(grace)
 			if old.ExpiresAt == nil || end.Before(*old.ExpiresAt) {
 				old.ExpiresAt = &end
 			}
 			old.ReplacedBy = Ptr(next.ID)
 			old.UpdatedAt = now
-			return next, s.audit(ctx, ActionRotate, id, map[string]any{"replaced_by": next.ID, "grace_period": grace.String()}), nil
+			a := s.audit(ctx, ActionRotate, id, map[string]any{"replaced_by": next.ID, "grace_period": grace.String()})
+			e, err := s.keyEvent(ctx, EventKeyRotated, old, next.ID)
+			a, err = withEvent(a, e, err)
+			return next, a, err
 		})
 		var state *stateError
 		if errors.Is(err, ErrConflict) && !errors.As(err, &state) && attempt < 3 {
@@ -540,74 +524,9 @@ func (s *Service) Rotate(ctx context.Context, id string, p RotateParams) (Issued
 		if err != nil {
 			return Issued{}, err
 		}
+		s.notifyEvents()
 		return Issued{Key: s.view(next), Secret: secret}, nil
 	}
-}
-
-// audit builds an audit entry for an action by the actor in ctx.
-func (s *Service) audit(ctx context.Context, action, keyID string, details map[string]any) *AuditEntry {
-	a := ActorFromContext(ctx)
-	d := json.RawMessage("{}")
-	if details != nil {
-		if b, err := json.Marshal(details); err == nil {
-			d = b
-		}
-	}
-	return &AuditEntry{At: s.Now(), Actor: a.ID, Action: action, KeyID: keyID, ClientIP: a.ClientIP, Details: d}
-}
-
-// AuditParams selects a page of the audit log.
-type AuditParams struct {
-	KeyID  string
-	Cursor string
-	Limit  int
-}
-
-// AuditPage is one page of audit entries, newest first.
-type AuditPage struct {
-	Items      []AuditEntry `json:"items"`
-	NextCursor string       `json:"next_cursor,omitempty"`
-}
-
-// Audit returns a page of the audit log, newest first.
-func (s *Service) Audit(ctx context.Context, p AuditParams) (AuditPage, error) {
-	var probs problems
-	limit := p.Limit
-	if limit == 0 {
-		limit = DefaultPageSize
-	}
-	if limit < 1 || limit > MaxPageSize {
-		probs.add("limit", fmt.Sprintf("must be 1-%d", MaxPageSize))
-	}
-	var before int64
-	if p.Cursor != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(p.Cursor)
-		n, perr := strconv.ParseInt(string(raw), 10, 64)
-		if err != nil || perr != nil || n < 1 || len(p.Cursor) > MaxCursorLength {
-			probs.add("cursor", "is not a cursor returned by this API")
-		}
-		before = n
-	}
-	if p.KeyID != "" && !ValidID(p.KeyID) {
-		probs.add("key_id", "must be 16 base62 characters")
-	}
-	if err := probs.err(); err != nil {
-		return AuditPage{}, err
-	}
-	items, err := s.store.ListAudit(ctx, AuditFilter{KeyID: p.KeyID, Before: before, Limit: limit + 1})
-	if err != nil {
-		return AuditPage{}, fmt.Errorf("keyward: listing audit log: %w", err)
-	}
-	page := AuditPage{Items: items}
-	if len(items) > limit {
-		page.Items = items[:limit]
-		last := items[limit-1].ID
-		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last, 10)))
-	}
-	if page.Items == nil {
-		page.Items = []AuditEntry{}
-	}
-	return page, nil
 }
 
 // Counts returns how many keys are in each status now.

@@ -33,8 +33,6 @@ func (s *spyStore) Get(ctx context.Context, id string) (*keyward.Key, error) {
 	return s.Store.Get(ctx, id)
 }
 
-func pepper(tb testing.TB, secret string) keyhash.Pepper { return testkit.Pepper(tb, secret) }
-
 func hmacHasher(tb testing.TB, peppers ...string) *keyhash.HMAC { return testkit.HMAC(tb, peppers...) }
 
 type env struct {

@@ -49,6 +49,10 @@ type Store interface {
 	// CreatedAt, then ID, both descending), starting after f.After.
 	List(ctx context.Context, f ListFilter) ([]*Key, error)
 
+	// CountKeys returns how many keys List returns for f without f.After
+	// and f.Limit.
+	CountKeys(ctx context.Context, f ListFilter) (int64, error)
+
 	// Update loads the key with that id, calls fn with a private copy, and
 	// stores the copy as fn left it, atomically: no other write to the key
 	// happens in between. If fn returns a non-nil entry it is appended to the
@@ -164,6 +168,10 @@ type Store interface {
 
 	// Close releases the store's resources.
 	Close() error
+
+	// EventStore: the events outbox, webhook endpoints and their
+	// deliveries.
+	EventStore
 }
 
 // ErrNoChange, returned by the function given to [Store.Update], means the key
@@ -179,6 +187,18 @@ type ListFilter struct {
 	// NameContains, if not "", keeps keys whose name contains it, ignoring
 	// case.
 	NameContains string
+	// UnusedSince, if not zero, keeps keys created before it and not used
+	// since (LastUsedAt nil or before it). A key is not used before it is
+	// created, so these are the keys last used before it, or never used
+	// and created before it.
+	UnusedSince time.Time
+	// ExpiresBy, if not zero, keeps keys that expire after Now and at or
+	// before ExpiresBy: keys already expired at Now are not kept.
+	ExpiresBy time.Time
+	// NeverUsed keeps keys never used (LastUsedAt nil).
+	NeverUsed bool
+	// NoExpiry keeps keys without expiry (ExpiresAt nil).
+	NoExpiry bool
 	// After, if not nil, keeps keys that come after the cursor in list order.
 	After *ListCursor
 	// Limit is the most keys to return; 0 means no limit.
@@ -268,6 +288,12 @@ type AuditEntry struct {
 	KeyID    string          `json:"key_id"`
 	ClientIP string          `json:"client_ip"`
 	Details  json.RawMessage `json:"details"`
+
+	// Events caused by the action: a Store that appends the entry writes
+	// them to its events outbox in the same transaction, so that the change
+	// and its events are stored together or not at all. They are not read
+	// back with the entry.
+	Events []Event `json:"-"`
 }
 
 // AuditFilter selects entries for [Store.ListAudit].

@@ -29,7 +29,10 @@ const maxUsageBuckets = 50000
 // minute, From to 24 hours before To, Bucket to "hour". From is rounded down
 // and To up to whole minutes.
 type UsageParams struct {
-	KeyID  string
+	KeyID string
+	// Owner, if not "" (and KeyID is ""), reports the keys that carried this
+	// owner when they were used, summed.
+	Owner  string
 	From   *time.Time
 	To     *time.Time
 	Bucket string
@@ -39,7 +42,9 @@ type UsageParams struct {
 // buckets (those without traffic left out). A bucket's start may lie before
 // From: it then holds only the counts from From on.
 type UsageReport struct {
-	KeyID  string           `json:"key_id"`
+	KeyID string `json:"key_id"`
+	// Owner is the owner reported on, for an owner's usage.
+	Owner  string           `json:"owner,omitempty"`
 	Bucket string           `json:"bucket"`
 	From   time.Time        `json:"from"`
 	To     time.Time        `json:"to"`
@@ -53,9 +58,10 @@ type UsagePoint struct {
 	Counts map[string]int64 `json:"counts"`
 }
 
-// Usage reports the usage of a key, which may have been deleted, or of all
-// keys together when p.KeyID is "". Returns ErrNotFound for an id that never
-// existed, or a *ValidationError.
+// Usage reports the usage of a key, which may have been deleted, of an
+// owner's keys (p.Owner), or of all keys together when both are "". Returns
+// ErrNotFound for an id that never existed, for an owner that has no record,
+// no key and no usage in the range, or a *ValidationError.
 func (s *Service) Usage(ctx context.Context, p UsageParams) (UsageReport, error) {
 	var probs problems
 	if p.Bucket == "" {
@@ -91,11 +97,20 @@ func (s *Service) Usage(ctx context.Context, p UsageParams) (UsageReport, error)
 			return UsageReport{}, err
 		}
 	}
-	counts, err := s.store.Usage(ctx, UsageQuery{KeyID: p.KeyID, From: from, To: to, Bucket: size})
+	owner := p.Owner
+	if p.KeyID != "" {
+		owner = ""
+	}
+	counts, err := s.store.Usage(ctx, UsageQuery{KeyID: p.KeyID, Owner: owner, From: from, To: to, Bucket: size})
 	if err != nil {
 		return UsageReport{}, fmt.Errorf("keyward: reading usage: %w", err)
 	}
-	rep := UsageReport{KeyID: p.KeyID, Bucket: p.Bucket, From: from, To: to, Totals: map[string]int64{}, Series: []UsagePoint{}}
+	if owner != "" && len(counts) == 0 {
+		if err := s.ownerKnown(ctx, owner); err != nil {
+			return UsageReport{}, err
+		}
+	}
+	rep := UsageReport{KeyID: p.KeyID, Owner: owner, Bucket: p.Bucket, From: from, To: to, Totals: map[string]int64{}, Series: []UsagePoint{}}
 	byStart := map[int64]map[string]int64{}
 	for _, c := range counts {
 		code := c.Outcome.String()
@@ -112,6 +127,23 @@ func (s *Service) Usage(ctx context.Context, p UsageParams) (UsageReport, error)
 		rep.Series = append(rep.Series, UsagePoint{Start: time.Unix(st, 0).UTC(), Counts: byStart[st]})
 	}
 	return rep, nil
+}
+
+// ownerKnown returns nil if the owner has a record or a key carries it,
+// else ErrNotFound.
+func (s *Service) ownerKnown(ctx context.Context, owner string) error {
+	_, err := s.GetOwner(ctx, owner)
+	if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	page, err := s.List(ctx, ListParams{Owner: owner, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(page.Items) == 0 {
+		return fmt.Errorf("keyward: owner %q: %w", owner, ErrNotFound)
+	}
+	return nil
 }
 
 // existed returns nil if a key with that id exists or ever existed (every

@@ -3,6 +3,7 @@ package keyward
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -152,13 +153,13 @@ func normalizeCIDR(s string) (string, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return "", fmt.Errorf("not a valid CIDR: %q", s)
+			return "", errors.New("not a valid CIDR") // never the value: it may be a secret pasted in the wrong field
 		}
 		return p.Masked().String(), nil
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
-		return "", fmt.Errorf("not a valid CIDR or address: %q", s)
+		return "", errors.New("not a valid CIDR or address")
 	}
 	return netip.PrefixFrom(a, a.BitLen()).String(), nil
 }

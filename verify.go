@@ -241,7 +241,9 @@ func (s *Service) spend(ctx context.Context, k *Key, cost int64, now time.Time, 
 		}
 	}
 	ownerCredits := r.Owner != nil && r.Owner.Remaining != nil
-	if cost > 0 && (k.Remaining != nil || ownerCredits) {
+	// Credits are never cached: a spend (or, with cost 0, a read that spends
+	// nothing) goes to the store and reports the balances as they are.
+	if k.Remaining != nil || ownerCredits {
 		sp := CreditSpend{KeyID: k.ID, Cost: cost, Now: now}
 		if ownerCredits {
 			sp.Owner = k.Owner
@@ -260,6 +262,7 @@ func (s *Service) spend(ctx context.Context, k *Key, cost int64, now time.Time, 
 		r.Remaining, r.OwnerRemaining = bal.Key, bal.Owner
 		if !bal.Spent {
 			r.RetryAfter = creditWait(k, r.Owner, bal, cost, now)
+			s.events.creditsExhausted(k, r.Owner, bal, cost, now)
 			return OutcomeUsageExceeded, nil
 		}
 	}

@@ -27,9 +27,12 @@ type KeyView struct {
 	Status keyward.Status `json:"status" enum:"active,disabled,revoked,expired" doc:"revoked, else expired, else disabled, else active."`
 }
 
-// NewKeyView shows k with its status at now.
+// NewKeyView shows k with its status at now. Its lists are never null.
 func NewKeyView(k *keyward.Key, now time.Time) KeyView {
-	return KeyView{Key: *k, Status: k.Status(now)}
+	v := KeyView{Key: *k, Status: k.Status(now)}
+	v.Scopes, v.AllowedCIDRs, v.Roles = nonNil(v.Scopes), nonNil(v.AllowedCIDRs), nonNil(v.Roles)
+	v.RateLimits = nonNil(v.RateLimits)
+	return v
 }
 
 // IssuedBody is a key with its secret, shown once: the answer of create and
@@ -51,7 +54,7 @@ func (b IssuedBody) Issued() keyward.Issued {
 
 // PageBody is a page of keys: the answer of GET /v1/keys.
 type PageBody struct {
-	Items      []KeyView `json:"items"`
+	Items      []KeyView `json:"items" nullable:"false"`
 	NextCursor string    `json:"next_cursor,omitempty" doc:"Absent when no keys follow."`
 }
 
@@ -77,6 +80,74 @@ func (b PageBody) Page() keyward.Page {
 type StatsBody struct {
 	Keys  map[string]int64    `json:"keys" doc:"Number of keys per status: active, disabled, revoked, expired."`
 	Usage keyward.UsageReport `json:"usage" doc:"Verifications of all keys per minute over the last hour (key_id is empty)."`
+}
+
+// nonNil returns s, or an empty slice for nil: lists in answers are never
+// null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// NamePage is a page of owner records or roles, by name: the answer of
+// GET /v1/owners and GET /v1/roles.
+type NamePage[V any] struct {
+	Items      []V    `json:"items" nullable:"false"`
+	NextCursor string `json:"next_cursor,omitempty" doc:"Absent when nothing follows."`
+}
+
+// OwnerPageBody is a page of owner records: the answer of GET /v1/owners.
+type OwnerPageBody = NamePage[OwnerView]
+
+// RolePageBody is a page of roles: the answer of GET /v1/roles.
+type RolePageBody = NamePage[RoleView]
+
+// NewOwnerPageBody shows p.
+func NewOwnerPageBody(p keyward.OwnerPage) OwnerPageBody {
+	return newNamePage(p.Items, p.NextCursor, NewOwnerView)
+}
+
+// NewRolePageBody shows p.
+func NewRolePageBody(p keyward.RolePage) RolePageBody {
+	return newNamePage(p.Items, p.NextCursor, NewRoleView)
+}
+
+// OwnerPage returns the records that b shows.
+func OwnerPage(b OwnerPageBody) keyward.OwnerPage {
+	return keyward.OwnerPage{Items: records(b, func(v *OwnerView) *keyward.Owner { return &v.Owner }), NextCursor: b.NextCursor}
+}
+
+// RolePage returns the roles that b shows.
+func RolePage(b RolePageBody) keyward.RolePage {
+	return keyward.RolePage{Items: records(b, func(v *RoleView) *keyward.Role { return &v.Role }), NextCursor: b.NextCursor}
+}
+
+// newNamePage shows the records of a page with view.
+func newNamePage[R, V any](items []*R, next string, view func(*R) V) NamePage[V] {
+	return NamePage[V]{Items: nonNil(convertAll(items, view)), NextCursor: next}
+}
+
+// records returns the records a page shows, with rec.
+func records[V, R any](b NamePage[V], rec func(*V) *R) []*R {
+	out := make([]*R, len(b.Items))
+	for i := range b.Items {
+		out[i] = rec(&b.Items[i])
+	}
+	return out
+}
+
+// convertAll converts each element of in with f; nil stays nil.
+func convertAll[T, U any](in []T, f func(T) U) []U {
+	if in == nil {
+		return nil
+	}
+	out := make([]U, len(in))
+	for i, v := range in {
+		out[i] = f(v)
+	}
+	return out
 }
 
 // object returns a metadata member for the Service: null is the same as

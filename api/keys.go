@@ -13,6 +13,40 @@ type RateLimitBody struct {
 	Period keyward.Duration `json:"period"`
 }
 
+// NamedRateLimitBody is one entry of rate_limits in a request.
+type NamedRateLimitBody struct {
+	Name   string           `json:"name" doc:"Unique within the list. The entry named default is the rate_limit field."`
+	Limit  int64            `json:"limit" minimum:"1" doc:"At most this many units are admitted in any window of period."`
+	Period keyward.Duration `json:"period"`
+}
+
+// limitBodies converts a list of limits for a request body; nil stays nil.
+func limitBodies(l []keyward.NamedRateLimit) []NamedRateLimitBody {
+	return convertAll(l, func(n keyward.NamedRateLimit) NamedRateLimitBody { return NamedRateLimitBody(n) })
+}
+
+// namedLimits converts the limits of a request body; nil stays nil.
+func namedLimits(l []NamedRateLimitBody) []keyward.NamedRateLimit {
+	return convertAll(l, func(n NamedRateLimitBody) keyward.NamedRateLimit { return keyward.NamedRateLimit(n) })
+}
+
+// limitBodiesPtr and namedLimitsPtr convert an optional list (PATCH).
+func limitBodiesPtr(l *[]keyward.NamedRateLimit) *[]NamedRateLimitBody {
+	if l == nil {
+		return nil
+	}
+	out := limitBodies(*l)
+	return &out
+}
+
+func namedLimitsPtr(l *[]NamedRateLimitBody) *[]keyward.NamedRateLimit {
+	if l == nil {
+		return nil
+	}
+	out := namedLimits(*l)
+	return &out
+}
+
 // RefillBody is a credit refill in a request.
 type RefillBody struct {
 	Interval string `json:"interval" enum:"daily,monthly" doc:"Refill at the start of each UTC day or month."`
@@ -21,19 +55,21 @@ type RefillBody struct {
 
 // CreateKeyBody is the body of POST /v1/keys.
 type CreateKeyBody struct {
-	Name         string            `json:"name"`
-	Description  string            `json:"description,omitempty"`
-	Owner        string            `json:"owner,omitempty" doc:"Who the key belongs to (user, team, tenant)."`
-	Scopes       []string          `json:"scopes,omitempty" nullable:"false"`
-	Metadata     json.RawMessage   `json:"metadata,omitempty"`
-	Prefix       string            `json:"prefix,omitempty" doc:"Prefix of the key string; default kw."`
-	ExpiresAt    *time.Time        `json:"expires_at,omitempty" doc:"In the future. Not with expires_in."`
-	ExpiresIn    *keyward.Duration `json:"expires_in,omitempty" doc:"A Go duration, e.g. 720h. Not with expires_at."`
-	RateLimit    *RateLimitBody    `json:"rate_limit,omitempty"`
-	Remaining    *int64            `json:"remaining,omitempty" minimum:"0" doc:"Credits; absent means unlimited."`
-	Refill       *RefillBody       `json:"refill,omitempty" doc:"Needs remaining."`
-	AllowedCIDRs []string          `json:"allowed_cidrs,omitempty" nullable:"false" doc:"If not empty, the client address must fall in one of them."`
-	Enabled      *bool             `json:"enabled,omitempty" doc:"Default true."`
+	Name         string               `json:"name"`
+	Description  string               `json:"description,omitempty"`
+	Owner        string               `json:"owner,omitempty" doc:"Who the key belongs to (user, team, tenant)."`
+	Scopes       []string             `json:"scopes,omitempty" nullable:"false"`
+	Metadata     json.RawMessage      `json:"metadata,omitempty"`
+	Prefix       string               `json:"prefix,omitempty" doc:"Prefix of the key string; default kw."`
+	ExpiresAt    *time.Time           `json:"expires_at,omitempty" doc:"In the future. Not with expires_in."`
+	ExpiresIn    *keyward.Duration    `json:"expires_in,omitempty" doc:"A Go duration, e.g. 720h. Not with expires_at."`
+	RateLimit    *RateLimitBody       `json:"rate_limit,omitempty" doc:"The entry of rate_limits named default; not together with such an entry."`
+	RateLimits   []NamedRateLimitBody `json:"rate_limits,omitempty" nullable:"false" doc:"Named limits; every one must admit a request."`
+	Roles        []string             `json:"roles,omitempty" nullable:"false" doc:"Existing roles whose scopes the key gets too."`
+	Remaining    *int64               `json:"remaining,omitempty" minimum:"0" doc:"Credits; absent means unlimited."`
+	Refill       *RefillBody          `json:"refill,omitempty" doc:"Needs remaining."`
+	AllowedCIDRs []string             `json:"allowed_cidrs,omitempty" nullable:"false" doc:"If not empty, the client address must fall in one of them."`
+	Enabled      *bool                `json:"enabled,omitempty" doc:"Default true."`
 }
 
 // NewCreateKeyBody is the body that asks for p.
@@ -41,7 +77,7 @@ func NewCreateKeyBody(p keyward.CreateParams) CreateKeyBody {
 	return CreateKeyBody{
 		Name: p.Name, Description: p.Description, Owner: p.Owner, Scopes: p.Scopes, Metadata: p.Metadata,
 		Prefix: p.Prefix, ExpiresAt: p.ExpiresAt, ExpiresIn: p.ExpiresIn, RateLimit: (*RateLimitBody)(p.RateLimit),
-		Remaining: p.Remaining, Refill: (*RefillBody)(p.Refill), AllowedCIDRs: p.AllowedCIDRs, Enabled: p.Enabled,
+		RateLimits: limitBodies(p.RateLimits), Roles: p.Roles, Remaining: p.Remaining, Refill: (*RefillBody)(p.Refill), AllowedCIDRs: p.AllowedCIDRs, Enabled: p.Enabled,
 	}
 }
 
@@ -50,7 +86,7 @@ func (b CreateKeyBody) Params() keyward.CreateParams {
 	return keyward.CreateParams{
 		Name: b.Name, Description: b.Description, Owner: b.Owner, Scopes: b.Scopes, Metadata: object(b.Metadata),
 		Prefix: b.Prefix, ExpiresAt: b.ExpiresAt, ExpiresIn: b.ExpiresIn, RateLimit: (*keyward.RateLimit)(b.RateLimit),
-		Remaining: b.Remaining, Refill: (*keyward.Refill)(b.Refill), AllowedCIDRs: b.AllowedCIDRs, Enabled: b.Enabled,
+		RateLimits: namedLimits(b.RateLimits), Roles: b.Roles, Remaining: b.Remaining, Refill: (*keyward.Refill)(b.Refill), AllowedCIDRs: b.AllowedCIDRs, Enabled: b.Enabled,
 	}
 }
 
@@ -65,7 +101,9 @@ type UpdateKeyBody struct {
 	Enabled      *bool                           `json:"enabled,omitempty"`
 	ExpiresAt    keyward.Nullable[time.Time]     `json:"expires_at,omitzero" doc:"In the future; null removes the expiry. Not with expires_in."`
 	ExpiresIn    *keyward.Duration               `json:"expires_in,omitempty" doc:"Renew: expire this long from now."`
-	RateLimit    keyward.Nullable[RateLimitBody] `json:"rate_limit,omitzero"`
+	RateLimit    keyward.Nullable[RateLimitBody] `json:"rate_limit,omitzero" doc:"Sets or clears (null) the entry of rate_limits named default."`
+	RateLimits   *[]NamedRateLimitBody           `json:"rate_limits,omitempty" doc:"Replaces every limit, the default entry included (give rate_limit too to set it apart)."`
+	Roles        *[]string                       `json:"roles,omitempty" doc:"Replaces the key's roles."`
 	Remaining    keyward.Nullable[int64]         `json:"remaining,omitzero"`
 	Refill       keyward.Nullable[RefillBody]    `json:"refill,omitzero"`
 	AllowedCIDRs *[]string                       `json:"allowed_cidrs,omitempty"`
@@ -77,6 +115,8 @@ func NewUpdateKeyBody(p keyward.UpdateParams) UpdateKeyBody {
 		Name: p.Name, Description: p.Description, Owner: p.Owner, Scopes: p.Scopes, Metadata: p.Metadata,
 		Enabled: p.Enabled, ExpiresAt: p.ExpiresAt, ExpiresIn: p.ExpiresIn,
 		RateLimit:    keyward.Nullable[RateLimitBody]{Set: p.RateLimit.Set, Value: (*RateLimitBody)(p.RateLimit.Value)},
+		RateLimits:   limitBodiesPtr(p.RateLimits),
+		Roles:        p.Roles,
 		Remaining:    p.Remaining,
 		Refill:       keyward.Nullable[RefillBody]{Set: p.Refill.Set, Value: (*RefillBody)(p.Refill.Value)},
 		AllowedCIDRs: p.AllowedCIDRs,
@@ -89,6 +129,8 @@ func (b UpdateKeyBody) Params() keyward.UpdateParams {
 		Name: b.Name, Description: b.Description, Owner: b.Owner, Scopes: b.Scopes, Metadata: object(b.Metadata),
 		Enabled: b.Enabled, ExpiresAt: b.ExpiresAt, ExpiresIn: b.ExpiresIn,
 		RateLimit:    keyward.Nullable[keyward.RateLimit]{Set: b.RateLimit.Set, Value: (*keyward.RateLimit)(b.RateLimit.Value)},
+		RateLimits:   namedLimitsPtr(b.RateLimits),
+		Roles:        b.Roles,
 		Remaining:    b.Remaining,
 		Refill:       keyward.Nullable[keyward.Refill]{Set: b.Refill.Set, Value: (*keyward.Refill)(b.Refill.Value)},
 		AllowedCIDRs: b.AllowedCIDRs,

@@ -1,11 +1,11 @@
 // Package cache puts a verified-key cache in front of any [keyward.Store]:
 //
-//	store, err := cache.New(sqliteStore, &cache.Options{Bus: redisBus})
+//	store, err := cache.New(db, &cache.Options{Bus: bus}) // bus: cache/redis's, shared by every instance
 //	if err != nil {
 //		return err
 //	}
-//	defer store.Close() // closes sqliteStore too
-//	svc, err := keyward.New(store, hasher, opts)
+//	defer store.Close() // closes db too
+//	svc, err := keyward.New(store, hasher, &keyward.Options{LookupTime: store.LookupTime})
 //
 // The result is itself a Store, so the Service does not know it is there.
 //
@@ -436,6 +436,11 @@ func (s *Store) KeyIDs(ctx context.Context, fn func(id string) error) error {
 // List goes to the store.
 func (s *Store) List(ctx context.Context, f keyward.ListFilter) ([]*keyward.Key, error) {
 	return s.next.List(ctx, f)
+}
+
+// CountKeys goes to the store.
+func (s *Store) CountKeys(ctx context.Context, f keyward.ListFilter) (int64, error) {
+	return s.next.CountKeys(ctx, f)
 }
 
 // Usage goes to the store.

@@ -175,3 +175,27 @@ func BenchmarkVerifyCacheHitOwnerCredits(b *testing.B) {
 		}
 	}
 }
+
+// TestCostZeroReportsCreditsFromTheStore: credits are never cached, so a
+// check that spends nothing reports the balance after earlier spends.
+func TestCostZeroReportsCreditsFromTheStore(t *testing.T) {
+	back := &recordBackend{backend: newBackend()}
+	e := newRecordEnv(t, back, testkit.NewClock(t0), cache.NewLocalBus())
+	ctx := context.Background()
+	if _, _, err := e.svc.PutOwner(ctx, "acme", keyward.OwnerParams{Remaining: keyward.Ptr[int64](5)}); err != nil {
+		t.Fatal(err)
+	}
+	iss, err := e.svc.Create(ctx, keyward.CreateParams{Name: "k", Owner: "acme", Remaining: keyward.Ptr[int64](10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if o := e.verify(t, iss.Secret); o != keyward.OutcomeValid {
+			t.Fatal(o)
+		}
+	}
+	r, err := e.svc.Verify(ctx, keyward.VerifyRequest{Key: iss.Secret, Cost: keyward.Ptr[int64](0)})
+	if err != nil || r.Remaining != 8 || r.OwnerRemaining != 3 {
+		t.Errorf("cost 0 after two spends: key %d, owner %d, %v; want 8 and 3", r.Remaining, r.OwnerRemaining, err)
+	}
+}

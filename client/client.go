@@ -1,12 +1,28 @@
 // Package client talks to a running keyward serve: the admin API, and
 // verification for Go services that cannot reach keyward's database.
 //
-//	c, _ := client.New("https://keyward.internal", os.Getenv("KEYWARD_TOKEN"), nil)
-//	issued, err := c.CreateKey(ctx, keyward.CreateParams{Name: "billing"})
+//	admin, err := client.New(keywardURL, adminToken, nil) // keywardURL: e.g. "https://keyward.internal"
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	issued, err := admin.CreateKey(ctx, keyward.CreateParams{Name: "billing", Scopes: []string{"invoices:read"}})
+//	if err != nil {
+//		log.Fatal(err)
+//	}
 //
 // [Verifier] verifies through the server with a short local cache and
-// implements httpauth.Verifier, so a service guards its routes with
-// httpauth.New(client.NewVerifier(c, nil), opts) and no database access.
+// implements httpauth.Verifier, so a service guards its routes with no
+// database access:
+//
+//	c, err := client.New(keywardURL, verifyKey, nil) // verifyKey: a key with scope keyward:verify
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	v, err := client.NewVerifier(c, &client.VerifierOptions{TTL: 10 * time.Second})
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	mux.Handle("/", httpauth.New(v, nil)(yourHandler))
 //
 // Errors from the server are *[Error] values; they match keyward's
 // sentinels with errors.Is (404 ErrNotFound, 409 ErrConflict, 400 and 422
@@ -87,22 +103,34 @@ func (e *Error) Is(target error) bool {
 	return false
 }
 
-// do sends a request and decodes a JSON answer into out (if not nil).
+// do sends a request and decodes a JSON answer into out (if not nil). path
+// is escaped: its segments went through url.PathEscape.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	_, err := c.send(ctx, method, path, query, body, out)
+	return err
+}
+
+// send is do, returning the status of a success too.
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, body, out any) (int, error) {
 	u := *c.base
-	u.Path += path
+	u.RawPath = c.base.EscapedPath() + path
+	p, err := url.PathUnescape(u.RawPath)
+	if err != nil {
+		return 0, fmt.Errorf("keyward: bad path %q: %w", path, err)
+	}
+	u.Path = p
 	u.RawQuery = query.Encode()
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -113,12 +141,12 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("keyward: %s %s: %v: %w", method, path, err, keyward.ErrUnavailable)
+		return 0, fmt.Errorf("keyward: %s %s: %v: %w", method, path, err, keyward.ErrUnavailable)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return fmt.Errorf("keyward: reading the answer to %s %s: %v: %w", method, path, err, keyward.ErrUnavailable)
+		return 0, fmt.Errorf("keyward: reading the answer to %s %s: %v: %w", method, path, err, keyward.ErrUnavailable)
 	}
 	if resp.StatusCode >= 400 {
 		e := &Error{}
@@ -126,15 +154,15 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			e.Code, e.Detail = "UNEXPECTED", http.StatusText(resp.StatusCode)
 		}
 		e.Status = resp.StatusCode
-		return e
+		return resp.StatusCode, e
 	}
 	if out == nil || len(raw) == 0 {
-		return nil
+		return resp.StatusCode, nil
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("keyward: decoding the answer to %s %s: %w", method, path, err)
+		return resp.StatusCode, fmt.Errorf("keyward: decoding the answer to %s %s: %w", method, path, err)
 	}
-	return nil
+	return resp.StatusCode, nil
 }
 
 // BaseURL returns the server's URL.
@@ -207,6 +235,13 @@ func (c *Client) DeleteKey(ctx context.Context, id string) error {
 
 // Usage returns the usage report of a key.
 func (c *Client) Usage(ctx context.Context, p keyward.UsageParams) (keyward.UsageReport, error) {
+	var out keyward.UsageReport
+	err := c.do(ctx, http.MethodGet, "/v1/keys/"+url.PathEscape(p.KeyID)+"/usage", usageQuery(p), nil, &out)
+	return out, err
+}
+
+// usageQuery is the query of a usage report.
+func usageQuery(p keyward.UsageParams) url.Values {
 	q := url.Values{}
 	if p.From != nil {
 		q.Set("from", p.From.Format(time.RFC3339))
@@ -217,23 +252,27 @@ func (c *Client) Usage(ctx context.Context, p keyward.UsageParams) (keyward.Usag
 	if p.Bucket != "" {
 		q.Set("bucket", p.Bucket)
 	}
-	var out keyward.UsageReport
-	err := c.do(ctx, http.MethodGet, "/v1/keys/"+url.PathEscape(p.KeyID)+"/usage", q, nil, &out)
-	return out, err
+	return q
+}
+
+// pageQuery is the query of a page: a filter (when value is not ""), the
+// cursor and the limit (when set).
+func pageQuery(filter, value, cursor string, limit int) url.Values {
+	q := url.Values{}
+	for k, v := range map[string]string{filter: value, "cursor": cursor} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if limit != 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	return q
 }
 
 // Audit returns a page of the audit log.
 func (c *Client) Audit(ctx context.Context, p keyward.AuditParams) (keyward.AuditPage, error) {
-	q := url.Values{}
-	if p.KeyID != "" {
-		q.Set("key_id", p.KeyID)
-	}
-	if p.Cursor != "" {
-		q.Set("cursor", p.Cursor)
-	}
-	if p.Limit != 0 {
-		q.Set("limit", strconv.Itoa(p.Limit))
-	}
+	q := pageQuery("key_id", p.KeyID, p.Cursor, p.Limit)
 	var out keyward.AuditPage
 	err := c.do(ctx, http.MethodGet, "/v1/audit", q, nil, &out)
 	return out, err

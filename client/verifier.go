@@ -32,10 +32,10 @@ type VerifierOptions struct {
 // Verifier verifies keys through a keyward server with a short local cache.
 // It implements httpauth.Verifier. Safe for concurrent use.
 //
-// Only answers that spend nothing are reused: VALID for keys without a rate
-// limit or credits (their limits must be counted by the server on every
-// request), and rejections that do not depend on time (MALFORMED,
-// NOT_FOUND, REVOKED, EXPIRED, DISABLED, FORBIDDEN_ADDRESS,
+// Only answers that spend nothing are reused: VALID for keys without rate
+// limits or credits, of their own or of their owner (those must be counted
+// by the server on every request), and rejections that do not depend on
+// time (MALFORMED, NOT_FOUND, REVOKED, EXPIRED, DISABLED, FORBIDDEN_ADDRESS,
 // INSUFFICIENT_SCOPE). A mistyped native key (a wrong checksum), an empty
 // string and one that cannot be a key (too long, spaces or control
 // characters) are rejected locally (MALFORMED) without a request. Other
@@ -94,6 +94,10 @@ func cacheKey(req keyward.VerifyRequest) [sha256.Size]byte {
 	b.WriteByte(0)
 	b.WriteString(strings.Join(req.AnyScope, ","))
 	b.WriteByte(0)
+	if req.ScopeQuery != nil {
+		b.WriteString(req.ScopeQuery.String())
+	}
+	b.WriteByte(0)
 	if req.ClientIP.IsValid() {
 		b.WriteString(req.ClientIP.String())
 	}
@@ -104,7 +108,8 @@ func cacheKey(req keyward.VerifyRequest) [sha256.Size]byte {
 func reusable(r keyward.Result) bool {
 	switch r.Outcome {
 	case keyward.OutcomeValid:
-		return r.Key != nil && r.Key.RateLimit == nil && r.Key.Remaining == nil
+		return r.Key != nil && r.Key.RateLimit == nil && len(r.Key.RateLimits) == 0 && r.Key.Remaining == nil &&
+			len(r.RateLimits()) == 0 && r.RateLimit.Limit == 0 && r.OwnerRemaining < 0
 	case keyward.OutcomeMalformed, keyward.OutcomeNotFound, keyward.OutcomeRevoked, keyward.OutcomeExpired, keyward.OutcomeDisabled,
 		keyward.OutcomeForbiddenAddress, keyward.OutcomeInsufficientScope:
 		return true

@@ -8,6 +8,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/client"
 	"github.com/keyward/keyward/keyhash"
+	"github.com/keyward/keyward/ratelimit"
 	"github.com/keyward/keyward/server"
 	"github.com/keyward/keyward/store/memory"
 )
@@ -18,7 +19,7 @@ func inProcess(t *testing.T) (*keyward.Service, *client.Client) {
 	t.Helper()
 	p, _ := keyhash.NewPepper([]byte("client test pepper, thirty-two bytes"))
 	h, _ := keyhash.NewHMAC(p)
-	svc, err := keyward.New(memory.New(), h, &keyward.Options{UsageFlushInterval: -1})
+	svc, err := keyward.New(memory.New(), h, &keyward.Options{Limiter: ratelimit.NewLocal(), UsageFlushInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,14 +5,18 @@
 // with the verified key on the request context or answers with the rejection
 // of the keyward HTTP contract:
 //
-//	svc, _ := keyward.New(store, hasher, &keyward.Options{Limiter: ratelimit.NewLocal()})
+//	svc, err := keyward.New(store, hasher, &keyward.Options{Limiter: ratelimit.NewLocal()})
+//	if err != nil {
+//		return err
+//	}
+//	defer svc.Close(ctx)
 //	mux := http.NewServeMux()
 //	mux.HandleFunc("GET /invoices", func(w http.ResponseWriter, r *http.Request) {
 //		key, _ := keyward.KeyFromContext(r.Context()) // always there behind New
 //		fmt.Fprintln(w, "hello", key.Name)
 //	})
 //	guard := httpauth.New(svc, &httpauth.Options{Scopes: []string{"invoices:read"}})
-//	http.ListenAndServe(":8080", guard(mux))
+//	return http.Serve(ln, guard(mux)) // ln, err := net.Listen("tcp", ":8080")
 //
 // Install CORS handling before New: preflight requests carry no key.
 //
@@ -24,11 +28,14 @@
 // # Keys
 //
 // A key travels in "Authorization: Bearer <key>" (RFC 6750; the scheme is
-// matched without regard to case) or in "X-API-Key: <key>". When both are
-// present the Authorization header wins. An Authorization header with another
-// scheme (Basic, for example) carries no key, as if it were absent. The
-// api_key query parameter is accepted only with [Options.AllowQueryKey],
-// because URLs end up in access logs and browser histories.
+// matched without regard to case) or in "X-API-Key: <key>". An Authorization
+// header with another scheme (Basic, for example) carries no key, as if it
+// were absent. The api_key query parameter is accepted only with
+// [Options.AllowQueryKey], because URLs end up in access logs and browser
+// histories. RFC 6750 allows one method per request: a request that presents
+// more than one key (Bearer and X-API-Key, one of them twice, a header and
+// the query), even the same key twice, is answered 400 INVALID_REQUEST
+// ([RequestKey], [WriteSeveralKeys]) and verifies nothing.
 //
 // # Responses
 //
@@ -44,6 +51,7 @@
 //	RATE_LIMITED                      429     Retry-After, RateLimit-Policy, RateLimit
 //	USAGE_EXCEEDED                    429     Retry-After when a refill will restore credits
 //	UNAVAILABLE (the Verifier failed) 503
+//	INVALID_REQUEST (several keys)    400     WWW-Authenticate: ... error="invalid_request"
 //
 // Responses through a key with a rate limit (successes, and both kinds of
 // 429) carry the RateLimit-Policy and RateLimit fields of the IETF httpapi

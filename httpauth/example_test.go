@@ -2,7 +2,10 @@ package httpauth_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"time"
@@ -119,4 +122,64 @@ func Example_chi() {
 	// POST /invoices 403 INSUFFICIENT_SCOPE
 	// POST /invoices 200 created by billing
 	// POST /invoices 401 MALFORMED
+}
+
+// serveInvoices is the code of the package documentation.
+func serveInvoices(ctx context.Context, ln net.Listener, store keyward.Store, hasher keyward.Hasher) error {
+	svc, err := keyward.New(store, hasher, &keyward.Options{Limiter: ratelimit.NewLocal()})
+	if err != nil {
+		return err
+	}
+	defer svc.Close(ctx)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /invoices", func(w http.ResponseWriter, r *http.Request) {
+		key, _ := keyward.KeyFromContext(r.Context()) // always there behind New
+		fmt.Fprintln(w, "hello", key.Name)
+	})
+	guard := httpauth.New(svc, &httpauth.Options{Scopes: []string{"invoices:read"}})
+	return http.Serve(ln, guard(mux)) // ln, err := net.Listen("tcp", ":8080")
+}
+
+// The code of the package documentation, serving on a loopback port: a key
+// with the scope gets through, a request without a key gets 401.
+func Example_packageDoc() {
+	ctx := context.Background()
+	pepper, _ := keyhash.NewPepper([]byte("a server-side secret of at least 32 bytes"))
+	hasher, _ := keyhash.NewHMAC(pepper)
+	store := memory.New()
+	admin, _ := keyward.New(store, hasher, nil) // issues the key the client presents
+	defer admin.Close(ctx)
+	issued, _ := admin.Create(ctx, keyward.CreateParams{Name: "reporting", Scopes: []string{"invoices:read"}})
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	served := make(chan error, 1)
+	go func() { served <- serveInvoices(ctx, ln, store, hasher) }()
+
+	for _, key := range []string{issued.Secret, ""} {
+		req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/invoices", nil)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if code := resp.Header.Get("X-Keyward-Code"); code != "" {
+			body = []byte(code + "\n")
+		}
+		fmt.Printf("%d %s", resp.StatusCode, body)
+	}
+	ln.Close()
+	fmt.Println("stopped:", errors.Is(<-served, net.ErrClosed))
+	// Output:
+	// 200 hello reporting
+	// 401 MISSING
+	// stopped: true
 }

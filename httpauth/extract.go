@@ -1,6 +1,7 @@
 package httpauth
 
 import (
+	"errors"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -14,22 +15,78 @@ const (
 	hdrForwardedFor  = "X-Forwarded-For"
 )
 
+// ErrSeveralKeys is the error of [RequestKey] for a request that presents
+// more than one key.
+var ErrSeveralKeys = errors.New("httpauth: the request presents more than one key")
+
+// RequestKey returns the one key a request presents: in an
+// "Authorization: Bearer <key>" header (the scheme in any case, RFC 7235),
+// in an "X-API-Key: <key>" header, or, with allowQuery, in the api_key query
+// parameter; "" if it presents none. A header with an empty value, or an
+// Authorization header with another scheme, presents no key. Surrounding
+// spaces and tabs are trimmed.
+//
+// RFC 6750 allows one method per request: if the request presents more than
+// one key (two of these places, or one header twice), RequestKey returns
+// ErrSeveralKeys, even if they are the same key, since no choice between
+// them would be right. [New] and keyward serve's /v1/auth answer such a
+// request with [WriteSeveralKeys]. It does not allocate for a request with
+// one key in a header, unless allowQuery is set and the request has a query.
+func RequestKey(r *http.Request, allowQuery bool) (string, error) {
+	var key string
+	n := 0
+	for _, v := range r.Header[hdrAuthorization] {
+		if k := bearer(v); k != "" {
+			key, n = k, n+1
+		}
+	}
+	for _, v := range r.Header[hdrAPIKey] {
+		if k := trimOWS(v); k != "" {
+			key, n = k, n+1
+		}
+	}
+	if allowQuery && r.URL != nil && r.URL.RawQuery != "" {
+		for _, v := range r.URL.Query()["api_key"] {
+			if k := trimOWS(v); k != "" {
+				key, n = k, n+1
+			}
+		}
+	}
+	if n > 1 {
+		return "", ErrSeveralKeys
+	}
+	return key, nil
+}
+
 // KeyFromHeader returns the key a request presents in its headers, or "".
 // It reads "Authorization: Bearer <key>" first (the scheme in any case, RFC
 // 7235), then "X-API-Key: <key>". An Authorization header with another
 // scheme, or a Bearer header without a value, carries no key, and then
 // X-API-Key is read. Surrounding spaces and tabs are trimmed. It does not
-// allocate.
+// allocate. It takes the first key it finds and does not look for a second:
+// to refuse a request that presents two, as [New] does, use [RequestKey].
 func KeyFromHeader(r *http.Request) string {
+	var auth, apiKey string
 	if v := r.Header[hdrAuthorization]; len(v) > 0 {
-		if k := bearer(v[0]); k != "" {
-			return k
-		}
+		auth = v[0]
 	}
 	if v := r.Header[hdrAPIKey]; len(v) > 0 {
-		return trimOWS(v[0])
+		apiKey = v[0]
 	}
-	return ""
+	return KeyFromFields(auth, apiKey)
+}
+
+// KeyFromFields returns the key carried by the value of an Authorization
+// header field and that of an X-API-Key field ("" for a field the request
+// does not have), by the rules of [KeyFromHeader]: a Bearer credential
+// first, else the X-API-Key value, trimmed. It is for transports that see
+// the header fields but no *http.Request, such as Envoy's external
+// authorization over gRPC. It does not allocate.
+func KeyFromFields(authorization, apiKey string) string {
+	if k := bearer(authorization); k != "" {
+		return k
+	}
+	return trimOWS(apiKey)
 }
 
 // bearer returns the credentials of a Bearer authorization value, or "".
@@ -58,8 +115,7 @@ func trimOWS(s string) string {
 }
 
 // KeyFromQuery returns the value of the request's api_key query parameter,
-// or "". [New] reads it only with [Options.AllowQueryKey], and only when no
-// header carries a key.
+// or "". [New] reads it only with [Options.AllowQueryKey].
 func KeyFromQuery(r *http.Request) string {
 	if r.URL == nil || r.URL.RawQuery == "" {
 		return ""

@@ -111,9 +111,10 @@ type handler struct {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	key := KeyFromHeader(r)
-	if key == "" && h.allowQuery {
-		key = KeyFromQuery(r)
+	key, err := RequestKey(r, h.allowQuery)
+	if err != nil {
+		WriteSeveralKeys(w)
+		return
 	}
 	if key == "" {
 		WriteMissing(w)
@@ -156,10 +157,10 @@ func (h *handler) logError(ctx context.Context, r *http.Request, key string, err
 	if !h.log.Enabled(ctx, level) {
 		return
 	}
-	msg := strings.ReplaceAll(err.Error(), key, "[key]")
+	msg := RedactKeys(strings.ReplaceAll(err.Error(), key, "[key]"))
 	attrs := []slog.Attr{
 		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path), // not the query: it may hold the key
+		slog.String("path", RedactKeys(r.URL.Path)), // not the query: it may hold the key
 	}
 	if tok, perr := keyward.Parse(key); perr == nil {
 		if tok.Secret != "" {

@@ -15,6 +15,10 @@ import (
 // are the keyward.Outcome strings.
 const CodeUnavailable = "UNAVAILABLE"
 
+// CodeInvalidRequest is the code of the 400 answered to a request that
+// presents more than one key ([WriteSeveralKeys]).
+const CodeInvalidRequest = "INVALID_REQUEST"
+
 // Canonical response header names, for direct map assignment.
 const (
 	hdrContentType     = "Content-Type"
@@ -56,6 +60,9 @@ var (
 	problems    = buildProblems()
 	unavailable = newProblem(http.StatusServiceUnavailable, CodeUnavailable,
 		"the key cannot be checked right now; try again later", nil)
+	severalKeys = newProblem(http.StatusBadRequest, CodeInvalidRequest,
+		"the request presents more than one key: send one, in Authorization: Bearer or in X-API-Key",
+		[]string{realm + `, error="invalid_request"`})
 )
 
 func newProblem(status int, code, detail string, auth []string) problem {
@@ -143,6 +150,19 @@ func WriteResult(w http.ResponseWriter, res keyward.Result) (passed bool) {
 	return false
 }
 
+// StatusOf returns the HTTP status [WriteResult] answers outcome o with:
+// 200 for VALID, 401, 403 or 429 for the rejections, 503 for an outcome it
+// does not know.
+func StatusOf(o keyward.Outcome) int {
+	switch {
+	case o == keyward.OutcomeValid:
+		return http.StatusOK
+	case int(o) < len(problems) && problems[o].status != 0:
+		return problems[o].status
+	}
+	return unavailable.status
+}
+
 // WriteMissing writes the 401 response for a request that presents no key:
 // code MISSING, with WWW-Authenticate: Bearer realm="keyward".
 func WriteMissing(w http.ResponseWriter) {
@@ -155,6 +175,14 @@ func WriteMissing(w http.ResponseWriter) {
 // request with a success.
 func WriteUnavailable(w http.ResponseWriter) {
 	reject(w, &unavailable, nil, 0, nil)
+}
+
+// WriteSeveralKeys writes the 400 response for a request that presents more
+// than one key ([ErrSeveralKeys]): code INVALID_REQUEST, with
+// WWW-Authenticate: Bearer realm="keyward", error="invalid_request" (RFC
+// 6750, section 3.1).
+func WriteSeveralKeys(w http.ResponseWriter) {
+	reject(w, &severalKeys, severalKeys.auth, 0, nil)
 }
 
 // writeInsufficientScope writes the 403 for a key that lacks scope.

@@ -41,7 +41,8 @@ type Pepper struct {
 // NewPepper returns a pepper with an id derived from the secret (8 characters
 // of the base64url SHA-256 of a labelled secret: the id names the pepper but
 // tells nothing useful about it). The secret must have at least
-// MinPepperLength bytes.
+// MinPepperLength bytes. To read KEYWARD_PEPPER or a pepper file, use
+// [ParsePeppers]: it is what keyward serve and the CLI use.
 func NewPepper(secret []byte) (Pepper, error) {
 	if len(secret) < MinPepperLength {
 		return Pepper{}, fmt.Errorf("keyhash: pepper must be at least %d bytes, got %d", MinPepperLength, len(secret))
@@ -52,7 +53,16 @@ func NewPepper(secret []byte) (Pepper, error) {
 
 // ParsePeppers reads a list of peppers separated by commas or newlines, the
 // current one first (the form of KEYWARD_PEPPER and of a pepper file).
-// Surrounding spaces are ignored; empty entries are skipped.
+// Surrounding spaces are ignored; empty entries are skipped; a pepper given
+// twice counts once. It is the one way keyward reads peppers: keyward serve
+// and the CLI call it on KEYWARD_PEPPER and on the pepper file, so a program
+// that embeds the library and reads the same variable with
+//
+//	peppers, err := keyhash.ParsePeppers(os.Getenv("KEYWARD_PEPPER"))
+//
+// hashes and verifies exactly as they do, during a rotation ("new,old") too.
+// It returns an error for an empty list and for a pepper shorter than
+// MinPepperLength, naming no secret.
 func ParsePeppers(s string) ([]Pepper, error) {
 	var out []Pepper
 	seen := map[string]bool{}
@@ -74,6 +84,28 @@ func ParsePeppers(s string) ([]Pepper, error) {
 		return nil, errors.New("keyhash: no pepper given")
 	}
 	return out, nil
+}
+
+// PepperID returns the id of the pepper a hash string of this package names
+// (p= in an HMAC-SHA256 hash, k= in Argon2id and bcrypt hashes), or "-" for
+// a hash made without a pepper. ok is false for a string of another scheme.
+// It answers "which keys still need pepper X" during a rotation.
+func PepperID(encoded string) (id string, ok bool) {
+	switch {
+	case strings.HasPrefix(encoded, hmacScheme):
+		id, _, ok = strings.Cut(encoded[len(hmacScheme):], "$")
+		return id, ok && id != ""
+	case strings.HasPrefix(encoded, bcryptScheme):
+		id, _, ok = strings.Cut(encoded[len(bcryptScheme):], "$")
+		return id, ok && id != ""
+	case strings.HasPrefix(encoded, argonScheme):
+		h, err := parseArgon(encoded)
+		if err != nil {
+			return "", false
+		}
+		return h.pepper, true
+	}
+	return "", false
 }
 
 // peppers holds a current pepper and the older ones still accepted.

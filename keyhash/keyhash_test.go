@@ -152,6 +152,45 @@ func TestPeppers(t *testing.T) {
 	if _, err := keyhash.ParsePeppers(" , "); err == nil {
 		t.Error("an empty pepper list was accepted")
 	}
+	short := "a-pepper-too-short"
+	if _, err := keyhash.ParsePeppers(strings.Repeat("a", 32) + "," + short); err == nil || strings.Contains(err.Error(), short) {
+		t.Errorf("ParsePeppers with a short pepper: %v; want an error that does not echo it", err)
+	}
+}
+
+// TestPepperID reads the pepper id out of the hash strings of every scheme,
+// peppered or not, and refuses strings of other schemes.
+func TestPepperID(t *testing.T) {
+	a := pepper(t, "a")
+	params := keyhash.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1}
+	hm, _ := keyhash.NewHMAC(a)
+	ar, _ := keyhash.NewArgon2id(params, a)
+	arBare, _ := keyhash.NewArgon2id(params)
+	bc, _ := keyhash.NewBcrypt(4, a)
+	bcBare, _ := keyhash.NewBcrypt(4)
+	for _, c := range []struct {
+		name string
+		h    keyward.Hasher
+		want string
+	}{
+		{"hmac", hm, a.ID}, {"argon2id", ar, a.ID}, {"argon2id without pepper", arBare, "-"},
+		{"bcrypt", bc, a.ID}, {"bcrypt without pepper", bcBare, "-"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			encoded, err := c.h.Hash(secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if id, ok := keyhash.PepperID(encoded); !ok || id != c.want {
+				t.Errorf("PepperID(%s) = %q, %v; want %q, true", encoded, id, ok, c.want)
+			}
+		})
+	}
+	for _, s := range []string{"", "plain", "$hmac-sha256$p=", "$bcrypt-sha256$k=$x", "$argon2id$v=19$broken", "$2b$12$abcdefghijklmnopqrstuv"} {
+		if id, ok := keyhash.PepperID(s); ok {
+			t.Errorf("PepperID(%q) = %q, true; want false", s, id)
+		}
+	}
 }
 
 func TestHMACVerifyAllocatesNothing(t *testing.T) {

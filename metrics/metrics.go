@@ -185,6 +185,14 @@ func (s *Store) List(ctx context.Context, f keyward.ListFilter) (ks []*keyward.K
 	return ks, err
 }
 
+// CountKeys times CountKeys.
+func (s *Store) CountKeys(ctx context.Context, f keyward.ListFilter) (n int64, err error) {
+	start := time.Now()
+	n, err = s.next.CountKeys(ctx, f)
+	s.observe("count_keys", start, err)
+	return n, err
+}
+
 // Update times Update.
 func (s *Store) Update(ctx context.Context, id string, fn func(*keyward.Key) (*keyward.AuditEntry, error)) (k *keyward.Key, err error) {
 	start := time.Now()

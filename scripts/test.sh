@@ -145,11 +145,16 @@ fi
 echo "== go test (without -race): the long-running tests"
 go test -count=1 -timeout 20m -v -run 'TestImport100kWithProgress' ./cmd/keyward/ >"$tmp/slow.log" 2>&1 || { cat "$tmp/slow.log"; exit 1; }
 grep -E '^(--- (PASS|FAIL|SKIP)|ok |FAIL)|imported 100' "$tmp/slow.log"
-# Fuzz targets: the key parser, the JSON bodies, the list query. Each runs
+# Fuzz targets: the key and scope-query parsers, the JSON bodies (keys,
+# owners, roles, verify and its scope_query), the list query, and the whole
+# HTTP layer (any method, path, query, headers and body to the handler on
+# SQLite; raw bytes through net/http and server.ProblemListener). Each runs
 # KEYWARD_FUZZTIME (default 60s); a finding fails the run and is saved under
 # testdata/fuzz for go test to replay.
 fuzztime="${KEYWARD_FUZZTIME:-60s}"
-for target in ".:FuzzParse" ".:FuzzRoundTrip" "./server:FuzzCreateKeyBody" "./server:FuzzVerifyBody" "./server:FuzzListQuery"; do
+for target in ".:FuzzParse" ".:FuzzRoundTrip" "./server:FuzzCreateKeyBody" "./server:FuzzVerifyBody" "./server:FuzzListQuery" \
+	".:FuzzScopeQuery" "./server:FuzzOwnerBody" "./server:FuzzRoleBody" "./server:FuzzVerifyScopeQuery" \
+	"./server:FuzzHandler" "./server:FuzzWire"; do
 	pkg="${target%%:*}" name="${target##*:}"
 	echo "== fuzz $name ($pkg) for $fuzztime"
 	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" 2>&1 | tail -n 3

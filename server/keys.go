@@ -42,6 +42,22 @@ type usageInput struct {
 	Bucket string    `query:"bucket" enum:"minute,hour,day" default:"hour"`
 }
 
+// usage answers with the report of p over from-to (zero times take the
+// defaults), or with the problem of err for sub.
+func (s *Server) usage(ctx context.Context, p keyward.UsageParams, from, to time.Time, sub subject) (*body[keyward.UsageReport], error) {
+	if !from.IsZero() {
+		p.From = &from
+	}
+	if !to.IsZero() {
+		p.To = &to
+	}
+	rep, err := s.svc.Usage(ctx, p)
+	if err != nil {
+		return nil, s.errs.problemOf(err, sub)
+	}
+	return &body[keyward.UsageReport]{Body: rep}, nil
+}
+
 // keyView answers with k, or with the problem of err at location.
 func (s *Server) keyView(k *keyward.Key, err error, location string) (*body[api.KeyView], error) {
 	if err != nil {
@@ -50,15 +66,23 @@ func (s *Server) keyView(k *keyward.Key, err error, location string) (*body[api.
 	return &body[api.KeyView]{Body: api.NewKeyView(k, s.svc.Now())}, nil
 }
 
+// issuedOutput is an answer that carries a secret: no cache (a browser's,
+// a proxy's) may keep it.
+type issuedOutput struct {
+	CacheControl string `header:"Cache-Control" doc:"no-store: the body holds a secret."`
+	Pragma       string `header:"Pragma" doc:"no-cache, for HTTP/1.0 caches."`
+	Body         api.IssuedBody
+}
+
 // issued answers with iss, or with the problem of err at body.
-func (s *Server) issued(iss keyward.Issued, err error) (*body[api.IssuedBody], error) {
+func (s *Server) issued(iss keyward.Issued, err error) (*issuedOutput, error) {
 	if err != nil {
 		return nil, s.errs.problem(err, "body")
 	}
-	return &body[api.IssuedBody]{Body: api.NewIssuedBody(iss, s.svc.Now())}, nil
+	return &issuedOutput{CacheControl: "no-store", Pragma: "no-cache", Body: api.NewIssuedBody(iss, s.svc.Now())}, nil
 }
 
-func (s *Server) createKey(ctx context.Context, in *body[api.CreateKeyBody]) (*body[api.IssuedBody], error) {
+func (s *Server) createKey(ctx context.Context, in *body[api.CreateKeyBody]) (*issuedOutput, error) {
 	iss, err := s.svc.Create(ctx, in.Body.Params())
 	return s.issued(iss, err)
 }
@@ -93,22 +117,12 @@ func (s *Server) revokeKey(ctx context.Context, in *idPath) (*body[api.KeyView],
 	return s.keyView(k, err, "path")
 }
 
-func (s *Server) rotateKey(ctx context.Context, in *rotateInput) (*body[api.IssuedBody], error) {
+func (s *Server) rotateKey(ctx context.Context, in *rotateInput) (*issuedOutput, error) {
 	iss, err := s.svc.Rotate(ctx, in.ID, in.Body.Params())
 	return s.issued(iss, err)
 }
 
 func (s *Server) keyUsage(ctx context.Context, in *usageInput) (*body[keyward.UsageReport], error) {
 	p := keyward.UsageParams{KeyID: in.ID, Bucket: in.Bucket}
-	if !in.From.IsZero() {
-		p.From = &in.From
-	}
-	if !in.To.IsZero() {
-		p.To = &in.To
-	}
-	rep, err := s.svc.Usage(ctx, p)
-	if err != nil {
-		return nil, s.errs.problem(err, "query")
-	}
-	return &body[keyward.UsageReport]{Body: rep}, nil
+	return s.usage(ctx, p, in.From, in.To, subject{field: under("query"), notFound: "no key with that id"})
 }

@@ -24,6 +24,13 @@ func TestLimitsFromConstants(t *testing.T) {
 		}
 		return "[" + strings.Join(s, ",") + "]"
 	}
+	limits := func(n int) string {
+		s := make([]string, n)
+		for i := range s {
+			s[i] = fmt.Sprintf(`{"name":"l%d","limit":1,"period":"1s"}`, i)
+		}
+		return "[" + strings.Join(s, ",") + "]"
+	}
 	maxLen := func(n int) string { return fmt.Sprintf("expected length <= %d", n) }
 	for _, tc := range []struct {
 		name, method, target, body string
@@ -41,9 +48,14 @@ func TestLimitsFromConstants(t *testing.T) {
 		{"prefix", "POST", "/v1/keys", `{"name":"x","prefix":"` + long(keyward.MaxPrefixLength+1) + `"}`,
 			"body.prefix", fmt.Sprintf("expected string to match pattern ^[a-z][a-z0-9_]{0,%d}$", keyward.MaxPrefixLength-1)},
 		{"expires_in", "PATCH", "/v1/keys/0123456789abcdef", `{"expires_in":"-1h"}`,
-			"body.expires_in", "expected string to match pattern " + api.DurationPattern},
+			"body.expires_in", "expected string to match pattern " + api.DurationPattern + "|^never$"},
 		{"period", "POST", "/v1/keys", `{"name":"x","rate_limit":{"limit":1,"period":"1"}}`,
 			"body.rate_limit.period", "expected string to match pattern " + api.DurationPattern},
+		{"period in a patch", "PATCH", "/v1/keys/0123456789abcdef", `{"rate_limit":{"limit":1,"period":"1"}}`,
+			"body.rate_limit.period", "expected string to match pattern " + api.DurationPattern},
+		{"required in a patch", "PATCH", "/v1/keys/0123456789abcdef", `{"rate_limit":{"limit":1}}`,
+			"body.rate_limit", "expected required property period to be present"},
+		{"limit in a patch", "PATCH", "/v1/owners/acme", `{"refill":{"interval":"daily","amount":0}}`, "body.refill.amount", "expected number >= 1"},
 		{"grace_period", "POST", "/v1/keys/0123456789abcdef/rotate", `{"grace_period":"1"}`,
 			"body.grace_period", "expected string to match pattern " + api.DurationPattern + "|^0$"},
 		{"limit", "GET", fmt.Sprintf("/v1/keys?limit=%d", keyward.MaxPageSize+1), "",
@@ -51,6 +63,16 @@ func TestLimitsFromConstants(t *testing.T) {
 		{"audit limit", "GET", "/v1/audit?limit=0", "", "query.limit", "expected number >= 1"},
 		{"cursor", "GET", "/v1/audit?cursor=" + long(keyward.MaxCursorLength+1), "", "query.cursor", maxLen(keyward.MaxCursorLength)},
 		{"q", "GET", "/v1/keys?q=" + long(keyward.MaxNameLength+1), "", "query.q", maxLen(keyward.MaxNameLength)},
+		{"rate_limits", "PUT", "/v1/owners/acme", `{"rate_limits":` + limits(keyward.MaxRateLimits+1) + `}`,
+			"body.rate_limits", fmt.Sprintf("expected array length <= %d", keyward.MaxRateLimits)},
+		{"limit name", "POST", "/v1/keys", `{"name":"x","rate_limits":[{"name":"` + long(keyward.MaxLimitNameLength+1) + `","limit":1,"period":"1s"}]}`,
+			"body.rate_limits[0].name", fmt.Sprintf("expected string to match pattern ^[a-z0-9][a-z0-9_-]{0,%d}$", keyward.MaxLimitNameLength-1)},
+		{"roles", "PATCH", "/v1/keys/0123456789abcdef", `{"roles":["Reader"]}`,
+			"body.roles[0]", fmt.Sprintf("expected string to match pattern ^[a-z0-9][a-z0-9:_.-]{0,%d}$", keyward.MaxRoleNameLength-1)},
+		{"role description", "PUT", "/v1/roles/r", `{"description":"` + long(keyward.MaxDescriptionLength+1) + `"}`,
+			"body.description", maxLen(keyward.MaxDescriptionLength)},
+		{"owners cursor", "GET", "/v1/owners?cursor=" + long(1068), "", "query.cursor", maxLen(1067)},
+		{"roles limit", "GET", "/v1/roles?limit=0", "", "query.limit", "expected number >= 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := httptest.NewRequest(tc.method, tc.target, strings.NewReader(tc.body))

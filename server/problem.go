@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/api"
+	"github.com/keyward/keyward/httpauth"
 )
 
 // problem is the error of every answer of the API: an api.Problem that huma
@@ -20,6 +22,8 @@ import (
 // Problem.
 type problem struct {
 	api.Problem
+	// cause is why a 5xx happened, for the log only (see logProblems).
+	cause error
 }
 
 func (p *problem) Error() string { return p.Title + ": " + p.Detail }
@@ -32,7 +36,8 @@ func (p *problem) ContentType(string) string { return "application/problem+json"
 
 func codeFor(status int) string {
 	switch status {
-	case http.StatusBadRequest, http.StatusUnsupportedMediaType, http.StatusNotAcceptable, http.StatusMethodNotAllowed:
+	case http.StatusBadRequest, http.StatusUnsupportedMediaType, http.StatusNotAcceptable, http.StatusMethodNotAllowed,
+		http.StatusRequestTimeout, http.StatusRequestHeaderFieldsTooLarge:
 		return api.CodeInvalidRequest
 	case http.StatusUnauthorized:
 		return api.CodeUnauthorized
@@ -56,7 +61,7 @@ func newProblem(status int, code, detail string, details ...api.ProblemDetail) *
 	if code == "" {
 		code = codeFor(status)
 	}
-	return &problem{api.Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, Code: code, Errors: details}}
+	return &problem{Problem: api.Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, Code: code, Errors: details}}
 }
 
 // hookErrors makes huma build *problem errors. huma v2.37 offers no per-API
@@ -66,67 +71,161 @@ func newProblem(status int, code, detail string, details ...api.ProblemDetail) *
 // (ARCHITECTURE.md lists it): every keyward server sets the same function,
 // once.
 var hookErrors = sync.OnceFunc(func() {
-	huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
-		var details []api.ProblemDetail
-		for _, e := range errs {
-			if e == nil {
-				continue
-			}
-			d := api.ProblemDetail{Message: e.Error()}
-			var ed *huma.ErrorDetail
-			if errors.As(e, &ed) {
-				// Never echo ed.Value: for a body that is not JSON it is the
-				// whole body, which may hold a key.
-				d = api.ProblemDetail{Location: ed.Location, Message: ed.Message}
-			}
-			details = append(details, d)
-		}
-		switch status {
-		case http.StatusBadRequest:
-			msg = "the request body is not valid JSON"
-		case http.StatusRequestEntityTooLarge:
-			msg = "the request body is larger than 1 MiB"
-		case http.StatusUnprocessableEntity:
-			msg = "the request breaks the rules listed in errors"
-		}
-		if status >= 500 {
-			details, msg = nil, "internal error" // details go to the log only
-		}
-		return newProblem(status, "", msg, details...)
-	}
+	huma.NewError = newHumaError
 	huma.NewErrorWithContext = func(_ huma.Context, status int, msg string, errs ...error) huma.StatusError {
 		return huma.NewError(status, msg, errs...)
 	}
 })
 
+// humaBodyReadError is the message huma gives the 500 of a request body it
+// could not read (huma.go, readBody).
+const humaBodyReadError = "cannot read request body"
+
+// newHumaError is huma's error constructor in keyward: every error is a
+// *problem with keyward's code and wording.
+func newHumaError(status int, msg string, errs ...error) huma.StatusError {
+	if status == http.StatusInternalServerError && msg == humaBodyReadError {
+		// A body shorter than its Content-Length, broken chunked
+		// encoding, a client that went away: the client's fault, not ours.
+		return newProblem(http.StatusBadRequest, api.CodeInvalidRequest,
+			"the request body could not be read: it ended before its announced length, or its chunked encoding is broken")
+	}
+	var details []api.ProblemDetail
+	for _, e := range errs {
+		if e == nil {
+			continue
+		}
+		d := api.ProblemDetail{Message: e.Error()}
+		var ed *huma.ErrorDetail
+		if errors.As(e, &ed) {
+			if ds, ok := asBodyProblems(ed); ok { // decodeJSON's checks
+				details = append(details, ds...)
+				continue
+			}
+			// Never echo ed.Value: for a body that is not JSON it is the
+			// whole body, which may hold a key.
+			d = api.ProblemDetail{Location: ed.Location, Message: ed.Message}
+		}
+		details = append(details, d)
+	}
+	for i, d := range details {
+		// A member name is echoed in its location ("unexpected property"):
+		// never a key.
+		details[i] = api.ProblemDetail{Location: httpauth.RedactKeys(d.Location), Message: httpauth.RedactKeys(d.Message)}
+	}
+	switch status {
+	case http.StatusBadRequest:
+		msg = "the request body is not valid JSON"
+	case http.StatusRequestTimeout:
+		msg = "the request body did not arrive in time"
+	case http.StatusRequestEntityTooLarge:
+		msg = "the request body is larger than 1 MiB"
+	case http.StatusUnprocessableEntity:
+		msg = "the request breaks the rules listed in errors"
+	}
+	if status >= 500 {
+		// The details go to the log only (logProblems), never to the client.
+		p := newProblem(status, "", "internal error")
+		p.cause = errors.Join(append([]error{errors.New(msg)}, errs...)...)
+		return p
+	}
+	return newProblem(status, "", msg, details...)
+}
+
+// logProblems is the huma transformer of every response: it gives every
+// problem its X-Keyward-Code header and logs the cause of a 5xx that huma
+// built (those of the Service's errors are logged by errorMapper).
+func logProblems(log *slog.Logger) huma.Transformer {
+	return func(ctx huma.Context, _ string, v any) (any, error) {
+		p, ok := v.(*problem)
+		if !ok {
+			return v, nil
+		}
+		if p.Code != "" {
+			ctx.SetHeader("X-Keyward-Code", p.Code)
+		}
+		if p.cause != nil {
+			log.LogAttrs(ctx.Context(), slog.LevelError, "internal error",
+				slog.String("method", ctx.Method()), slog.String("path", httpauth.RedactKeys(ctx.URL().Path)),
+				slog.String("err", httpauth.RedactKeys(p.cause.Error())))
+		}
+		return v, nil
+	}
+}
+
 // errorMapper turns Service errors into problems; internal ones are logged
 // with their detail and answered generically.
 type errorMapper struct{ log *slog.Logger }
 
-// problem maps err. location prefixes validation fields ("body", "query").
+// subject describes what an operation works on, for its problems.
+type subject struct {
+	// field returns the location of a validation problem's field.
+	field func(string) string
+	// notFound is the detail of a 404.
+	notFound string
+	// conflict is the detail of a 409; "" derives it from the error.
+	conflict string
+}
+
+// under locates every field under location ("body", "query", "path").
+func under(location string) func(string) string {
+	return func(field string) string {
+		if field == "" {
+			return location
+		}
+		return location + "." + field
+	}
+}
+
+// problem maps err for a key operation. location prefixes validation
+// fields ("body", "query").
 func (m errorMapper) problem(err error, location string) *problem {
+	return m.problemOf(err, subject{field: under(location), notFound: "no key with that id"})
+}
+
+// problemOf maps err for an operation on sub.
+func (m errorMapper) problemOf(err error, sub subject) *problem {
 	var ve *keyward.ValidationError
 	switch {
 	case errors.As(err, &ve):
 		details := make([]api.ProblemDetail, 0, len(ve.Problems))
 		for _, p := range ve.Problems {
-			loc := location
-			if p.Field != "" {
-				loc += "." + p.Field
-			}
-			details = append(details, api.ProblemDetail{Location: loc, Message: p.Message})
+			details = append(details, api.ProblemDetail{Location: sub.field(p.Field), Message: p.Message})
 		}
 		return newProblem(http.StatusUnprocessableEntity, api.CodeValidationFailed, "the request breaks the rules listed in errors", details...)
 	case errors.Is(err, keyward.ErrNotFound):
-		return newProblem(http.StatusNotFound, api.CodeNotFound, "no key with that id")
+		return newProblem(http.StatusNotFound, api.CodeNotFound, sub.notFound)
 	case errors.Is(err, keyward.ErrConflict):
-		return newProblem(http.StatusConflict, api.CodeConflict, conflictDetail(err))
+		detail := sub.conflict
+		if detail == "" {
+			detail = conflictDetail(err)
+		}
+		return newProblem(http.StatusConflict, api.CodeConflict, detail)
+	case errors.Is(err, context.Canceled):
+		// net/http canceled the request: the client closed (or half-closed)
+		// its connection. Not our fault, and no one reads the answer.
+		m.log.Debug("the client went away before the answer was ready", "err", err)
+		return clientClosed()
 	case errors.Is(err, keyward.ErrUnavailable):
 		m.log.Error("store unavailable", "err", err)
 		return newProblem(http.StatusServiceUnavailable, api.CodeUnavailable, "the key store is unavailable; try again")
 	}
 	m.log.Error("internal error", "err", err)
 	return newProblem(http.StatusInternalServerError, api.CodeInternal, "internal error")
+}
+
+// statusClientClosed is the status (nginx's) of a request whose client went
+// away before the answer was ready; codeClientClosed its code. Only the
+// access log sees them.
+const (
+	statusClientClosed = 499
+	codeClientClosed   = "CLIENT_CLOSED_REQUEST"
+)
+
+func clientClosed() *problem {
+	p := newProblem(statusClientClosed, codeClientClosed, "the client closed the request before the answer was ready")
+	p.Title = "Client Closed Request"
+	return p
 }
 
 // conflictDetail says why a write conflicts, without internals.

@@ -15,6 +15,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -45,8 +46,12 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// AllowQueryKey accepts the api_key query parameter on /v1/auth.
 	AllowQueryKey bool
-	// Logger gets one access line per request and the errors; nil discards.
+	// Logger gets the access lines (as AccessLog says) and the errors; nil
+	// discards.
 	Logger *slog.Logger
+	// AccessLog chooses the requests that get an access line; "" is
+	// AccessLogDefault.
+	AccessLog AccessLog
 	// Metrics serves GET /metrics; nil answers 404.
 	Metrics http.Handler
 	// Ready reports whether the store is reachable, for GET /readyz; nil
@@ -57,6 +62,9 @@ type Config struct {
 	WebUI http.Handler
 	// Version is reported in the OpenAPI document.
 	Version string
+	// Leaks turns on POST /v1/leaks/github, GitHub's secret scanning
+	// reports; nil answers 404.
+	Leaks *LeakConfig
 }
 
 // Server serves keyward's HTTP API. Build it with [New]; it is safe for
@@ -71,7 +79,13 @@ type Server struct {
 	allowQueryKey bool
 	ready         func(context.Context) error
 	api           huma.API
+	mux           *http.ServeMux
 	handler       http.Handler
+	queries       queryCache // the parsed scope queries of /v1/auth
+	accessLog     AccessLog
+	rejects       *rejectLog      // bounds the access lines of rejections
+	adminPatterns map[string]bool // the mux patterns of the admin operations
+	leaks         *LeakConfig
 }
 
 // New builds a Server. It returns an error for a bad Config.
@@ -82,15 +96,22 @@ func New(cfg Config) (*Server, error) {
 	if cfg.AdminToken != "" && len(cfg.AdminToken) < MinAdminTokenLength {
 		return nil, fmt.Errorf("server: the admin token must be at least %d characters, got %d", MinAdminTokenLength, len(cfg.AdminToken))
 	}
+	if cfg.AccessLog == "" {
+		cfg.AccessLog = AccessLogDefault
+	}
+	if _, err := ParseAccessLog(string(cfg.AccessLog)); err != nil {
+		return nil, err
+	}
 	hookErrors()
-	s := &Server{
+	s := &Server{accessLog: cfg.AccessLog,
 		svc: cfg.Service, log: cfg.Logger, allowQueryKey: cfg.AllowQueryKey, ready: cfg.Ready,
-		clientIP: httpauth.PeerIP,
+		clientIP: httpauth.PeerIP, leaks: cfg.Leaks,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.errs = errorMapper{log: s.log}
+	s.rejects = newRejectLog(s.log)
 	if cfg.AdminToken != "" {
 		s.adminHash, s.hasAdminToken = sha256.Sum256([]byte(cfg.AdminToken)), true
 	}
@@ -102,19 +123,19 @@ func New(cfg Config) (*Server, error) {
 	}
 
 	mux := http.NewServeMux()
-	s.api = humago.New(mux, humaConfig(cfg.Version))
+	s.mux = mux
+	hc := humaConfig(cfg.Version)
+	hc.Transformers = append(hc.Transformers, logProblems(s.log))
+	s.api = humago.New(mux, hc)
 	s.api.UseMiddleware(s.authorize)
 	if err := s.registerRoutes(); err != nil {
 		return nil, err
 	}
 	s.registerAuth(mux)
 	s.documentOperations()
-	markNullableRefs(s.api.OpenAPI())
+	fixAnswerSchemas(s.api.OpenAPI())
 
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"status":"ok"}` + "\n"))
-	})
+	mux.HandleFunc("GET /healthz", s.serveHealth) // served by route, before the mux; here for Allow
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics)
@@ -125,9 +146,11 @@ func New(cfg Config) (*Server, error) {
 	if web == nil {
 		web = http.HandlerFunc(servePlaceholder)
 	}
+	web = shapeErrors(web)
 	mux.Handle("GET /{$}", web)
 	mux.Handle("GET /ui/", web)
-	s.handler = s.accessLog(mux)
+	mux.Handle("/", unrouted(mux))
+	s.handler = http.HandlerFunc(s.route)
 	return s, nil
 }
 
@@ -141,7 +164,11 @@ func humaConfig(version string) huma.Config {
 		"Admin endpoints take `Authorization: Bearer <admin token>` (a key with scope keyward:admin, or the server's admin token)."
 	// curl -d sends form encoding by default: read such bodies as JSON (a body
 	// that is not JSON still gets 400).
-	hc.Formats["application/x-www-form-urlencoded"] = huma.DefaultJSONFormat
+	// decodeJSON checks what the schema cannot (UTF-8, nulls, integer
+	// ranges) and locates problems by their JSON path.
+	format := huma.Format{Marshal: huma.DefaultJSONFormat.Marshal, Unmarshal: decodeJSON}
+	hc.Formats["application/json"], hc.Formats["json"] = format, format
+	hc.Formats["application/x-www-form-urlencoded"] = format
 	hc.DocsPath = ""    // our own page, with embedded assets
 	hc.SchemasPath = "" // no $schema links in responses
 	hc.CreateHooks = nil
@@ -170,8 +197,18 @@ func (s *Server) NewHTTPServer(addr string) *http.Server {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ErrorLog:          log.New(errorLogWriter{s.log}, "", 0),
 	}
+}
+
+// errorLogWriter passes the lines of http.Server's ErrorLog to the logger at
+// warn level, with any key in them redacted: a panic message or a protocol
+// error may quote what the client sent.
+type errorLogWriter struct{ log *slog.Logger }
+
+func (w errorLogWriter) Write(p []byte) (int, error) {
+	w.log.Warn(httpauth.RedactKeys(strings.TrimRight(string(p), "\n")))
+	return len(p), nil
 }
 
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
@@ -215,6 +252,7 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 	if !ok {
 		return
 	}
+	noteActor(r.Context(), actor.ID)
 	next(huma.WithContext(ctx, keyward.NewActorContext(ctx.Context(), actor)))
 }
 
@@ -231,6 +269,10 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, level stri
 			w.Header().Set("WWW-Authenticate", `Bearer realm="keyward"`)
 		}
 		writeProblem(w, newProblem(status, "", detail))
+		return actor, false
+	}
+	if len(r.Header["Authorization"]) > 1 {
+		httpauth.WriteSeveralKeys(w) // RFC 6750: one credential per request
 		return actor, false
 	}
 	tok := bearer(r)
@@ -250,7 +292,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, level stri
 	}
 	res, err := s.svc.Verify(r.Context(), req)
 	if err != nil {
-		s.log.Error("verifying an admin credential", "err", err)
+		s.logVerifyError(r, "verifying an admin credential", err)
 		writeProblem(w, newProblem(http.StatusServiceUnavailable, api.CodeUnavailable, "the key store is unavailable; try again"))
 		return actor, false
 	}
@@ -287,54 +329,3 @@ func (s *Server) documentOperations() {
 		})
 	}
 }
-
-// accessLog writes one line per request: never the query string (it may
-// hold a key), never a header value but the public key id.
-func (s *Server) accessLog(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(rec, r)
-		attrs := []slog.Attr{
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.Int("status", rec.status),
-			slog.Int64("bytes", rec.bytes),
-			slog.Float64("ms", float64(time.Since(start).Microseconds())/1000),
-		}
-		if ip := s.clientIP(r); ip.IsValid() {
-			attrs = append(attrs, slog.String("client_ip", ip.String()))
-		}
-		if id := rec.Header().Get("X-Keyward-Key-Id"); id != "" {
-			attrs = append(attrs, slog.String("key_id", id))
-		}
-		if code := rec.Header().Get("X-Keyward-Code"); code != "" {
-			attrs = append(attrs, slog.String("code", code))
-		}
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
-	})
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-	wrote  bool
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	if !r.wrote {
-		r.status, r.wrote = code, true
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *statusRecorder) Write(b []byte) (int, error) {
-	r.wrote = true
-	n, err := r.ResponseWriter.Write(b)
-	r.bytes += int64(n)
-	return n, err
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -2,9 +2,13 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -25,6 +29,7 @@ func (s *Server) verifyKey(ctx context.Context, in *body[api.VerifyBody]) (*body
 	if err != nil {
 		return nil, s.errs.problem(err, "body")
 	}
+	noteOutcome(ctx, res)
 	return &body[api.VerifyResult]{Body: api.NewVerifyResult(res, s.svc.Now())}, nil
 }
 
@@ -32,6 +37,17 @@ func (s *Server) verifyKey(ctx context.Context, in *body[api.VerifyBody]) (*body
 // outside huma for speed, and documents it in the OpenAPI document.
 func (s *Server) registerAuth(mux *http.ServeMux) {
 	mux.HandleFunc("/v1/auth", s.handleAuth)
+	str := func() *huma.Schema { return &huma.Schema{Type: "string"} }
+	rateHeaders := map[string]*huma.Param{
+		"RateLimit-Policy": {Description: `Every limit checked (IETF httpapi draft): the key's rate_limit as "key", its other limits by name, its owner's as "owner.<name>", e.g. "key";q=100;w=60, "owner.daily";q=10000;w=86400.`, Schema: str()},
+		"RateLimit":        {Description: `The limit with the fewest units left: "<name>";r=<remaining>;t=<seconds to reset>.`, Schema: str()},
+	}
+	limited := maps.Clone(rateHeaders)
+	limited["Retry-After"] = &huma.Param{Description: "Seconds: the longest wait among the limits that refused; for USAGE_EXCEEDED only when a refill will restore credits.", Schema: str()}
+	passed := maps.Clone(rateHeaders)
+	passed["X-Keyward-Key-Id"] = &huma.Param{Schema: str()}
+	passed["X-Keyward-Owner"] = &huma.Param{Schema: str()}
+	passed["X-Keyward-Scopes"] = &huma.Param{Description: "The key's effective scopes (its own and its roles'), space-separated.", Schema: str()}
 	s.api.OpenAPI().AddOperation(&huma.Operation{
 		OperationID: "forward-auth",
 		Method:      http.MethodGet,
@@ -42,18 +58,20 @@ func (s *Server) registerAuth(mux *http.ServeMux) {
 			"with `X-Keyward-Code` and a problem+json body. Accepts every method, so a proxy can forward the original one.",
 		Tags: []string{"verification"},
 		Parameters: []*huma.Param{
-			{Name: "scopes", In: "query", Description: "Required scopes, comma-separated; all are needed.", Schema: &huma.Schema{Type: "string"}},
+			{Name: "scopes", In: "query", Description: "Required scopes, comma-separated; all are needed.", Schema: str()},
+			{Name: "any_scopes", In: "query", Description: "Scopes, comma-separated; if given, at least one is needed too.", Schema: str()},
+			{Name: "scope_query", In: "query", Description: fmt.Sprintf("A scope query that must hold too, e.g. "+
+				"`invoices:read and (invoices:write or billing:admin)`: at most %d names and %d characters; one that does not parse is a 422 naming the position.",
+				keyward.MaxScopeQueryNames, keyward.MaxScopeQueryLength), Schema: str()},
 			{Name: "cost", In: "query", Description: "Units to spend (rate limit and credits); default 1, 0 checks without spending.", Schema: &huma.Schema{Type: "integer", Minimum: ptr(0.0)}},
 		},
 		Responses: map[string]*huma.Response{
-			"200": {Description: "The key passes.", Headers: map[string]*huma.Param{
-				"X-Keyward-Key-Id": {Schema: &huma.Schema{Type: "string"}},
-				"X-Keyward-Owner":  {Schema: &huma.Schema{Type: "string"}},
-				"X-Keyward-Scopes": {Description: "Space-separated.", Schema: &huma.Schema{Type: "string"}},
-			}},
+			"200": {Description: "The key passes.", Headers: passed},
+			"400": {Description: "The request presents more than one key (RFC 6750: one method per request), even the same key twice: INVALID_REQUEST."},
 			"401": {Description: "No key, or not a valid one."},
 			"403": {Description: "Address or scope not allowed."},
-			"429": {Description: "Rate limit or credits spent."},
+			"422": {Description: "A cost or scope_query that breaks the rules (problem+json, VALIDATION_FAILED)."},
+			"429": {Description: "Rate limit or credits spent.", Headers: limited},
 			"503": {Description: "The key store is unreachable and the key is not cached."},
 		},
 	})
@@ -61,46 +79,99 @@ func (s *Server) registerAuth(mux *http.ServeMux) {
 
 func ptr[T any](v T) *T { return &v }
 
-// handleAuth is the forward-auth endpoint: the hot path for proxies.
+// handleAuth is the forward-auth endpoint: the hot path for proxies. It is
+// served before the mux, without a response-writer wrapper, and logs its
+// own outcome (logAuth).
 func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
-	key := httpauth.KeyFromHeader(r)
-	if key == "" && s.allowQueryKey {
-		key = httpauth.KeyFromQuery(r)
+	var start time.Time
+	if s.accessLog == AccessLogAll {
+		start = time.Now()
+	}
+	ip := s.clientIP(r)
+	key, err := httpauth.RequestKey(r, s.allowQueryKey)
+	if err != nil {
+		httpauth.WriteSeveralKeys(w)
+		s.logAuth(r, start, ip, lineOf{status: http.StatusBadRequest, code: httpauth.CodeInvalidRequest})
+		return
 	}
 	if key == "" {
 		httpauth.WriteMissing(w)
+		s.logAuth(r, start, ip, lineOf{status: http.StatusUnauthorized, code: keyward.OutcomeMissing.String()})
 		return
 	}
-	req := keyward.VerifyRequest{Key: key, ClientIP: s.clientIP(r)}
+	req := keyward.VerifyRequest{Key: key, ClientIP: ip}
 	if r.URL.RawQuery != "" {
-		q := r.URL.Query()
-		for _, sc := range strings.Split(q.Get("scopes"), ",") {
-			if sc = strings.TrimSpace(sc); sc != "" {
-				req.Scopes = append(req.Scopes, sc)
-			}
-		}
-		if c := q.Get("cost"); c != "" {
-			n, err := strconv.ParseInt(c, 10, 64)
-			if err != nil || n < 0 {
-				writeProblem(w, newProblem(http.StatusUnprocessableEntity, api.CodeValidationFailed, "the request breaks the rules listed in errors",
-					api.ProblemDetail{Location: "query.cost", Message: "must be an integer of at least 0"}))
-				return
-			}
-			req.Cost = &n
+		if p := s.authQuery(r.URL.RawQuery, &req); p != nil {
+			writeProblem(w, p)
+			s.logAuth(r, start, ip, lineOf{status: p.Status, code: p.Code})
+			return
 		}
 	}
 	res, err := s.svc.Verify(r.Context(), req)
 	if err != nil {
-		s.log.Error("forward auth: verifying", "err", err)
+		s.logVerifyError(r, "forward auth: verifying", err)
 		httpauth.WriteUnavailable(w)
+		s.logAuth(r, start, ip, lineOf{status: http.StatusServiceUnavailable, code: httpauth.CodeUnavailable})
 		return
 	}
 	if !httpauth.WriteResult(w, res) {
+		l := lineOf{status: httpauth.StatusOf(res.Outcome), code: res.Outcome.String()}
+		if res.Key != nil {
+			l.keyID = res.Key.ID
+		}
+		s.logAuth(r, start, ip, l)
 		return
 	}
+	v := new([3]string) // one allocation for the three header values
+	v[0], v[1], v[2] = res.Key.ID, res.Key.Owner, strings.Join(res.EffectiveScopes(), " ")
 	h := w.Header()
-	h["X-Keyward-Key-Id"] = []string{res.Key.ID}
-	h["X-Keyward-Owner"] = []string{res.Key.Owner}
-	h["X-Keyward-Scopes"] = []string{strings.Join(res.Key.Scopes, " ")}
+	h["X-Keyward-Key-Id"] = v[0:1:1]
+	h["X-Keyward-Owner"] = v[1:2:2]
+	h["X-Keyward-Scopes"] = v[2:3:3]
 	w.WriteHeader(http.StatusOK)
+	s.logAuth(r, start, ip, lineOf{status: http.StatusOK, keyID: res.Key.ID})
+}
+
+// authQuery reads the parameters of the raw query of /v1/auth into req, or
+// returns the problem of a bad one.
+func (s *Server) authQuery(raw string, req *keyward.VerifyRequest) *problem {
+	req.Scopes, req.AnyScope = splitScopes(queryParam(raw, "scopes")), splitScopes(queryParam(raw, "any_scopes"))
+	if c := queryParam(raw, "cost"); c != "" {
+		n, err := strconv.ParseInt(c, 10, 64)
+		if err != nil || n < 0 {
+			return newProblem(http.StatusUnprocessableEntity, api.CodeValidationFailed, "the request breaks the rules listed in errors",
+				api.ProblemDetail{Location: "query.cost", Message: "must be an integer of at least 0"})
+		}
+		req.Cost = &n
+	}
+	if sq := queryParam(raw, "scope_query"); sq != "" {
+		query, err := s.queries.parse(sq)
+		if err != nil {
+			return s.errs.problem(err, "query")
+		}
+		req.ScopeQuery = query
+	}
+	return nil
+}
+
+// splitScopes returns the scopes of a comma-separated list, or nil.
+func splitScopes(list string) []string {
+	var out []string
+	for sc := range strings.SplitSeq(list, ",") {
+		if sc = strings.TrimSpace(sc); sc != "" {
+			out = append(out, sc)
+		}
+	}
+	return out
+}
+
+// logVerifyError logs an error of Verify: at error level, or at debug level
+// when the client went away (net/http canceled the request), which is not
+// the store's fault.
+func (s *Server) logVerifyError(r *http.Request, msg string, err error) {
+	level := slog.LevelError
+	if r.Context().Err() != nil {
+		level = slog.LevelDebug
+	}
+	s.log.LogAttrs(r.Context(), level, msg, slog.String("err", err.Error()))
 }

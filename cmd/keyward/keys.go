@@ -40,7 +40,7 @@ type keysEnv struct {
 	svc     *keyward.Service
 	store   keyward.Store
 	hasher  keyward.Hasher   // the Service's, for imports that hash plaintext keys
-	peppers []keyhash.Pepper // the current one first
+	peppers []keyhash.Pepper // the configured peppers, current first
 	close   cleanup
 	ctx     context.Context
 }
@@ -61,8 +61,10 @@ keyward serve does: migrated, and for keys create with a random pepper beside it
 one is configured. The other verbs need an existing database, so a mistyped path
 creates nothing.
 
-Output is a table for people; --output json for scripts. Exit status: 0 on success,
-1 on an error or a failed verification, 2 on bad usage.`,
+Output is a table for people; --output json for scripts; --output id prints only the
+ids of the keys a verb prints (one a line), e.g. ID=$(keyward keys create NAME
+--secret-file key.txt -o id). Exit status: 0 on success, 1 on an error or a failed
+verification, 2 on bad usage.`,
 	}
 	f := o.registerStore(cmd)
 	f.StringVar(&o.pepperFile, "pepper-file", "", "file with the server's pepper(s) (default: KEYWARD_PEPPER, else <sqlite file>.pepper)")
@@ -86,7 +88,7 @@ func (o *keysOptions) registerStore(cmd *cobra.Command) *pflag.FlagSet {
 	f := cmd.PersistentFlags()
 	f.StringVar(&o.databaseURL, "database-url", "sqlite:keyward.db", "sqlite:<path> or postgres://user@host/db")
 	f.StringVar(&o.redisURL, "redis-url", "", "publish changes on this Redis, so running servers drop their cached copies at once")
-	f.StringVarP(&o.output, "output", "o", "table", "table or json")
+	f.StringVarP(&o.output, "output", "o", "table", "table or json; id prints only the ids of the keys (or peppers) a verb prints, one a line")
 	return f
 }
 
@@ -103,6 +105,9 @@ type verb struct {
 	noPepper bool
 	// fields names the flags its validation problems come from.
 	fields fieldFlags
+	// ids: the verb prints keys (or a key id), so --output id may print
+	// just their ids.
+	ids bool
 }
 
 // withKeys is the skeleton of every keys verb: it opens the database and a
@@ -129,7 +134,7 @@ func (a *app) idCommand(o *keysOptions, name, short string, run func(env *keysEn
 		Example: "  keyward keys " + name + " tJWllq6HlvDp2QDx",
 		Args:    exactArgs(1, "a key ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withKeys(cmd.Context(), o, verb{id: args[0]}, func(env *keysEnv, p *printer) error {
+			return a.withKeys(cmd.Context(), o, verb{id: args[0], ids: true}, func(env *keysEnv, p *printer) error {
 				return run(env, p, args[0])
 			})
 		},
@@ -143,7 +148,7 @@ func (a *app) idCommand(o *keysOptions, name, short string, run func(env *keysEn
 // keyward serve does it: created, migrated, and with v.newPepper given a
 // random pepper beside it unless one is configured.
 func (a *app) open(ctx context.Context, o *keysOptions, v verb) (*keysEnv, error) {
-	u, redisOpts, err := o.check()
+	u, redisOpts, err := o.check(v.ids)
 	if err != nil {
 		return nil, err
 	}
@@ -179,6 +184,7 @@ func (a *app) open(ctx context.Context, o *keysOptions, v verb) (*keysEnv, error
 			}
 		}
 	}
+	env.peppers = peppers
 	if err := env.startService(o, base, peppers, redisOpts); err != nil {
 		env.Close()
 		return nil, err
@@ -214,10 +220,14 @@ func (a *app) peppers(u dbURL, o *keysOptions, v verb, fresh bool) (peppers []ke
 	return peppers, missing, nil
 }
 
-// check checks the flags every keys verb shares.
-func (o *keysOptions) check() (dbURL, *goredis.Options, error) {
-	if o.output != "table" && o.output != "json" {
-		return dbURL{}, nil, usagef("--output must be table or json, got %q", o.output)
+// check checks the flags every keys verb shares; ids says whether the verb
+// can print --output id.
+func (o *keysOptions) check(ids bool) (dbURL, *goredis.Options, error) {
+	switch {
+	case o.output == "id" && !ids:
+		return dbURL{}, nil, usagef("--output must be table or json here: id is for the verbs that print keys (keys create, list, get, update, rotate, revoke, delete) and keyward peppers")
+	case o.output != "table" && o.output != "json" && o.output != "id":
+		return dbURL{}, nil, usagef("--output must be table or json (or id, for the verbs that print keys), got %q", o.output)
 	}
 	u, err := parseDatabaseURL(o.databaseURL)
 	if err != nil {
@@ -264,7 +274,7 @@ func (e *keysEnv) startService(o *keysOptions, base keyward.Store, peppers []key
 	if err != nil {
 		return err
 	}
-	e.svc, e.hasher, e.peppers = svc, hasher, peppers
+	e.svc, e.hasher = svc, hasher
 	e.close = append(e.close, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

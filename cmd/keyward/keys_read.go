@@ -7,21 +7,39 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/keyhash"
 )
 
 func (a *app) keysList(o *keysOptions) *cobra.Command {
 	var params keyward.ListParams
-	var status string
+	var status, pepper string
 	var all bool
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List keys, newest first",
+		Long: `List keys, newest first, a page at a time (--all for every page).
+
+--pepper-id ID lists the keys whose hash names that pepper, whatever their hash scheme
+(HMAC-SHA256, Argon2id or bcrypt): the keys that stop verifying when the pepper is
+removed, unless a server rehashes them first. It reads every page. keyward peppers
+shows the ids of the configured peppers and how many keys each one hashes.`,
 		Example: `  keyward keys list --owner team-billing --status active
-  keyward keys list -q billing --all -o json`,
+  keyward keys list -q billing --all -o json
+  keyward keys list --pepper-id Qm3xZ0aB`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			params.Status = keyward.Status(status)
-			return a.withKeys(cmd.Context(), o, verb{}, func(env *keysEnv, p *printer) error {
+			if cmd.Flags().Changed("pepper-id") && pepper == "" {
+				return usagef("--pepper-id needs a pepper id (keyward peppers shows them)")
+			}
+			return a.withKeys(cmd.Context(), o, verb{ids: true}, func(env *keysEnv, p *printer) error {
+				if pepper != "" {
+					items, err := keysWithPepper(env, params, pepper)
+					if err != nil {
+						return err
+					}
+					return a.printList(p, items, "")
+				}
 				items, next, err := listKeys(env, params, all)
 				if err != nil {
 					return err
@@ -37,7 +55,38 @@ func (a *app) keysList(o *keysOptions) *cobra.Command {
 	fl.IntVar(&params.Limit, "limit", 50, "keys per page, 1-1000")
 	fl.StringVar(&params.Cursor, "cursor", "", "start after this cursor (printed after a full page)")
 	fl.BoolVar(&all, "all", false, "every page")
+	fl.StringVar(&pepper, "pepper-id", "", "only keys whose hash names this pepper id, of any scheme (reads every page)")
 	return cmd
+}
+
+// keysWithPepper returns every key that params selects and whose hash names
+// the pepper with that id.
+func keysWithPepper(env *keysEnv, params keyward.ListParams, id string) ([]*keyward.Key, error) {
+	var out []*keyward.Key
+	params.Limit = keyward.MaxPageSize // every page is read: --limit plays no part
+	err := eachKey(env, params, func(k *keyward.Key) {
+		if got, ok := keyhash.PepperID(k.Hash); ok && got == id {
+			out = append(out, k)
+		}
+	})
+	return out, err
+}
+
+// eachKey calls fn on every key params selects, page after page.
+func eachKey(env *keysEnv, params keyward.ListParams, fn func(*keyward.Key)) error {
+	for {
+		page, err := env.svc.List(env.ctx, params)
+		if err != nil {
+			return err
+		}
+		for _, k := range page.Items {
+			fn(k)
+		}
+		if page.NextCursor == "" {
+			return nil
+		}
+		params.Cursor = page.NextCursor
+	}
 }
 
 // listKeys returns the page params asks for, or with all every page from it
@@ -60,6 +109,15 @@ func listKeys(env *keysEnv, params keyward.ListParams, all bool) ([]*keyward.Key
 // printList prints keys as a JSON page or a table, and says on standard
 // error when more follow.
 func (a *app) printList(p *printer, items []*keyward.Key, next string) error {
+	if p.ids {
+		for _, k := range items {
+			fmt.Fprintln(p.w, k.ID)
+		}
+		if next != "" {
+			fmt.Fprintf(a.stderr, "more keys follow: --cursor %s (or --all)\n", next)
+		}
+		return nil
+	}
 	if p.json {
 		views := make([]keyView, len(items))
 		for i, k := range items {

@@ -27,7 +27,7 @@ role.`,
 			if err != nil {
 				return err
 			}
-			return a.withKeys(cmd.Context(), o, verb{id: args[0], fields: f.fields()}, func(env *keysEnv, p *printer) error {
+			return a.withKeys(cmd.Context(), o, verb{id: args[0], fields: f.fields(), ids: true}, func(env *keysEnv, p *printer) error {
 				k, err := env.svc.Update(env.ctx, args[0], params)
 				if err != nil {
 					return err
@@ -46,8 +46,11 @@ func (a *app) keysRevoke(o *keysOptions) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		if p.json {
+		switch {
+		case p.json:
 			return p.printJSON(p.view(k))
+		case p.ids:
+			return p.key(k)
 		}
 		fmt.Fprintf(p.w, "revoked %s (%s)\n", k.ID, k.Name)
 		return nil
@@ -55,15 +58,16 @@ func (a *app) keysRevoke(o *keysOptions) *cobra.Command {
 }
 
 func (a *app) keysRotate(o *keysOptions) *cobra.Command {
-	var grace, expiresIn, expiresAt string
+	var grace, expiresIn, expiresAt, secretPath string
 	cmd := &cobra.Command{
 		Use:   "rotate ID",
 		Short: "Issue a successor and let the old key expire after a grace period",
 		Long: `Issue a successor with a new id and secret and every setting copied. The old key
 keeps working for the grace period (default 1h; 0s ends it now), so clients can switch
-without downtime. Prints the new secret, once.`,
-		Example: `  keyward keys rotate tJWllq6HlvDp2QDx --grace-period 24h`,
-		Args:    exactArgs(1, "a key ID"),
+without downtime. Prints the new secret, once (or writes it to --secret-file).`,
+		Example: `  keyward keys rotate tJWllq6HlvDp2QDx --grace-period 24h
+  NEW=$(keyward keys rotate "$ID" --secret-file new-key.txt -o id)`,
+		Args: exactArgs(1, "a key ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var params keyward.RotateParams
 			if grace != "" {
@@ -77,18 +81,29 @@ without downtime. Prints the new secret, once.`,
 			if params.ExpiresIn, params.ExpiresAt, err = parseExpiry(expiresIn, expiresAt); err != nil {
 				return err
 			}
-			return a.withKeys(cmd.Context(), o, verb{id: args[0]}, func(env *keysEnv, p *printer) error {
+			sf, err := openSecretFile(o, secretPath)
+			if err != nil {
+				return err
+			}
+			defer sf.discard()
+			return a.withKeys(cmd.Context(), o, verb{id: args[0], ids: true}, func(env *keysEnv, p *printer) error {
 				iss, err := env.svc.Rotate(env.ctx, args[0], params)
 				if err != nil {
 					return err
 				}
-				return p.issued(iss, a.stderr)
+				if sf != nil {
+					if err := sf.write(iss.Secret, iss.Key.ID); err != nil {
+						return err
+					}
+				}
+				return p.issued(iss, sf, a.stderr)
 			})
 		},
 	}
 	cmd.Flags().StringVar(&grace, "grace-period", "", "how long the old key keeps working (default 1h)")
 	cmd.Flags().StringVar(&expiresIn, "expires-in", "", "expiry of the new key, as a Go duration")
 	cmd.Flags().StringVar(&expiresAt, "expires-at", "", "expiry of the new key, as an RFC 3339 time")
+	registerSecretFile(cmd, &secretPath)
 	return cmd
 }
 
@@ -97,8 +112,12 @@ func (a *app) keysDelete(o *keysOptions) *cobra.Command {
 		if err := env.svc.Delete(env.ctx, id); err != nil {
 			return err
 		}
-		if p.json {
+		switch {
+		case p.json:
 			return p.printJSON(map[string]string{"deleted": id})
+		case p.ids:
+			fmt.Fprintln(p.w, id)
+			return nil
 		}
 		fmt.Fprintf(p.w, "deleted %s\n", id)
 		return nil

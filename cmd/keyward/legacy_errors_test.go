@@ -48,6 +48,14 @@ func TestImportRefusesWhatIsNotTheirDatabase(t *testing.T) {
 	notDB := filepath.Join(dir, "notes.txt")
 	os.WriteFile(notDB, []byte("these are not the tables you are looking for\n"), 0o600)
 	ss := loadFixture(t, "simple-security").db
+	ksFixture := loadFixture(t, "keyshield-argon2").db
+	corrupt := copyCorrupted(t, ksFixture, dir, "corrupt.sqlite3", func(b []byte) []byte {
+		for i := 4096; i < 8192; i++ { // a page of the table, past the schema
+			b[i] = 0xde
+		}
+		return b
+	})
+	truncated := copyCorrupted(t, ksFixture, dir, "truncated.sqlite3", func(b []byte) []byte { return b[:5000] })
 	pepper := filepath.Join(dir, "pepper")
 	os.WriteFile(pepper, []byte("p\n"), 0o600)
 	ks := func(src string) []string {
@@ -63,6 +71,8 @@ func TestImportRefusesWhatIsNotTheirDatabase(t *testing.T) {
 		{"another library's table", ks(ss), 1, "has no table api_keys (it has: fastapi_simple_security)"},
 		{"not a database", ks(notDB), 1, "cannot open " + notDB},
 		{"no such file", ks(filepath.Join(dir, "none.db")), 1, "no such file"},
+		{"a corrupt page", ks(corrupt), 1, "reading api_keys in " + corrupt + ": database disk image is malformed"},
+		{"a truncated file", ks(truncated), 1, "cannot open " + truncated + ": database disk image is malformed"},
 		{"unreachable PostgreSQL", ks("postgresql+asyncpg://nobody@127.0.0.1:1/none?connect_timeout=2"), 1, "cannot open postgres://nobody@127.0.0.1:1/none"},
 		{"simple-security table missing a column", []string{"keys", "import", "--from-simple-security", noHash, "--source-table", "api_keys"}, 1, "has no column api_key"},
 		{"no pepper", []string{"keys", "import", "--from-keyshield", noHash}, 2, "needs --keyshield-pepper-file"},
@@ -80,6 +90,47 @@ func TestImportRefusesWhatIsNotTheirDatabase(t *testing.T) {
 	}
 	if n := countKeys(t, strings.TrimPrefix(c.db, "sqlite:")); n != 0 {
 		t.Errorf("%d keys imported, want 0", n)
+	}
+}
+
+// copyCorrupted writes a copy of the file at src, changed by damage, to
+// dir/name and returns its path.
+func copyCorrupted(t *testing.T, src, dir, name string, damage func([]byte) []byte) string {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, damage(b), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestImportRespectsTheMaximumKeyLifetime: with a maximum key lifetime in
+// the policy, an import that would bring in a key without expiry (or one
+// beyond it) is refused as a whole, as keyward's own import is, and records
+// no legacy format.
+func TestImportRespectsTheMaximumKeyLifetime(t *testing.T) {
+	c := newCLI(t)
+	svc, _ := libraryService(t, c, true)
+	month := 30 * 24 * time.Hour
+	if _, err := svc.SetPolicy(context.Background(), keyward.Policy{MaxKeyLifetime: &month}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := c.run("keys", "import", "--from-simple-security", loadFixture(t, "simple-security").db)
+	if code != 1 || !strings.Contains(stderr, "nothing imported:\n  key ") || !strings.Contains(stderr, "maximum key lifetime") {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want 1 naming the maximum key lifetime", code, out, stderr)
+	}
+	path := strings.TrimPrefix(c.db, "sqlite:")
+	if n := countKeys(t, path); n != 0 {
+		t.Errorf("%d keys imported beyond the maximum key lifetime, want 0", n)
+	}
+	var formats int
+	testsqlite.Open(t, path).QueryRow("SELECT count(*) FROM settings WHERE name = ?", keyward.SettingLegacyFormats).Scan(&formats)
+	if formats != 0 {
+		t.Error("a refused import recorded a legacy format")
 	}
 }
 

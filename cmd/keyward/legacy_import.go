@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -96,7 +97,7 @@ func (a *app) importLegacy(ctx context.Context, o *keysOptions, lf *legacyFlags,
 	if err := lf.check(args); err != nil {
 		return err
 	}
-	if _, _, err := o.check(); err != nil {
+	if _, _, err := o.check(false); err != nil {
 		return err
 	}
 	if lf.set("from-keyshield") {
@@ -230,6 +231,21 @@ func (pl *legacyPlan) dummy(env *keysEnv, hash func() (string, error)) error {
 	return err
 }
 
+// refusedImport says that nothing was imported when the Service refused the
+// keys as a whole (the maximum key lifetime of the policy): an error about
+// the source's data (exit 1), not about the command line.
+func refusedImport(err error) error {
+	var ve *keyward.ValidationError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	lines := make([]string, len(ve.Problems))
+	for i, p := range ve.Problems {
+		lines[i] = p.Message
+	}
+	return fmt.Errorf("nothing imported:\n  %s", strings.Join(lines, "\n  "))
+}
+
 // run stores the keys (and records the format) unless there are none, and
 // prints the counts.
 func (pl *legacyPlan) run(env *keysEnv, p *printer) error {
@@ -237,7 +253,7 @@ func (pl *legacyPlan) run(env *keysEnv, p *printer) error {
 	if len(pl.keys) > 0 {
 		var err error
 		if res, err = env.svc.ImportLegacy(env.ctx, pl.format, pl.keys); err != nil {
-			return err
+			return refusedImport(err)
 		}
 	}
 	if p.json {

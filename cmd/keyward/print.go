@@ -18,12 +18,13 @@ import (
 type printer struct {
 	w     io.Writer
 	json  bool
+	ids   bool // --output id: only key ids, one a line
 	color bool
 	now   time.Time
 }
 
 func (a *app) printer(o *keysOptions) *printer {
-	return &printer{w: a.stdout, json: o.output == "json", color: isTerminal(a.stdout) && a.getenv("NO_COLOR") == "", now: time.Now()}
+	return &printer{w: a.stdout, json: o.output == "json", ids: o.output == "id", color: isTerminal(a.stdout) && a.getenv("NO_COLOR") == "", now: time.Now()}
 }
 
 func isTerminal(w io.Writer) bool {
@@ -205,24 +206,43 @@ func (p *printer) details(k *keyward.Key) {
 	p.fields(rows)
 }
 
-// issued prints a new key and its secret, once.
-func (p *printer) issued(iss keyward.Issued, stderr io.Writer) error {
-	if p.json {
+// issued prints a new key and its secret, once; or, when the secret went to
+// a --secret-file (sf not nil), the key and the file's name.
+func (p *printer) issued(iss keyward.Issued, sf *secretFile, stderr io.Writer) error {
+	switch {
+	case p.ids:
+		_, err := fmt.Fprintln(p.w, iss.Key.ID)
+		return err
+	case p.json && sf != nil:
+		return p.printJSON(struct {
+			Key        keyView `json:"key"`
+			SecretFile string  `json:"secret_file"`
+		}{p.view(iss.Key), sf.path})
+	case p.json:
 		return p.printJSON(struct {
 			Key    keyView `json:"key"`
 			Secret string  `json:"secret"`
 		}{p.view(iss.Key), iss.Secret})
 	}
 	p.details(iss.Key)
+	if sf != nil {
+		fmt.Fprintf(p.w, "\nsecret:        written to %s (mode 0600)\n", sf.path)
+		fmt.Fprintf(stderr, "\n%s holds the only copy of the secret: keyward keeps only its hash.\n", sf.path)
+		return nil
+	}
 	fmt.Fprintf(p.w, "\nsecret:        %s\n", iss.Secret)
 	fmt.Fprintln(stderr, "\nThis is the only time the secret is shown: keyward keeps only its hash. Store it now.")
 	return nil
 }
 
-// key prints one key: its JSON object, or its details for people.
+// key prints one key: its JSON object, its id, or its details for people.
 func (p *printer) key(k *keyward.Key) error {
-	if p.json {
+	switch {
+	case p.json:
 		return p.printJSON(p.view(k))
+	case p.ids:
+		_, err := fmt.Fprintln(p.w, k.ID)
+		return err
 	}
 	p.details(k)
 	return nil

@@ -47,7 +47,9 @@ func newRoot(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, get
   keyward keys ...           manage keys straight in the database
   keyward owners ...         manage owner records: limits and credits shared by an owner's keys
   keyward roles ...          manage roles: named sets of scopes keys get with --role
+  keyward webhooks ...       manage webhook endpoints: where signed events are sent
   keyward scan [PATH...]     find leaked keys in files (exit 1 when one is found)
+  keyward peppers            show the configured peppers' ids and the keys each one hashes
   keyward version            print the version
 
 Every flag has an environment variable KEYWARD_<FLAG> (upper case, '-' as '_').
@@ -61,7 +63,7 @@ Exit status: 0 on success, 1 on an error or a failed verification, 2 on bad usag
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
 	root.CompletionOptions.HiddenDefaultCmd = false
-	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.versionCmd(), a.keysCmd(), a.ownersCmd(), a.rolesCmd(), a.scanCmd())
+	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.versionCmd(), a.keysCmd(), a.ownersCmd(), a.rolesCmd(), a.webhooksCmd(), a.scanCmd(), a.peppersCmd())
 	root.InitDefaultCompletionCmd()
 	root.SetHelpCommand(helpCmd(root))
 	refuseUnknownVerbs(root)

@@ -34,6 +34,7 @@ import (
 // serveConfig is everything `keyward serve` is configured with.
 type serveConfig struct {
 	addr            string
+	grpcAddr        string
 	databaseURL     string
 	redisURL        string
 	pepperFile      string
@@ -47,9 +48,13 @@ type serveConfig struct {
 	tlsKey          string
 	logFormat       string
 	logLevel        string
+	accessLog       string
 	hasher          string
 	usageFlush      time.Duration
 	shutdownTimeout time.Duration
+	expiryWarning   time.Duration
+	leakPublicKeys  string
+	leakAction      string
 	lenient         []*lenientValue // every flag: bad values, reported by validate
 }
 
@@ -60,7 +65,8 @@ func (a *app) serveCmd() *cobra.Command {
 		Short: "Run the HTTP server",
 		Long: `Run keyward's HTTP server: the admin API (/v1/keys, /v1/audit), the verify endpoint
 (/v1/keys/verify), forward auth for proxies (/v1/auth), /healthz, /readyz, /metrics,
-the API docs (/docs, /openapi.json) and the admin web page (/).
+the API docs (/docs, /openapi.json) and the admin web page (/). With --grpc-addr it
+also answers Envoy's external authorization over gRPC, as /v1/auth answers.
 
 With no configuration it keeps keys in keyward.db (SQLite) in the current directory,
 creates a random pepper beside it, and on first start creates an admin key and prints it once.`,
@@ -72,6 +78,7 @@ creates a random pepper beside it, and on first start creates an admin key and p
 	}
 	f := cmd.Flags()
 	f.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	f.StringVar(&c.grpcAddr, "grpc-addr", "", "also answer Envoy's ext_authz over gRPC (envoy.service.auth.v3.Authorization/Check) on this host:port (off by default)")
 	f.StringVar(&c.databaseURL, "database-url", "sqlite:keyward.db", "sqlite:<path> or postgres://user@host/db")
 	f.StringVar(&c.redisURL, "redis-url", "", "redis://host:port/db: shares cache invalidations and rate limits between instances (off by default)")
 	f.StringVar(&c.pepperFile, "pepper-file", "", "file with the pepper(s), current first (default: KEYWARD_PEPPER, else <sqlite file>.pepper)")
@@ -85,9 +92,11 @@ creates a random pepper beside it, and on first start creates an admin key and p
 	f.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	f.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&c.accessLog, "access-log", "default", "which requests get an access line: default (admin requests and rejections, rejections bounded per code), all, or off")
 	f.StringVar(&c.hasher, "hasher", "hmac", "hmac (HMAC-SHA256 with the pepper), argon2id or bcrypt, for new keys; every scheme still verifies")
 	f.DurationVar(&c.usageFlush, "usage-flush", time.Second, "how often usage counts and last-used times are written")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to drain requests on SIGINT/SIGTERM")
+	c.eventFlags(f)
 	c.lenient = lenientFlags(f)
 	return cmd
 }
@@ -99,6 +108,8 @@ type serveInputs struct {
 	peppers   []keyhash.Pepper
 	newPepper string           // a pepper file to create (see findPeppers)
 	cert      *tls.Certificate // nil: plain HTTP
+	// leaks is nil when POST /v1/leaks/github answers 404.
+	leaks *server.LeakConfig
 }
 
 // validate checks every input before anything is created or printed: the
@@ -116,6 +127,9 @@ func (c *serveConfig) validate(pepperEnv string) (serveInputs, error) {
 	}
 	if _, _, err := net.SplitHostPort(c.addr); err != nil {
 		add("--addr %q: want host:port, e.g. 127.0.0.1:8080", c.addr)
+	}
+	if _, _, err := net.SplitHostPort(c.grpcAddr); c.grpcAddr != "" && err != nil {
+		add("--grpc-addr %q: want host:port, e.g. 127.0.0.1:9191", c.grpcAddr)
 	}
 	u, err := parseDatabaseURL(c.databaseURL)
 	if err != nil {
@@ -149,6 +163,9 @@ func (c *serveConfig) validate(pepperEnv string) (serveInputs, error) {
 	if _, err := parseLevel(c.logLevel); err != nil {
 		add("--log-level: %v", err)
 	}
+	if _, err := server.ParseAccessLog(c.accessLog); err != nil {
+		add("--access-log must be all, default or off, got %q", c.accessLog)
+	}
 	switch c.hasher {
 	case "hmac", "argon2id", "bcrypt":
 	default:
@@ -157,6 +174,7 @@ func (c *serveConfig) validate(pepperEnv string) (serveInputs, error) {
 	if c.usageFlush <= 0 || c.usageFlush > time.Minute {
 		add("--usage-flush must be between 1ns and 1m, got %v", c.usageFlush)
 	}
+	c.checkEvents(&in, add)
 	if len(probs) > 0 {
 		return in, &usageError{msg: "invalid configuration:\n  " + strings.Join(probs, "\n  ")}
 	}
@@ -240,6 +258,13 @@ func (a *app) serve(ctx context.Context, c serveConfig) error {
 		return fmt.Errorf("listening on %s: %w", c.addr, err)
 	}
 	defer ln.Close()
+	grpcLn, err := listenGRPC(c.grpcAddr)
+	if err != nil {
+		return err
+	}
+	if grpcLn != nil {
+		defer grpcLn.Close()
+	}
 	base, err := openStore(ctx, in.db, openOptions{migrate: true})
 	if err != nil {
 		return err
@@ -272,8 +297,17 @@ func (a *app) serve(ctx context.Context, c serveConfig) error {
 	if in.cert != nil {
 		scheme = "https"
 	}
-	log.Info("keyward listening", "url", scheme+"://"+ln.Addr().String(), "database", in.db.kind, "redis", c.redisURL != "", "version", buildVersion())
-	return runServer(ctx, hs, ln, in.cert != nil, c.shutdownTimeout, log)
+	attrs := []any{"url", scheme + "://" + ln.Addr().String(), "database", in.db.kind, "redis", c.redisURL != "", "version", buildVersion()}
+	if grpcLn != nil {
+		attrs = append(attrs, "grpc_addr", grpcLn.Addr().String())
+	}
+	ctx, stopGRPC := startGRPC(ctx, grpcLn, svc, c, in, log)
+	log.Info("keyward listening", attrs...)
+	err = runServer(ctx, hs, ln, in.cert != nil, c.shutdownTimeout, log)
+	if gerr := stopGRPC(); err == nil {
+		err = gerr
+	}
+	return err
 }
 
 // assemble builds the Service on base, with the cache, the invalidation bus,
@@ -294,10 +328,12 @@ func (a *app) assemble(ctx context.Context, c serveConfig, in serveInputs, base 
 		return nil, nil, err
 	}
 	done.add(func() { cached.Close() }) // closes the store too, last
-	// Legacy key formats recorded by a keys import reach this server as
-	// keys written by the CLI do: within --cache-ttl.
-	svc, err := keyward.New(cached, hasher, &keyward.Options{Limiter: limiter, Logger: log, UsageFlushInterval: c.usageFlush,
-		LookupTime: cached.LookupTime, LegacyFormatsRefresh: c.cacheTTL})
+	opts := &keyward.Options{Limiter: limiter, Logger: log, UsageFlushInterval: c.usageFlush, LookupTime: cached.LookupTime,
+		// Legacy key formats recorded by a keys import reach this server as
+		// keys written by the CLI do: within --cache-ttl.
+		LegacyFormatsRefresh: c.cacheTTL}
+	c.serviceEvents(opts, startDispatcher(base, log, done)) // the dispatcher stops after the Service, before the store
+	svc, err := keyward.New(cached, hasher, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -319,8 +355,8 @@ func (a *app) assemble(ctx context.Context, c serveConfig, in serveInputs, base 
 	}))
 	srv, err := server.New(server.Config{
 		Service: svc, AdminToken: c.adminToken, TrustedProxies: in.proxies, AllowQueryKey: c.allowQueryKey,
-		Logger: log, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-		Ready: base.Ping, WebUI: web.Handler(), Version: buildVersion(),
+		Logger: log, AccessLog: server.AccessLog(c.accessLog), Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Ready: base.Ping, WebUI: web.Handler(), Version: buildVersion(), Leaks: in.leaks,
 	})
 	return svc, srv, err
 }
@@ -367,7 +403,9 @@ func runServer(ctx context.Context, hs *http.Server, ln net.Listener, useTLS boo
 		if useTLS {
 			errc <- hs.ServeTLS(ln, "", "") // the pair is in hs.TLSConfig
 		} else {
-			errc <- hs.Serve(ln)
+			// net/http's own 400 and 431 in problem+json, as every error
+			// (under TLS they stay text/plain: docs/security.md).
+			errc <- hs.Serve(server.ProblemListener(ln))
 		}
 	}()
 	select {

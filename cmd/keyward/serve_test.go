@@ -12,7 +12,7 @@ import (
 // configuration problems like the others: one "invalid configuration"
 // message naming each, exit 2.
 func TestServeReportsEveryProblemAtOnce(t *testing.T) {
-	code, _, stderr := runCLI(t, map[string]string{"KEYWARD_STALE_TTL": "later"}, "serve",
+	code, _, stderr := runCLI(t, map[string]string{"KEYWARD_STALE_TTL": "later", "KEYWARD_ACCESS_LOG": "loud"}, "serve",
 		"--database-url", "postgres://nobody@127.0.0.1:1/none", "--cache-ttl", "abc", "--cache-size", "many", "--log-format", "xml")
 	if code != 2 {
 		t.Fatalf("exit %d, want 2; stderr:\n%s", code, stderr)
@@ -20,7 +20,7 @@ func TestServeReportsEveryProblemAtOnce(t *testing.T) {
 	if n := strings.Count(stderr, "invalid configuration"); n != 1 {
 		t.Errorf("%d invalid configuration messages, want one:\n%s", n, stderr)
 	}
-	for _, want := range []string{`--cache-ttl: "abc"`, `--cache-size: "many"`, `KEYWARD_STALE_TTL: "later"`, "KEYWARD_PEPPER or --pepper-file", "--log-format"} {
+	for _, want := range []string{`--cache-ttl: "abc"`, `--cache-size: "many"`, `KEYWARD_STALE_TTL: "later"`, "KEYWARD_PEPPER or --pepper-file", "--log-format", `--access-log must be all, default or off, got "loud"`} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr does not name %q:\n%s", want, stderr)
 		}

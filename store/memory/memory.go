@@ -28,6 +28,7 @@ type Store struct {
 	ownerUsage map[usageKey]int64 // per owner (id holds the owner's name)
 	audit      []keyward.AuditEntry
 	nextID     int64
+	ev         eventData // see events.go
 	closed     bool
 }
 
@@ -44,7 +45,7 @@ func New() *Store {
 	return &Store{
 		keys: map[string]*keyward.Key{}, owners: map[string]*keyward.Owner{}, roles: map[string]*keyward.Role{},
 		settings: map[string]json.RawMessage{},
-		usage:    map[usageKey]int64{}, ownerUsage: map[usageKey]int64{},
+		usage:    map[usageKey]int64{}, ownerUsage: map[usageKey]int64{}, ev: newEventData(),
 	}
 }
 
@@ -57,7 +58,8 @@ func (s *Store) check() error {
 
 func notFound(id string) error { return fmt.Errorf("memory: key %q: %w", id, keyward.ErrNotFound) }
 
-// appendAudit stores a copy of a with the next id; s.mu must be held.
+// appendAudit stores a copy of a with the next id, and its events in the
+// outbox; s.mu must be held.
 func (s *Store) appendAudit(a *keyward.AuditEntry) {
 	if a == nil {
 		return
@@ -66,7 +68,9 @@ func (s *Store) appendAudit(a *keyward.AuditEntry) {
 	e := *a
 	e.ID = s.nextID
 	e.Details = slices.Clone(e.Details)
+	e.Events = nil
 	s.audit = append(s.audit, e)
+	s.appendEvents(a.Events)
 }
 
 // Create stores a copy of k.
@@ -106,17 +110,11 @@ func (s *Store) List(_ context.Context, f keyward.ListFilter) ([]*keyward.Key, e
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	q := strings.ToLower(f.NameContains)
 	var out []*keyward.Key
 	for _, k := range s.keys {
-		switch {
-		case f.Owner != "" && k.Owner != f.Owner,
-			f.Status != "" && k.Status(f.Now) != f.Status,
-			q != "" && !strings.Contains(strings.ToLower(k.Name), q),
-			f.After != nil && !before(k, f.After):
-			continue
+		if matches(k, f) {
+			out = append(out, k)
 		}
-		out = append(out, k)
 	}
 	slices.SortFunc(out, func(a, b *keyward.Key) int {
 		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
@@ -128,6 +126,43 @@ func (s *Store) List(_ context.Context, f keyward.ListFilter) ([]*keyward.Key, e
 		out = out[:f.Limit]
 	}
 	return out, nil
+}
+
+// CountKeys counts the keys List returns for f without After and Limit.
+func (s *Store) CountKeys(_ context.Context, f keyward.ListFilter) (int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	f.After = nil
+	var n int64
+	for _, k := range s.keys {
+		if matches(k, f) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// matches reports whether k passes the filters of f (all but Limit).
+func matches(k *keyward.Key, f keyward.ListFilter) bool {
+	switch {
+	case f.Owner != "" && k.Owner != f.Owner,
+		f.Status != "" && k.Status(f.Now) != f.Status,
+		f.NameContains != "" && !strings.Contains(strings.ToLower(k.Name), strings.ToLower(f.NameContains)),
+		f.After != nil && !before(k, f.After),
+		f.NeverUsed && k.LastUsedAt != nil,
+		f.NoExpiry && k.ExpiresAt != nil:
+		return false
+	}
+	if t := f.UnusedSince; !t.IsZero() && (!k.CreatedAt.Before(t) || k.LastUsedAt != nil && !k.LastUsedAt.Before(t)) {
+		return false
+	}
+	if t := f.ExpiresBy; !t.IsZero() && (k.ExpiresAt == nil || !k.ExpiresAt.After(f.Now) || k.ExpiresAt.After(t)) {
+		return false
+	}
+	return true
 }
 
 // before reports whether k comes after the cursor in newest-first order.
@@ -380,6 +415,7 @@ func (s *Store) Close() error {
 	defer s.mu.Unlock()
 	s.closed = true
 	s.keys, s.owners, s.roles, s.usage, s.ownerUsage, s.audit = nil, nil, nil, nil, nil, nil
+	s.ev = eventData{}
 	return nil
 }
 

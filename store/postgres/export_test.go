@@ -5,10 +5,22 @@ import "context"
 // MigrateTo applies the migrations up to version v and no further: tests
 // build a database of an older schema with it.
 func (s *Store) MigrateTo(ctx context.Context, v int) error {
-	for _, m := range s.migrations[:v] {
+	for _, m := range s.migrations {
+		if m.version > v {
+			break
+		}
 		if err := s.apply(ctx, m); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// Versions returns the versions of the embedded migrations, in order.
+func (s *Store) Versions() []int {
+	out := make([]int, len(s.migrations))
+	for i, m := range s.migrations {
+		out[i] = m.version
+	}
+	return out
 }

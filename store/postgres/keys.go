@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -184,12 +183,16 @@ func scanKey(row pgx.Row) (*keyward.Key, error) {
 	return &k, nil
 }
 
-// appendAudit inserts a, if not nil, in tx.
+// appendAudit inserts a, if not nil, and writes its events to the outbox, in
+// tx.
 func appendAudit(ctx context.Context, tx pgx.Tx, a *keyward.AuditEntry) error {
 	if a == nil {
 		return nil
 	}
-	_, err := tx.Exec(ctx, insertAudit, ts(a.At), a.Actor, a.Action, a.KeyID, a.ClientIP, jsonArg(a.Details))
+	if _, err := tx.Exec(ctx, insertAudit, ts(a.At), a.Actor, a.Action, a.KeyID, a.ClientIP, jsonArg(a.Details)); err != nil {
+		return err
+	}
+	_, err := appendEvents(ctx, tx, a.Events)
 	return err
 }
 
@@ -231,55 +234,6 @@ func escapeLike(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
-}
-
-// List returns the keys matching f, newest first.
-func (s *Store) List(ctx context.Context, f keyward.ListFilter) ([]*keyward.Key, error) {
-	var (
-		where []string
-		args  []any
-	)
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	if f.Owner != "" {
-		where = append(where, "owner = "+arg(f.Owner))
-	}
-	if f.Status != "" {
-		switch f.Status {
-		case keyward.StatusRevoked:
-			where = append(where, "revoked_at IS NOT NULL")
-		case keyward.StatusExpired:
-			where = append(where, "revoked_at IS NULL AND expires_at <= "+arg(f.Now))
-		case keyward.StatusDisabled:
-			where = append(where, "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > "+arg(f.Now)+") AND NOT enabled")
-		case keyward.StatusActive:
-			where = append(where, "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > "+arg(f.Now)+") AND enabled")
-		default:
-			where = append(where, "false") // no key is in an unknown status
-		}
-	}
-	if f.NameContains != "" {
-		where = append(where, `lower(name) LIKE '%' || lower(`+arg(escapeLike(f.NameContains))+`) || '%' ESCAPE '\'`)
-	}
-	if f.After != nil {
-		where = append(where, "(created_at, id) < ("+arg(f.After.CreatedAt)+", "+arg(f.After.ID)+")")
-	}
-	q := `SELECT ` + keyColumns + ` FROM keys`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	q += ` ORDER BY created_at DESC, id DESC`
-	if f.Limit > 0 {
-		q += ` LIMIT ` + arg(f.Limit)
-	}
-	rows, _ := s.pool.Query(ctx, q, args...)
-	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*keyward.Key, error) { return scanKey(r) })
-	if err != nil {
-		return nil, s.fail(err, "list keys", "")
-	}
-	return keys, nil
 }
 
 // Update locks the row, applies fn to the key read and writes it back, with

@@ -41,8 +41,10 @@ type migration struct {
 	sql     string
 }
 
-// loadMigrations reads the embedded migrations, checking that their versions
-// run 1, 2, 3... without a gap.
+// loadMigrations reads the embedded migrations, in version order, checking
+// that no two share a version. Versions may have gaps (a number reserved by
+// a change not merged yet): each migration is applied unless its own
+// version is recorded, so one merged later still runs.
 func loadMigrations() ([]migration, error) {
 	entries, err := fs.ReadDir(migrationFiles, "migrations")
 	if err != nil {
@@ -62,16 +64,21 @@ func loadMigrations() ([]migration, error) {
 		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
 	}
 	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("postgres: migration %s: version %d expected", m.name, i+1)
+	for i := 1; i < len(ms); i++ {
+		if ms[i].version == ms[i-1].version {
+			return nil, fmt.Errorf("postgres: migrations %s and %s have the same version", ms[i-1].name, ms[i].name)
 		}
 	}
 	return ms, nil
 }
 
 // latest returns the schema version this binary migrates to.
-func (s *Store) latest() int { return len(s.migrations) }
+func (s *Store) latest() int {
+	if len(s.migrations) == 0 {
+		return 0
+	}
+	return s.migrations[len(s.migrations)-1].version
+}
 
 // SchemaVersion returns the version of the database's schema: the highest
 // migration applied, 0 for an empty database.
@@ -114,12 +121,40 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := s.checkVersion(cur); err != nil {
 		return err
 	}
-	for _, m := range s.migrations[cur:] {
+	applied, err := s.appliedVersions(ctx, cur)
+	if err != nil {
+		return err
+	}
+	for _, m := range s.migrations {
+		if applied[m.version] {
+			continue
+		}
 		if err := s.apply(ctx, m); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// appliedVersions returns the versions recorded in the database (none when
+// its schema version cur is 0: the table may not exist).
+func (s *Store) appliedVersions(ctx context.Context, cur int) (map[int]bool, error) {
+	applied := map[int]bool{}
+	if cur == 0 {
+		return applied, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT version FROM keyward_schema_migrations`)
+	if err != nil {
+		return nil, s.fail(err, "reading the applied migrations", "")
+	}
+	vs, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return nil, s.fail(err, "reading the applied migrations", "")
+	}
+	for _, v := range vs {
+		applied[v] = true
+	}
+	return applied, nil
 }
 
 // apply runs m unless another migrator got there first.
@@ -138,8 +173,12 @@ func (s *Store) apply(ctx context.Context, m migration) error {
 		if err := s.checkVersion(cur); err != nil {
 			return err
 		}
-		if cur >= m.version {
-			return nil // applied while we waited for the lock
+		var applied bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM keyward_schema_migrations WHERE version = $1)`, m.version).Scan(&applied); err != nil {
+			return err
+		}
+		if applied {
+			return nil // applied before, or while we waited for the lock
 		}
 		// Without arguments, Exec uses the simple protocol, which runs
 		// several statements.

@@ -120,6 +120,15 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) keyward.Store { return newStore(t) })
 }
 
+func TestSharedConformance(t *testing.T) {
+	serverURL(t)
+	storetest.RunShared(t, func(t *testing.T) (keyward.Store, keyward.Store) {
+		u, _ := freshSchema(t)
+		a := open(t, u, &postgres.Options{Migrate: true})
+		return a, open(t, u, nil)
+	})
+}
+
 // migrations returns the rows of keyward_schema_migrations as text.
 func migrations(t *testing.T, raw string) string {
 	t.Helper()
@@ -421,8 +430,8 @@ func TestConcurrentMigrators(t *testing.T) {
 		}
 	}
 	va, _ := a.SchemaVersion(ctx)
-	if n := strings.Count(migrations(t, u), ",") + 1; n != va {
-		t.Errorf("%d migration rows for schema version %d", n, va)
+	if n, want := strings.Count(migrations(t, u), ",")+1, len(a.Versions()); n != want || va != a.LatestVersion() {
+		t.Errorf("%d migration rows for schema version %d; want one per migration (%d), version %d", n, va, want, a.LatestVersion())
 	}
 	k := plainKey(t, "after concurrent migrations")
 	if err := a.Create(ctx, k, nil); err != nil {

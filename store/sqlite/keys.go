@@ -192,6 +192,8 @@ func (s *Store) updateKey(ctx context.Context, tx *sql.Tx, k *keyward.Key) error
 	return err
 }
 
+// insertAudit appends a, if not nil, and writes its events to the outbox, in
+// tx.
 func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, a *keyward.AuditEntry) error {
 	if a == nil {
 		return nil
@@ -200,7 +202,10 @@ func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, a *keyward.AuditEnt
 	if details == "" {
 		details = "{}"
 	}
-	_, err := tx.StmtContext(ctx, s.auditStmt).ExecContext(ctx, ms(a.At), a.Actor, a.Action, a.KeyID, a.ClientIP, details)
+	if _, err := tx.StmtContext(ctx, s.auditStmt).ExecContext(ctx, ms(a.At), a.Actor, a.Action, a.KeyID, a.ClientIP, details); err != nil {
+		return err
+	}
+	_, err := s.insertEvents(ctx, tx, a.Events)
 	return err
 }
 
@@ -221,6 +226,10 @@ func (s *Store) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) 
 	if err := s.prepare(ctx); err != nil {
 		return err
 	}
+	// The event statements too, before the writer's one connection is taken
+	// by the transaction. A schema without the events tables fails later,
+	// where events are written.
+	_, _ = s.events(ctx)
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return s.wrap(op, err)
@@ -267,74 +276,6 @@ func getTx(ctx context.Context, tx *sql.Tx, id string) (*keyward.Key, error) {
 		return nil, passthrough{notFound(id)}
 	}
 	return k, err
-}
-
-// List pages through keys newest first, with the filters in SQL.
-func (s *Store) List(ctx context.Context, f keyward.ListFilter) ([]*keyward.Key, error) {
-	var where []string
-	var args []any
-	if f.Owner != "" {
-		where = append(where, "owner = ?")
-		args = append(args, f.Owner)
-	}
-	if f.Status != "" {
-		cond, cargs := statusCondition(f.Status, f.Now)
-		where = append(where, cond)
-		args = append(args, cargs...)
-	}
-	if q := f.NameContains; q != "" {
-		if len([]rune(q)) >= 3 {
-			// The trigram index finds candidates; a phrase of trigrams is a substring.
-			where = append(where, "rid IN (SELECT rowid FROM keys_fts WHERE keys_fts MATCH ?)")
-			args = append(args, `name : "`+strings.ReplaceAll(q, `"`, `""`)+`"`)
-		} else {
-			where = append(where, "instr(lower(name), lower(?)) > 0")
-			args = append(args, q)
-		}
-	}
-	if c := f.After; c != nil {
-		// A row value lets SQLite seek the (created_at, id) index.
-		where = append(where, "(created_at, id) < (?, ?)")
-		args = append(args, ms(c.CreatedAt), c.ID)
-	}
-	query := `SELECT ` + keyColumns + ` FROM keys`
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
-	query += " ORDER BY created_at DESC, id DESC"
-	if f.Limit > 0 {
-		query += " LIMIT ?"
-		args = append(args, f.Limit)
-	}
-	rows, err := s.reader.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, s.wrap("listing keys", err)
-	}
-	defer rows.Close()
-	var out []*keyward.Key
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, s.wrap("listing keys", err)
-		}
-		out = append(out, k)
-	}
-	return out, s.wrap("listing keys", rows.Err())
-}
-
-// statusCondition is the SQL for "the key is in status st at now".
-func statusCondition(st keyward.Status, now time.Time) (string, []any) {
-	n := ms(now)
-	switch st {
-	case keyward.StatusRevoked:
-		return "revoked_at IS NOT NULL", nil
-	case keyward.StatusExpired:
-		return "revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?", []any{n}
-	case keyward.StatusDisabled:
-		return "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) AND enabled = 0", []any{n}
-	default:
-		return "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) AND enabled = 1", []any{n}
-	}
 }
 
 // Update runs fn on the key inside an IMMEDIATE transaction, so no other

@@ -25,3 +25,10 @@ func TestConformance(t *testing.T) {
 		return open(t, filepath.Join(t.TempDir(), "keyward.db"))
 	})
 }
+
+func TestSharedConformance(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T) (keyward.Store, keyward.Store) {
+		path := filepath.Join(t.TempDir(), "keyward.db")
+		return open(t, path), open(t, path)
+	})
+}

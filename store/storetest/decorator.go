@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/keyward/keyward"
 )
@@ -64,5 +65,62 @@ func testPassThrough(t *testing.T, next, d keyward.Store) {
 	}
 	if err := d.Ping(ctx); err != nil {
 		t.Errorf("Ping through the decorator: %v", err)
+	}
+	testEventsPassThrough(t, next, d)
+}
+
+// testEventsPassThrough checks that the event methods reach the store of
+// record, each seen from the other side.
+func testEventsPassThrough(t *testing.T, next, d keyward.Store) {
+	ctx := context.Background()
+	w := mustWebhook(t, d, keyward.AllEvents)
+	if got, err := next.GetWebhook(ctx, w.ID); err != nil || got.URL != w.URL {
+		t.Errorf("CreateWebhook through the decorator: the store of record has %+v, %v", got, err)
+	}
+	if all, err := d.ListWebhooks(ctx); err != nil || len(all) != 1 {
+		t.Errorf("ListWebhooks through the decorator = %d, %v; want 1", len(all), err)
+	}
+	if _, err := d.UpdateWebhook(ctx, w.ID, func(w *keyward.Webhook) (*keyward.AuditEntry, error) { w.Description = "via"; return nil, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := d.GetWebhook(ctx, w.ID); got == nil || got.Description != "via" {
+		t.Errorf("UpdateWebhook or GetWebhook through the decorator: %+v", got)
+	}
+	e := event(t, keyward.EventKeyExpiring, base)
+	e.Dedupe = "passthrough"
+	if n, err := d.AppendEvents(ctx, []keyward.Event{e}); err != nil || n != 1 {
+		t.Fatalf("AppendEvents through the decorator = %d, %v", n, err)
+	}
+	if n, err := next.AppendEvents(ctx, []keyward.Event{e}); err != nil || n != 0 {
+		t.Errorf("the decorator's AppendEvents did not reach the store of record's dedupe: %d, %v", n, err)
+	}
+	if n, err := d.FanOut(ctx, base, 10); err != nil || n != 1 {
+		t.Fatalf("FanOut through the decorator = %d, %v", n, err)
+	}
+	ds := claimAll(t, d, base, "via")
+	if len(ds) != 1 {
+		t.Fatalf("ClaimDeliveries through the decorator: %d, want 1", len(ds))
+	}
+	record(t, d, ds[0], "via", base, 200, nil)
+	if got, err := next.ListAttempts(ctx, keyward.AttemptFilter{Webhook: w.ID}); err != nil || len(got) != 1 {
+		t.Errorf("RecordAttempts through the decorator: the store of record lists %d, %v", len(got), err)
+	}
+	if got, err := d.ListAttempts(ctx, keyward.AttemptFilter{Webhook: w.ID}); err != nil || len(got) != 1 {
+		t.Errorf("ListAttempts through the decorator = %d, %v", len(got), err)
+	}
+	if res, err := d.PruneEvents(ctx, keyward.PruneParams{Before: base.Add(time.Hour), DedupeBefore: base.Add(time.Hour)}); err != nil || res.Attempts != 1 {
+		t.Errorf("PruneEvents through the decorator = %+v, %v", res, err)
+	}
+	k := plain(t, "expiring", base)
+	k.ExpiresAt = keyward.Ptr(base.Add(time.Hour))
+	mustCreate(t, next, k)
+	if got, err := d.ListExpiring(ctx, keyward.ExpiringFilter{From: base, To: base.Add(2 * time.Hour)}); err != nil || len(got) != 1 {
+		t.Errorf("ListExpiring through the decorator = %d, %v; want 1", len(got), err)
+	}
+	if err := d.DeleteWebhook(ctx, w.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := next.GetWebhook(ctx, w.ID); err == nil {
+		t.Error("DeleteWebhook through the decorator left the endpoint in the store of record")
 	}
 }

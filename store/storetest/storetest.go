@@ -2,8 +2,15 @@
 // implementations. A store passes it by calling [Run] from its tests:
 //
 //	func TestConformance(t *testing.T) {
-//		storetest.Run(t, func(t *testing.T) keyward.Store { return newStore(t) })
+//		storetest.Run(t, func(t *testing.T) keyward.Store {
+//			s := memory.New()
+//			t.Cleanup(func() { s.Close() })
+//			return s
+//		})
 //	}
+//
+// (store/memory's test; a store with a schema opens a fresh database
+// instead).
 //
 // A decorator (a Store that wraps another, as package cache and package
 // metrics do) calls [RunDecorator], which also proves that it passes every
@@ -45,6 +52,8 @@ func Run(t *testing.T, newStore Factory) {
 		{"ListOrderAndPagination", testListPagination},
 		{"ListFilters", testListFilters},
 		{"ListNameSearchIsLiteral", testListNameLiteral},
+		{"ListUnusedSinceAndNeverUsed", testListUnusedSince},
+		{"ListExpiresByAndNoExpiry", testListExpiresBy},
 		{"UpdateAppliesAndAudits", testUpdate},
 		{"UpdateNoChangeWritesNothing", testUpdateNoChange},
 		{"UpdateErrorWritesNothing", testUpdateError},
@@ -77,6 +86,16 @@ func Run(t *testing.T, newStore Factory) {
 		{"ServiceConcurrentRotate", testServiceConcurrentRotate},
 		{"ServiceConcurrentRotateRevoke", testServiceRotateRevoke},
 		{"ServiceLifecycle", testServiceLifecycle},
+		{"EventsWrittenWithAuditEntry", testEventsWithAudit},
+		{"EventsOfEveryWrite", testEventsEveryWrite},
+		{"EventsFailedWriteLeavesNeither", testEventsFailedWrite},
+		{"AppendEventsDedupe", testAppendEventsDedupe},
+		{"ListExpiring", testListExpiring},
+		{"WebhookCRUD", testWebhookCRUD},
+		{"FanOutFollowsFilters", testFanOutFilters},
+		{"ClaimLeaseRecord", testClaimLeaseRecord},
+		{"ConcurrentClaimersDisjoint", testConcurrentClaimers},
+		{"PruneEvents", testPruneEvents},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -170,6 +170,12 @@ func TestNoSecretOrHashInResponsesOrLogs(t *testing.T) {
 	record(s.Do(t, "POST", "/v1/keys/verify", adminToken, `{"key": "`+k.Secret+`", "bogus": `)) // not JSON: must not echo the key
 	record(s.Do(t, "POST", "/v1/keys/verify", adminToken, `{"key": "`+k.Secret+`", "bogus": 1}`))
 	record(s.Do(t, "GET", "/v1/auth?api_key="+k.Secret, "", nil))
+	// A key where it does not belong: in a path (admin route, unknown
+	// route), in two headers at once.
+	record(s.Do(t, "GET", "/v1/keys/"+k.Secret, adminToken, nil))
+	record(s.Do(t, "GET", "/nope/"+k.Secret+"/x", "", nil))
+	record(s.Do(t, "GET", "/v1/auth", "", nil, "Authorization", "Bearer "+k.Secret, "X-API-Key", k.Secret))
+	record(s.Do(t, "POST", "/v1/keys", adminToken, map[string]any{"name": "x", "allowed_cidrs": []string{k.Secret}}))
 	var rot issued
 	r := s.Do(t, "POST", "/v1/keys/"+k.Key.ID+"/rotate", adminToken, map[string]any{"grace_period": "0s"})
 	r.JSON(t, &rot)
@@ -203,8 +209,9 @@ func TestNoSecretOrHashInResponsesOrLogs(t *testing.T) {
 
 func TestOversizedInput(t *testing.T) {
 	s := start(t)
-	if r := s.Do(t, "GET", "/v1/auth", "", nil, "X-API-Key", strings.Repeat("k", 100<<10)); r.Status != 431 {
-		t.Errorf("100 KiB header: %d, want 431", r.Status)
+	if r := s.Do(t, "GET", "/v1/auth", "", nil, "X-API-Key", strings.Repeat("k", 100<<10)); r.Status != 431 ||
+		r.Header.Get("Content-Type") != "application/problem+json" {
+		t.Errorf("100 KiB header: %d %s, want 431 in problem+json", r.Status, r.Header.Get("Content-Type"))
 	}
 	big := `{"name":"x","description":"` + strings.Repeat("d", 2<<20) + `"}`
 	if r := s.Do(t, "POST", "/v1/keys", adminToken, big); r.Status != 413 {

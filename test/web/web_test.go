@@ -1,8 +1,8 @@
 // Package web drives keyward's admin page (server/web) in a real browser,
 // Debian's Chromium through chromedp, against a real `keyward serve`.
 //
-// TestAdminPage is the browser test. TestScreenshots writes the README's
-// screenshots when asked:
+// TestAdminPage, TestKeyActions, TestOwnerPage and TestRolesEditor are the
+// browser tests. TestScreenshots writes the README's screenshots when asked:
 //
 //	KEYWARD_SCREENSHOTS=docs/img go -C test/web test -run Screenshots .
 //
@@ -380,8 +380,8 @@ func TestAdminPage(t *testing.T) {
 }
 
 // TestScreenshots writes the README's screenshots to $KEYWARD_SCREENSHOTS:
-// the keys table, the secret of a new key, a key's page with traffic, and
-// the overview.
+// the keys table, the secret of a new key, a key's page with traffic, the
+// overview, an owner's page and the roles editor.
 func TestScreenshots(t *testing.T) {
 	dir := os.Getenv("KEYWARD_SCREENSHOTS")
 	if dir == "" {
@@ -396,8 +396,8 @@ func TestScreenshots(t *testing.T) {
 	}
 	b := newBrowser(t, 1280, 800)
 	srv, db := startServer(t)
-	ids := seedKeys(t, srv)
-	seedUsage(t, db, ids)
+	ids, owners := seedKeys(t, srv)
+	seedUsage(t, db, ids, owners)
 
 	shot := func(name string) {
 		t.Helper()
@@ -441,26 +441,74 @@ func TestScreenshots(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#overview-chart figure.chart")),
 	)
 	shot("overview.png")
+
+	// The owner's page is taller than the others: its keys and shared limits
+	// come after the chart.
+	b.do("opening an owner",
+		chromedp.EmulateViewport(1280, 1600),
+		chromedp.Navigate(srv.URL+"/#/owners/acme"),
+		waitText("#view h1", "acme"),
+		chromedp.WaitVisible(chromedp.CSS(`#usage[aria-busy="false"] figure.chart`)),
+		chromedp.WaitVisible(chromedp.CSS(`#owner-keys-body[aria-busy="false"]`)),
+	)
+	shot("owner-page.png")
+
+	b.do("opening the roles editor",
+		chromedp.EmulateViewport(1280, 800),
+		chromedp.Navigate(srv.URL+"/#/roles"),
+		chromedp.WaitVisible(chromedp.CSS(`#roles-body[aria-busy="false"]`)),
+		chromedp.Click(chromedp.CSS(`button[data-edit-role="billing-admin"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#r-scopes")),
+		chromedp.Blur(chromedp.CSS("#r-description")),
+	)
+	shot("roles-editor.png")
 }
 
-// seedKeys creates a realistic set of keys through the API and returns
-// their ids by name.
-func seedKeys(tb testing.TB, srv *testserver.Server) map[string]string {
+// seedKeys creates a realistic set of roles, owner records and keys through
+// the API, and returns the keys' ids and owners by name.
+func seedKeys(tb testing.TB, srv *testserver.Server) (ids, owners map[string]string) {
 	tb.Helper()
+	roles := map[string]map[string]any{
+		"invoices-reader": {"description": "Reads invoices and their PDFs", "scopes": []string{"invoices:read", "invoices:pdf"}},
+		"billing-admin":   {"description": "Everything in billing: invoices, refunds and plans", "scopes": []string{"invoices:read", "invoices:write", "refunds:write", "plans:admin"}},
+		"orders-sync":     {"description": "Partner order synchronisation", "scopes": []string{"orders:read", "orders:write"}},
+		"read-only":       {"description": "Read access to the public API", "scopes": []string{"api:read", "orders:read"}},
+	}
+	for name, body := range roles {
+		if r := srv.Do(tb, "PUT", "/v1/roles/"+name, adminToken, body); r.Status != 201 {
+			tb.Fatalf("creating the role %s: %d %s", name, r.Status, r.Body)
+		}
+	}
+	acme := map[string]any{
+		"metadata": map[string]any{"plan": "enterprise", "crm_id": "ACME-0042"},
+		"rate_limits": []map[string]any{
+			{"name": "daily", "limit": 100000, "period": "24h"},
+			{"name": "burst", "limit": 50, "period": "1s"},
+		},
+		"remaining": 8420, "refill": map[string]any{"interval": "monthly", "amount": 10000},
+	}
+	if r := srv.Do(tb, "PUT", "/v1/owners/acme", adminToken, acme); r.Status != 201 {
+		tb.Fatalf("creating the owner acme: %d %s", r.Status, r.Body)
+	}
 	keys := []map[string]any{
-		{"name": "billing-service", "description": "Invoices API for the billing backend", "owner": "team-billing", "scopes": []string{"invoices:read", "invoices:write"},
+		{"name": "billing-service", "description": "Invoices API for the billing backend", "owner": "team-billing", "scopes": []string{"invoices:read"}, "roles": []string{"billing-admin"},
 			"rate_limit": map[string]any{"limit": 120, "period": "1m"}, "expires_in": "2160h", "metadata": map[string]any{"env": "production", "ticket": "OPS-1432"}},
 		{"name": "legacy-reports", "description": "Old reporting cron, replaced by the dashboard", "owner": "team-finance", "scopes": []string{"reports:read"}},
 		{"name": "ci-deploy", "description": "Deploys from CI", "owner": "team-platform", "scopes": []string{"deploy:write"}, "expires_in": "720h"},
-		{"name": "partner-acme", "description": "Acme Corp order sync", "owner": "acme", "scopes": []string{"orders:read"}, "remaining": 10000,
-			"refill": map[string]any{"interval": "monthly", "amount": 10000}, "expires_in": "8760h"},
+		{"name": "partner-acme", "description": "Acme Corp order sync", "owner": "acme", "roles": []string{"orders-sync"}, "expires_in": "8760h",
+			"rate_limits": []map[string]any{{"name": "burst", "limit": 10, "period": "1s"}}},
+		{"name": "acme-production", "description": "Acme storefront, production", "owner": "acme", "roles": []string{"read-only"},
+			"rate_limits": []map[string]any{{"name": "burst", "limit": 10, "period": "1s"}}},
+		{"name": "acme-staging", "description": "Acme storefront, staging", "owner": "acme", "roles": []string{"read-only"},
+			"rate_limits": []map[string]any{{"name": "burst", "limit": 5, "period": "1s"}}},
+		{"name": "acme-ci", "description": "Acme's CI smoke tests", "owner": "acme", "roles": []string{"read-only"}, "expires_in": "720h"},
 		{"name": "partner-globex", "description": "Globex pilot, paused", "owner": "globex", "scopes": []string{"orders:read"}, "enabled": false},
 		{"name": "search-indexer", "description": "Nightly reindex job", "owner": "team-search", "scopes": []string{"search:write"}, "expires_in": "720h"},
 		{"name": "mobile-app-android", "owner": "team-mobile", "scopes": []string{"api:read"}, "rate_limit": map[string]any{"limit": 100, "period": "1m"}},
 		{"name": "mobile-app-ios", "owner": "team-mobile", "scopes": []string{"api:read"}, "rate_limit": map[string]any{"limit": 100, "period": "1m"}},
 		{"name": "grafana-metrics", "description": "Dashboards read usage", "owner": "team-platform", "scopes": []string{"metrics:read"}, "expires_in": "336h"},
 	}
-	ids := map[string]string{}
+	ids, owners = map[string]string{}, map[string]string{}
 	secrets := map[string]string{}
 	for _, k := range keys {
 		r := srv.Do(tb, "POST", "/v1/keys", adminToken, k)
@@ -475,6 +523,7 @@ func seedKeys(tb testing.TB, srv *testserver.Server) map[string]string {
 		}
 		r.JSON(tb, &iss)
 		ids[k["name"].(string)], secrets[k["name"].(string)] = iss.Key.ID, iss.Secret
+		owners[k["name"].(string)], _ = k["owner"].(string)
 	}
 	if r := srv.Do(tb, "POST", "/v1/keys/"+ids["legacy-reports"]+"/revoke", adminToken, nil); r.Status != 200 {
 		tb.Fatalf("revoking: %d %s", r.Status, r.Body)
@@ -485,12 +534,12 @@ func seedKeys(tb testing.TB, srv *testserver.Server) map[string]string {
 	}
 	srv.Do(tb, "GET", "/v1/auth?scopes=invoices:delete", secrets["billing-service"], nil)
 	srv.Do(tb, "GET", "/v1/auth", secrets["legacy-reports"], nil)
-	return ids
+	return ids, owners
 }
 
 // seedUsage writes an hour of usage history straight into the database (the
 // server keeps running: SQLite takes writes from several processes).
-func seedUsage(tb testing.TB, db string, ids map[string]string) {
+func seedUsage(tb testing.TB, db string, ids, owners map[string]string) {
 	tb.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, db, &sqlite.Options{MustExist: true})
@@ -503,7 +552,7 @@ func seedUsage(tb testing.TB, db string, ids map[string]string) {
 	var batch keyward.UsageBatch
 	add := func(name string, at time.Time, o keyward.Outcome, n int64) {
 		if n > 0 {
-			batch.Counts = append(batch.Counts, keyward.UsageCount{KeyID: ids[name], Start: at, Outcome: o, Count: n})
+			batch.Counts = append(batch.Counts, keyward.UsageCount{KeyID: ids[name], Owner: owners[name], Start: at, Outcome: o, Count: n})
 		}
 	}
 	for m := 1; m < 60; m++ {
@@ -519,6 +568,14 @@ func seedUsage(tb testing.TB, db string, ids map[string]string) {
 		add("mobile-app-ios", at, keyward.OutcomeValid, 30+rnd.Int64N(20))
 		add("mobile-app-android", at, keyward.OutcomeValid, 25+rnd.Int64N(20))
 		add("partner-acme", at, keyward.OutcomeValid, rnd.Int64N(12))
+		add("acme-production", at, keyward.OutcomeValid, 40+int64(20*math.Cos(float64(m)/9))+rnd.Int64N(10))
+		add("acme-staging", at, keyward.OutcomeValid, rnd.Int64N(8))
+		if m >= 31 && m <= 34 { // the storefront's burst limit
+			add("acme-production", at, keyward.OutcomeRateLimited, 5+rnd.Int64N(10))
+		}
+		if m%15 == 0 {
+			add("acme-ci", at, keyward.OutcomeValid, 20+rnd.Int64N(5))
+		}
 		if rnd.IntN(6) == 0 {
 			add("legacy-reports", at, keyward.OutcomeRevoked, 1+rnd.Int64N(3))
 		}
@@ -528,6 +585,9 @@ func seedUsage(tb testing.TB, db string, ids map[string]string) {
 		ids["mobile-app-ios"]:     now.Add(-time.Minute),
 		ids["mobile-app-android"]: now.Add(-3 * time.Minute),
 		ids["partner-acme"]:       now.Add(-17 * time.Minute),
+		ids["acme-production"]:    now,
+		ids["acme-staging"]:       now.Add(-4 * time.Minute),
+		ids["acme-ci"]:            now.Add(-15 * time.Minute),
 		ids["search-indexer"]:     now.Add(-9 * time.Hour),
 		ids["grafana-metrics"]:    now.Add(-2 * time.Minute),
 	}

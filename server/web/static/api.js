@@ -1,7 +1,8 @@
 // api.js: the admin API client. The admin token is kept in sessionStorage
 // (this tab only, gone when it closes) and sent as Authorization: Bearer; it
-// never goes in a URL. Secrets returned by create and rotate are handed to
-// the caller and never stored here.
+// never goes in a URL. Secrets returned by create and rotate (and a new
+// webhook endpoint's signing secret) are handed to the caller and never
+// stored here.
 
 const TOKEN_KEY = 'keyward.adminToken';
 
@@ -76,7 +77,11 @@ export async function request(method, path, opts = {}) {
   return data;
 }
 
+// Ids and names go in paths URL-escaped: an owner may be "acme corp/eu".
 const key = (id) => `/v1/keys/${encodeURIComponent(id)}`;
+const owner = (name) => `/v1/owners/${encodeURIComponent(name)}`;
+const role = (name) => `/v1/roles/${encodeURIComponent(name)}`;
+const hook = (id) => `/v1/webhooks/${encodeURIComponent(id)}`;
 
 export const api = {
   stats: (tok) => request('GET', '/v1/stats', { token: tok }),
@@ -89,4 +94,44 @@ export const api = {
   rotateKey: (id, gracePeriod) => request('POST', `${key(id)}/rotate`, { body: { grace_period: gracePeriod } }),
   usage: (id, query) => request('GET', `${key(id)}/usage`, { query }),
   audit: (query) => request('GET', '/v1/audit', { query }),
+  listOwners: (query) => request('GET', '/v1/owners', { query }),
+  getOwner: (name) => request('GET', owner(name)),
+  putOwner: (name, body) => request('PUT', owner(name), { body }),
+  updateOwner: (name, body) => request('PATCH', owner(name), { body }),
+  deleteOwner: (name) => request('DELETE', owner(name)),
+  ownerUsage: (name, query) => request('GET', `${owner(name)}/usage`, { query }),
+  listRoles: (query) => request('GET', '/v1/roles', { query }),
+  getRole: (name) => request('GET', role(name)),
+  putRole: (name, body) => request('PUT', role(name), { body }),
+  deleteRole: (name) => request('DELETE', role(name)),
+  listWebhooks: () => request('GET', '/v1/webhooks'),
+  getWebhook: (id) => request('GET', hook(id)),
+  createWebhook: (body) => request('POST', '/v1/webhooks', { body }),
+  updateWebhook: (id, body) => request('PATCH', hook(id), { body }),
+  deleteWebhook: (id) => request('DELETE', hook(id)),
+  testWebhook: (id) => request('POST', `${hook(id)}/test`),
+  deliveries: (id, query) => request('GET', `${hook(id)}/deliveries`, { query }),
 };
+
+// exists says whether get(name) finds a record: false on a 404.
+export async function exists(get, name) {
+  try {
+    await get(name);
+    return true;
+  } catch (err) {
+    if (err.status === 404) return false;
+    throw err;
+  }
+}
+
+// allRoles lists every role, by name (the key form offers them all).
+export async function allRoles() {
+  const out = [];
+  let cursor = '';
+  do {
+    const page = await api.listRoles({ limit: 1000, cursor });
+    out.push(...(page.items || []));
+    cursor = page.next_cursor || '';
+  } while (cursor);
+  return out;
+}
