@@ -195,7 +195,16 @@ type legacyState struct {
 
 type legacySet struct {
 	formats []LegacyFormat
+	err     error // the formats could not be read and no copy was at hand
 	expires time.Time
+}
+
+// result returns ls, or its error.
+func (ls *legacySet) result() (*legacySet, error) {
+	if ls.err != nil {
+		return nil, ls.err
+	}
+	return ls, nil
 }
 
 // parse returns the format key is in, with its id and secret.
@@ -208,35 +217,40 @@ func (ls *legacySet) parse(key string) (f *LegacyFormat, id, secret string, ok b
 	return nil, "", "", false
 }
 
+// legacyRetry is how long a failed read of the formats stands before the
+// store is asked again.
+const legacyRetry = time.Second
+
 // legacyFormats returns the accepted formats, reading them when the copy is
 // missing or too old. While another verification refreshes the copy, the
 // old one answers; when the store cannot be read the old one answers too
-// (and is read again a second later); without any copy the error returns.
+// (and is read again a second later). Without any copy the error returns,
+// and stands for a second: strings that are not native keys do not each
+// send a read to a store that is down.
 func (s *Service) legacyFormats(ctx context.Context) (*legacySet, error) {
 	now := s.now()
 	ls := &s.legacy
 	cur := ls.set.Load()
-	if cur != nil && now.Before(cur.expires) {
-		return cur, nil
+	if cur != nil && (now.Before(cur.expires) || !ls.mu.TryLock()) {
+		return cur.result()
 	}
-	if cur != nil {
-		if !ls.mu.TryLock() {
-			return cur, nil
-		}
-	} else {
+	if cur == nil {
 		ls.mu.Lock()
 	}
 	defer ls.mu.Unlock()
 	if cur = ls.set.Load(); cur != nil && now.Before(cur.expires) {
-		return cur, nil
+		return cur.result()
 	}
 	formats, err := s.readLegacyFormats(ctx)
-	if err != nil {
-		if cur == nil {
-			return nil, err
+	switch {
+	case err != nil && (cur == nil || cur.err != nil):
+		if ctx.Err() == nil { // a caller that gave up says nothing about the store
+			ls.set.Store(&legacySet{err: err, expires: now.Add(legacyRetry)})
 		}
+		return nil, err
+	case err != nil:
 		s.log.Error("reading the legacy key formats; keeping the previous list", "err", err)
-		ls.set.Store(&legacySet{formats: cur.formats, expires: now.Add(time.Second)})
+		ls.set.Store(&legacySet{formats: cur.formats, expires: now.Add(legacyRetry)})
 		return cur, nil
 	}
 	next := &legacySet{formats: formats, expires: now.Add(ls.refresh)}

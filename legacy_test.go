@@ -5,6 +5,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -340,5 +342,62 @@ func TestSimpleSecurityAcceptsOnlyUUIDs(t *testing.T) {
 				t.Errorf("%q accepted", b)
 			}
 		}
+	}
+}
+
+// settingsStore counts reads of the settings and fails them while down.
+type settingsStore struct {
+	keyward.Store
+	reads atomic.Int64
+	down  atomic.Bool
+}
+
+func (s *settingsStore) Setting(ctx context.Context, name string) (json.RawMessage, error) {
+	s.reads.Add(1)
+	if s.down.Load() {
+		return nil, fmt.Errorf("test store: %w", keyward.ErrUnavailable)
+	}
+	return s.Store.Setting(ctx, name)
+}
+
+// TestLegacyFormatsUnreadable: while the formats cannot be read and no copy
+// is at hand, a string that is not a native key gets the store's error (a
+// 503, not a MALFORMED that might be wrong), and a second such string within
+// a second does not ask the store again; once a copy was read, a store that
+// fails keeps it in use.
+func TestLegacyFormatsUnreadable(t *testing.T) {
+	ctx := context.Background()
+	clock := testkit.NewClock(base)
+	store := &settingsStore{Store: memory.New()}
+	store.down.Store(true)
+	h := hmacHasher(t, "pepper one")
+	svc := testkit.NewService(t, store, h, &keyward.Options{Now: clock.Now, LegacyFormatsRefresh: time.Minute})
+	ss := "755700d9-c33e-4e3b-9cb4-b5cf31608bb8"
+	for i := range 2 {
+		if r, err := svc.Verify(ctx, keyward.VerifyRequest{Key: ss}); !errors.Is(err, keyward.ErrUnavailable) {
+			t.Fatalf("attempt %d with the store down: %v %v, want ErrUnavailable", i+1, r.Outcome, err)
+		}
+	}
+	if n := store.reads.Load(); n != 1 {
+		t.Errorf("%d reads of the settings within a second of a failed one, want 1", n)
+	}
+
+	clock.Add(1100 * time.Millisecond)
+	store.down.Store(false)
+	if r, err := svc.Verify(ctx, keyward.VerifyRequest{Key: "hello"}); err != nil || r.Outcome != keyward.OutcomeMalformed {
+		t.Fatalf("once the store is back: %v %v, want MALFORMED", r.Outcome, err)
+	}
+	hash, _ := h.Hash(ss)
+	k := &keyward.Key{ID: keyward.SimpleSecurityID(ss), Prefix: "kw", Name: "forever", Enabled: true, Hash: hash}
+	if err := svc.ValidateImport(k); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.ImportLegacy(ctx, keyward.LegacyFormat{Kind: keyward.LegacySimpleSecurity}, []*keyward.Key{k}); err != nil {
+		t.Fatal(err)
+	}
+	store.down.Store(true)
+	clock.Add(2 * time.Minute)
+	if r, err := svc.Verify(ctx, keyward.VerifyRequest{Key: ss}); err != nil || !r.Valid() {
+		t.Fatalf("with a copy of the formats and the settings unreadable: %v %v, want VALID", r.Outcome, err)
 	}
 }
