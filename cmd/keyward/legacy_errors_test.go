@@ -242,3 +242,29 @@ func TestImportedKeysLiveLikeNativeOnes(t *testing.T) {
 		t.Errorf("usage of the imported key: %v, want at least 2 VALID and 1 RATE_LIMITED", rep.Totals)
 	}
 }
+
+// TestLegacyFormatAfterMovingKeyward: keys export and keys import carry
+// imported keys to another database but not the record of their format
+// (a setting); running the legacy import again there records it and
+// imports nothing, as docs/migrate-from-fastapi.md says.
+func TestLegacyFormatAfterMovingKeyward(t *testing.T) {
+	ss := loadFixture(t, "simple-security")
+	key := ss.Keys["forever"].Key
+	from := newCLI(t)
+	from.mustRun("keys", "import", "--from-simple-security", ss.db)
+	dump := filepath.Join(t.TempDir(), "keys.jsonl")
+	if err := os.WriteFile(dump, []byte(from.mustRun("keys", "export", "--with-hashes")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	to := newCLI(t)
+	to.mustRun("keys", "import", dump)
+	if _, out, _ := to.run("keys", "verify", key); !strings.HasPrefix(out, "MALFORMED") {
+		t.Fatalf("moved without its format: %q, want MALFORMED", out)
+	}
+	if out := to.mustRun("keys", "import", "--from-simple-security", ss.db); !strings.Contains(out, fmt.Sprintf("imported 0 keys, skipped %d that exist", len(ss.Keys))) {
+		t.Errorf("the legacy import again: %q", out)
+	}
+	if _, out, _ := to.run("keys", "verify", key); !strings.HasPrefix(out, "VALID") {
+		t.Errorf("after the legacy import again: %q, want VALID", out)
+	}
+}
