@@ -94,7 +94,7 @@ func (c *countingHasher) Verify(secret, encoded string) (bool, bool) {
 
 const ksPepper = "the keyshield pepper"
 
-func newLegacyEnv(t *testing.T) *legacyEnv {
+func newLegacyEnv(t testing.TB) *legacyEnv {
 	t.Helper()
 	kw := testkit.Pepper(t, "pepper one")
 	hm, _ := keyhash.NewHMAC(kw)
@@ -119,7 +119,7 @@ func newLegacyEnv(t *testing.T) *legacyEnv {
 
 // keyshieldHash makes a hash the way keyshield does, with cheap parameters:
 // Argon2id over secret + pepper, or bcrypt over HMAC-SHA256(pepper, secret).
-func keyshieldHash(t *testing.T, alg, secret string) string {
+func keyshieldHash(t testing.TB, alg, secret string) string {
 	t.Helper()
 	if alg == "bcrypt" {
 		m := hmac.New(sha256.New, []byte(ksPepper))
@@ -137,10 +137,16 @@ func keyshieldHash(t *testing.T, alg, secret string) string {
 }
 
 // importKeyshield imports one keyshield key and returns its key string.
-func (e *legacyEnv) importKeyshield(t *testing.T, alg, id string, edit func(k *keyward.Key)) string {
+func (e *legacyEnv) importKeyshield(t testing.TB, alg, id string, edit func(k *keyward.Key)) string {
 	t.Helper()
 	secret := strings.Repeat("S3cr", 16)
-	original := keyshieldHash(t, alg, secret)
+	return e.importKeyshieldHash(t, keyshieldHash(t, alg, secret), id, secret, edit)
+}
+
+// importKeyshieldHash imports one keyshield key of that hash (made by
+// keyshield from secret) and returns its key string.
+func (e *legacyEnv) importKeyshieldHash(t testing.TB, original, id, secret string, edit func(k *keyward.Key)) string {
+	t.Helper()
 	hash, err := e.imp.Wrap(original)
 	if err != nil {
 		t.Fatal(err)
@@ -399,5 +405,54 @@ func TestLegacyFormatsUnreadable(t *testing.T) {
 	clock.Add(2 * time.Minute)
 	if r, err := svc.Verify(ctx, keyward.VerifyRequest{Key: ss}); err != nil || !r.Valid() {
 		t.Fatalf("with a copy of the formats and the settings unreadable: %v %v, want VALID", r.Outcome, err)
+	}
+}
+
+// BenchmarkLegacyNotFound measures the three ways a presentation in
+// keyshield's format ends NOT_FOUND, with keyshield's default Argon2id
+// (64 MiB, t=3, p=4): an unknown id, a wrong secret on a key that still
+// holds its imported hash, and a wrong secret on a key whose hash was
+// upgraded. Each runs one keyshield Argon2 (the dummy for the first and the
+// last), so the three cost the same. The cases take turns within each
+// iteration, so that a change of the machine's load weighs on all three;
+// each is reported as its own ns/op metric.
+func BenchmarkLegacyNotFound(b *testing.B) {
+	e := newLegacyEnv(b)
+	secret := strings.Repeat("S3cr", 16)
+	salt := []byte("0123456789abcdef")
+	sum := argon2.IDKey([]byte(secret+ksPepper), salt, 3, 64*1024, 4, 32)
+	b64 := base64.RawStdEncoding
+	original := fmt.Sprintf("$argon2id$v=19$m=65536,t=3,p=4$%s$%s", b64.EncodeToString(salt), b64.EncodeToString(sum))
+	imported := e.importKeyshieldHash(b, original, "02664fa94dc64da3", secret, nil)
+	upgraded := e.importKeyshieldHash(b, original, "abeb97e8fc204ce1", secret, nil)
+	if r := e.verify(b, keyward.VerifyRequest{Key: upgraded}); !r.Valid() {
+		b.Fatal(r.Outcome)
+	}
+	e.svc.Close(context.Background()) // waits for the upgrade
+	svc, err := keyward.New(e.store, e.hasher, &keyward.Options{Now: e.clock.Now, UsageFlushInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer svc.Close(context.Background())
+	wrong := func(key string) string { return key[:len(key)-1] + "x" }
+	cases := []struct{ name, key string }{
+		{"unknown-id", "ak_v1-48b9ce2c88a24c22-" + secret},
+		{"wrong-secret-imported-hash", wrong(imported)},
+		{"wrong-secret-upgraded-hash", wrong(upgraded)},
+	}
+	spent := make([]time.Duration, len(cases))
+	n := 0
+	for b.Loop() {
+		for i, c := range cases {
+			start := time.Now()
+			if r, err := svc.Verify(context.Background(), keyward.VerifyRequest{Key: c.key}); err != nil || r.Outcome != keyward.OutcomeNotFound {
+				b.Fatal(c.name, r.Outcome, err)
+			}
+			spent[i] += time.Since(start)
+		}
+		n++
+	}
+	for i, c := range cases {
+		b.ReportMetric(float64(spent[i].Nanoseconds())/float64(n), c.name+"-ns/op")
 	}
 }
