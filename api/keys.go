@@ -61,8 +61,8 @@ type CreateKeyBody struct {
 	Scopes       []string             `json:"scopes,omitempty" nullable:"false"`
 	Metadata     json.RawMessage      `json:"metadata,omitempty"`
 	Prefix       string               `json:"prefix,omitempty" doc:"Prefix of the key string; default kw."`
-	ExpiresAt    *time.Time           `json:"expires_at,omitempty" doc:"In the future. Not with expires_in."`
-	ExpiresIn    *keyward.Duration    `json:"expires_in,omitempty" doc:"A Go duration, e.g. 720h. Not with expires_at."`
+	ExpiresAt    *time.Time           `json:"expires_at,omitempty" doc:"In the future, within the maximum key lifetime if one is set (GET /v1/policy). Not with expires_in. Without either, the key gets the default key lifetime if one is set, else no expiry."`
+	ExpiresIn    *keyward.Duration    `json:"expires_in,omitempty" doc:"A Go duration, e.g. 720h, within the maximum key lifetime if one is set; or \"never\": no expiry, opting out of the default key lifetime (a 422 when a maximum is set). Not with expires_at."`
 	RateLimit    *RateLimitBody       `json:"rate_limit,omitempty" doc:"The entry of rate_limits named default; not together with such an entry."`
 	RateLimits   []NamedRateLimitBody `json:"rate_limits,omitempty" nullable:"false" doc:"Named limits; every one must admit a request."`
 	Roles        []string             `json:"roles,omitempty" nullable:"false" doc:"Existing roles whose scopes the key gets too."`
@@ -99,8 +99,8 @@ type UpdateKeyBody struct {
 	Scopes       *[]string                       `json:"scopes,omitempty"`
 	Metadata     json.RawMessage                 `json:"metadata,omitempty"`
 	Enabled      *bool                           `json:"enabled,omitempty"`
-	ExpiresAt    keyward.Nullable[time.Time]     `json:"expires_at,omitzero" doc:"In the future; null removes the expiry. Not with expires_in."`
-	ExpiresIn    *keyward.Duration               `json:"expires_in,omitempty" doc:"Renew: expire this long from now."`
+	ExpiresAt    keyward.Nullable[time.Time]     `json:"expires_at,omitzero" doc:"In the future, within the maximum key lifetime if one is set; null removes the expiry (a 422 when a maximum is set). Not with expires_in."`
+	ExpiresIn    *keyward.Duration               `json:"expires_in,omitempty" doc:"Renew: expire this long from now (within the maximum key lifetime if one is set); \"never\" removes the expiry (a 422 when a maximum is set)."`
 	RateLimit    keyward.Nullable[RateLimitBody] `json:"rate_limit,omitzero" doc:"Sets or clears (null) the entry of rate_limits named default."`
 	RateLimits   *[]NamedRateLimitBody           `json:"rate_limits,omitempty" doc:"Replaces every limit, the default entry included (give rate_limit too to set it apart)."`
 	Roles        *[]string                       `json:"roles,omitempty" doc:"Replaces the key's roles."`
@@ -140,8 +140,8 @@ func (b UpdateKeyBody) Params() keyward.UpdateParams {
 // RotateBody is the optional body of POST /v1/keys/{id}/rotate.
 type RotateBody struct {
 	GracePeriod *keyward.Duration `json:"grace_period,omitempty" doc:"How long the old key keeps working; default 1h, 0s ends it now."`
-	ExpiresAt   *time.Time        `json:"expires_at,omitempty" doc:"Expiry of the new key (default: the old key's, if still in the future)."`
-	ExpiresIn   *keyward.Duration `json:"expires_in,omitempty"`
+	ExpiresAt   *time.Time        `json:"expires_at,omitempty" doc:"Expiry of the new key, within the maximum key lifetime if one is set. Default: the old key's if still in the future, shortened to the default key lifetime (else the maximum) if the policy sets one."`
+	ExpiresIn   *keyward.Duration `json:"expires_in,omitempty" doc:"Expiry of the new key, this long from now; \"never\": no expiry (a 422 when a maximum key lifetime is set). Not with expires_at."`
 }
 
 // NewRotateBody is the body that asks for p.

@@ -202,6 +202,7 @@ func (c *Client) ListKeys(ctx context.Context, p keyward.ListParams) (keyward.Pa
 	if p.Limit != 0 {
 		q.Set("limit", strconv.Itoa(p.Limit))
 	}
+	hygieneQuery(q, p)
 	var out api.PageBody
 	if err := c.do(ctx, http.MethodGet, "/v1/keys", q, nil, &out); err != nil {
 		return keyward.Page{}, err

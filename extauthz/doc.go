@@ -14,12 +14,14 @@
 //
 // # What a check reads
 //
-// The key comes from the request's headers, by the rules of package
-// httpauth: "authorization: Bearer <key>" first, then "x-api-key". Envoy
+// The key comes from the request's headers, by the rules of
+// httpauth.RequestKey: "authorization: Bearer <key>" or "x-api-key". Envoy
 // sends header names in lower case, in attributes.request.http.headers (or
 // header_map, with encode_raw_headers). With [Options.AllowQueryKey], the
-// api_key parameter of the request's path is read when no header carries
-// a key.
+// api_key parameter of the request's path is read too. A request that
+// presents more than one key (both headers, a header twice in header_map,
+// a header and the query) is denied with 400 INVALID_REQUEST, as /v1/auth
+// answers it.
 //
 // What the route requires comes from the check's context_extensions, which
 // Envoy sets per route (ExtAuthzPerRoute.check_settings): "scopes"

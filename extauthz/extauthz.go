@@ -84,9 +84,10 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	rec := newRecorder()
 	defer rec.release()
 
-	key := httpauth.KeyFromFields(header(hr, "authorization"), header(hr, "x-api-key"))
-	if key == "" && s.allowQuery {
-		key = queryKey(hr.GetPath())
+	key, several := requestKey(hr, s.allowQuery)
+	if several {
+		httpauth.WriteSeveralKeys(rec)
+		return denied(rec), nil
 	}
 	if key == "" {
 		httpauth.WriteMissing(rec)
@@ -120,11 +121,62 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	return allowed(rec, &res), nil
 }
 
-// header returns the value of the request header name (lower case), or "".
+// requestKey returns the one key a request presents, by the rules of
+// httpauth.RequestKey: in an "authorization: Bearer <key>" header, in an
+// "x-api-key" header, or with allowQuery in the api_key parameter of the
+// path; "" if none. several is true when it presents more than one (two of
+// these places, or a header twice in header_map), which is refused as
+// /v1/auth refuses it.
+//
 // Envoy sends lower-case names in headers, or every field in header_map
-// (with encode_raw_headers), where the first field of that name counts, as
-// in package httpauth. A client other than Envoy may spell names in any
-// case.
+// (with encode_raw_headers). A client other than Envoy may spell names in
+// any case.
+func requestKey(hr *authv3.AttributeContext_HttpRequest, allowQuery bool) (key string, several bool) {
+	n := 0
+	add := func(k string) {
+		if k != "" {
+			key, n = k, n+1
+		}
+	}
+	field := func(name, value string) {
+		switch {
+		case strings.EqualFold(name, "authorization"):
+			add(httpauth.KeyFromFields(value, ""))
+		case strings.EqualFold(name, "x-api-key"):
+			add(httpauth.KeyFromFields("", value))
+		}
+	}
+	if hs := hr.GetHeaders(); len(hs) > 0 {
+		auth, okAuth := hs["authorization"]
+		apiKey, okKey := hs["x-api-key"]
+		if okAuth || okKey {
+			field("authorization", auth)
+			field("x-api-key", apiKey)
+		} else {
+			for name, v := range hs {
+				field(name, v)
+			}
+		}
+	} else {
+		for _, h := range hr.GetHeaderMap().GetHeaders() {
+			v := h.GetValue()
+			if v == "" {
+				v = string(h.GetRawValue())
+			}
+			field(h.GetKey(), v)
+		}
+	}
+	if allowQuery {
+		add(queryKey(hr.GetPath()))
+	}
+	if n > 1 {
+		return "", true
+	}
+	return key, false
+}
+
+// header returns the value of the request header name (lower case), or "":
+// the first field of that name counts.
 func header(hr *authv3.AttributeContext_HttpRequest, name string) string {
 	if hs := hr.GetHeaders(); len(hs) > 0 {
 		if v, ok := hs[name]; ok {

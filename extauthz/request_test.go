@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/extauthz"
@@ -18,8 +19,9 @@ func newLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w
 
 // TestGRPCKeyExtraction: the key is read from the headers by httpauth's
 // rules, and /v1/auth agrees on each request: Bearer first (scheme in any
-// case), then x-api-key; another scheme carries no key; when both headers
-// carry one, Authorization wins.
+// case) or x-api-key; another scheme carries no key; when both headers
+// carry one, the request is refused (400 INVALID_REQUEST), even if one of
+// them is garbage.
 func TestGRPCKeyExtraction(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	good := e.create(t, keyward.CreateParams{}).Secret
@@ -32,8 +34,9 @@ func TestGRPCKeyExtraction(t *testing.T) {
 		{name: "scheme in lower case, spaces", headers: map[string]string{"authorization": "bearer   " + good + " "}, status: 200},
 		{name: "x-api-key", headers: map[string]string{"x-api-key": " " + good}, status: 200},
 		{name: "Basic, then x-api-key", headers: map[string]string{"authorization": "Basic dXNlcjpwYXNz", "x-api-key": good}, status: 200},
-		{name: "both: Authorization wins", headers: map[string]string{"authorization": "Bearer garbage", "x-api-key": good}, status: 401},
-		{name: "both, valid bearer", headers: map[string]string{"authorization": "Bearer " + good, "x-api-key": "garbage"}, status: 200},
+		{name: "both, garbage bearer", headers: map[string]string{"authorization": "Bearer garbage", "x-api-key": good}, status: 400},
+		{name: "both, valid bearer", headers: map[string]string{"authorization": "Bearer " + good, "x-api-key": "garbage"}, status: 400},
+		{name: "both, the same key", headers: map[string]string{"authorization": "Bearer " + good, "x-api-key": good}, status: 400},
 		{name: "Bearerx is another scheme", headers: map[string]string{"authorization": "Bearerx " + good}, status: 401},
 		{name: "empty bearer", headers: map[string]string{"authorization": "Bearer "}, status: 401},
 	} {
@@ -52,24 +55,37 @@ func TestGRPCKeyExtraction(t *testing.T) {
 }
 
 // TestGRPCHeaderMapAndNameCase: with encode_raw_headers Envoy sends the
-// fields in header_map (values in raw_value), where the first Authorization
-// counts; a client other than Envoy may spell names in any case.
+// fields in header_map (values in raw_value); one Authorization field is
+// read, two are refused as /v1/auth refuses a header given twice; a client
+// other than Envoy may spell names in any case.
 func TestGRPCHeaderMapAndNameCase(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	good := e.create(t, keyward.CreateParams{}).Secret
 
-	req := call{}.request()
-	req.Attributes.Request.Http.HeaderMap = &corev3.HeaderMap{Headers: []*corev3.HeaderValue{
-		{Key: ":path", RawValue: []byte("/things")},
-		{Key: "authorization", RawValue: []byte("Bearer " + good)},
-		{Key: "authorization", RawValue: []byte("Bearer garbage")},
-	}}
-	resp, err := e.client.Check(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
+	check := func(fields ...string) *authv3.CheckResponse {
+		t.Helper()
+		req := call{}.request()
+		hm := &corev3.HeaderMap{Headers: []*corev3.HeaderValue{{Key: ":path", RawValue: []byte("/things")}}}
+		for i := 0; i < len(fields); i += 2 {
+			hm.Headers = append(hm.Headers, &corev3.HeaderValue{Key: fields[i], RawValue: []byte(fields[i+1])})
+		}
+		req.Attributes.Request.Http.HeaderMap = hm
+		resp, err := e.client.Check(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
 	}
-	if resp.GetOkResponse() == nil {
+	if resp := check("authorization", "Bearer "+good); resp.GetOkResponse() == nil {
 		t.Errorf("key in header_map: %v, want OK", resp.GetDeniedResponse())
+	}
+	resp := check("authorization", "Bearer "+good, "authorization", "Bearer garbage")
+	if d := resp.GetDeniedResponse(); d == nil || d.GetStatus().GetCode() != 400 {
+		t.Errorf("two Authorization fields in header_map: %v, want denied with 400", resp)
+	}
+	resp = check("Authorization", "Bearer "+good, "X-Api-Key", good)
+	if d := resp.GetDeniedResponse(); d == nil || d.GetStatus().GetCode() != 400 {
+		t.Errorf("Authorization and X-Api-Key in header_map: %v, want denied with 400", resp)
 	}
 
 	if a := e.viaGRPC(t, call{headers: map[string]string{"Authorization": "Bearer " + good}}); a.status != 200 {
@@ -78,7 +94,8 @@ func TestGRPCHeaderMapAndNameCase(t *testing.T) {
 }
 
 // TestGRPCQueryKey: with AllowQueryKey the api_key parameter of the
-// request's path is read when no header carries a key; without it, never.
+// request's path is read (and a header's key beside it is a second key,
+// refused); without it, never.
 func TestGRPCQueryKey(t *testing.T) {
 	for _, allow := range []bool{false, true} {
 		e := newEnv(t, envOptions{allowQueryKey: allow, authz: &extauthz.Options{AllowQueryKey: allow}})
@@ -93,6 +110,14 @@ func TestGRPCQueryKey(t *testing.T) {
 			t.Errorf("AllowQueryKey %v: %d, want %d", allow, g.status, want)
 		}
 		sameAnswer(t, e.viaHTTP(t, c), g)
+		if allow { // a key in the query and one in a header: refused
+			c.headers = map[string]string{"x-api-key": good}
+			g := e.viaGRPC(t, c)
+			if g.status != 400 {
+				t.Errorf("a key in the query and in x-api-key: %d, want 400", g.status)
+			}
+			sameAnswer(t, e.viaHTTP(t, c), g)
+		}
 	}
 }
 

@@ -39,7 +39,7 @@ const (
 // It is safe for concurrent use.
 type Argon2id struct {
 	params Argon2Params
-	ps     *peppers // nil: no pepper
+	optionalPeppers
 }
 
 var _ keyward.Hasher = (*Argon2id)(nil)
@@ -54,33 +54,14 @@ func NewArgon2id(params Argon2Params, list ...Pepper) (*Argon2id, error) {
 	if params.Memory < 8*uint32(max(params.Parallelism, 1)) || params.Iterations < 1 || params.Parallelism < 1 {
 		return nil, fmt.Errorf("keyhash: argon2id parameters out of range: %+v", params)
 	}
-	a := &Argon2id{params: params}
-	if len(list) > 0 {
-		ps, err := newPeppers(list)
-		if err != nil {
-			return nil, err
-		}
-		a.ps = &ps
+	op, err := newOptionalPeppers(list)
+	if err != nil {
+		return nil, err
 	}
-	return a, nil
+	return &Argon2id{params: params, optionalPeppers: op}, nil
 }
 
 func (a *Argon2id) owns(encoded string) bool { return strings.HasPrefix(encoded, argonScheme) }
-
-func (a *Argon2id) pepperID() string {
-	if a.ps == nil {
-		return "-"
-	}
-	return a.ps.current.ID
-}
-
-func (a *Argon2id) input(pepperID, secret string) ([]byte, bool) {
-	ps := peppers{}
-	if a.ps != nil {
-		ps = *a.ps
-	}
-	return ps.preHash(pepperID, secret)
-}
 
 // Hash returns an Argon2id hash string with a fresh random salt.
 func (a *Argon2id) Hash(secret string) (string, error) {
@@ -181,7 +162,7 @@ const (
 // concurrent use.
 type Bcrypt struct {
 	cost int
-	ps   *peppers
+	optionalPeppers
 }
 
 var _ keyward.Hasher = (*Bcrypt)(nil)
@@ -198,33 +179,14 @@ func NewBcrypt(cost int, list ...Pepper) (*Bcrypt, error) {
 	if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
 		return nil, fmt.Errorf("keyhash: bcrypt cost must be %d-%d, got %d", bcrypt.MinCost, bcrypt.MaxCost, cost)
 	}
-	b := &Bcrypt{cost: cost}
-	if len(list) > 0 {
-		ps, err := newPeppers(list)
-		if err != nil {
-			return nil, err
-		}
-		b.ps = &ps
+	op, err := newOptionalPeppers(list)
+	if err != nil {
+		return nil, err
 	}
-	return b, nil
+	return &Bcrypt{cost: cost, optionalPeppers: op}, nil
 }
 
 func (b *Bcrypt) owns(encoded string) bool { return strings.HasPrefix(encoded, bcryptScheme) }
-
-func (b *Bcrypt) pepperID() string {
-	if b.ps == nil {
-		return "-"
-	}
-	return b.ps.current.ID
-}
-
-func (b *Bcrypt) input(pepperID, secret string) ([]byte, bool) {
-	ps := peppers{}
-	if b.ps != nil {
-		ps = *b.ps
-	}
-	return ps.preHash(pepperID, secret)
-}
 
 // Hash returns a bcrypt hash string.
 func (b *Bcrypt) Hash(secret string) (string, error) {
@@ -259,4 +221,39 @@ func (b *Bcrypt) Verify(secret, encoded string) (ok, rehash bool) {
 		return false, false
 	}
 	return true, cost != b.cost || id != b.pepperID()
+}
+
+// optionalPeppers holds the peppers of a slow hasher, which may have none.
+type optionalPeppers struct {
+	ps *peppers // nil: no pepper
+}
+
+// newOptionalPeppers checks list; an empty list is no pepper.
+func newOptionalPeppers(list []Pepper) (optionalPeppers, error) {
+	if len(list) == 0 {
+		return optionalPeppers{}, nil
+	}
+	ps, err := newPeppers(list)
+	if err != nil {
+		return optionalPeppers{}, err
+	}
+	return optionalPeppers{ps: &ps}, nil
+}
+
+// pepperID is the id of the current pepper, "-" without one.
+func (o optionalPeppers) pepperID() string {
+	if o.ps == nil {
+		return "-"
+	}
+	return o.ps.current.ID
+}
+
+// input is what is hashed for secret under the pepper pepperID; false if
+// that pepper is unknown.
+func (o optionalPeppers) input(pepperID, secret string) ([]byte, bool) {
+	ps := peppers{}
+	if o.ps != nil {
+		ps = *o.ps
+	}
+	return ps.preHash(pepperID, secret)
 }

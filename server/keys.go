@@ -23,6 +23,13 @@ type listInput struct {
 	Owner  string         `query:"owner"`
 	Status keyward.Status `query:"status" enum:"active,disabled,revoked,expired"`
 	Q      string         `query:"q" doc:"Name substring, case-insensitive."`
+	// The filters by use and expiry. The durations are strings, parsed by
+	// listParams (policy.go), so that a bad one is a 422 at its parameter
+	// saying what is expected.
+	UnusedFor     string `query:"unused_for" maxLength:"40" doc:"A Go duration, e.g. 2160h: keys last used longer ago than that, or never used and created longer ago."`
+	ExpiresWithin string `query:"expires_within" maxLength:"40" doc:"A Go duration, e.g. 168h: keys that expire after now and at most that long from now (keys already expired are not listed)."`
+	NeverUsed     bool   `query:"never_used" doc:"true: only keys never used (an extension of keyward's contract, for the admin page's hygiene card)."`
+	NoExpiry      bool   `query:"no_expiry" doc:"true: only keys without expiry (an extension of keyward's contract, for the admin page's hygiene card)."`
 }
 
 type updateInput struct {
@@ -88,7 +95,11 @@ func (s *Server) createKey(ctx context.Context, in *body[api.CreateKeyBody]) (*i
 }
 
 func (s *Server) listKeys(ctx context.Context, in *listInput) (*body[api.PageBody], error) {
-	page, err := s.svc.List(ctx, keyward.ListParams{Owner: in.Owner, Status: in.Status, Query: in.Q, Cursor: in.Cursor, Limit: in.Limit})
+	p, err := in.listParams()
+	if err != nil {
+		return nil, s.errs.problem(err, "query")
+	}
+	page, err := s.svc.List(ctx, p)
 	if err != nil {
 		return nil, s.errs.problem(err, "query")
 	}

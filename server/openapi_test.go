@@ -37,6 +37,8 @@ func TestOpenAPIDocument(t *testing.T) {
 		"/v1/keys/{id}/rotate":    {"post"},
 		"/v1/keys/{id}/usage":     {"get"},
 		"/v1/audit":               {"get"},
+		"/v1/policy":              {"get"},
+		"/v1/stats/hygiene":       {"get"},
 		"/v1/keys/verify":         {"post"},
 		"/v1/owners":              {"get"},
 		"/v1/owners/{name}":       {"delete", "get", "patch", "put"},

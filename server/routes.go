@@ -51,7 +51,7 @@ func (r route) operation() huma.Operation {
 // routes lists the operations served by huma: the admin API,
 // POST /v1/keys/verify and POST /v1/leaks/github.
 func (s *Server) routes() []route {
-	return slices.Concat(s.keyRoutes(), s.ownerRoutes(), s.roleRoutes(), s.webhookRoutes(), s.leakRoutes())
+	return slices.Concat(s.keyRoutes(), s.policyRoutes(), s.ownerRoutes(), s.roleRoutes(), s.webhookRoutes(), s.leakRoutes())
 }
 
 func (s *Server) keyRoutes() []route {
@@ -82,7 +82,7 @@ func (s *Server) keyRoutes() []route {
 			"How many keys are in each status, and verifications of all keys per minute over the last hour by outcome (the admin page's overview).",
 			audit, authAdmin, 0, false, []int{401, 403, 503}, handle(s.stats)},
 		{"list-audit", get, "/v1/audit", "Audit log",
-			"Admin actions, newest first, paginated like /v1/keys; kept after a key is deleted. Owner and role actions have an empty key_id and name the owner or role in details.",
+			"Admin actions, newest first, paginated like /v1/keys; kept after a key is deleted. Owner and role actions have an empty key_id and name the owner or role in details; policy.update (a change of the key lifetime policy) has an empty key_id and the old and new policy in details.",
 			audit, authAdmin, 0, false, []int{401, 403, 422, 503}, handle(s.listAudit)},
 		{"verify-key", post, "/v1/keys/verify", "Verify a key",
 			"For services in any language: checks the key your caller presented and spends its cost. 200 for every outcome; read valid and code.",

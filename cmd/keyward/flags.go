@@ -30,7 +30,7 @@ func (f *keyFlags) register(cmd *cobra.Command, create bool) {
 	fl.StringVar(&f.owner, "owner", "", "who the key belongs to (user, team, tenant)")
 	fl.StringArrayVar(&f.scopes, "scope", nil, "a granted scope (repeat for more); \"res:*\" grants every res: scope")
 	fl.StringVar(&f.metadata, "metadata", "", `a JSON object, e.g. '{"plan":"pro"}'`)
-	fl.StringVar(&f.expiresIn, "expires-in", "", "expire after this Go duration, e.g. 720h")
+	fl.StringVar(&f.expiresIn, "expires-in", "", `expire after this Go duration, e.g. 720h; "never": no expiry, even under a default key lifetime (refused under a maximum; see keyward policy)`)
 	fl.StringVar(&f.expiresAt, "expires-at", "", "expire at this RFC 3339 time")
 	fl.StringArrayVar(&f.rateLimits, "rate-limit", nil, rateLimitUsage)
 	fl.StringArrayVar(&f.roles, "role", nil, "a role whose scopes the key gets too (repeat for more); it must exist (keyward roles put)")
@@ -56,11 +56,11 @@ func parseExpiry(in, at string) (*keyward.Duration, *time.Time, error) {
 	var d *keyward.Duration
 	var t *time.Time
 	if in != "" {
-		v, err := time.ParseDuration(in)
+		v, err := parseExpiresIn(in)
 		if err != nil {
-			return nil, nil, usagef("--expires-in %q: want a Go duration, e.g. 720h", in)
+			return nil, nil, err
 		}
-		d = keyward.Ptr(keyward.Duration(v))
+		d = v
 	}
 	if at != "" {
 		v, err := time.Parse(time.RFC3339, at)

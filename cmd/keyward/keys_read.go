@@ -22,13 +22,23 @@ func (a *app) keysList(o *keysOptions) *cobra.Command {
 --pepper-id ID lists the keys whose hash names that pepper, whatever their hash scheme
 (HMAC-SHA256, Argon2id or bcrypt): the keys that stop verifying when the pepper is
 removed, unless a server rehashes them first. It reads every page. keyward peppers
-shows the ids of the configured peppers and how many keys each one hashes.`,
+shows the ids of the configured peppers and how many keys each one hashes.
+
+--unused-for, --expires-within, --never-used and --no-expiry find the keys that deserve
+a look: not used for a while (or never, and created before that), about to expire,
+never used, or without expiry. They go with --status active to leave out the keys
+already revoked, disabled or expired.`,
 		Example: `  keyward keys list --owner team-billing --status active
   keyward keys list -q billing --all -o json
-  keyward keys list --pepper-id Qm3xZ0aB`,
+  keyward keys list --pepper-id Qm3xZ0aB
+  keyward keys list --status active --unused-for 2160h --all
+  keyward keys list --expires-within 168h -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			params.Status = keyward.Status(status)
+			if err := checkHygiene(cmd, params); err != nil {
+				return err
+			}
 			if cmd.Flags().Changed("pepper-id") && pepper == "" {
 				return usagef("--pepper-id needs a pepper id (keyward peppers shows them)")
 			}
@@ -56,6 +66,7 @@ shows the ids of the configured peppers and how many keys each one hashes.`,
 	fl.StringVar(&params.Cursor, "cursor", "", "start after this cursor (printed after a full page)")
 	fl.BoolVar(&all, "all", false, "every page")
 	fl.StringVar(&pepper, "pepper-id", "", "only keys whose hash names this pepper id, of any scheme (reads every page)")
+	registerHygiene(fl, &params)
 	return cmd
 }
 

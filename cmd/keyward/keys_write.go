@@ -101,7 +101,7 @@ without downtime. Prints the new secret, once (or writes it to --secret-file).`,
 		},
 	}
 	cmd.Flags().StringVar(&grace, "grace-period", "", "how long the old key keeps working (default 1h)")
-	cmd.Flags().StringVar(&expiresIn, "expires-in", "", "expiry of the new key, as a Go duration")
+	cmd.Flags().StringVar(&expiresIn, "expires-in", "", `expiry of the new key, as a Go duration, or "never" (refused under a maximum key lifetime); default: the old key's, shortened to the policy's lifetime`)
 	cmd.Flags().StringVar(&expiresAt, "expires-at", "", "expiry of the new key, as an RFC 3339 time")
 	registerSecretFile(cmd, &secretPath)
 	return cmd

@@ -48,6 +48,7 @@ func newRoot(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, get
   keyward owners ...         manage owner records: limits and credits shared by an owner's keys
   keyward roles ...          manage roles: named sets of scopes keys get with --role
   keyward webhooks ...       manage webhook endpoints: where signed events are sent
+  keyward policy show|set    show or set the key lifetime policy (default and maximum)
   keyward scan [PATH...]     find leaked keys in files (exit 1 when one is found)
   keyward peppers            show the configured peppers' ids and the keys each one hashes
   keyward version            print the version
@@ -63,7 +64,7 @@ Exit status: 0 on success, 1 on an error or a failed verification, 2 on bad usag
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
 	root.CompletionOptions.HiddenDefaultCmd = false
-	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.versionCmd(), a.keysCmd(), a.ownersCmd(), a.rolesCmd(), a.webhooksCmd(), a.scanCmd(), a.peppersCmd())
+	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.versionCmd(), a.keysCmd(), a.ownersCmd(), a.rolesCmd(), a.webhooksCmd(), a.policyCmd(), a.scanCmd(), a.peppersCmd())
 	root.InitDefaultCompletionCmd()
 	root.SetHelpCommand(helpCmd(root))
 	refuseUnknownVerbs(root)

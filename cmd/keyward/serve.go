@@ -55,6 +55,7 @@ type serveConfig struct {
 	expiryWarning   time.Duration
 	leakPublicKeys  string
 	leakAction      string
+	policy          policyFlags
 	lenient         []*lenientValue // every flag: bad values, reported by validate
 }
 
@@ -67,6 +68,10 @@ func (a *app) serveCmd() *cobra.Command {
 (/v1/keys/verify), forward auth for proxies (/v1/auth), /healthz, /readyz, /metrics,
 the API docs (/docs, /openapi.json) and the admin web page (/). With --grpc-addr it
 also answers Envoy's external authorization over gRPC, as /v1/auth answers.
+
+--default-key-lifetime and --max-key-lifetime set the key lifetime policy, which
+serve records in the database at start for every instance and the keys verbs
+(GET /v1/policy and keyward policy show it).
 
 With no configuration it keeps keys in keyward.db (SQLite) in the current directory,
 creates a random pepper beside it, and on first start creates an admin key and prints it once.`,
@@ -97,6 +102,7 @@ creates a random pepper beside it, and on first start creates an admin key and p
 	f.DurationVar(&c.usageFlush, "usage-flush", time.Second, "how often usage counts and last-used times are written")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to drain requests on SIGINT/SIGTERM")
 	c.eventFlags(f)
+	c.policy.register(f)
 	c.lenient = lenientFlags(f)
 	return cmd
 }
@@ -175,6 +181,7 @@ func (c *serveConfig) validate(pepperEnv string) (serveInputs, error) {
 		add("--usage-flush must be between 1ns and 1m, got %v", c.usageFlush)
 	}
 	c.checkEvents(&in, add)
+	c.policy.check(add)
 	if len(probs) > 0 {
 		return in, &usageError{msg: "invalid configuration:\n  " + strings.Join(probs, "\n  ")}
 	}
@@ -289,6 +296,9 @@ func (a *app) serve(ctx context.Context, c serveConfig) error {
 	hs := handler.NewHTTPServer(c.addr)
 	if in.cert != nil {
 		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*in.cert}}
+	}
+	if err := recordPolicy(ctx, svc, c.policy.policy(), log); err != nil {
+		return err
 	}
 	if err := a.bootstrapAdmin(ctx, svc, c.adminToken != "", log); err != nil {
 		return err
@@ -443,12 +453,20 @@ func (a *app) bootstrapAdmin(ctx context.Context, svc *keyward.Service, hasToken
 		return nil
 	}
 	actx := keyward.NewActorContext(ctx, keyward.Actor{ID: "bootstrap"})
-	iss, err := svc.Create(actx, keyward.CreateParams{Name: "admin (created on first start)", Scopes: []string{keyward.ScopeAdmin}})
+	p := keyward.CreateParams{Name: "admin (created on first start)", Scopes: []string{keyward.ScopeAdmin}}
+	if err := bootstrapExpiry(ctx, svc, &p); err != nil {
+		return fmt.Errorf("creating the first admin key: %w", err)
+	}
+	iss, err := svc.Create(actx, p)
 	if err != nil {
 		return fmt.Errorf("creating the first admin key: %w", err)
 	}
+	expires := ""
+	if e := iss.Key.ExpiresAt; e != nil {
+		expires = " It expires at " + e.UTC().Format(time.RFC3339) + " (the key lifetime policy): create another admin key before then."
+	}
 	fmt.Fprintf(a.stderr, "\nkeyward: first start, no admin credential configured. Created an admin key:\n\n    %s\n\n"+
-		"It is shown only this once. Use it as 'Authorization: Bearer <key>' on the admin API.\n\n", iss.Secret)
+		"It is shown only this once. Use it as 'Authorization: Bearer <key>' on the admin API.%s\n\n", iss.Secret, expires)
 	log.Info("created the first admin key", "key_id", iss.Key.ID)
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,6 +49,7 @@ func probeNotFound(t *testing.T, client *http.Client, url, key string) time.Dura
 // id and a wrong secret for an existing id at full speed: the medians must
 // agree within the noise, or ids could be enumerated.
 func TestRejectionTiming(t *testing.T) {
+	skipTiming(t, "a timing comparison of 2,000 rejections")
 	s := start(t)
 	k := create(t, s, map[string]any{"name": "probed"})
 	tok, err := keyward.Parse(k.Secret)
@@ -103,9 +105,7 @@ func TestRejectionTiming(t *testing.T) {
 //     above 0.001): it compares the whole distributions, not only a middle
 //     that a systematic shift of a part of the answers would leave alone.
 func TestRejectionTimingAtLowRate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: a statistical test paced at 50 requests a second (about 12 s)")
-	}
+	skipTiming(t, "a statistical test paced at 50 requests a second (about 12 s an attempt)")
 	s := testserver.Start(t, nil, "--database-url", "sqlite:"+filepath.Join(t.TempDir(), "k.db"), "--admin-token", adminToken, "--cache-ttl", "1h")
 	k := create(t, s, map[string]any{"name": "probed"})
 	if r := s.Do(t, "GET", "/v1/auth", "", nil, "X-API-Key", k.Secret); r.Status != 200 {
@@ -115,6 +115,42 @@ func TestRejectionTimingAtLowRate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A host shared with other work can stall one kind of probe by chance
+	// for long enough to move a test at p = 0.001; a leak moves every
+	// attempt. So the test fails only when all attempts tell the two kinds
+	// apart.
+	const attempts = 3
+	var failures []string
+	for i := range attempts {
+		problem := lowRateAttempt(t, s.URL, tok)
+		if problem == "" {
+			return
+		}
+		t.Logf("attempt %d of %d: %s", i+1, attempts, problem)
+		failures = append(failures, problem)
+	}
+	t.Errorf("an attacker can tell a cached id from an unknown one: every attempt failed:\n%s", strings.Join(failures, "\n"))
+}
+
+// skipTiming skips a timing test in -short runs and under the race
+// detector, whose instrumentation (milliseconds per request) and the
+// packages tested beside it drown the differences these tests look for;
+// make test runs them again without -race, alone.
+func skipTiming(t *testing.T, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: " + what)
+	}
+	if raceEnabled {
+		t.Skip("-race: " + what + "; make test runs it again without -race, with nothing else running")
+	}
+}
+
+// lowRateAttempt probes url at 50 requests a second, alternating wrong
+// secrets for tok's id and unknown ids, and returns "" when the two kinds
+// cannot be told apart, or what told them apart.
+func lowRateAttempt(t *testing.T, url string, tok keyward.Token) string {
+	t.Helper()
 	fresh := func() keyward.Token {
 		tk, err := keyward.NewToken(tok.Prefix)
 		if err != nil {
@@ -138,14 +174,14 @@ func TestRejectionTimingAtLowRate(t *testing.T) {
 		var da, db time.Duration
 		if rng.IntN(2) == 0 {
 			<-tick.C
-			da = probeNotFound(t, client, s.URL, wrongSecret())
+			da = probeNotFound(t, client, url, wrongSecret())
 			<-tick.C
-			db = probeNotFound(t, client, s.URL, unknownID())
+			db = probeNotFound(t, client, url, unknownID())
 		} else {
 			<-tick.C
-			db = probeNotFound(t, client, s.URL, unknownID())
+			db = probeNotFound(t, client, url, unknownID())
 			<-tick.C
-			da = probeNotFound(t, client, s.URL, wrongSecret())
+			da = probeNotFound(t, client, url, wrongSecret())
 		}
 		if i >= warm {
 			a, b = append(a, da), append(b, db)
@@ -163,12 +199,14 @@ func TestRejectionTimingAtLowRate(t *testing.T) {
 	t.Logf("  (B) unknown id:              %v / %v / %v / %v", percentile(b, 25), mb, percentile(b, 75), percentile(b, 90))
 	t.Logf("  medians differ by %v (%.1f%%); Mann-Whitney z = %.2f, p = %.3g", diff, 100*float64(diff)/float64(max(ma, mb)), z, p)
 	limit := max(100*time.Microsecond, max(ma, mb)/10)
+	var problems []string
 	if diff > limit {
-		t.Errorf("median NOT_FOUND round trips: wrong secret %v, unknown id %v: they differ by %v, more than %v: an attacker can tell a cached id from an unknown one", ma, mb, diff, limit)
+		problems = append(problems, fmt.Sprintf("median NOT_FOUND round trips: wrong secret %v, unknown id %v: they differ by %v, more than %v", ma, mb, diff, limit))
 	}
 	if p <= 0.001 {
-		t.Errorf("the round trips of wrong secrets and unknown ids are told apart (Mann-Whitney z = %.2f, p = %.3g): an attacker can tell a cached id from an unknown one", z, p)
+		problems = append(problems, fmt.Sprintf("the round trips of wrong secrets and unknown ids are told apart (Mann-Whitney z = %.2f, p = %.3g)", z, p))
 	}
+	return strings.Join(problems, "; ")
 }
 
 // percentile returns the q-th percentile (0-100) of d, nearest rank.

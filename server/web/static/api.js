@@ -85,6 +85,8 @@ const hook = (id) => `/v1/webhooks/${encodeURIComponent(id)}`;
 
 export const api = {
   stats: (tok) => request('GET', '/v1/stats', { token: tok }),
+  hygiene: () => request('GET', '/v1/stats/hygiene'),
+  policy: () => request('GET', '/v1/policy'),
   listKeys: (query) => request('GET', '/v1/keys', { query }),
   getKey: (id) => request('GET', key(id)),
   createKey: (body) => request('POST', '/v1/keys', { body }),

@@ -10,7 +10,7 @@ import { ownersView, ownerView } from './owners.js';
 import { rolesView } from './roles.js';
 import { webhooksView, webhookView } from './webhooks.js';
 import {
-  $, h, capital, fillError, alertBox, notify, busy, closeDialogs, focusView, view, stale, setView, pageHead,
+  $, h, capital, fillError, alertBox, notify, busy, closeDialogs, focusView, view, stale, setView, pageHead, goSpan, goHours,
 } from './ui.js';
 
 // ---- Routing ----
@@ -129,17 +129,24 @@ onUnauthorized((err) => {
 
 async function overviewView(gen) {
   const stats = h('div', { class: 'stat-grid', 'aria-busy': 'true' });
+  const hygiene = h('div', { class: 'stat-grid hygiene-grid', id: 'hygiene', 'aria-busy': 'true' });
   const chart = h('div', { class: 'chart-host', id: 'overview-chart' });
   const refresh = h('button', { type: 'button', class: 'btn', id: 'overview-refresh' }, 'Refresh');
   setView('Overview', pageHead('Overview', refresh), stats,
+    h('section', { class: 'card', 'aria-labelledby': 'ov-hygiene' },
+      h('div', { class: 'card-head' }, h('h2', { id: 'ov-hygiene' }, 'Key hygiene'),
+        h('p', { class: 'muted' }, 'Active keys that deserve a look: revoke those nobody uses, renew those about to expire.')),
+      hygiene),
     h('section', { class: 'card', 'aria-labelledby': 'ov-usage' },
       h('div', { class: 'card-head' }, h('h2', { id: 'ov-usage' }, 'Verifications in the last hour'),
         h('p', { class: 'muted' }, 'All keys, per minute, by outcome.')),
       chart));
 
   const load = async () => {
-    const s = await api.stats();
+    const [s, hy] = await Promise.all([api.stats(), api.hygiene()]);
     if (stale(gen)) return;
+    hygiene.replaceChildren(...hygieneCards(hy));
+    hygiene.setAttribute('aria-busy', 'false');
     stats.replaceChildren(...STATUSES.map((st) => h('a', { class: `stat stat-${st}`, href: `#/keys?status=${st}` },
       h('span', { class: 'stat-label' }, capital(st)),
       h('span', { class: 'stat-value', 'data-status': st }, (s.keys[st] || 0).toLocaleString('en')))));
@@ -149,6 +156,20 @@ async function overviewView(gen) {
   refresh.addEventListener('click', () => busy(refresh, () => load().catch((err) => chart.replaceChildren(alertBox(err)))));
   await load();
   view.timer = setInterval(() => load().catch(() => {}), 30e3);
+}
+
+// hygieneCards are the links of the hygiene card: each count of
+// GET /v1/stats/hygiene, to the keys list with the filter behind it.
+function hygieneCards(hy) {
+  const cards = [
+    ['never-used', 'Never used', hy.never_used, 'never_used=true'],
+    ['unused', `Unused for ${goSpan(hy.unused_for)}`, hy.unused, `unused_for=${goHours(hy.unused_for)}`],
+    ['expiring', `Expiring within ${goSpan(hy.expires_within)}`, hy.expiring, `expires_within=${goHours(hy.expires_within)}`],
+    ['no-expiry', 'No expiry', hy.no_expiry, 'no_expiry=true'],
+  ];
+  return cards.map(([id, label, n, query]) => h('a', { class: `stat stat-hygiene stat-${id}`, id: `hygiene-${id}`, href: `#/keys?status=active&${query}` },
+    h('span', { class: 'stat-label' }, label),
+    h('span', { class: 'stat-value' }, (n || 0).toLocaleString('en'))));
 }
 
 // ---- Start ----

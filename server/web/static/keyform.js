@@ -5,7 +5,7 @@ import { api, allRoles } from './api.js';
 import { limitsEditor, sameLimits } from './limits.js';
 import {
   $, h, keyHref, numberOrNull, splitList, readMetadata, metadataText, refillOf, same, createBody,
-  resetForm, fillError, formError, openDialog, busy, notify, submitForm, view,
+  resetForm, fillError, formError, openDialog, busy, notify, submitForm, view, goMinutes, goSpan,
 } from './ui.js';
 
 let editing = null; // the key being edited; null when creating
@@ -27,6 +27,49 @@ function syncExpiry() {
   $('f-expires-at').required = date;
 }
 $('f-expiry').addEventListener('change', syncExpiry);
+
+// loadPolicy fits the expiry choices to the key lifetime policy
+// (GET /v1/policy): a new key is offered the default lifetime, and under a
+// maximum "Never expires" and the choices beyond it are disabled. Without
+// the policy the choices stay as they are: the server still refuses what
+// the policy does not allow, with a message.
+let policySeq = 0;
+
+async function loadPolicy(creating) {
+  const seq = ++policySeq;
+  const sel = $('f-expiry');
+  const byPolicy = sel.querySelector('option[value="policy"]');
+  byPolicy.hidden = byPolicy.disabled = true;
+  for (const o of sel.options) if (o.value !== 'policy' && o.value !== 'keep') o.disabled = false;
+  $('f-expiry-help').textContent = '';
+  let p;
+  try {
+    p = await api.policy();
+  } catch {
+    return;
+  }
+  if (seq !== policySeq) return;
+  const max = p.max_key_lifetime ? goMinutes(p.max_key_lifetime) : null;
+  const notes = [];
+  if (max !== null) {
+    for (const o of sel.options) {
+      if (o.value === '' || (goMinutes(o.value) || 0) > max) o.disabled = true;
+    }
+    notes.push(`Keys expire within ${goSpan(p.max_key_lifetime)} at most (the key lifetime policy).`);
+  }
+  if (creating && p.default_key_lifetime) {
+    byPolicy.hidden = byPolicy.disabled = false;
+    byPolicy.textContent = `Policy default: in ${goSpan(p.default_key_lifetime)}`;
+    notes.push(`Without a choice a new key expires in ${goSpan(p.default_key_lifetime)}.`);
+    if (sel.value === '') sel.value = 'policy';
+  }
+  if (sel.selectedOptions[0] && sel.selectedOptions[0].disabled) {
+    const fits = [...sel.options].filter((o) => !o.disabled && !o.hidden && goMinutes(o.value) !== null);
+    sel.value = fits.length ? fits[fits.length - 1].value : 'date';
+  }
+  $('f-expiry-help').textContent = notes.join(' ');
+  syncExpiry();
+}
 
 // loadRoles fills the roles fieldset with a checkbox per role, the key's
 // own checked.
@@ -88,6 +131,7 @@ export function openKeyForm(key, preset = {}) {
   syncExpiry();
   openDialog($('key-dialog'));
   loadRoles(key ? key.roles || [] : []);
+  loadPolicy(!key);
 }
 
 // readKeyForm returns the form as the API's fields, all of them.
@@ -106,9 +150,11 @@ function readKeyForm() {
     const at = $('f-expires-at').value;
     if (!at) throw formError('expires_at', 'pick a date and time');
     f.expires_at = new Date(at).toISOString();
+  } else if (exp === '' && !editing) {
+    f.expires_in = 'never'; // opts out of a default lifetime
   } else if (exp === '') {
     f.expires_at = null;
-  } else if (exp !== 'keep') {
+  } else if (exp !== 'keep' && exp !== 'policy') {
     f.expires_in = exp;
   }
   return f;

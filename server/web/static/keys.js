@@ -6,31 +6,50 @@ import { limitRows } from './limits.js';
 import { usageCard } from './usage.js';
 import {
   h, keyHref, ownerHref, roleHref, dash, capital, timeEl, creditsText, alertBox, notify, notifyError, badge, scopeList,
-  detail, metadataView, busy, confirmAction, view, stale, setView, pageHead, crumbs, searchForm, pagedTable, newPaging,
+  detail, metadataView, busy, confirmAction, view, stale, setView, pageHead, crumbs, searchForm, pagedTable, newPaging, goSpan,
 } from './ui.js';
 
 export const STATUSES = ['active', 'disabled', 'revoked', 'expired'];
 const paging = newPaging();
 
+// HYGIENE are the filters by use and expiry the overview's hygiene card
+// links to: the query parameter, and what it shows in words.
+const HYGIENE = [
+  ['never_used', (v) => (v === 'true' ? 'never used' : '')],
+  ['unused_for', (v) => `not used for ${goSpan(v)}`],
+  ['expires_within', (v) => `expiring within ${goSpan(v)}`],
+  ['no_expiry', (v) => (v === 'true' ? 'without expiry' : '')],
+];
+
+// hygieneNotice says which filters by use and expiry the list applies.
+function hygieneNotice(hygiene) {
+  const words = HYGIENE.filter(([k]) => hygiene[k]).map(([k, say]) => say(hygiene[k])).filter(Boolean);
+  if (!words.length) return null;
+  return h('p', { class: 'notice', id: 'keys-hygiene' }, `Showing keys ${words.join(', ')}. `, h('a', { href: '#/keys' }, 'Show every key'));
+}
+
 export async function keysView(gen, params) {
-  const filters = { q: params.get('q') || '', owner: params.get('owner') || '', status: params.get('status') || '' };
+  const hygiene = {};
+  for (const [k] of HYGIENE) if (params.get(k)) hygiene[k] = params.get(k);
+  const filters = { q: params.get('q') || '', owner: params.get('owner') || '', status: params.get('status') || '', ...hygiene };
   const q = h('input', { id: 'filter-q', type: 'search', name: 'q', value: filters.q, autocomplete: 'off' });
   const owner = h('input', { id: 'filter-owner', name: 'owner', value: filters.owner, autocomplete: 'off' });
   const status = h('select', { id: 'filter-status', name: 'status' },
     h('option', { value: '' }, 'Any status'), STATUSES.map((s) => h('option', { value: s }, capital(s))));
   status.value = filters.status;
+  const filtered = filters.q || filters.owner || filters.status || Object.keys(hygiene).length;
   const search = searchForm('Filter keys', '#/keys', [['q', 'Search by name', q], ['owner', 'Owner', owner], ['status', 'Status', status]],
-    filters.q || filters.owner || filters.status);
+    filtered, hygiene);
   status.addEventListener('change', search.apply);
   const list = pagedTable({
     gen, paging, filters, size: 20, noun: 'keys', caption: 'Keys, newest first', tableId: 'keys-table', bodyId: 'keys-body',
     columns: KEY_COLUMNS,
     fetch: (page) => api.listKeys({ ...page, ...filters }),
     row: keyRow,
-    empty: filters.q || filters.owner || filters.status ? 'No keys match these filters.' : 'No keys yet: create one with New key.',
+    empty: filtered ? 'No keys match these filters.' : 'No keys yet: create one with New key.',
   });
   const newKey = h('button', { type: 'button', class: 'btn btn-primary', id: 'new-key', onclick: () => openKeyForm() }, 'New key');
-  setView('Keys', pageHead('Keys', newKey), search.form, list.card);
+  setView('Keys', pageHead('Keys', newKey), search.form, hygieneNotice(hygiene) || [], list.card);
   await list.load();
 }
 

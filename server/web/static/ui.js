@@ -337,11 +337,38 @@ export function crumbs(listHref, listName, here) {
     h('span', { 'aria-hidden': 'true' }, ' / '), h('span', { 'aria-current': 'page' }, here));
 }
 
+// goHours reads a Go duration as the API writes it ("2160h0m0s", "90m0s")
+// and writes it in whole hours or minutes as the API takes it ("2160h").
+export function goHours(d) {
+  const mins = goMinutes(d);
+  if (mins === null) return String(d);
+  return mins % 60 ? `${mins}m` : `${mins / 60}h`;
+}
+
+// goMinutes is a Go duration of whole minutes ("720h0m0s", "90m") in
+// minutes; null for anything else.
+export function goMinutes(d) {
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(String(d || ''));
+  if (!m) return null;
+  const mins = (+m[1] || 0) * 60 + (+m[2] || 0);
+  return +m[3] || !mins ? null : mins;
+}
+
+// goSpan writes a Go duration for people: "90 days", "36 hours".
+export function goSpan(d) {
+  const m = /^(\d+)h$/.exec(goHours(d));
+  if (!m) return String(d);
+  const hours = +m[1];
+  if (hours % 24 === 0) return hours === 24 ? '1 day' : `${hours / 24} days`;
+  return hours === 1 ? '1 hour' : `${hours} hours`;
+}
+
 // searchForm is a list's filter form; apply navigates to the hash of its
-// fields' values, fields being [[query name, label, element]].
-export function searchForm(label, base, fields, active) {
+// fields' values, fields being [[query name, label, element]], keeping the
+// query parameters of keep (filters the form does not show).
+export function searchForm(label, base, fields, active, keep = {}) {
   const apply = () => {
-    const p = new URLSearchParams();
+    const p = new URLSearchParams(keep);
     for (const [k, , el] of fields) if (el.value.trim()) p.set(k, el.value.trim());
     const hash = p.toString() ? `${base}?${p}` : base;
     if (hash === location.hash) view.route();
