@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -229,7 +230,9 @@ func FuzzWire(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		// A generous deadline: a shared host under load can stall a SQLite
+		// write for seconds, and the fuzz engine runs inputs back to back.
+		conn.SetDeadline(time.Now().Add(30 * time.Second))
 		conn.Write(raw)
 		conn.(*net.TCPConn).CloseWrite()
 		rd := bufio.NewReader(conn)
@@ -238,6 +241,9 @@ func FuzzWire(f *testing.F) {
 			if err != nil {
 				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
 					return // the server closed the connection: no (more) answers
+				}
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Fatalf("no answer within 30 s: %v", err)
 				}
 				t.Fatalf("an answer that does not parse: %v", err)
 			}
