@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"runtime"
@@ -22,14 +23,18 @@ import (
 // pepper, sealed with a keyward pepper (see [SealPepper]):
 //
 //	$keyshield-argon2$k=<keyward pepper id>,s=<sealed keyshield pepper>$<argon2 PHC string>
-//	$keyshield-bcrypt$k=<keyward pepper id>,s=<sealed keyshield pepper>$<bcrypt hash>
+//	$keyshield-bcrypt$k=<keyward pepper id>,s=<sealed keyshield pepper>[,e=hex]$<bcrypt hash>
 //
 // keyshield hashes its secret (the part after the key id) in one of two
 // ways: Argon2 (argon2-cffi's PasswordHasher, whose PHC string names the
 // variant and parameters) over the UTF-8 of secret + pepper; or bcrypt over
-// the raw 32 bytes of HMAC-SHA256 keyed by the pepper's UTF-8, of the
-// secret's UTF-8. [Keyshield] verifies both exactly so and always asks for a
-// rehash, so a key moves to keyward's hasher on its first successful use.
+// the 32 bytes of HMAC-SHA256 keyed by the pepper's UTF-8, of the secret's
+// UTF-8 (keyshield 2.0's change log states the HMAC, not how the digest is
+// given to bcrypt: raw, or as 64 hexadecimal digits, which "e=hex" marks;
+// an import finds out which with the keys the operator holds, see
+// [KeyshieldMatch]). [Keyshield] verifies both exactly so and always asks
+// for a rehash, so a key moves to keyward's hasher on its first successful
+// use.
 const (
 	keyshieldArgon  = "$keyshield-argon2$"
 	keyshieldBcrypt = "$keyshield-bcrypt$"
@@ -124,6 +129,7 @@ func (ks *Keyshield) open(id, sealed string) ([]byte, error) {
 // keyshieldHash is a parsed keyshield hash string.
 type keyshieldHash struct {
 	bcrypt   bool
+	hexInput bool // bcrypt over the hexadecimal digest ("e=hex")
 	pepperID string
 	sealed   string
 	original string
@@ -153,6 +159,11 @@ func parseKeyshield(encoded string) (keyshieldHash, error) {
 			h.pepperID = v
 		case "s":
 			h.sealed = v
+		case "e":
+			if v != "hex" || !h.bcrypt {
+				return h, bad
+			}
+			h.hexInput = true
 		default:
 			return h, bad
 		}
@@ -179,7 +190,7 @@ func parseKeyshield(encoded string) (keyshieldHash, error) {
 // pepper.
 func verifyKeyshield(h keyshieldHash, pepper []byte, secret string) bool {
 	if h.bcrypt {
-		return bcrypt.CompareHashAndPassword([]byte(h.original), keyshieldBcryptInput(pepper, secret)) == nil
+		return bcrypt.CompareHashAndPassword([]byte(h.original), keyshieldBcryptInput(pepper, secret, h.hexInput)) == nil
 	}
 	a := h.argon
 	in := make([]byte, 0, len(secret)+len(pepper))
@@ -187,15 +198,19 @@ func verifyKeyshield(h keyshieldHash, pepper []byte, secret string) bool {
 	return subtle.ConstantTimeCompare(a.key(in, a.salt), a.sum) == 1
 }
 
-// keyshieldBcryptInput is what keyshield gives bcrypt: the raw HMAC-SHA256
-// of the secret keyed by the pepper. (Its bcrypt library refuses input with
-// a NUL byte, so no stored hash was made from such a digest; a presented
-// secret whose digest has one cannot be the right one, and bcrypt here
-// simply finds no match.)
-func keyshieldBcryptInput(pepper []byte, secret string) []byte {
+// keyshieldBcryptInput is what keyshield gives bcrypt: the HMAC-SHA256 of
+// the secret keyed by the pepper, raw or in hexadecimal digits. (Its bcrypt
+// library refuses input with a NUL byte, so no stored hash was made from
+// such a raw digest; a presented secret whose digest has one cannot be the
+// right one, and bcrypt here simply finds no match.)
+func keyshieldBcryptInput(pepper []byte, secret string, hexInput bool) []byte {
 	m := hmac.New(sha256.New, pepper)
 	m.Write([]byte(secret))
-	return m.Sum(nil)
+	sum := m.Sum(nil)
+	if hexInput {
+		return []byte(hex.EncodeToString(sum))
+	}
+	return sum
 }
 
 // phcArgon is an Argon2 PHC string as argon2-cffi writes it:

@@ -1,8 +1,13 @@
 package keyhash_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/keyward/keyward/keyhash"
 )
@@ -98,6 +103,62 @@ func TestKeyshieldInMulti(t *testing.T) {
 	}
 	if _, err := keyhash.NewMulti(ks); err != nil {
 		t.Fatal(err) // allowed, but its Hash fails: keyward.New refuses it
+	}
+}
+
+// bcryptOverHMAC makes a keyshield bcrypt hash (at bcrypt's lowest cost) of
+// secret with pepper, over the HMAC digest raw or in hexadecimal digits.
+func bcryptOverHMAC(t *testing.T, pepper, secret string, overHex bool) string {
+	t.Helper()
+	m := hmac.New(sha256.New, []byte(pepper))
+	m.Write([]byte(secret))
+	in := m.Sum(nil)
+	if overHex {
+		in = []byte(hex.EncodeToString(in))
+	}
+	h, err := bcrypt.GenerateFromPassword(in, bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
+}
+
+// TestKeyshieldBcryptOverHex: keyshield 2.0 gives bcrypt the HMAC of the
+// secret, raw or (the change log does not say) in hexadecimal digits.
+// KeyshieldMatch tells which from a key the operator holds, and an import
+// told so verifies those hashes, not the others.
+func TestKeyshieldBcryptOverHex(t *testing.T) {
+	const p, secret = "the keyshield pepper", "wVOrSeUP0M4QpjY2mMfzq6wBw2cFRYqSR9rGyzwbJlsmk7n4l3Rz0yAKEZvnq7yK"
+	kw := pepper(t, "keyward")
+	ks, _ := keyhash.NewKeyshield(kw)
+	for _, overHex := range []bool{false, true} {
+		original := bcryptOverHMAC(t, p, secret, overHex)
+		if ok, gotHex := keyhash.KeyshieldMatch(original, []byte(p), secret); !ok || gotHex != overHex {
+			t.Errorf("over hex %v: KeyshieldMatch = %v, %v; want true, %v", overHex, ok, gotHex, overHex)
+		}
+		if ok, _ := keyhash.KeyshieldMatch(original, []byte(p+"x"), secret); ok {
+			t.Errorf("over hex %v: a wrong pepper matches", overHex)
+		}
+		for _, told := range []bool{false, true} {
+			imp, _ := keyhash.NewKeyshieldImport([]byte(p), kw)
+			if told {
+				imp.BcryptOverHex()
+			}
+			enc, err := imp.Wrap(original)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(enc, ",e=hex$") != told {
+				t.Errorf("wrapped %.60s...: e=hex should be there only when told", enc)
+			}
+			if ok, _ := ks.Verify(secret, enc); ok != (told == overHex) {
+				t.Errorf("hash over hex %v, import told %v: Verify = %v", overHex, told, ok)
+			}
+			dummy, err := imp.Dummy(original)
+			if err != nil || strings.Contains(dummy, ",e=hex$") != told {
+				t.Errorf("dummy %.60s..., %v: want e=hex only when told", dummy, err)
+			}
+		}
 	}
 }
 

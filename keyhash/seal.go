@@ -67,8 +67,9 @@ func openPepper(kp Pepper, sealed string) ([]byte, error) {
 // strings that [Keyshield] verifies. It holds keyshield's pepper, sealed once
 // with a keyward pepper for every hash of the import.
 type KeyshieldImport struct {
-	pepper []byte
-	prefix string // "k=<id>,s=<sealed>$"
+	pepper    []byte
+	params    string // "k=<id>,s=<sealed>"
+	bcryptHex bool   // bcrypt hashes are over the hexadecimal digest
 }
 
 // NewKeyshieldImport prepares an import of hashes made with keyshield's
@@ -85,8 +86,14 @@ func NewKeyshieldImport(keyshieldPepper []byte, seal Pepper) (*KeyshieldImport, 
 	if err != nil {
 		return nil, err
 	}
-	return &KeyshieldImport{pepper: append([]byte(nil), keyshieldPepper...), prefix: "k=" + seal.ID + ",s=" + sealed + "$"}, nil
+	return &KeyshieldImport{pepper: append([]byte(nil), keyshieldPepper...), params: "k=" + seal.ID + ",s=" + sealed}, nil
 }
+
+// BcryptOverHex records that keyshield gave bcrypt the HMAC digest in
+// hexadecimal digits, not raw (as [KeyshieldMatch] found on a key the
+// operator holds): the bcrypt hashes that Wrap and Dummy make from then on
+// are verified so.
+func (ki *KeyshieldImport) BcryptOverHex() { ki.bcryptHex = true }
 
 // Wrap returns the keyward hash string of a hash keyshield stored, or an
 // error saying why keyshield could not have made it (only Argon2id, Argon2i
@@ -95,9 +102,11 @@ func (ki *KeyshieldImport) Wrap(original string) (string, error) {
 	var out string
 	switch {
 	case strings.HasPrefix(original, "$argon2"):
-		out = keyshieldArgon + ki.prefix + original[1:]
+		out = keyshieldArgon + ki.params + "$" + original[1:]
+	case strings.HasPrefix(original, "$2") && ki.bcryptHex:
+		out = keyshieldBcrypt + ki.params + ",e=hex$" + original[1:]
 	case strings.HasPrefix(original, "$2"):
-		out = keyshieldBcrypt + ki.prefix + original[1:]
+		out = keyshieldBcrypt + ki.params + "$" + original[1:]
 	default:
 		return "", errors.New("keyhash: not an Argon2 or bcrypt hash string")
 	}
@@ -115,12 +124,31 @@ func (ki *KeyshieldImport) Wrap(original string) (string, error) {
 // keyshield's pepper: a wrong pepper matches nothing. An import checks the
 // pepper with it on keys the operator holds.
 func KeyshieldMatches(original string, keyshieldPepper []byte, secret string) bool {
+	ok, _ := KeyshieldMatch(original, keyshieldPepper, secret)
+	return ok
+}
+
+// KeyshieldMatch is KeyshieldMatches, and also reports, for a bcrypt hash
+// that matches, whether keyshield gave bcrypt the HMAC digest in
+// hexadecimal digits rather than raw (see [KeyshieldImport.BcryptOverHex]).
+func KeyshieldMatch(original string, keyshieldPepper []byte, secret string) (ok, bcryptOverHex bool) {
 	scheme := keyshieldArgon
 	if strings.HasPrefix(original, "$2") {
 		scheme = keyshieldBcrypt
 	}
 	h, err := parseKeyshield(scheme + "k=-,s=-$" + strings.TrimPrefix(original, "$"))
-	return err == nil && verifyKeyshield(h, keyshieldPepper, secret)
+	if err != nil {
+		return false, false
+	}
+	if verifyKeyshield(h, keyshieldPepper, secret) {
+		return true, false
+	}
+	if !h.bcrypt {
+		return false, false
+	}
+	h.hexInput = true
+	ok = verifyKeyshield(h, keyshieldPepper, secret)
+	return ok, ok
 }
 
 // Dummy returns a keyward hash string in the scheme and with the parameters
@@ -139,7 +167,7 @@ func (ki *KeyshieldImport) Dummy(original string) (string, error) {
 	s := sealEncoding.EncodeToString(secret) // 64 characters, as keyshield's secrets
 	if h.bcrypt {
 		cost, _ := bcrypt.Cost([]byte(h.original))
-		d, err := bcrypt.GenerateFromPassword(keyshieldBcryptInput(ki.pepper, s), cost)
+		d, err := bcrypt.GenerateFromPassword(keyshieldBcryptInput(ki.pepper, s, ki.bcryptHex), cost)
 		if err != nil {
 			return "", err
 		}

@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/testsqlite"
@@ -266,5 +271,69 @@ func TestLegacyFormatAfterMovingKeyward(t *testing.T) {
 	}
 	if _, out, _ := to.run("keys", "verify", key); !strings.HasPrefix(out, "VALID") {
 		t.Errorf("after the legacy import again: %q, want VALID", out)
+	}
+}
+
+// TestImportKeyshieldBcryptOverHex: keyshield 2.0's change log says its
+// bcrypt hasher takes the HMAC-SHA256 of the secret, not whether raw or in
+// hexadecimal digits. The import finds out from the check keys and the
+// imported keys verify either way; check keys that disagree import nothing.
+func TestImportKeyshieldBcryptOverHex(t *testing.T) {
+	const ksPepper = "keyshield-pepper-for-the-hex-test"
+	secret := func(c byte) string { return strings.Repeat(string(c)+"b3", 21) + "Z" } // 64 base62
+	hashOf := func(secret string, overHex bool) string {
+		m := hmac.New(sha256.New, []byte(ksPepper))
+		m.Write([]byte(secret))
+		in := m.Sum(nil)
+		if overHex {
+			in = []byte(hex.EncodeToString(in))
+		}
+		h, err := bcrypt.GenerateFromPassword(in, bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(h)
+	}
+	dir := t.TempDir()
+	table := func(name string, rows ...[3]string) string { // key id, secret, hash
+		path := filepath.Join(dir, name)
+		stmts := []string{`CREATE TABLE api_keys (id TEXT, name TEXT, description TEXT, is_active BOOLEAN,
+			expires_at DATETIME, created_at DATETIME, last_used_at DATETIME, key_id TEXT, key_hash TEXT, scopes JSON)`}
+		for i, r := range rows {
+			stmts = append(stmts, fmt.Sprintf(`INSERT INTO api_keys VALUES ('row%d', 'k%d', '', 1, NULL,
+				'2026-11-01 10:00:00.000000', NULL, '%s', '%s', '[]')`, i, i, r[0], r[2]))
+		}
+		testsqlite.Exec(t, path, strings.Join(stmts, ";"))
+		return path
+	}
+	pepper, check := filepath.Join(dir, "pepper"), filepath.Join(dir, "check")
+	os.WriteFile(pepper, []byte(ksPepper+"\n"), 0o600)
+	key := func(id, secret string) string { return "ak_v1-" + id + "-" + secret }
+	args := func(src string) []string {
+		return []string{"keys", "import", "--from-keyshield", src, "--keyshield-pepper-file", pepper, "--keyshield-check-keys", check}
+	}
+
+	hexed, raw := [3]string{"1a2b3c4d5e6f7a8b", secret('a')}, [3]string{"2b3c4d5e6f7a8b9c", secret('c')}
+	hexed[2], raw[2] = hashOf(hexed[1], true), hashOf(raw[1], false)
+	c := newCLI(t)
+	os.WriteFile(check, []byte(key(hexed[0], hexed[1])+"\n"), 0o600)
+	if out := c.mustRun(args(table("hex.sqlite3", hexed))...); !strings.Contains(out, "imported 1 keys") {
+		t.Fatalf("import of a bcrypt-over-hex table: %q", out)
+	}
+	if _, out, _ := c.run("keys", "verify", key(hexed[0], hexed[1])); !strings.HasPrefix(out, "VALID") {
+		t.Errorf("a key hashed over the hexadecimal digest, after the import: %q, want VALID", out)
+	}
+	if _, out, _ := c.run("keys", "verify", key(hexed[0], secret('x'))); !strings.HasPrefix(out, "NOT_FOUND") {
+		t.Errorf("a wrong secret: %q, want NOT_FOUND", out)
+	}
+
+	c = newCLI(t)
+	os.WriteFile(check, []byte(key(hexed[0], hexed[1])+"\n"+key(raw[0], raw[1])+"\n"), 0o600)
+	code, _, stderr := c.run(args(table("mixed.sqlite3", hexed, raw))...)
+	if code != 1 || !strings.Contains(stderr, "nothing imported: of the check keys with bcrypt hashes, 1 match the HMAC digest given raw and 1 given in hexadecimal digits") {
+		t.Errorf("check keys hashed both ways: exit %d, %q", code, stderr)
+	}
+	if n := countKeys(t, strings.TrimPrefix(c.db, "sqlite:")); n != 0 {
+		t.Errorf("%d keys imported, want 0", n)
 	}
 }

@@ -126,8 +126,9 @@ func (a *app) importKeyshield(ctx context.Context, o *keysOptions, lf *legacyFla
 	if err != nil {
 		return err
 	}
+	overHex := false // without the check, bcrypt over the raw digest
 	if !lf.noPepperCheck {
-		if err := checkKeyshieldPepper(lf.checkKeys, format, pepper, rows); err != nil {
+		if overHex, err = checkKeyshieldPepper(lf.checkKeys, format, pepper, rows); err != nil {
 			return err
 		}
 	}
@@ -135,6 +136,9 @@ func (a *app) importKeyshield(ctx context.Context, o *keysOptions, lf *legacyFla
 		imp, err := keyhash.NewKeyshieldImport(pepper, env.peppers[0])
 		if err != nil {
 			return err
+		}
+		if overHex {
+			imp.BcryptOverHex()
 		}
 		plan := &legacyPlan{format: format}
 		bar := a.importProgress(len(rows), progress)

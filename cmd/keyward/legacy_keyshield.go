@@ -129,11 +129,12 @@ func readKeyshieldPepper(path string) ([]byte, error) {
 // keys the operator holds) against their rows with the pepper: keyshield's
 // hashes cannot be checked without a secret, and keys hashed with a wrong
 // pepper would never verify. Every key must match; the error says how many
-// did not.
-func checkKeyshieldPepper(path string, f keyward.LegacyFormat, pepper []byte, rows []keyshieldRow) error {
+// did not. It reports whether keyshield's bcrypt hashes are over the HMAC
+// digest in hexadecimal digits (see keyhash.KeyshieldMatch).
+func checkKeyshieldPepper(path string, f keyward.LegacyFormat, pepper []byte, rows []keyshieldRow) (bcryptOverHex bool, err error) {
 	file, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("reading --keyshield-check-keys: %v", err)
+		return false, fmt.Errorf("reading --keyshield-check-keys: %v", err)
 	}
 	defer file.Close()
 	byID := map[string]*keyshieldRow{}
@@ -142,6 +143,7 @@ func checkKeyshieldPepper(path string, f keyward.LegacyFormat, pepper []byte, ro
 	}
 	var probs []string
 	checked, failed := 0, 0
+	encodings := map[bool]int{} // bcrypt keys that matched, by hexadecimal input
 	sc := bufio.NewScanner(file)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -156,24 +158,31 @@ func checkKeyshieldPepper(path string, f keyward.LegacyFormat, pepper []byte, ro
 			probs = append(probs, fmt.Sprintf("line %d of %s: no row has key_id %s", n, path, id))
 		default:
 			checked++
-			if !keyhash.KeyshieldMatches(r.hash, pepper, secret) {
+			ok, overHex := keyhash.KeyshieldMatch(r.hash, pepper, secret)
+			switch {
+			case !ok:
 				failed++
+			case strings.HasPrefix(r.hash, "$2"):
+				encodings[overHex]++
 			}
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("reading --keyshield-check-keys: %v", err)
+		return false, fmt.Errorf("reading --keyshield-check-keys: %v", err)
 	}
 	if len(probs) > 0 {
-		return fmt.Errorf("nothing imported:\n  %s", strings.Join(probs, "\n  "))
+		return false, fmt.Errorf("nothing imported:\n  %s", strings.Join(probs, "\n  "))
 	}
 	if checked == 0 {
-		return fmt.Errorf("nothing imported: --keyshield-check-keys %s holds no key", path)
+		return false, fmt.Errorf("nothing imported: --keyshield-check-keys %s holds no key", path)
 	}
 	if failed > 0 {
-		return fmt.Errorf("nothing imported: %d of %d check keys did not verify with the pepper in --keyshield-pepper-file: it is not the pepper these keys were hashed with (a keyshield app that sets none uses %q)", failed, checked, keyshieldPlaceholder)
+		return false, fmt.Errorf("nothing imported: %d of %d check keys did not verify with the pepper in --keyshield-pepper-file: it is not the pepper these keys were hashed with (a keyshield app that sets none uses %q)", failed, checked, keyshieldPlaceholder)
 	}
-	return nil
+	if encodings[true] > 0 && encodings[false] > 0 {
+		return false, fmt.Errorf("nothing imported: of the check keys with bcrypt hashes, %d match the HMAC digest given raw and %d given in hexadecimal digits: one keyshield app hashes one way", encodings[false], encodings[true])
+	}
+	return encodings[true] > 0, nil
 }
 
 // keyshieldKey turns a row into a keyward key with its hash kept as
