@@ -1,6 +1,7 @@
 package keyward
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -44,6 +45,13 @@ type Options struct {
 	// hash stays. For tools that must not change a deployment's hashing
 	// policy, such as the keyward CLI. False (the default) rehashes.
 	NoRehash bool
+	// LegacyFormatsRefresh is how long the legacy key formats recorded in
+	// the store (see [LegacyFormat]) are used before they are read again;
+	// 0 or less means DefaultLegacyRefresh. They are read only for key
+	// strings that are not native keys: a key imported by another process
+	// verifies here within this interval (and the cache's TTL) at the
+	// latest.
+	LegacyFormatsRefresh time.Duration
 	// ExpiryWarning is how long before a key expires [Service.WarnExpiring]
 	// emits key.expiring; 0 means DefaultExpiryWarning, a negative value
 	// turns the warnings off.
@@ -80,6 +88,7 @@ type Service struct {
 	rehashes map[string]bool // ids being rehashed; guarded by rehashMu
 	stopped  bool            // no rehash may start; guarded by rehashMu
 	rehashWG sync.WaitGroup
+	legacy   legacyState // formats of imported keys; see legacy.go
 
 	outcomes [numOutcomes]stripe.Counter // striped: every verification counts
 	scratch  sync.Pool                   // of *scratch
@@ -108,6 +117,7 @@ func New(store Store, hasher Hasher, opts *Options) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.legacy.refresh = cmp.Or(max(opts.LegacyFormatsRefresh, 0), DefaultLegacyRefresh)
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
 	}

@@ -126,6 +126,11 @@ func (e *ParseError) Error() string { return "keyward: malformed key: " + e.Reas
 // Is reports whether target is ErrMalformed.
 func (e *ParseError) Is(target error) bool { return target == ErrMalformed }
 
+// ChecksumOnly reports whether the string had the layout and characters of
+// a key and only its checksum was wrong: a mistyped native key, not a key
+// of another system's format (see [LegacyFormat]).
+func (e *ParseError) ChecksumOnly() bool { return e == errChecksum }
+
 // The parse errors are fixed values so that rejecting garbage allocates nothing.
 var (
 	errLength   = &ParseError{Reason: "wrong length"}

@@ -11,13 +11,15 @@ import (
 
 // Verify checks a presented key and, when every check passes, spends its
 // cost. The checks run in the contract's order and the first that fails is
-// the outcome: MALFORMED (no lookup is made), NOT_FOUND (unknown id or wrong
-// secret, which cost the same hash comparison), REVOKED, EXPIRED, DISABLED,
-// FORBIDDEN_ADDRESS, INSUFFICIENT_SCOPE (against the key's effective scopes:
-// its own and its roles'), RATE_LIMITED (any limit of the key or of its
-// owner), USAGE_EXCEEDED (the key's or the owner's credits), VALID. A
-// verification that fails a check spends nothing anywhere: no rate-limit
-// unit and no credit, of the key or of its owner.
+// the outcome: MALFORMED (neither a native key nor a key string in one of
+// the legacy formats recorded in the store, see [LegacyFormat]; no key
+// lookup is made), NOT_FOUND (unknown id or wrong secret, which cost the
+// same hash comparison), REVOKED, EXPIRED, DISABLED, FORBIDDEN_ADDRESS,
+// INSUFFICIENT_SCOPE (against the key's effective scopes: its own and its
+// roles'), RATE_LIMITED (any limit of the key or of its owner),
+// USAGE_EXCEEDED (the key's or the owner's credits), VALID. A verification
+// that fails a check spends nothing anywhere: no rate-limit unit and no
+// credit, of the key or of its owner.
 //
 // A failed verification is an outcome, not an error: the error is for the
 // store being unreachable (ErrUnavailable), a negative cost (ErrInvalid) or a
@@ -45,12 +47,22 @@ func (s *Service) verify(ctx context.Context, req *VerifyRequest, r *Result) err
 	}
 	tok, err := Parse(req.Key)
 	if err != nil {
-		s.finish(r, OutcomeMalformed)
-		return nil
+		// Not a native key: perhaps one imported from another system.
+		return s.verifyLegacy(ctx, req, r, start, cost)
 	}
+	return s.verifyKey(ctx, req, r, start, cost, tok, nil)
+}
+
+// verifyKey verifies the presented id and secret (tok; its Prefix is
+// checked against the key's for a native key string, legacy is nil then)
+// from the lookup on.
+func (s *Service) verifyKey(ctx context.Context, req *VerifyRequest, r *Result, start time.Time, cost int64, tok Token, legacy *LegacyFormat) error {
 	k, err := s.store.Get(ctx, tok.ID)
 	if errors.Is(err, ErrNotFound) {
 		s.checkUnknown(tok.Secret) // same work as a wrong secret
+		if legacy != nil {
+			s.checkLegacyDummy(legacy, "", tok.Secret)
+		}
 		s.notFound(ctx, start, r)
 		return nil
 	}
@@ -59,7 +71,10 @@ func (s *Service) verify(ctx context.Context, req *VerifyRequest, r *Result) err
 	}
 	ok, rehash := s.checkSecret(k, tok.Secret)
 	now := s.now()
-	if !ok || tok.Prefix != k.Prefix {
+	if !ok || (legacy == nil && tok.Prefix != k.Prefix) {
+		if legacy != nil {
+			s.checkLegacyDummy(legacy, k.Hash, tok.Secret)
+		}
 		// A guessing attempt shows up in the key's usage; the caller learns nothing.
 		s.usage.add(k.ID, k.Owner, OutcomeNotFound, false, now)
 		s.notFound(ctx, start, r)

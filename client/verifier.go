@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"strings"
 	"time"
 
@@ -33,10 +34,15 @@ type VerifierOptions struct {
 //
 // Only answers that spend nothing are reused: VALID for keys without rate
 // limits or credits, of their own or of their owner (those must be counted
-// by the server on every request), and rejections that do not depend on time (NOT_FOUND, REVOKED,
-// EXPIRED, DISABLED, FORBIDDEN_ADDRESS, INSUFFICIENT_SCOPE). Garbage is
-// rejected locally (MALFORMED) without a request. Verifications answered
-// from the cache are not counted in the server's usage.
+// by the server on every request), and rejections that do not depend on
+// time (MALFORMED, NOT_FOUND, REVOKED, EXPIRED, DISABLED, FORBIDDEN_ADDRESS,
+// INSUFFICIENT_SCOPE). A mistyped native key (a wrong checksum), an empty
+// string and one that cannot be a key (too long, spaces or control
+// characters) are rejected locally (MALFORMED) without a request. Other
+// strings that are not native keys go to the server, which alone knows the
+// formats of keys imported from other systems (keyshield,
+// fastapi_simple_security). Verifications answered from the cache are not
+// counted in the server's usage.
 type Verifier struct {
 	c          *Client
 	ttl, stale time.Duration
@@ -104,7 +110,7 @@ func reusable(r keyward.Result) bool {
 	case keyward.OutcomeValid:
 		return r.Key != nil && r.Key.RateLimit == nil && len(r.Key.RateLimits) == 0 && r.Key.Remaining == nil &&
 			len(r.RateLimits()) == 0 && r.RateLimit.Limit == 0 && r.OwnerRemaining < 0
-	case keyward.OutcomeNotFound, keyward.OutcomeRevoked, keyward.OutcomeExpired, keyward.OutcomeDisabled,
+	case keyward.OutcomeMalformed, keyward.OutcomeNotFound, keyward.OutcomeRevoked, keyward.OutcomeExpired, keyward.OutcomeDisabled,
 		keyward.OutcomeForbiddenAddress, keyward.OutcomeInsufficientScope:
 		return true
 	}
@@ -115,7 +121,7 @@ func reusable(r keyward.Result) bool {
 // the server is unreachable, cached answers younger than StaleTTL are
 // reused; a request with no cached answer returns the error.
 func (v *Verifier) Verify(ctx context.Context, req keyward.VerifyRequest) (keyward.Result, error) {
-	if _, err := keyward.Parse(req.Key); err != nil {
+	if _, err := keyward.Parse(req.Key); err != nil && !maybeLegacy(req.Key, err) {
 		return keyward.Result{Outcome: keyward.OutcomeMalformed, Remaining: -1}, nil
 	}
 	k := cacheKey(req)
@@ -137,4 +143,24 @@ func (v *Verifier) Verify(ctx context.Context, req keyward.VerifyRequest) (keywa
 		v.cache.Invalidate(k)
 	}
 	return res, nil
+}
+
+// maxLegacyKey bounds the strings sent to the server that are not native
+// keys: a legacy key string is a prefix, a 16-character id and a secret of
+// at most keyward.MaxLegacySecretLength.
+const maxLegacyKey = 64 + 8 + keyward.IDLength + keyward.MaxLegacySecretLength
+
+// maybeLegacy reports whether key, which is not a native key (err says
+// why), might be one of another system's format that the server accepts.
+func maybeLegacy(key string, err error) bool {
+	var pe *keyward.ParseError
+	if errors.As(err, &pe) && pe.ChecksumOnly() || key == "" || len(key) > maxLegacyKey {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] <= ' ' || key[i] > '~' {
+			return false
+		}
+	}
+	return true
 }

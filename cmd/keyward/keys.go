@@ -39,6 +39,7 @@ type keysOptions struct {
 type keysEnv struct {
 	svc     *keyward.Service
 	store   keyward.Store
+	hasher  keyward.Hasher   // the Service's, for imports that hash plaintext keys
 	peppers []keyhash.Pepper // the configured peppers, current first
 	close   cleanup
 	ctx     context.Context
@@ -273,7 +274,7 @@ func (e *keysEnv) startService(o *keysOptions, base keyward.Store, peppers []key
 	if err != nil {
 		return err
 	}
-	e.svc = svc
+	e.svc, e.hasher = svc, hasher
 	e.close = append(e.close, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

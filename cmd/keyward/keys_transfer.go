@@ -79,18 +79,40 @@ func exportKeys(env *keysEnv, out io.Writer, withHashes bool) error {
 
 func (a *app) keysImport(o *keysOptions) *cobra.Command {
 	var progress bool
+	lf := &legacyFlags{}
 	cmd := &cobra.Command{
 		Use:   "import [FILE|-]",
-		Short: "Import keys from JSON lines made by keys export --with-hashes",
+		Short: "Import keys exported by keyward, or from keyshield or fastapi_simple_security",
 		Long: `Import keys from JSON lines made by keys export --with-hashes (standard input when
 FILE is - or missing). Every line is checked before anything is written; keys whose id
 exists already are skipped, so importing the same file twice changes nothing. The keys
 verify only with the pepper they were hashed with. A SQLite database that does not
 exist yet is created and migrated (its pepper must be configured or beside it already).
-A progress bar shows on a terminal (--progress forces it).`,
-		Example: `  keyward keys import keys.jsonl --database-url postgres://keyward@db/keyward`,
-		Args:    cobra.MaximumNArgs(1),
+A progress bar shows on a terminal (--progress forces it).
+
+--from-keyshield and --from-simple-security move the keys of those FastAPI libraries
+without reissuing any: their key strings keep verifying everywhere keyward verifies, on
+every instance, with no flag (the formats are recorded in the database; a running
+server accepts them within its --cache-ttl). keyshield's hashes are kept and upgraded to
+keyward's hasher on each key's first use; its pepper is stored sealed with keyward's.
+fastapi_simple_security's plaintext keys are hashed at once and never stored. Rows
+keyward cannot use are refused with a reason; the others are written in one
+transaction, and ids already present are skipped, so a second run imports nothing.
+A new SQLite database gets a random pepper beside it, as with keys create.`,
+		Example: `  keyward keys import keys.jsonl --database-url postgres://keyward@db/keyward
+  keyward keys import --from-keyshield sqlite:///./keys.db --keyshield-pepper-file pepper.txt \
+      --keyshield-check-keys my-keys.txt
+  keyward keys import --from-keyshield postgres://app@db/app --keyshield-format acme. \
+      --keyshield-pepper-file pepper.txt --keyshield-check-keys my-keys.txt
+  keyward keys import --from-simple-security /app/sqlite.db`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if lf.given() {
+				return a.importLegacy(cmd.Context(), o, lf, args, progress)
+			}
+			if err := lf.stray(); err != nil {
+				return err
+			}
 			var in io.Reader = a.stdin
 			if len(args) == 1 && args[0] != "-" {
 				f, err := os.Open(args[0])
@@ -118,6 +140,7 @@ A progress bar shows on a terminal (--progress forces it).`,
 		},
 	}
 	cmd.Flags().BoolVar(&progress, "progress", false, "show a progress bar even when standard error is not a terminal")
+	lf.register(cmd.Flags())
 	return cmd
 }
 

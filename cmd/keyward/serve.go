@@ -338,7 +338,10 @@ func (a *app) assemble(ctx context.Context, c serveConfig, in serveInputs, base 
 		return nil, nil, err
 	}
 	done.add(func() { cached.Close() }) // closes the store too, last
-	opts := &keyward.Options{Limiter: limiter, Logger: log, UsageFlushInterval: c.usageFlush, LookupTime: cached.LookupTime}
+	opts := &keyward.Options{Limiter: limiter, Logger: log, UsageFlushInterval: c.usageFlush, LookupTime: cached.LookupTime,
+		// Legacy key formats recorded by a keys import reach this server as
+		// keys written by the CLI do: within --cache-ttl.
+		LegacyFormatsRefresh: c.cacheTTL}
 	c.serviceEvents(opts, startDispatcher(base, log, done)) // the dispatcher stops after the Service, before the store
 	svc, err := keyward.New(cached, hasher, opts)
 	if err != nil {

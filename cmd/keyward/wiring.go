@@ -140,7 +140,7 @@ func writeNewPepper(path string) error {
 
 // buildHasher returns a hasher that hashes with the chosen scheme and
 // verifies hashes of every scheme (so a change of --hasher keeps old keys
-// working and rehashes them on use). The slow schemes need no memo of their
+// working and rehashes them on use), and those imported from keyshield. The slow schemes need no memo of their
 // own: keys verified through the cache remember their secret (see
 // keyward.Key.EnableVerifyMemo), so a slow hash runs once per key per load.
 func buildHasher(scheme string, peppers []keyhash.Pepper) (keyward.Hasher, error) {
@@ -156,13 +156,17 @@ func buildHasher(scheme string, peppers []keyhash.Pepper) (keyward.Hasher, error
 	if err != nil {
 		return nil, err
 	}
+	ks, err := keyhash.NewKeyshield(peppers...) // keys imported from keyshield, until their first use
+	if err != nil {
+		return nil, err
+	}
 	switch scheme {
 	case "", "hmac", "hmac-sha256":
-		return keyhash.NewMulti(hm, ar, bc)
+		return keyhash.NewMulti(hm, ar, bc, ks)
 	case "argon2id":
-		return keyhash.NewMulti(ar, hm, bc)
+		return keyhash.NewMulti(ar, hm, bc, ks)
 	case "bcrypt":
-		return keyhash.NewMulti(bc, hm, ar)
+		return keyhash.NewMulti(bc, hm, ar, ks)
 	default:
 		return nil, checkHasher(scheme)
 	}

@@ -132,10 +132,10 @@ func TestRejectionTimingAtLowRate(t *testing.T) {
 	t.Errorf("an attacker can tell a cached id from an unknown one: every attempt failed:\n%s", strings.Join(failures, "\n"))
 }
 
-// skipTiming skips a timing test in -short runs and under the race
-// detector, whose instrumentation (milliseconds per request) and the
-// packages tested beside it drown the differences these tests look for;
-// make test runs them again without -race, alone.
+// skipTiming skips a timing test in -short runs and in a -race run, where
+// the packages tested beside it (go test runs packages in parallel) drown
+// the differences these tests look for; make test runs them again in a
+// process without -race, with nothing else running.
 func skipTiming(t *testing.T, what string) {
 	t.Helper()
 	if testing.Short() {

@@ -85,9 +85,15 @@ def _start(binary: Path, tmp: Path, token: str) -> Tuple[subprocess.Popen, str, 
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def keyward_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The keyward binary built from the tree (or KEYWARD_BIN)."""
+    return _build(tmp_path_factory.mktemp("bin"))
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, keyward_binary: Path) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("keyward")
-    binary = _build(tmp)
+    binary = keyward_binary
     token = secrets.token_urlsafe(36)
     err: Exception = RuntimeError("not started")
     for _ in range(3):  # another process may take the free port first

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward"
+)
+
+// simpleRow is one row of fastapi_simple_security's table.
+type simpleRow struct {
+	n                               int
+	key, name                       string
+	active, neverExpire             bool
+	expiration, creation, lastQuery *time.Time
+	queries                         int64
+	err                             error
+}
+
+// readSimpleSecurity reads every row of fastapi_simple_security's table:
+// api_key, is_active, never_expire, latest_query_date, total_queries, and
+// expiration_date (1.x) or creation_date (older versions, whose keys expire
+// a fixed number of days after creation); name (added later) may be
+// missing. It reports whether the table has creation_date instead of
+// expiration_date.
+func readSimpleSecurity(ctx context.Context, src *legacySource, table string) (rows []simpleRow, byCreation bool, err error) {
+	cols, err := src.columns(ctx, table)
+	if err != nil {
+		return nil, false, err
+	}
+	what := "fastapi_simple_security's table"
+	if err := checkColumns(src, table, what, cols, "api_key", "is_active", "never_expire", "latest_query_date", "total_queries"); err != nil {
+		return nil, false, err
+	}
+	sel := []string{"api_key", "is_active", "never_expire", "latest_query_date", "total_queries", "expiration_date", "NULL"}
+	switch {
+	case cols["expiration_date"]:
+	case cols["creation_date"]:
+		sel[5], byCreation = "creation_date", true
+	default:
+		return nil, false, checkColumns(src, table, what, cols, "expiration_date")
+	}
+	if cols["name"] {
+		sel[6] = "name"
+	}
+	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + quoteIdent(table) + " ORDER BY api_key"
+	res, err := src.db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, false, fmt.Errorf("reading %s in %s: %v", table, src.name, err)
+	}
+	defer res.Close()
+	for res.Next() {
+		v := make([]any, len(sel))
+		ptrs := make([]any, len(v))
+		for i := range v {
+			ptrs[i] = &v[i]
+		}
+		if err := res.Scan(ptrs...); err != nil {
+			return nil, false, fmt.Errorf("reading %s in %s: %v", table, src.name, err)
+		}
+		rows = append(rows, simpleRowOf(len(rows)+1, v, byCreation))
+	}
+	if err := res.Err(); err != nil {
+		return nil, false, fmt.Errorf("reading %s in %s: %v", table, src.name, err)
+	}
+	return rows, byCreation, nil
+}
+
+func simpleRowOf(n int, v []any, byCreation bool) simpleRow {
+	r := simpleRow{n: n, key: valueString(v[0]), name: valueString(v[6])}
+	var errs []string
+	note := func(col string, err error) {
+		if err != nil {
+			errs = append(errs, col+": "+err.Error())
+		}
+	}
+	var err error
+	r.active, err = valueBool(v[1])
+	note("is_active", err)
+	r.neverExpire, err = valueBool(v[2])
+	note("never_expire", err)
+	r.lastQuery, err = valueTime(v[3])
+	note("latest_query_date", err)
+	r.queries, err = valueInt(v[4])
+	note("total_queries", err)
+	if byCreation {
+		r.creation, err = valueTime(v[5])
+		note("creation_date", err)
+	} else {
+		r.expiration, err = valueTime(v[5])
+		note("expiration_date", err)
+	}
+	if len(errs) > 0 {
+		r.err = fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return r
+}
+
+// simpleKey turns a row into a keyward key whose hash is made now from the
+// plaintext key (which is never stored), or says why it cannot be imported.
+// A table with creation_date gives keys lifetime after their creation, as
+// fastapi_simple_security did (FAST_API_SIMPLE_SECURITY_AUTOMATIC_EXPIRATION).
+func simpleKey(r simpleRow, hasher keyward.Hasher, lifetime time.Duration, prefix string) (*keyward.Key, string) {
+	if r.err != nil {
+		return nil, r.err.Error()
+	}
+	f := keyward.LegacyFormat{Kind: keyward.LegacySimpleSecurity}
+	id, secret, ok := f.Parse(r.key)
+	if !ok {
+		return nil, "api_key is not a UUID, the form fastapi_simple_security gives its keys: keyward would not recognise it"
+	}
+	k := &keyward.Key{ID: id, Prefix: prefix, Name: r.name, Enabled: r.active, LastUsedAt: r.lastQuery}
+	switch {
+	case r.neverExpire:
+	case r.creation != nil:
+		t := r.creation.Add(lifetime)
+		k.ExpiresAt = &t
+	case r.expiration != nil:
+		k.ExpiresAt = r.expiration
+	default:
+		return nil, "never_expire is 0 but the row has no expiration_date (or creation_date)"
+	}
+	if r.creation != nil {
+		k.CreatedAt = *r.creation
+	}
+	if k.Name == "" {
+		k.Name = "imported from fastapi_simple_security"
+	}
+	k.Metadata, _ = json.Marshal(map[string]any{"imported_from": "fastapi_simple_security", "imported_total_queries": r.queries})
+	hash, err := hasher.Hash(secret)
+	if err != nil {
+		return nil, "hashing the key: " + err.Error()
+	}
+	k.Hash = hash
+	return k, ""
+}
