@@ -310,13 +310,15 @@ func (s *Store) Rotate(ctx context.Context, id string, fn func(old *keyward.Key)
 	return nil, nil, s.fail(err, "rotate key", id)
 }
 
-// errDeleteNotFound rolls back a delete of a missing key.
+// errDeleteNotFound rolls back a delete of a missing row.
 var errDeleteNotFound = errors.New("postgres: nothing deleted")
 
-// Delete removes the key and appends a in one transaction.
-func (s *Store) Delete(ctx context.Context, id string, a *keyward.AuditEntry) error {
+// deleteRow runs query (a DELETE of one row by arg) and appends a in one
+// transaction; missing is the error for a row that is not there, what names
+// the operation in other errors.
+func (s *Store) deleteRow(ctx context.Context, query, arg string, a *keyward.AuditEntry, missing func() error, what string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM keys WHERE id = $1`, id)
+		tag, err := tx.Exec(ctx, query, arg)
 		if err != nil {
 			return err
 		}
@@ -329,9 +331,14 @@ func (s *Store) Delete(ctx context.Context, id string, a *keyward.AuditEntry) er
 	case err == nil:
 		return nil
 	case errors.Is(err, errDeleteNotFound):
-		return notFound(id)
+		return missing()
 	}
-	return s.fail(err, "delete key", id)
+	return s.fail(err, what, arg)
+}
+
+// Delete removes the key and appends a in one transaction.
+func (s *Store) Delete(ctx context.Context, id string, a *keyward.AuditEntry) error {
+	return s.deleteRow(ctx, `DELETE FROM keys WHERE id = $1`, id, a, func() error { return notFound(id) }, "delete key")
 }
 
 // Counts counts the keys per status at now in one query.

@@ -201,21 +201,5 @@ func byName(query string, f keyward.NameFilter) (string, []any) {
 
 // DeleteOwner deletes the record and appends a in one transaction.
 func (s *Store) DeleteOwner(ctx context.Context, name string, a *keyward.AuditEntry) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM owners WHERE name = $1`, name)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return errDeleteNotFound
-		}
-		return appendAudit(ctx, tx, a)
-	})
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, errDeleteNotFound):
-		return ownerNotFound(name)
-	}
-	return s.fail(err, "delete owner", name)
+	return s.deleteRow(ctx, `DELETE FROM owners WHERE name = $1`, name, a, func() error { return ownerNotFound(name) }, "delete owner")
 }

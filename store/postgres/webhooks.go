@@ -109,23 +109,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, id string, fn func(*keyward.W
 // DeleteWebhook deletes the endpoint; its deliveries and attempts go with
 // it (ON DELETE CASCADE).
 func (s *Store) DeleteWebhook(ctx context.Context, id string, a *keyward.AuditEntry) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM webhooks WHERE id = $1`, id)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return errDeleteNotFound
-		}
-		return appendAudit(ctx, tx, a)
-	})
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, errDeleteNotFound):
-		return webhookNotFound(id)
-	}
-	return s.fail(err, "delete webhook", id)
+	return s.deleteRow(ctx, `DELETE FROM webhooks WHERE id = $1`, id, a, func() error { return webhookNotFound(id) }, "delete webhook")
 }
 
 // ListAttempts reads the endpoint's attempts, newest first.
