@@ -131,7 +131,11 @@ func buildProblems() []problem {
 func WriteResult(w http.ResponseWriter, res keyward.Result) (passed bool) {
 	switch o := res.Outcome; o {
 	case keyward.OutcomeValid:
-		setResultHeaders(w.Header(), &res)
+		// w.Header() only when there is a header to set: net/http copies
+		// the header map of every response whose handler asked for it.
+		if res.NumRateLimits() > 0 || res.RateLimit.Limit > 0 {
+			setResultHeaders(w.Header(), &res)
+		}
 		return true
 	case keyward.OutcomeInsufficientScope:
 		writeInsufficientScope(w, res.MissingScope)
