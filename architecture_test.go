@@ -10,8 +10,8 @@ import (
 // allowedEdges are the imports between keyward's library packages that
 // ARCHITECTURE.md allows, besides every package importing the root.
 var allowedEdges = map[string][]string{
-	"":                      {"internal/stripe"},
-	"cache":                 {"internal/stripe"},
+	"":                      {"internal/pace", "internal/stripe"},
+	"cache":                 {"internal/pace", "internal/stripe"},
 	"cache/redis":           {"cache"},
 	"ratelimit/redis":       {"ratelimit"},
 	"ratelimit/limitertest": {"ratelimit"},
@@ -30,7 +30,8 @@ func wiring(pkg string) bool {
 
 // TestImportsFollowArchitecture checks the import rule of ARCHITECTURE.md
 // against go list: library packages import the root and the edges of the
-// table only, the root imports the standard library (and internal/stripe),
+// table only, the root imports the standard library (and internal/pace and
+// internal/stripe),
 // and nothing imports cmd/.
 func TestImportsFollowArchitecture(t *testing.T) {
 	const mod = "github.com/keyward/keyward"

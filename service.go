@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keyward/keyward/internal/pace"
 	"github.com/keyward/keyward/internal/stripe"
 )
 
@@ -37,6 +38,11 @@ type Options struct {
 	// so that an answer from memory (a cached key with a wrong secret, an id
 	// the cache knows does not exist) takes as long as one that read the
 	// store: timing tells a caller without the secret nothing about the id.
+	// The Service also keeps the time each NOT_FOUND took before its wait
+	// and holds every answer at least as long as the 99th percentile of
+	// those, so that no path, memory or store, answers sooner than the
+	// slowest usually does; the cache's lookup time alone would go stale
+	// when few ids reach the store (its Bloom filter answers for them).
 	// Set it whenever the Store caches; without a cache every NOT_FOUND
 	// reads the store and costs the same anyway.
 	LookupTime func() time.Duration
@@ -76,6 +82,7 @@ type Service struct {
 	prefix   string
 	log      *slog.Logger
 	lookup   func() time.Duration // see Options.LookupTime; nil: no pacing
+	rejected pace.Window          // the work of recent NOT_FOUND answers, before their wait
 	noRehash bool
 	dummy    string   // hash of a throwaway secret: unknown ids cost a real comparison
 	dummySum [32]byte // the dummy secret's SHA-256: unknown ids compare digests as known ones do

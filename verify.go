@@ -303,11 +303,15 @@ func (s *Service) release(ctx context.Context, plan *limitPlan, cost int64, now 
 }
 
 // notFound answers NOT_FOUND, paced (see Options.LookupTime): never sooner
-// than a store lookup takes after start, and always behind a timer, so that
-// every NOT_FOUND answer has the same shape in time whatever path found it.
+// after start than a store lookup takes, nor than the 99th percentile of
+// what recent NOT_FOUND answers took before their wait, and always behind a
+// timer, so that every NOT_FOUND answer has the same shape in time whatever
+// path found it.
 func (s *Service) notFound(ctx context.Context, start time.Time, r *Result) {
 	if s.lookup != nil {
-		wait := max(time.Until(start.Add(s.lookup())), time.Nanosecond)
+		worked := time.Since(start)
+		s.rejected.TryAdd(worked) // under a flood, a sample is enough
+		wait := max(max(s.lookup(), s.rejected.P99())-worked, time.Nanosecond)
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:

@@ -52,6 +52,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/pace"
 	"github.com/keyward/keyward/internal/stripe"
 )
 
@@ -113,7 +114,7 @@ type Store struct {
 	stop                   chan struct{}
 	done                   sync.WaitGroup
 	outage                 atomic.Bool
-	lookups                lookupTimes
+	lookups                pace.Window    // the durations of the latest store lookups
 	hits                   stripe.Counter // striped: every hit counts
 	misses, stales         atomic.Uint64
 	negHits, budgetDenials atomic.Uint64

@@ -92,7 +92,7 @@ func (s *Store) fetch(ctx context.Context, id string) (*keyward.Key, error) {
 	began := time.Now()
 	k, err := s.next.Get(lctx, id)
 	if err == nil || errors.Is(err, keyward.ErrNotFound) {
-		s.lookups.add(time.Since(began)) // failures say nothing of a lookup's time
+		s.lookups.Add(time.Since(began)) // failures say nothing of a lookup's time
 	}
 	if err != nil {
 		if errors.Is(err, keyward.ErrNotFound) {
