@@ -119,7 +119,7 @@ func TestRejectionTimingAtLowRate(t *testing.T) {
 	// for long enough to move a test at p = 0.001; a leak moves every
 	// attempt. So the test fails only when all attempts tell the two kinds
 	// apart.
-	const attempts = 3
+	const attempts = 5
 	var failures []string
 	for i := range attempts {
 		problem := lowRateAttempt(t, s.URL, tok)
