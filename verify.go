@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -304,22 +305,56 @@ func (s *Service) release(ctx context.Context, plan *limitPlan, cost int64, now 
 
 // notFound answers NOT_FOUND, paced (see Options.LookupTime): never sooner
 // after start than a store lookup takes, nor than the 99th percentile of
-// what recent NOT_FOUND answers took before their wait, and always behind a
-// timer, so that every NOT_FOUND answer has the same shape in time whatever
-// path found it.
+// what recent NOT_FOUND answers took before their wait, so that every
+// NOT_FOUND answer has the same shape in time whatever path found it.
 func (s *Service) notFound(ctx context.Context, start time.Time, r *Result) {
 	if s.lookup != nil {
 		worked := time.Since(start)
 		s.rejected.TryAdd(worked) // under a flood, a sample is enough
-		wait := max(max(s.lookup(), s.rejected.P99())-worked, time.Nanosecond)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-		}
+		s.holdUntil(ctx, start.Add(max(s.lookup(), s.rejected.P99())))
 	}
 	s.finish(r, OutcomeNotFound)
+}
+
+// spinWindow is how long before its deadline a paced answer stops sleeping
+// and spins. Waking from a long sleep costs more than from a short one (an
+// idle processor, or a virtual machine's, sleeps deeper), so a path that
+// slept the whole wait would answer later than one that worked most of it;
+// ending every wait awake removes that difference.
+const spinWindow = 500 * time.Microsecond
+
+// holdUntil returns at deadline (or when ctx ends): asleep until shortly
+// before it, then spinning. One answer spins at a time; others wait on a
+// timer to the end, so that a flood of NOT_FOUND answers costs no more CPU
+// than before (processors busy with it do not sleep deeply anyway).
+func (s *Service) holdUntil(ctx context.Context, deadline time.Time) {
+	if !s.wait(ctx, time.Until(deadline)-spinWindow) {
+		return
+	}
+	if !s.spinning.CompareAndSwap(false, true) {
+		s.wait(ctx, time.Until(deadline))
+		return
+	}
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		runtime.Gosched()
+	}
+	s.spinning.Store(false)
+}
+
+// wait sleeps for d on a timer (not at all if d <= 0) and reports whether
+// it slept to the end rather than ctx ending first.
+func (s *Service) wait(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		t.Stop()
+		return false
+	}
 }
 
 // finish sets the outcome and counts it.
