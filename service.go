@@ -84,6 +84,7 @@ type Service struct {
 	lookup   func() time.Duration // see Options.LookupTime; nil: no pacing
 	rejected pace.Window          // the work of recent NOT_FOUND answers, before their wait
 	spinning atomic.Bool          // a paced answer is spinning to its deadline (see holdUntil)
+	held     atomic.Int64         // paced answers being held (see holdUntil)
 	noRehash bool
 	dummy    string   // hash of a throwaway secret: unknown ids cost a real comparison
 	dummySum [32]byte // the dummy secret's SHA-256: unknown ids compare digests as known ones do

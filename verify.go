@@ -324,14 +324,17 @@ func (s *Service) notFound(ctx context.Context, start time.Time, r *Result) {
 const spinWindow = 500 * time.Microsecond
 
 // holdUntil returns at deadline (or when ctx ends): asleep until shortly
-// before it, then spinning. One answer spins at a time; others wait on a
-// timer to the end, so that a flood of NOT_FOUND answers costs no more CPU
-// than before (processors busy with it do not sleep deeply anyway).
+// before it, then spinning, when it is the only answer being held. With
+// others held too (a flood of NOT_FOUND answers), it waits on a timer to the
+// end, so that a flood costs no CPU in spinning; processors busy with a
+// flood do not sleep deeply anyway.
 func (s *Service) holdUntil(ctx context.Context, deadline time.Time) {
+	s.held.Add(1)
+	defer s.held.Add(-1)
 	if !s.wait(ctx, time.Until(deadline)-spinWindow) {
 		return
 	}
-	if !s.spinning.CompareAndSwap(false, true) {
+	if s.held.Load() > 1 || !s.spinning.CompareAndSwap(false, true) {
 		s.wait(ctx, time.Until(deadline))
 		return
 	}
