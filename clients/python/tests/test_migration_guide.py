@@ -101,6 +101,20 @@ def _wait_http(url: str, proc: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"{url} does not answer:\n{log.read_text()[-3000:]}")
 
 
+def _stop(background: List[subprocess.Popen]) -> None:
+    """Stops the background commands (each in its own session), newest first."""
+    for proc in reversed(background):
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def test_migration_guide_word_by_word(keyward_binary: Path, tmp_path: Path) -> None:
     if shutil.which("curl") is None:
         pytest.skip("the guide uses curl, which is not installed (apt-get install curl)")
@@ -186,13 +200,4 @@ def test_migration_guide_word_by_word(keyward_binary: Path, tmp_path: Path) -> N
                 if want == 401:
                     assert r.headers["X-Keyward-Code"] == k["expect"], f"{label}: {r.headers}"
     finally:
-        for proc in reversed(background):
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        _stop(background)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Dict, List
 
 import pytest
 
-from test_migration_guide import _blocks, _commands, _free_port, _promised, _strip_comment, _wait_http
+from test_migration_guide import _blocks, _commands, _free_port, _promised, _stop, _strip_comment, _wait_http
 
 REPO = Path(__file__).resolve().parents[3]
 README = REPO / "clients" / "python" / "README.md"
@@ -108,13 +107,4 @@ def test_readme_fastapi_walkthrough(keyward_binary: Path, tmp_path: Path) -> Non
         assert len(answered) == 3, answered
         assert '"owner":"alice"' in answered[0].replace(" ", ""), answered[0]
     finally:
-        for proc in reversed(background):
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        _stop(background)
