@@ -111,7 +111,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // Store times the calls to the store it wraps: keyward_store_duration_seconds
-// and keyward_store_errors_total by operation. It is a keyward.Store: the
+// and keyward_store_errors_total by operation, and counts the rows usage
+// flushes write (keyward_usage_rows_written_total: one per key, minute and
+// outcome counted, and one last-used time per key). It is a keyward.Store: the
 // methods it does not time (owner and role administration, the background
 // id listing) pass through by embedding.
 type Store struct {
@@ -119,6 +121,8 @@ type Store struct {
 	next     keyward.Store
 	duration *prometheus.HistogramVec
 	errors   *prometheus.CounterVec
+	// usageCounts and usageLastUsed count the rows of usage batches written.
+	usageCounts, usageLastUsed prometheus.Counter
 }
 
 var _ keyward.Store = (*Store)(nil)
@@ -137,7 +141,12 @@ func InstrumentStore(next keyward.Store, reg prometheus.Registerer) (*Store, err
 			Help: "Failed store calls by operation (not-found and conflict answers are not failures).",
 		}, []string{"op"}),
 	}
-	for _, c := range []prometheus.Collector{s.duration, s.errors} {
+	rows := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "keyward_usage_rows_written_total",
+		Help: "Rows written by usage flushes: counts (one per key, minute and outcome) and last_used (one per key used since the last flush).",
+	}, []string{"kind"})
+	s.usageCounts, s.usageLastUsed = rows.WithLabelValues("counts"), rows.WithLabelValues("last_used")
+	for _, c := range []prometheus.Collector{s.duration, s.errors, rows} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -245,11 +254,15 @@ func (s *Store) GetRole(ctx context.Context, name string) (*keyward.Role, error)
 	return r, err
 }
 
-// RecordUsage times RecordUsage.
+// RecordUsage times RecordUsage and counts the rows of a batch written.
 func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
 	start := time.Now()
 	err := s.next.RecordUsage(ctx, b)
 	s.observe("record_usage", start, err)
+	if err == nil {
+		s.usageCounts.Add(float64(len(b.Counts)))
+		s.usageLastUsed.Add(float64(len(b.LastUsed)))
+	}
 	return err
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -61,6 +62,37 @@ func TestInstrumentStore(t *testing.T) {
 	}
 	if n, _ := testutil.GatherAndCount(reg, "keyward_store_errors_total"); n != 0 {
 		t.Errorf("a not-found answer counted as a store error")
+	}
+}
+
+func TestInstrumentStoreCountsUsageRows(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s, err := metrics.InstrumentStore(memory.New(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Minute)
+	b := keyward.UsageBatch{
+		Counts: []keyward.UsageCount{
+			{KeyID: "0123456789abcdef", Start: now, Outcome: keyward.OutcomeValid, Count: 5},
+			{KeyID: "0123456789abcdef", Start: now, Outcome: keyward.OutcomeRateLimited, Count: 1},
+			{KeyID: "fedcba9876543210", Start: now, Outcome: keyward.OutcomeValid, Count: 2},
+		},
+		LastUsed: map[string]time.Time{"0123456789abcdef": now, "fedcba9876543210": now},
+	}
+	for range 2 {
+		if err := s.RecordUsage(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := `
+# HELP keyward_usage_rows_written_total Rows written by usage flushes: counts (one per key, minute and outcome) and last_used (one per key used since the last flush).
+# TYPE keyward_usage_rows_written_total counter
+keyward_usage_rows_written_total{kind="counts"} 6
+keyward_usage_rows_written_total{kind="last_used"} 4
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "keyward_usage_rows_written_total"); err != nil {
+		t.Error(err)
 	}
 }
 
