@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -98,5 +99,21 @@ func TestUnknownVerbsAreBadUsage(t *testing.T) {
 	// A group without a verb still shows its help.
 	if code, out, _ := runCLI(t, nil, "keys"); code != 0 || !strings.Contains(out, "Available Commands:") {
 		t.Errorf("keyward keys: exit %d, %q; want its help, exit 0", code, out)
+	}
+}
+
+// TestCleanupDeferredSeesLaterAdds: serve defers done.run() before the
+// store, cache and Service are added; all of them must still close, last
+// added first.
+func TestCleanupDeferredSeesLaterAdds(t *testing.T) {
+	var order []int
+	func() {
+		var done cleanup
+		defer done.run()
+		done.add(func() { order = append(order, 1) })
+		done.add(func() { order = append(order, 2) })
+	}()
+	if !slices.Equal(order, []int{2, 1}) {
+		t.Errorf("deferred cleanup ran %v, want [2 1]", order)
 	}
 }

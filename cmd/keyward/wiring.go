@@ -186,8 +186,11 @@ type cleanup []func()
 
 func (c *cleanup) add(f func()) { *c = append(*c, f) }
 
-func (c cleanup) run() {
-	for i := len(c) - 1; i >= 0; i-- {
-		c[i]()
+// run calls the functions added so far, last first. Its pointer receiver
+// matters: "defer done.run()" must see what is added after the defer
+// statement (a value receiver would copy the list as it was then).
+func (c *cleanup) run() {
+	for i := len(*c) - 1; i >= 0; i-- {
+		(*c)[i]()
 	}
 }
