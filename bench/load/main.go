@@ -9,6 +9,8 @@
 //	go -C bench run ./load -keys 10000 -duration 10s
 //	go -C bench run ./load -keys 1000000 -json out/keys-1000000.json
 //	go -C bench run ./load -soak 10m -rate 2000      # heap must stay flat
+//	go -C bench run ./load -keys 100000 -database-url postgres://localhost/postgres
+//	go -C bench run ./load -keys 100000 -database-url postgres://... -instances 2 -redis-url redis://localhost:6379/0
 //
 // (go -C runs it in bench/, so relative paths start there.) It builds
 // keyward from the checkout that holds this file, wherever it runs.
@@ -62,6 +64,9 @@ type config struct {
 	rate        int
 	jsonOut     string
 	workdir     string
+	databaseURL string // "": SQLite; else a PostgreSQL server
+	instances   int
+	redisURL    string
 }
 
 // Result is one measured scenario.
@@ -79,18 +84,23 @@ type Result struct {
 	CacheHitRatio float64 `json:"cache_hit_ratio"`
 	Errors        int64   `json:"errors"`
 	Codes         map[int]int64
+	// UsageRowsPerSec is the usage rows (counts and last-used times) each
+	// instance wrote per second during the scenario.
+	UsageRowsPerSec []float64 `json:"usage_rows_per_second"`
 }
 
 // Report is what -json writes.
 type Report struct {
-	Keys     int               `json:"keys"`
-	CacheTTL string            `json:"cache_ttl"`
-	Mix      string            `json:"mix"`
-	Dist     string            `json:"dist"`
-	Results  []Result          `json:"results"`
-	Ratios   map[string]string `json:"ratios"`
-	Machine  string            `json:"machine"`
-	Soak     *SoakResult       `json:"soak,omitempty"`
+	Keys      int               `json:"keys"`
+	Store     string            `json:"store"`
+	Instances int               `json:"instances"`
+	CacheTTL  string            `json:"cache_ttl"`
+	Mix       string            `json:"mix"`
+	Dist      string            `json:"dist"`
+	Results   []Result          `json:"results"`
+	Ratios    map[string]string `json:"ratios"`
+	Machine   string            `json:"machine"`
+	Soak      *SoakResult       `json:"soak,omitempty"`
 }
 
 func main() {
@@ -108,7 +118,13 @@ func main() {
 	flag.IntVar(&c.rate, "rate", 2000, "requests per second in the soak")
 	flag.StringVar(&c.jsonOut, "json", "", "also write the results to this JSON file")
 	flag.StringVar(&c.workdir, "workdir", "", "where to keep the binary and databases (default: a temp dir; databases are reused by key count)")
+	flag.StringVar(&c.databaseURL, "database-url", "", "a postgres:// URL of a PostgreSQL server to run on, in a database keyward_load_<keys> made there (default: SQLite in -workdir)")
+	flag.IntVar(&c.instances, "instances", 1, "keyward serve processes sharing the database (more than 1 needs PostgreSQL and -redis-url); the load spreads over them")
+	flag.StringVar(&c.redisURL, "redis-url", "", "Redis shared by the instances (cache invalidations and rate limits)")
 	flag.Parse()
+	if c.instances > 1 && (c.databaseURL == "" || c.redisURL == "") {
+		log.Fatal("-instances above 1 needs -database-url (PostgreSQL) and -redis-url")
+	}
 	if c.valid+c.unknown+c.limited != 100 {
 		log.Fatal("-valid, -unknown and -limited must add up to 100")
 	}
@@ -137,16 +153,23 @@ func run(c config) error {
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %v\n%s", err, out)
 	}
-	db, secrets, err := seed(bin, work, c.keys)
+	var db string
+	var secrets []string
+	var err error
+	if c.databaseURL != "" {
+		db, secrets, err = seedPostgres(bin, work, c.databaseURL, c.keys)
+	} else {
+		db, secrets, err = seed(bin, work, c.keys)
+	}
 	if err != nil {
 		return err
 	}
-	srv, err := startServer(bin, db, c.cacheTTL, c.cacheSize)
+	srv, err := startCluster(bin, db, c.redisURL, c.instances, c.cacheTTL, c.cacheSize)
 	if err != nil {
 		return err
 	}
 	defer srv.stop()
-	limitedKeys, err := makeLimited(srv.url, 20)
+	limitedKeys, err := makeLimited(srv.servers[0].url, 20)
 	if err != nil {
 		return err
 	}
@@ -177,10 +200,14 @@ func run(c config) error {
 			return limitedKeys[r.IntN(len(limitedKeys))]
 		}
 	}
-	report := Report{Keys: c.keys, CacheTTL: c.cacheTTL, Dist: c.dist, Mix: fmt.Sprintf("valid %d%%, unknown %d%%, rate-limited %d%%", c.valid, c.unknown, c.limited),
+	storeName := "SQLite"
+	if c.databaseURL != "" {
+		storeName = "PostgreSQL"
+	}
+	report := Report{Keys: c.keys, Store: storeName, Instances: c.instances, CacheTTL: c.cacheTTL, Dist: c.dist, Mix: fmt.Sprintf("valid %d%%, unknown %d%%, rate-limited %d%%", c.valid, c.unknown, c.limited),
 		Ratios: map[string]string{}, Machine: fmt.Sprintf("%d CPUs, %s", runtime.NumCPU(), runtime.Version())}
 	if c.soak > 0 {
-		s, err := soak(srv, c, pick)
+		s, err := soak(srv.servers[0], c, pick)
 		report.Soak = &s
 		if err2 := write(c.jsonOut, report); err2 != nil {
 			return err2
@@ -189,7 +216,7 @@ func run(c config) error {
 	}
 	// Warm up: every valid key once would take long at 1M; warm what the
 	// load will use, at a bounded cost.
-	drive(srv.url, 5*time.Second, c.concurrency, "/v1/auth", pick)
+	drive(srv.urls(), 5*time.Second, c.concurrency, "/v1/auth", pick)
 	static := measure(srv, "static handler (/healthz)", c, "/healthz", nil)
 	auth := measure(srv, "/v1/auth (mixed keys)", c, "/v1/auth", pick)
 	validOnly := measure(srv, "/v1/auth (valid keys only)", c, "/v1/auth", validKey)
@@ -198,10 +225,14 @@ func run(c config) error {
 	base := (static.RPS + static2.RPS) / 2
 	report.Ratios["mixed / static"] = fmt.Sprintf("%.2f", auth.RPS/base)
 	report.Ratios["valid / static"] = fmt.Sprintf("%.2f", validOnly.RPS/base)
-	fmt.Printf("\nkeyward serve on loopback, %d keys in SQLite, %s key choice, cache TTL %s, %d connections, %s each (%s)\n", c.keys, c.dist, c.cacheTTL, c.concurrency, c.duration, report.Machine)
-	fmt.Printf("%-36s %10s %9s %9s %9s %12s %10s %s\n", "scenario", "req/s", "p50 ms", "p90 ms", "p99 ms", "allocs/req", "cache hit", "answers")
+	fmt.Printf("\nkeyward serve on loopback (%d instance(s)), %d keys in %s, %s key choice, cache TTL %s, %d connections, %s each (%s)\n", c.instances, c.keys, storeName, c.dist, c.cacheTTL, c.concurrency, c.duration, report.Machine)
+	fmt.Printf("%-36s %10s %9s %9s %9s %12s %10s %-22s %s\n", "scenario", "req/s", "p50 ms", "p90 ms", "p99 ms", "allocs/req", "cache hit", "usage rows/s each", "answers")
 	for _, r := range report.Results {
-		fmt.Printf("%-36s %10.0f %9.3f %9.3f %9.3f %12.1f %9.1f%% %v\n", r.Name, r.RPS, r.P50Ms, r.P90Ms, r.P99Ms, r.AllocsPerReq, 100*r.CacheHitRatio, r.Codes)
+		rows := make([]string, len(r.UsageRowsPerSec))
+		for i, v := range r.UsageRowsPerSec {
+			rows[i] = strconv.FormatFloat(v, 'f', 0, 64)
+		}
+		fmt.Printf("%-36s %10.0f %9.3f %9.3f %9.3f %12.1f %9.1f%% %-22s %v\n", r.Name, r.RPS, r.P50Ms, r.P90Ms, r.P99Ms, r.AllocsPerReq, 100*r.CacheHitRatio, strings.Join(rows, " "), r.Codes)
 	}
 	fmt.Printf("ratios: mixed / static %s, valid / static %s\n", report.Ratios["mixed / static"], report.Ratios["valid / static"])
 	return write(c.jsonOut, report)
@@ -230,12 +261,23 @@ func seed(bin, work string, n int) (string, []string, error) {
 	}
 	os.Remove(path)
 	log.Printf("seeding %d keys into %s", n, path)
-	p, _ := keyhash.NewPepper([]byte(pepper))
-	h, _ := keyhash.NewHMAC(p)
-	jsonl := path + ".jsonl"
-	f, err := os.Create(jsonl)
+	secrets, err := importKeys(bin, db, path+".jsonl", n)
 	if err != nil {
 		return "", nil, err
+	}
+	os.WriteFile(secretsPath, []byte(strings.Join(secrets, "\n")), 0o600)
+	return db, secrets, nil
+}
+
+// importKeys makes n keys, writes them to jsonl and imports them into the
+// database at db (migrated first) with keys import, which is much faster
+// than n API calls; it returns up to 100,000 of their secrets.
+func importKeys(bin, db, jsonl string, n int) ([]string, error) {
+	p, _ := keyhash.NewPepper([]byte(pepper))
+	h, _ := keyhash.NewHMAC(p)
+	f, err := os.Create(jsonl)
+	if err != nil {
+		return nil, err
 	}
 	w := bufio.NewWriter(f)
 	enc := json.NewEncoder(w)
@@ -261,12 +303,11 @@ func seed(bin, work string, n int) (string, []string, error) {
 		cmd := exec.Command(bin, args...)
 		cmd.Env = env
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", nil, fmt.Errorf("keyward %s: %v\n%s", args[0], err, out)
+			return nil, fmt.Errorf("keyward %s: %v\n%s", args[0], err, out)
 		}
 	}
 	os.Remove(jsonl)
-	os.WriteFile(secretsPath, []byte(strings.Join(secrets, "\n")), 0o600)
-	return db, secrets, nil
+	return secrets, nil
 }
 
 type server struct {
@@ -282,9 +323,12 @@ func freePort() int {
 
 // startServer runs keyward serve with warn-level logs (no access log line per
 // request, which would otherwise dominate the measurement).
-func startServer(bin, db, cacheTTL string, cacheSize int) (*server, error) {
+func startServer(bin, db, redisURL, cacheTTL string, cacheSize int) (*server, error) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort())
 	args := []string{"serve", "--addr", addr, "--database-url", db, "--admin-token", adminToken, "--log-level", "warn", "--cache-ttl", cacheTTL}
+	if redisURL != "" {
+		args = append(args, "--redis-url", redisURL)
+	}
 	if cacheSize > 0 {
 		args = append(args, "--cache-size", strconv.Itoa(cacheSize))
 	}
@@ -360,8 +404,9 @@ func metric(url, name string) float64 {
 }
 
 // drive sends requests from conc workers for d, each with a key from pick
-// (nil: no key), and returns the latencies and the status counts.
-func drive(url string, d time.Duration, conc int, path string, pick func(*rand.Rand) string) ([]time.Duration, map[int]int64, int64) {
+// (nil: no key), worker w to urls[w%len(urls)], and returns the latencies
+// and the status counts.
+func drive(urls []string, d time.Duration, conc int, path string, pick func(*rand.Rand) string) ([]time.Duration, map[int]int64, int64) {
 	tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}
 	client := &http.Client{Transport: tr}
 	defer tr.CloseIdleConnections()
@@ -374,6 +419,7 @@ func drive(url string, d time.Duration, conc int, path string, pick func(*rand.R
 	for w := range conc {
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(w), 99))
+			url := urls[w%len(urls)]
 			local := make([]time.Duration, 0, 1<<16)
 			lc := map[int]int64{}
 			for time.Now().Before(deadline) {
@@ -404,15 +450,19 @@ func drive(url string, d time.Duration, conc int, path string, pick func(*rand.R
 	return lat, codes, errs.Load()
 }
 
-func measure(s *server, name string, c config, path string, pick func(*rand.Rand) string) Result {
+func measure(s *cluster, name string, c config, path string, pick func(*rand.Rand) string) Result {
 	const hitsName, missesName = `keyward_cache_requests_total{result="hit"}`, `keyward_cache_requests_total{result="miss"}`
-	mallocs := metric(s.url, "go_memstats_mallocs_total")
-	hits, misses := metric(s.url, hitsName), metric(s.url, missesName)
+	mallocs := s.sum("go_memstats_mallocs_total")
+	hits, misses := s.sum(hitsName), s.sum(missesName)
+	rows := s.usageRows()
 	start := time.Now()
-	lat, codes, errs := drive(s.url, c.duration, c.concurrency, path, pick)
+	lat, codes, errs := drive(s.urls(), c.duration, c.concurrency, path, pick)
 	elapsed := time.Since(start)
-	allocs := metric(s.url, "go_memstats_mallocs_total") - mallocs
-	hits, misses = metric(s.url, hitsName)-hits, metric(s.url, missesName)-misses
+	allocs := s.sum("go_memstats_mallocs_total") - mallocs
+	hits, misses = s.sum(hitsName)-hits, s.sum(missesName)-misses
+	for i, v := range s.usageRows() {
+		rows[i] = (v - rows[i]) / elapsed.Seconds()
+	}
 	ratio := 0.0
 	if hits+misses > 0 {
 		ratio = hits / (hits + misses)
@@ -427,7 +477,7 @@ func measure(s *server, name string, c config, path string, pick func(*rand.Rand
 	n := int64(len(lat))
 	log.Printf("%s: %d requests", name, n)
 	return Result{Name: name, Keys: c.keys, Requests: n, RPS: float64(n) / elapsed.Seconds(), P50Ms: q(0.5), P90Ms: q(0.9), P99Ms: q(0.99),
-		AllocsPerReq: allocs / float64(max(n, 1)), CacheHitRatio: ratio, Errors: errs, Codes: codes}
+		AllocsPerReq: allocs / float64(max(n, 1)), CacheHitRatio: ratio, Errors: errs, Codes: codes, UsageRowsPerSec: rows}
 }
 
 // SoakResult is the heap in use over a soak.
