@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -243,21 +242,7 @@ func parsePHCArgon(s string) (phcArgon, error) {
 	seen := 0
 	for _, kv := range strings.Split(parts[3], ",") {
 		k, v, _ := strings.Cut(kv, "=")
-		n, err := strconv.ParseUint(v, 10, 32)
-		if err != nil {
-			return phcArgon{}, bad
-		}
-		switch k {
-		case "m":
-			a.params.Memory = uint32(n)
-		case "t":
-			a.params.Iterations = uint32(n)
-		case "p":
-			if n > 255 {
-				return phcArgon{}, bad
-			}
-			a.params.Parallelism = uint8(n)
-		default:
+		if !setArgonParam(&a.params, k, v) {
 			return phcArgon{}, bad
 		}
 		seen++

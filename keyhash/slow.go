@@ -98,6 +98,30 @@ func (a *Argon2id) Verify(secret, encoded string) (ok, rehash bool) {
 	return true, h.params != a.params || h.pepper != a.pepperID()
 }
 
+// setArgonParam sets the parameter k ("m", "t" or "p") of a PHC argon2
+// string to the decimal v; it reports false for another key, a value that is
+// not a number, or a parallelism over 255.
+func setArgonParam(p *Argon2Params, k, v string) bool {
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil {
+		return false
+	}
+	switch k {
+	case "m":
+		p.Memory = uint32(n)
+	case "t":
+		p.Iterations = uint32(n)
+	case "p":
+		if n > 255 {
+			return false
+		}
+		p.Parallelism = uint8(n)
+	default:
+		return false
+	}
+	return true
+}
+
 type argonHash struct {
 	params    Argon2Params
 	pepper    string
@@ -118,21 +142,7 @@ func parseArgon(encoded string) (argonHash, error) {
 			h.pepper = v
 			continue
 		}
-		n, err := strconv.ParseUint(v, 10, 32)
-		if err != nil {
-			return argonHash{}, bad
-		}
-		switch k {
-		case "m":
-			h.params.Memory = uint32(n)
-		case "t":
-			h.params.Iterations = uint32(n)
-		case "p":
-			if n > 255 {
-				return argonHash{}, bad
-			}
-			h.params.Parallelism = uint8(n)
-		default:
+		if !setArgonParam(&h.params, k, v) {
 			return argonHash{}, bad
 		}
 	}

@@ -16,30 +16,18 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"log"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
+	"github.com/keyward/keyward/bench/internal/harness"
 )
 
 const (
@@ -83,11 +71,6 @@ func main() {
 	}
 }
 
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
 func measure(c config) error {
 	work := c.workdir
 	if work == "" {
@@ -98,24 +81,23 @@ func measure(c config) error {
 		defer os.RemoveAll(dir)
 		work = dir
 	}
-	bin := filepath.Join(work, "keyward")
-	log.Printf("building keyward (without -race) into %s", bin)
-	build := exec.Command("go", "build", "-o", bin, "./cmd/keyward")
-	build.Dir = repoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
+	bin, err := harness.Build(work)
+	if err != nil {
+		return err
 	}
 	srv, err := start(bin, work)
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
-	key, err := createKey(srv.url)
+	defer srv.Stop()
+	// The key both faces present: scope "read", an owner, no rate limit
+	// (every request passes and spends nothing but a usage count).
+	key, err := srv.CreateKey(adminToken, `{"name":"grpcload","owner":"acme","scopes":["read"]}`)
 	if err != nil {
 		return err
 	}
 
-	hc := newHTTPFace(srv.url, key, c.conc)
+	hc := newHTTPFace(srv.URL, key, c.conc)
 	defer hc.close()
 	gc, err := newGRPCFace(srv.grpc, key, c.grpcConns)
 	if err != nil {
@@ -181,173 +163,28 @@ func report(c config, runs []run) {
 		h.rps/g.rps, g.cpuUs/h.cpuUs)
 }
 
-// face is one way of asking keyward about a request.
-type face interface {
-	// worker returns a function that sends one request and returns ""
-	// if it passed, else what happened (a status, an error).
-	worker(i int) func(context.Context) string
-}
-
-// drive runs conc workers of f for d and returns the requests answered,
-// those that failed (errors or refusals) and why, and the latencies.
-func drive(f face, conc int, d time.Duration) (int64, int64, map[string]int64, []time.Duration) {
-	deadline := time.Now().Add(d)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	var n, failed atomic.Int64
-	var mu sync.Mutex
-	var all []time.Duration
-	why := map[string]int64{}
-	var wg sync.WaitGroup
-	for i := range conc {
-		wg.Go(func() {
-			do := f.worker(i)
-			lat := make([]time.Duration, 0, 1<<15)
-			mine := map[string]int64{}
-			for time.Now().Before(deadline) {
-				t0 := time.Now()
-				w := do(ctx)
-				if !time.Now().Before(deadline) {
-					break // cut off by the end of the run: not counted
-				}
-				lat = append(lat, time.Since(t0))
-				n.Add(1)
-				if w != "" {
-					failed.Add(1)
-					mine[w]++
-				}
-			}
-			mu.Lock()
-			all = append(all, lat...)
-			for k, v := range mine {
-				why[k] += v
-			}
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	return n.Load(), failed.Load(), why, all
-}
-
-type httpFace struct {
-	url, key string
-	tr       *http.Transport
-	client   *http.Client
-}
-
-func newHTTPFace(url, key string, conc int) *httpFace {
-	tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}
-	return &httpFace{url: url, key: key, tr: tr, client: &http.Client{Transport: tr}}
-}
-
-func (h *httpFace) worker(int) func(context.Context) string {
-	return func(ctx context.Context) string {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.url+"/v1/auth?scopes=read", nil)
-		req.Header.Set("Authorization", "Bearer "+h.key)
-		resp, err := h.client.Do(req)
-		if err != nil {
-			return err.Error()
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return resp.Status + " " + resp.Header.Get("X-Keyward-Code")
-		}
-		return ""
-	}
-}
-
-func (h *httpFace) close() { h.tr.CloseIdleConnections() }
-
-type grpcFace struct {
-	conns   []*grpc.ClientConn
-	clients []authv3.AuthorizationClient
-	req     *authv3.CheckRequest
-}
-
-func newGRPCFace(addr, key string, conns int) (*grpcFace, error) {
-	g := &grpcFace{req: &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-			Method: "GET", Path: "/things", Host: "api.example", Scheme: "http", Protocol: "HTTP/1.1",
-			Headers: map[string]string{":authority": "api.example", ":method": "GET", ":path": "/things", "authorization": "Bearer " + key, "user-agent": "grpcload"},
-		}},
-		ContextExtensions: map[string]string{"scopes": "read"},
-	}}}
-	for range conns {
-		// Each NewClient is its own HTTP/2 connection.
-		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			return nil, err
-		}
-		g.conns = append(g.conns, cc)
-		g.clients = append(g.clients, authv3.NewAuthorizationClient(cc))
-	}
-	return g, nil
-}
-
-func (g *grpcFace) worker(i int) func(context.Context) string {
-	client := g.clients[i%len(g.clients)]
-	return func(ctx context.Context) string {
-		resp, err := client.Check(ctx, g.req)
-		if err != nil {
-			return "gRPC error " + status.Code(err).String()
-		}
-		if resp.GetOkResponse() == nil {
-			return fmt.Sprintf("denied %d %s", resp.GetDeniedResponse().GetStatus().GetCode(), resp.GetStatus().GetMessage())
-		}
-		return ""
-	}
-}
-
-func (g *grpcFace) close() {
-	for _, c := range g.conns {
-		c.Close()
-	}
-}
-
+// server is keyward serve with its gRPC listener.
 type server struct {
-	cmd  *exec.Cmd
-	url  string
-	grpc string
-}
-
-func freePort() int {
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	*harness.Server
+	grpc string // the address of its gRPC listener
 }
 
 // start runs keyward serve with warn-level logs (no access log line per
 // request, which would weigh on /v1/auth only) and waits until it is ready.
 func start(bin, work string) (*server, error) {
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort())
-	grpcAddr := fmt.Sprintf("127.0.0.1:%d", freePort())
-	cmd := exec.Command(bin, "serve", "--addr", addr, "--grpc-addr", grpcAddr, "--database-url", "sqlite:"+filepath.Join(work, "grpcload.db"),
-		"--admin-token", adminToken, "--log-level", "warn")
-	cmd.Env = append(os.Environ(), "KEYWARD_PEPPER="+pepper)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	addr, grpcAddr := harness.FreeAddr(), harness.FreeAddr()
+	s, err := harness.Start(bin, addr, pepper, "serve", "--addr", addr, "--grpc-addr", grpcAddr,
+		"--database-url", "sqlite:"+filepath.Join(work, "grpcload.db"), "--admin-token", adminToken, "--log-level", "warn")
+	if err != nil {
 		return nil, err
 	}
-	s := &server{cmd: cmd, url: "http://" + addr, grpc: grpcAddr}
-	for range 600 {
-		if resp, err := http.Get(s.url + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	cmd.Process.Kill()
-	cmd.Wait()
-	return nil, fmt.Errorf("keyward serve did not become ready within 30s")
+	return &server{Server: s, grpc: grpcAddr}, nil
 }
 
 // syscalls returns the read and write system calls the server made so far
 // (Linux: /proc/<pid>/io), or 0 where that cannot be read.
 func (s *server) syscalls() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", s.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", s.Pid()))
 	if err != nil {
 		return 0
 	}
@@ -361,43 +198,5 @@ func (s *server) syscalls() int64 {
 	return n
 }
 
-func (s *server) stop() {
-	s.cmd.Process.Signal(os.Interrupt)
-	s.cmd.Wait()
-}
-
-var cpuRe = regexp.MustCompile(`(?m)^process_cpu_seconds_total ([0-9.e+]+)$`)
-
 // cpuSeconds reads the server's CPU time (user and system) from /metrics.
-func (s *server) cpuSeconds() float64 {
-	resp, err := http.Get(s.url + "/metrics")
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	m := cpuRe.FindSubmatch(b)
-	if m == nil {
-		return 0
-	}
-	v, _ := strconv.ParseFloat(string(m[1]), 64)
-	return v
-}
-
-// createKey creates the key both faces present: scope "read", an owner, no
-// rate limit (every request passes and spends nothing but a usage count).
-func createKey(url string) (string, error) {
-	req, _ := http.NewRequest(http.MethodPost, url+"/v1/keys", strings.NewReader(`{"name":"grpcload","owner":"acme","scopes":["read"]}`))
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var iss struct{ Secret string }
-	if err := json.NewDecoder(resp.Body).Decode(&iss); err != nil || iss.Secret == "" {
-		return "", fmt.Errorf("creating the key: %d %v", resp.StatusCode, err)
-	}
-	return iss.Secret, nil
-}
+func (s *server) cpuSeconds() float64 { return s.Metric("process_cpu_seconds_total") }

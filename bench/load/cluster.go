@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/keyward/keyward/bench/internal/harness"
 )
 
 // The PostgreSQL and several-instance parts of the harness: a database of n
@@ -18,7 +20,7 @@ import (
 
 // cluster is the keyward serve processes under load; the load spreads over
 // them by connection.
-type cluster struct{ servers []*server }
+type cluster struct{ servers []*harness.Server }
 
 func startCluster(bin, db, redisURL string, n int, cacheTTL string, cacheSize int) (*cluster, error) {
 	c := &cluster{}
@@ -36,14 +38,14 @@ func startCluster(bin, db, redisURL string, n int, cacheTTL string, cacheSize in
 func (c *cluster) urls() []string {
 	out := make([]string, len(c.servers))
 	for i, s := range c.servers {
-		out[i] = s.url
+		out[i] = s.URL
 	}
 	return out
 }
 
 func (c *cluster) stop() {
 	for _, s := range c.servers {
-		s.stop()
+		s.Stop()
 	}
 }
 
@@ -51,7 +53,7 @@ func (c *cluster) stop() {
 func (c *cluster) sum(name string) float64 {
 	total := 0.0
 	for _, s := range c.servers {
-		total += metric(s.url, name)
+		total += s.Metric(name)
 	}
 	return total
 }
@@ -61,8 +63,8 @@ func (c *cluster) sum(name string) float64 {
 func (c *cluster) usageRows() []float64 {
 	out := make([]float64, len(c.servers))
 	for i, s := range c.servers {
-		out[i] = metric(s.url, `keyward_usage_rows_written_total{kind="counts"}`) +
-			metric(s.url, `keyward_usage_rows_written_total{kind="last_used"}`)
+		out[i] = s.Metric(`keyward_usage_rows_written_total{kind="counts"}`) +
+			s.Metric(`keyward_usage_rows_written_total{kind="last_used"}`)
 	}
 	return out
 }

@@ -9,8 +9,6 @@
 //	go -C bench run ./load -keys 10000 -duration 10s
 //	go -C bench run ./load -keys 1000000 -json out/keys-1000000.json
 //	go -C bench run ./load -soak 10m -rate 2000      # heap must stay flat
-//	go -C bench run ./load -keys 100000 -database-url postgres://localhost/postgres
-//	go -C bench run ./load -keys 100000 -database-url postgres://... -instances 2 -redis-url redis://localhost:6379/0
 //
 // (go -C runs it in bench/, so relative paths start there.) It builds
 // keyward from the checkout that holds this file, wherever it runs.
@@ -19,20 +17,15 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -42,7 +35,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
-	"github.com/keyward/keyward/keyhash"
+	"github.com/keyward/keyward/bench/internal/harness"
 )
 
 const (
@@ -133,29 +126,18 @@ func main() {
 	}
 }
 
-// repoRoot returns the keyward checkout this program was built from: the
-// parent of bench/, where this file lies.
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
 func run(c config) error {
 	work := c.workdir
 	if work == "" {
 		work = filepath.Join(os.TempDir(), "keyward-load")
 	}
 	os.MkdirAll(work, 0o755)
-	bin := filepath.Join(work, "keyward")
-	log.Printf("building keyward (without -race) into %s", bin)
-	build := exec.Command("go", "build", "-o", bin, "./cmd/keyward")
-	build.Dir = repoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
+	bin, err := harness.Build(work)
+	if err != nil {
+		return err
 	}
 	var db string
 	var secrets []string
-	var err error
 	if c.databaseURL != "" {
 		db, secrets, err = seedPostgres(bin, work, c.databaseURL, c.keys)
 	} else {
@@ -169,7 +151,7 @@ func run(c config) error {
 		return err
 	}
 	defer srv.stop()
-	limitedKeys, err := makeLimited(srv.servers[0].url, 20)
+	limitedKeys, err := makeLimited(srv.servers[0], 20)
 	if err != nil {
 		return err
 	}
@@ -247,84 +229,10 @@ func write(path string, v any) error {
 	return os.WriteFile(path, b, 0o644)
 }
 
-// seed makes (or reuses) a SQLite database of n keys and returns its URL and
-// the keys' secrets. Keys are made here and imported with keys import,
-// which is much faster than n API calls.
-func seed(bin, work string, n int) (string, []string, error) {
-	path := filepath.Join(work, fmt.Sprintf("keys-%d.db", n))
-	secretsPath := path + ".secrets"
-	db := "sqlite:" + path
-	if raw, err := os.ReadFile(secretsPath); err == nil {
-		if _, err := os.Stat(path); err == nil {
-			return db, strings.Fields(string(raw)), nil
-		}
-	}
-	os.Remove(path)
-	log.Printf("seeding %d keys into %s", n, path)
-	secrets, err := importKeys(bin, db, path+".jsonl", n)
-	if err != nil {
-		return "", nil, err
-	}
-	os.WriteFile(secretsPath, []byte(strings.Join(secrets, "\n")), 0o600)
-	return db, secrets, nil
-}
-
-// importKeys makes n keys, writes them to jsonl and imports them into the
-// database at db (migrated first) with keys import, which is much faster
-// than n API calls; it returns up to 100,000 of their secrets.
-func importKeys(bin, db, jsonl string, n int) ([]string, error) {
-	p, _ := keyhash.NewPepper([]byte(pepper))
-	h, _ := keyhash.NewHMAC(p)
-	f, err := os.Create(jsonl)
-	if err != nil {
-		return nil, err
-	}
-	w := bufio.NewWriter(f)
-	enc := json.NewEncoder(w)
-	// Keep at most 100,000 secrets for the load: enough to spread it.
-	keep := min(n, 100_000)
-	secrets := make([]string, 0, keep)
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	for i := range n {
-		tok, _ := keyward.NewToken("kw")
-		hash, _ := h.Hash(tok.Secret)
-		k := map[string]any{"id": tok.ID, "prefix": "kw", "name": fmt.Sprintf("load key %d", i), "owner": fmt.Sprintf("tenant-%d", i%100),
-			"scopes": []string{"read"}, "metadata": map[string]any{}, "allowed_cidrs": []string{}, "enabled": true,
-			"created_at": now, "updated_at": now, "hash": hash}
-		enc.Encode(k)
-		if i%(n/keep) == 0 && len(secrets) < keep {
-			secrets = append(secrets, tok.String())
-		}
-	}
-	w.Flush()
-	f.Close()
-	env := append(os.Environ(), "KEYWARD_PEPPER="+pepper)
-	for _, args := range [][]string{{"migrate", "--database-url", db}, {"keys", "import", jsonl, "--database-url", db}} {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = env
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("keyward %s: %v\n%s", args[0], err, out)
-		}
-	}
-	os.Remove(jsonl)
-	return secrets, nil
-}
-
-type server struct {
-	cmd *exec.Cmd
-	url string
-}
-
-func freePort() int {
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startServer runs keyward serve with warn-level logs (no access log line per
 // request, which would otherwise dominate the measurement).
-func startServer(bin, db, redisURL, cacheTTL string, cacheSize int) (*server, error) {
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort())
+func startServer(bin, db, redisURL, cacheTTL string, cacheSize int) (*harness.Server, error) {
+	addr := harness.FreeAddr()
 	args := []string{"serve", "--addr", addr, "--database-url", db, "--admin-token", adminToken, "--log-level", "warn", "--cache-ttl", cacheTTL}
 	if redisURL != "" {
 		args = append(args, "--redis-url", redisURL)
@@ -332,48 +240,19 @@ func startServer(bin, db, redisURL, cacheTTL string, cacheSize int) (*server, er
 	if cacheSize > 0 {
 		args = append(args, "--cache-size", strconv.Itoa(cacheSize))
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "KEYWARD_PEPPER="+pepper)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &server{cmd: cmd, url: "http://" + addr}
-	for range 200 {
-		if resp, err := http.Get(s.url + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s, nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	cmd.Process.Kill()
-	return nil, fmt.Errorf("keyward serve did not become ready")
-}
-
-func (s *server) stop() {
-	s.cmd.Process.Signal(os.Interrupt)
-	s.cmd.Wait()
+	return harness.Start(bin, addr, pepper, args...)
 }
 
 // makeLimited creates keys with a tiny rate limit: after the first request
 // they answer 429.
-func makeLimited(url string, n int) ([]string, error) {
+func makeLimited(s *harness.Server, n int) ([]string, error) {
 	var out []string
 	for i := range n {
-		body := fmt.Sprintf(`{"name":"limited %d","rate_limit":{"limit":1,"period":"1h"}}`, i)
-		req, _ := http.NewRequest("POST", url+"/v1/keys", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+adminToken)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
+		secret, err := s.CreateKey(adminToken, fmt.Sprintf(`{"name":"limited %d","rate_limit":{"limit":1,"period":"1h"}}`, i))
 		if err != nil {
 			return nil, err
 		}
-		var iss struct{ Secret string }
-		json.NewDecoder(resp.Body).Decode(&iss)
-		resp.Body.Close()
-		out = append(out, iss.Secret)
+		out = append(out, secret)
 	}
 	return out, nil
 }
@@ -385,22 +264,6 @@ func unknownKey(r *rand.Rand) string {
 		b[i] = alphabet[r.IntN(62)]
 	}
 	return keyward.Token{Prefix: "kw", ID: string(b[:16]), Secret: string(b[16:])}.String()
-}
-
-// metric reads one counter or gauge from the server's /metrics.
-func metric(url, name string) float64 {
-	resp, err := http.Get(url + "/metrics")
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` ([0-9.e+]+)$`).FindSubmatch(b)
-	if m == nil {
-		return 0
-	}
-	v, _ := strconv.ParseFloat(string(m[1]), 64)
-	return v
 }
 
 // drive sends requests from conc workers for d, each with a key from pick
@@ -478,92 +341,4 @@ func measure(s *cluster, name string, c config, path string, pick func(*rand.Ran
 	log.Printf("%s: %d requests", name, n)
 	return Result{Name: name, Keys: c.keys, Requests: n, RPS: float64(n) / elapsed.Seconds(), P50Ms: q(0.5), P90Ms: q(0.9), P99Ms: q(0.99),
 		AllocsPerReq: allocs / float64(max(n, 1)), CacheHitRatio: ratio, Errors: errs, Codes: codes, UsageRowsPerSec: rows}
-}
-
-// SoakResult is the heap in use over a soak.
-type SoakResult struct {
-	Duration       string    `json:"duration"`
-	Rate           int       `json:"rate"`
-	Requests       int64     `json:"requests"`
-	HeapAfterWarm  float64   `json:"heap_inuse_after_warmup_bytes"`
-	HeapAtEnd      float64   `json:"heap_inuse_at_end_bytes"`
-	Change         float64   `json:"change"`
-	SamplesMB      []float64 `json:"samples_mb"`
-	SampleInterval string    `json:"sample_interval"`
-}
-
-// soak sends requests at a fixed rate and samples the server's heap in use;
-// the heap at the end must be within 10% of the heap after warm-up.
-func soak(s *server, c config, pick func(*rand.Rand) string) (SoakResult, error) {
-	res := SoakResult{Duration: c.soak.String(), Rate: c.rate, SampleInterval: "10s"}
-	ctx, cancel := context.WithTimeout(context.Background(), c.soak)
-	defer cancel()
-	var sent atomic.Int64
-	var wg sync.WaitGroup
-	interval := time.Second / time.Duration(max(c.rate/c.concurrency, 1))
-	for w := range c.concurrency {
-		wg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(w), 7))
-			client := &http.Client{}
-			t := time.NewTicker(interval)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
-				req, _ := http.NewRequest("GET", s.url+"/v1/auth", nil)
-				req.Header.Set("Authorization", "Bearer "+pick(r))
-				if resp, err := client.Do(req); err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					sent.Add(1)
-				}
-			}
-		})
-	}
-	// Warm-up: the cache keeps entries for the server's --stale-ttl (5
-	// minutes), so they can serve during a database outage, and grows until
-	// then; the warm-up is that plus a minute. Heap in use saws up and down
-	// with each GC, so the comparison is between the mean of the minute after
-	// warm-up and the mean of the last minute.
-	warm := min(6*time.Minute, c.soak*6/10)
-	var warmSamples []float64
-	start := time.Now()
-	tick := time.NewTicker(10 * time.Second)
-	defer tick.Stop()
-	for done := false; !done; {
-		select {
-		case <-ctx.Done():
-			done = true
-		case <-tick.C:
-		}
-		heap := metric(s.url, "go_memstats_heap_inuse_bytes")
-		res.SamplesMB = append(res.SamplesMB, heap/1e6)
-		if since := time.Since(start); since >= warm && since < warm+time.Minute+time.Second {
-			warmSamples = append(warmSamples, heap)
-		}
-		log.Printf("soak %v: %d requests, heap in use %.1f MB", time.Since(start).Round(time.Second), sent.Load(), heap/1e6)
-	}
-	wg.Wait()
-	res.Requests = sent.Load()
-	mean := func(v []float64) float64 {
-		sum := 0.0
-		for _, x := range v {
-			sum += x
-		}
-		return sum / float64(max(len(v), 1))
-	}
-	last := res.SamplesMB[max(len(res.SamplesMB)-6, 0):]
-	res.HeapAfterWarm = mean(warmSamples)
-	res.HeapAtEnd = mean(last) * 1e6
-	res.Change = (res.HeapAtEnd - res.HeapAfterWarm) / res.HeapAfterWarm
-	fmt.Printf("soak of %s at %d req/s: %d requests; heap in use, mean of the minute after a %v warm-up %.1f MB, mean of the last minute %.1f MB (%+.1f%%)\n",
-		c.soak, c.rate, res.Requests, warm, res.HeapAfterWarm/1e6, res.HeapAtEnd/1e6, 100*res.Change)
-	if res.Change > 0.10 || res.Change < -0.10 {
-		return res, fmt.Errorf("heap in use changed by %+.1f%% over the soak: more than 10%%", 100*res.Change)
-	}
-	fmt.Println("heap stayed within 10%: PASS")
-	return res, nil
 }

@@ -182,23 +182,35 @@ func (f *updateFlags) params(changed func(string) bool) (keyward.UpdateParams, e
 	if err := f.limitsAndRoles(&p); err != nil {
 		return p, err
 	}
-	if changed("remaining") {
-		p.Remaining = keyward.SetTo(f.remaining)
+	p.Remaining, p.Refill, err = creditUpdate(changed("remaining"), f.remaining, f.unlimited, f.refill, f.noRefill)
+	return p, err
+}
+
+// creditUpdate returns the changes to credits and their refill that the
+// flags of keys update or owners update ask for: set (--remaining given)
+// sets the credits to remaining, unset removes them; refill, if not "", sets
+// the refill (daily:N or monthly:N), noRefill removes it. What no flag
+// names stays unset (unchanged).
+func creditUpdate(set bool, remaining int64, unset bool, refill string, noRefill bool) (keyward.Nullable[int64], keyward.Nullable[keyward.Refill], error) {
+	var n keyward.Nullable[int64]
+	var r keyward.Nullable[keyward.Refill]
+	if set {
+		n = keyward.SetTo(remaining)
 	}
-	if f.unlimited {
-		p.Remaining = keyward.Clear[int64]()
+	if unset {
+		n = keyward.Clear[int64]()
 	}
-	if f.refill != "" {
-		r, err := parseRefill(f.refill)
+	if refill != "" {
+		parsed, err := parseRefill(refill)
 		if err != nil {
-			return p, err
+			return n, r, err
 		}
-		p.Refill = keyward.SetTo(*r)
+		r = keyward.SetTo(*parsed)
 	}
-	if f.noRefill {
-		p.Refill = keyward.Clear[keyward.Refill]()
+	if noRefill {
+		r = keyward.Clear[keyward.Refill]()
 	}
-	return p, nil
+	return n, r, nil
 }
 
 // limitsAndRoles sets the rate limits and roles of p from the flags: any

@@ -49,10 +49,8 @@ func (e *keysEnv) Close() { e.close.run() }
 
 func (a *app) keysCmd() *cobra.Command {
 	o := &keysOptions{}
-	cmd := &cobra.Command{
-		Use:   "keys",
-		Short: "Manage keys straight in the database",
-		Long: `Manage keys straight in the database named by --database-url, whether keyward serve
+	cmd := o.group("keys", "Manage keys straight in the database",
+		`Manage keys straight in the database named by --database-url, whether keyward serve
 is running or not. Changes reach running servers within their --cache-ttl (30s by
 default), or at once when this command gets the same --redis-url.
 
@@ -65,12 +63,11 @@ Output is a table for people; --output json for scripts; --output id prints only
 ids of the keys a verb prints (one a line), e.g. ID=$(keyward keys create NAME
 --secret-file key.txt -o id). Exit status: 0 on success, 1 on an error or a failed
 verification, 2 on bad usage.`,
-	}
-	f := o.registerStore(cmd)
+		a.keysCreate(o), a.keysList(o), a.keysGet(o), a.keysUpdate(o), a.keysRevoke(o),
+		a.keysRotate(o), a.keysDelete(o), a.keysVerify(o), a.keysImport(o), a.keysExport(o))
+	f := cmd.PersistentFlags()
 	f.StringVar(&o.pepperFile, "pepper-file", "", "file with the server's pepper(s) (default: KEYWARD_PEPPER, else <sqlite file>.pepper)")
 	f.StringVar(&o.hasher, "hasher", "hmac", "hasher for new keys: hmac, argon2id or bcrypt (as the server's --hasher)")
-	cmd.AddCommand(a.keysCreate(o), a.keysList(o), a.keysGet(o), a.keysUpdate(o), a.keysRevoke(o),
-		a.keysRotate(o), a.keysDelete(o), a.keysVerify(o), a.keysImport(o), a.keysExport(o))
 	return cmd
 }
 
@@ -80,6 +77,16 @@ const (
 	kindOwner = "owner"
 	kindRole  = "role"
 )
+
+// group returns the command group use, with short and long as its help,
+// whose verbs work straight on the database: it registers the flags of
+// registerStore, which fill o, and adds the verbs.
+func (o *keysOptions) group(use, short, long string, verbs ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Long: long}
+	o.registerStore(cmd)
+	cmd.AddCommand(verbs...)
+	return cmd
+}
 
 // registerStore registers, on cmd and every verb below it, the flags of
 // the commands that work straight on the database (keys, owners, roles), and

@@ -46,54 +46,24 @@ func readKeyshield(ctx context.Context, src *legacySource, table string) ([]keys
 	if cols["id"] {
 		sel[9] = "id"
 	}
-	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + quoteIdent(table) + " ORDER BY created_at, key_id"
-	rows, err := src.db.QueryContext(ctx, q)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s in %s: %v", table, src.name, err)
-	}
-	defer rows.Close()
 	var out []keyshieldRow
-	for rows.Next() {
-		v := make([]any, len(sel))
-		ptrs := make([]any, len(v))
-		for i := range v {
-			ptrs[i] = &v[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, fmt.Errorf("reading %s in %s: %v", table, src.name, err)
-		}
+	err = src.selectEach(ctx, table, sel, "created_at, key_id", func(v []any) {
 		out = append(out, keyshieldRowOf(len(out)+1, v))
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading %s in %s: %v", table, src.name, err)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
 // keyshieldRowOf reads the values selected by readKeyshield.
 func keyshieldRowOf(n int, v []any) keyshieldRow {
-	r := keyshieldRow{n: n, keyID: valueString(v[0]), hash: valueString(v[1]), name: valueString(v[3]),
-		description: valueString(v[4]), rowID: valueString(v[9])}
-	var errs []string
-	note := func(col string, err error) {
-		if err != nil {
-			errs = append(errs, col+": "+err.Error())
-		}
-	}
-	var err error
-	r.active, err = valueBool(v[2])
-	note("is_active", err)
-	r.expiresAt, err = valueTime(v[5])
-	note("expires_at", err)
-	r.createdAt, err = valueTime(v[6])
-	note("created_at", err)
-	r.lastUsed, err = valueTime(v[7])
-	note("last_used_at", err)
-	r.scopes, err = valueStrings(v[8])
-	note("scopes", err)
-	if len(errs) > 0 {
-		r.err = fmt.Errorf("%s", strings.Join(errs, "; "))
-	}
+	rv := rowValues{v: v}
+	r := keyshieldRow{n: n, keyID: rv.string(0), hash: rv.string(1), active: rv.bool("is_active", 2),
+		name: rv.string(3), description: rv.string(4),
+		expiresAt: rv.time("expires_at", 5), createdAt: rv.time("created_at", 6), lastUsed: rv.time("last_used_at", 7),
+		scopes: rv.strings("scopes", 8), rowID: rv.string(9)}
+	r.err = rv.err()
 	return r
 }
 

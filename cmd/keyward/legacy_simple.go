@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/keyward/keyward"
@@ -46,56 +44,26 @@ func readSimpleSecurity(ctx context.Context, src *legacySource, table string) (r
 	if cols["name"] {
 		sel[6] = "name"
 	}
-	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + quoteIdent(table) + " ORDER BY api_key"
-	res, err := src.db.QueryContext(ctx, q)
-	if err != nil {
-		return nil, false, fmt.Errorf("reading %s in %s: %v", table, src.name, err)
-	}
-	defer res.Close()
-	for res.Next() {
-		v := make([]any, len(sel))
-		ptrs := make([]any, len(v))
-		for i := range v {
-			ptrs[i] = &v[i]
-		}
-		if err := res.Scan(ptrs...); err != nil {
-			return nil, false, fmt.Errorf("reading %s in %s: %v", table, src.name, err)
-		}
+	err = src.selectEach(ctx, table, sel, "api_key", func(v []any) {
 		rows = append(rows, simpleRowOf(len(rows)+1, v, byCreation))
-	}
-	if err := res.Err(); err != nil {
-		return nil, false, fmt.Errorf("reading %s in %s: %v", table, src.name, err)
+	})
+	if err != nil {
+		return nil, false, err
 	}
 	return rows, byCreation, nil
 }
 
+// simpleRowOf reads the values selected by readSimpleSecurity.
 func simpleRowOf(n int, v []any, byCreation bool) simpleRow {
-	r := simpleRow{n: n, key: valueString(v[0]), name: valueString(v[6])}
-	var errs []string
-	note := func(col string, err error) {
-		if err != nil {
-			errs = append(errs, col+": "+err.Error())
-		}
-	}
-	var err error
-	r.active, err = valueBool(v[1])
-	note("is_active", err)
-	r.neverExpire, err = valueBool(v[2])
-	note("never_expire", err)
-	r.lastQuery, err = valueTime(v[3])
-	note("latest_query_date", err)
-	r.queries, err = valueInt(v[4])
-	note("total_queries", err)
+	rv := rowValues{v: v}
+	r := simpleRow{n: n, key: rv.string(0), active: rv.bool("is_active", 1), neverExpire: rv.bool("never_expire", 2),
+		lastQuery: rv.time("latest_query_date", 3), queries: rv.int("total_queries", 4), name: rv.string(6)}
 	if byCreation {
-		r.creation, err = valueTime(v[5])
-		note("creation_date", err)
+		r.creation = rv.time("creation_date", 5)
 	} else {
-		r.expiration, err = valueTime(v[5])
-		note("expiration_date", err)
+		r.expiration = rv.time("expiration_date", 5)
 	}
-	if len(errs) > 0 {
-		r.err = fmt.Errorf("%s", strings.Join(errs, "; "))
-	}
+	r.err = rv.err()
 	return r
 }
 

@@ -171,6 +171,80 @@ func checkColumns(src *legacySource, table, what string, have map[string]bool, n
 	return fmt.Errorf("table %s in %s is not %s: it has no column %s", table, src.name, what, strings.Join(missing, ", "))
 }
 
+// selectEach reads the columns sel (names, or NULL for one the table lacks)
+// of every row of table, ordered by order, and calls each with the values
+// of each row as the driver gives them.
+func (src *legacySource) selectEach(ctx context.Context, table string, sel []string, order string, each func(v []any)) error {
+	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + quoteIdent(table) + " ORDER BY " + order
+	rows, err := src.db.QueryContext(ctx, q)
+	if err != nil {
+		return fmt.Errorf("reading %s in %s: %v", table, src.name, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		v := make([]any, len(sel))
+		ptrs := make([]any, len(v))
+		for i := range v {
+			ptrs[i] = &v[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return fmt.Errorf("reading %s in %s: %v", table, src.name, err)
+		}
+		each(v)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading %s in %s: %v", table, src.name, err)
+	}
+	return nil
+}
+
+// rowValues reads the values of one row with the value functions below,
+// noting each column it cannot read; err says which, in the order read.
+type rowValues struct {
+	v    []any
+	errs []string
+}
+
+func (r *rowValues) note(col string, err error) {
+	if err != nil {
+		r.errs = append(r.errs, col+": "+err.Error())
+	}
+}
+
+// err returns why the row could not be read, or nil.
+func (r *rowValues) err() error {
+	if len(r.errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s", strings.Join(r.errs, "; "))
+}
+
+func (r *rowValues) string(i int) string { return valueString(r.v[i]) }
+
+func (r *rowValues) bool(col string, i int) bool {
+	b, err := valueBool(r.v[i])
+	r.note(col, err)
+	return b
+}
+
+func (r *rowValues) int(col string, i int) int64 {
+	n, err := valueInt(r.v[i])
+	r.note(col, err)
+	return n
+}
+
+func (r *rowValues) time(col string, i int) *time.Time {
+	t, err := valueTime(r.v[i])
+	r.note(col, err)
+	return t
+}
+
+func (r *rowValues) strings(col string, i int) []string {
+	l, err := valueStrings(r.v[i])
+	r.note(col, err)
+	return l
+}
+
 // quoteIdent quotes a table name for SQL.
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 

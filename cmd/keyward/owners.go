@@ -11,10 +11,9 @@ import (
 
 func (a *app) ownersCmd() *cobra.Command {
 	o := &keysOptions{}
-	cmd := &cobra.Command{
-		Use:   "owners",
-		Short: "Manage owner records: rate limits and credits shared by an owner's keys",
-		Long: `Manage owner records straight in the database named by --database-url, as keys does.
+	n := ownerRecords()
+	return o.group("owners", "Manage owner records: rate limits and credits shared by an owner's keys",
+		`Manage owner records straight in the database named by --database-url, as keys does.
 
 A key's --owner is a free-form string. An owner record of the same name is optional;
 when it exists, its rate limits count across all the keys that carry its name, and its
@@ -25,10 +24,28 @@ Changes reach running servers within their --cache-ttl, or at once with the same
 --redis-url. Owners need no pepper. Output is a table for people; --output json for
 scripts (the objects of the HTTP API). Exit status: 0 on success, 1 on an error, 2 on
 bad usage.`,
+		a.ownersPut(o, n),
+		n.getCmd(a, o, "Show an owner record, with how many keys carry its name", "  keyward owners get acme"),
+		n.listCmd(a, o, "List owner records, by name", "  keyward owners list -q acme --all -o json"),
+		a.ownersUpdate(o, n),
+		n.deleteCmd(a, o, "Delete an owner record: its shared limits and credits end; the keys keep their owner", "  keyward owners delete acme"))
+}
+
+// ownerRecords is the owner records for the verbs that named serves.
+func ownerRecords() *named[*keyward.Owner] {
+	return &named[*keyward.Owner]{
+		kind:   kindOwner,
+		arg:    "an owner NAME",
+		plural: "owner records",
+		get:    (*keyward.Service).GetOwner,
+		list: func(env *keysEnv, params keyward.NameListParams) ([]*keyward.Owner, string, error) {
+			page, err := env.svc.ListOwners(env.ctx, params)
+			return page.Items, page.NextCursor, err
+		},
+		delete:    (*keyward.Service).DeleteOwner,
+		print:     (*printer).owner,
+		printList: (*app).printOwners,
 	}
-	o.registerStore(cmd)
-	cmd.AddCommand(a.ownersPut(o), a.ownersGet(o), a.ownersList(o), a.ownersUpdate(o), a.ownersDelete(o))
-	return cmd
 }
 
 // ownerFlags are the settings of owners put and update.
@@ -111,31 +128,12 @@ func (f *ownerFlags) update(changed func(string) bool) (keyward.OwnerUpdate, err
 		limits := append([]keyward.NamedRateLimit{}, f.limits...)
 		p.RateLimits = &limits
 	}
-	if changed("remaining") {
-		p.Remaining = keyward.SetTo(f.remaining)
-	}
-	if f.noRemaining {
-		p.Remaining = keyward.Clear[int64]()
-	}
-	if f.refill != "" {
-		r, err := parseRefill(f.refill)
-		if err != nil {
-			return p, err
-		}
-		p.Refill = keyward.SetTo(*r)
-	}
-	if f.noRefill {
-		p.Refill = keyward.Clear[keyward.Refill]()
-	}
-	return p, nil
+	var err error
+	p.Remaining, p.Refill, err = creditUpdate(changed("remaining"), f.remaining, f.noRemaining, f.refill, f.noRefill)
+	return p, err
 }
 
-// ownerVerb is what withKeys needs for a verb on the owner named name.
-func ownerVerb(name string, fields fieldFlags) verb {
-	return verb{id: name, kind: kindOwner, noPepper: true, fields: fields}
-}
-
-func (a *app) ownersPut(o *keysOptions) *cobra.Command {
+func (a *app) ownersPut(o *keysOptions, n *named[*keyward.Owner]) *cobra.Command {
 	var f ownerFlags
 	cmd := &cobra.Command{
 		Use:   "put NAME",
@@ -150,7 +148,7 @@ func (a *app) ownersPut(o *keysOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withKeys(cmd.Context(), o, ownerVerb(args[0], f.fields(args[0])), func(env *keysEnv, p *printer) error {
+			return a.withKeys(cmd.Context(), o, n.verb(args[0], f.fields(args[0])), func(env *keysEnv, p *printer) error {
 				rec, created, err := env.svc.PutOwner(env.ctx, args[0], params)
 				if err != nil {
 					return err
@@ -170,7 +168,7 @@ func (a *app) ownersPut(o *keysOptions) *cobra.Command {
 	return cmd
 }
 
-func (a *app) ownersUpdate(o *keysOptions) *cobra.Command {
+func (a *app) ownersUpdate(o *keysOptions, n *named[*keyward.Owner]) *cobra.Command {
 	var f ownerFlags
 	cmd := &cobra.Command{
 		Use:   "update NAME",
@@ -185,7 +183,7 @@ list of shared limits; --remaining sets the shared credits (a top-up).`,
 			if err != nil {
 				return err
 			}
-			return a.withKeys(cmd.Context(), o, ownerVerb(args[0], f.fields(args[0])), func(env *keysEnv, p *printer) error {
+			return a.withKeys(cmd.Context(), o, n.verb(args[0], f.fields(args[0])), func(env *keysEnv, p *printer) error {
 				rec, err := env.svc.UpdateOwner(env.ctx, args[0], params)
 				if err != nil {
 					return err
@@ -196,63 +194,4 @@ list of shared limits; --remaining sets the shared credits (a top-up).`,
 	}
 	f.register(cmd, true)
 	return cmd
-}
-
-func (a *app) ownersGet(o *keysOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:     "get NAME",
-		Short:   "Show an owner record, with how many keys carry its name",
-		Example: "  keyward owners get acme",
-		Args:    exactArgs(1, "an owner NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withKeys(cmd.Context(), o, ownerVerb(args[0], nil), func(env *keysEnv, p *printer) error {
-				rec, err := env.svc.GetOwner(env.ctx, args[0])
-				if err != nil {
-					return err
-				}
-				return p.owner(rec)
-			})
-		},
-	}
-}
-
-func (a *app) ownersList(o *keysOptions) *cobra.Command {
-	var l nameList
-	cmd := &cobra.Command{
-		Use:     "list",
-		Short:   "List owner records, by name",
-		Example: "  keyward owners list -q acme --all -o json",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withKeys(cmd.Context(), o, verb{noPepper: true}, func(env *keysEnv, p *printer) error {
-				items, next, err := listNames(l, func(params keyward.NameListParams) ([]*keyward.Owner, string, error) {
-					page, err := env.svc.ListOwners(env.ctx, params)
-					return page.Items, page.NextCursor, err
-				})
-				if err != nil {
-					return err
-				}
-				return a.printOwners(p, items, next)
-			})
-		},
-	}
-	l.register(cmd, "owner records")
-	return cmd
-}
-
-func (a *app) ownersDelete(o *keysOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:     "delete NAME",
-		Short:   "Delete an owner record: its shared limits and credits end; the keys keep their owner",
-		Example: "  keyward owners delete acme",
-		Args:    exactArgs(1, "an owner NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withKeys(cmd.Context(), o, ownerVerb(args[0], nil), func(env *keysEnv, p *printer) error {
-				if err := env.svc.DeleteOwner(env.ctx, args[0]); err != nil {
-					return err
-				}
-				return p.deleted("owner", args[0])
-			})
-		},
-	}
 }

@@ -147,10 +147,8 @@ func checkHygiene(cmd *cobra.Command, p keyward.ListParams) error {
 
 func (a *app) policyCmd() *cobra.Command {
 	o := &keysOptions{}
-	cmd := &cobra.Command{
-		Use:   "policy",
-		Short: "Show or set the key lifetime policy",
-		Long: `Show or set the key lifetime policy stored in the database named by --database-url:
+	return o.group("policy", "Show or set the key lifetime policy",
+		`Show or set the key lifetime policy stored in the database named by --database-url:
 the default key lifetime (a key created without an expiry expires after it) and the
 maximum key lifetime (no create, update, rotate or import may give a key a later
 expiry, or none). Every keyward serve on the database and every keys verb apply it.
@@ -161,10 +159,7 @@ policy set where no server runs, or to apply a policy before the servers restart
 with it. GET /v1/policy shows the same. Output is a table for people; --output json
 for scripts (the object of GET /v1/policy). Exit status: 0 on success, 1 on an error,
 2 on bad usage.`,
-	}
-	o.registerStore(cmd)
-	cmd.AddCommand(a.policyShow(o), a.policySet(o))
-	return cmd
+		a.policyShow(o), a.policySet(o))
 }
 
 func (a *app) policyShow(o *keysOptions) *cobra.Command {

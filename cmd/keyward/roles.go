@@ -10,10 +10,9 @@ import (
 
 func (a *app) rolesCmd() *cobra.Command {
 	o := &keysOptions{}
-	cmd := &cobra.Command{
-		Use:   "roles",
-		Short: "Manage roles: named sets of scopes that keys get with --role",
-		Long: `Manage roles straight in the database named by --database-url, as keys does.
+	n := roleRecords()
+	return o.group("roles", "Manage roles: named sets of scopes that keys get with --role",
+		`Manage roles straight in the database named by --database-url, as keys does.
 
 A role is a named set of scopes. A key with the role (keys create/update --role) has
 the role's scopes as well as its own, and changing a role changes every key that has
@@ -23,18 +22,30 @@ Changes reach running servers within their --cache-ttl, or at once with the same
 --redis-url. Roles need no pepper. Output is a table for people; --output json for
 scripts (the objects of the HTTP API). Exit status: 0 on success, 1 on an error, 2 on
 bad usage.`,
+		a.rolesPut(o, n),
+		n.getCmd(a, o, "Show a role", "  keyward roles get reader"),
+		n.listCmd(a, o, "List roles, by name", "  keyward roles list -q invoices -o json"),
+		n.deleteCmd(a, o, "Delete a role (refused while a key has it)", "  keyward roles delete reader"))
+}
+
+// roleRecords is the roles for the verbs that named serves.
+func roleRecords() *named[*keyward.Role] {
+	return &named[*keyward.Role]{
+		kind:   kindRole,
+		arg:    "a role NAME",
+		plural: "roles",
+		get:    (*keyward.Service).GetRole,
+		list: func(env *keysEnv, params keyward.NameListParams) ([]*keyward.Role, string, error) {
+			page, err := env.svc.ListRoles(env.ctx, params)
+			return page.Items, page.NextCursor, err
+		},
+		delete:    (*keyward.Service).DeleteRole,
+		print:     (*printer).role,
+		printList: (*app).printRoles,
 	}
-	o.registerStore(cmd)
-	cmd.AddCommand(a.rolesPut(o), a.rolesGet(o), a.rolesList(o), a.rolesDelete(o))
-	return cmd
 }
 
-// roleVerb is what withKeys needs for a verb on the role named name.
-func roleVerb(name string, fields fieldFlags) verb {
-	return verb{id: name, kind: kindRole, noPepper: true, fields: fields}
-}
-
-func (a *app) rolesPut(o *keysOptions) *cobra.Command {
+func (a *app) rolesPut(o *keysOptions, n *named[*keyward.Role]) *cobra.Command {
 	var params keyward.RoleParams
 	cmd := &cobra.Command{
 		Use:   "put NAME",
@@ -46,7 +57,7 @@ func (a *app) rolesPut(o *keysOptions) *cobra.Command {
 		Args: exactArgs(1, "a role NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fields := fieldFlags{"name": {flag: "NAME", values: args}, "scopes": {flag: "--scope", values: params.Scopes}}
-			return a.withKeys(cmd.Context(), o, roleVerb(args[0], fields), func(env *keysEnv, p *printer) error {
+			return a.withKeys(cmd.Context(), o, n.verb(args[0], fields), func(env *keysEnv, p *printer) error {
 				r, created, err := env.svc.PutRole(env.ctx, args[0], params)
 				if err != nil {
 					return err
@@ -65,63 +76,4 @@ func (a *app) rolesPut(o *keysOptions) *cobra.Command {
 	cmd.Flags().StringVar(&params.Description, "description", "", "what the role is for")
 	cmd.Flags().StringArrayVar(&params.Scopes, "scope", nil, "a scope the role grants (repeat for more); \"res:*\" grants every res: scope")
 	return cmd
-}
-
-func (a *app) rolesGet(o *keysOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:     "get NAME",
-		Short:   "Show a role",
-		Example: "  keyward roles get reader",
-		Args:    exactArgs(1, "a role NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withKeys(cmd.Context(), o, roleVerb(args[0], nil), func(env *keysEnv, p *printer) error {
-				r, err := env.svc.GetRole(env.ctx, args[0])
-				if err != nil {
-					return err
-				}
-				return p.role(r)
-			})
-		},
-	}
-}
-
-func (a *app) rolesList(o *keysOptions) *cobra.Command {
-	var l nameList
-	cmd := &cobra.Command{
-		Use:     "list",
-		Short:   "List roles, by name",
-		Example: "  keyward roles list -q invoices -o json",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withKeys(cmd.Context(), o, verb{noPepper: true}, func(env *keysEnv, p *printer) error {
-				items, next, err := listNames(l, func(params keyward.NameListParams) ([]*keyward.Role, string, error) {
-					page, err := env.svc.ListRoles(env.ctx, params)
-					return page.Items, page.NextCursor, err
-				})
-				if err != nil {
-					return err
-				}
-				return a.printRoles(p, items, next)
-			})
-		},
-	}
-	l.register(cmd, "roles")
-	return cmd
-}
-
-func (a *app) rolesDelete(o *keysOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:     "delete NAME",
-		Short:   "Delete a role (refused while a key has it)",
-		Example: "  keyward roles delete reader",
-		Args:    exactArgs(1, "a role NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withKeys(cmd.Context(), o, roleVerb(args[0], nil), func(env *keysEnv, p *printer) error {
-				if err := env.svc.DeleteRole(env.ctx, args[0]); err != nil {
-					return err
-				}
-				return p.deleted("role", args[0])
-			})
-		},
-	}
 }

@@ -12,10 +12,8 @@ import (
 
 func (a *app) webhooksCmd() *cobra.Command {
 	o := &keysOptions{}
-	cmd := &cobra.Command{
-		Use:   "webhooks",
-		Short: "Manage webhook endpoints: where keyward serve sends signed events",
-		Long: `Manage webhook endpoints straight in the database named by --database-url, as keys does.
+	return o.group("webhooks", "Manage webhook endpoints: where keyward serve sends signed events",
+		`Manage webhook endpoints straight in the database named by --database-url, as keys does.
 
 keyward serve POSTs each event (key.created, key.revoked, key.expiring, key.leaked, ...) to
 every enabled endpoint that subscribes to its type, signed as Standard Webhooks v1 says
@@ -26,10 +24,7 @@ webhooks get shows the latest attempts.
 
 Webhooks need no pepper. Output is a table for people; --output json for scripts (the
 objects of the HTTP API). Exit status: 0 on success, 1 on an error, 2 on bad usage.`,
-	}
-	o.registerStore(cmd)
-	cmd.AddCommand(a.webhooksCreate(o), a.webhooksList(o), a.webhooksGet(o), a.webhooksUpdate(o), a.webhooksDelete(o), a.webhooksTest(o))
-	return cmd
+		a.webhooksCreate(o), a.webhooksList(o), a.webhooksGet(o), a.webhooksUpdate(o), a.webhooksDelete(o), a.webhooksTest(o))
 }
 
 // webhookVerb is what withKeys needs for a webhooks verb; fields names the

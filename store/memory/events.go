@@ -52,10 +52,6 @@ func newEventData() eventData {
 	return eventData{dedupe: map[string]time.Time{}, webhooks: map[string]*webhookRecord{}, deliveries: map[int64]*delivery{}}
 }
 
-func webhookNotFound(id string) error {
-	return fmt.Errorf("memory: webhook %q: %w", id, keyward.ErrNotFound)
-}
-
 // appendEvents adds events to the outbox, skipping stored dedupe keys, and
 // returns how many it added; s.mu must be held.
 func (s *Store) appendEvents(events []keyward.Event) int {
@@ -138,7 +134,7 @@ func (s *Store) GetWebhook(_ context.Context, id string) (*keyward.Webhook, erro
 	}
 	r, ok := s.ev.webhooks[id]
 	if !ok {
-		return nil, webhookNotFound(id)
+		return nil, missing("webhook", id)
 	}
 	return r.w, nil
 }
@@ -172,7 +168,7 @@ func (s *Store) UpdateWebhook(_ context.Context, id string, fn func(*keyward.Web
 	}
 	r, ok := s.ev.webhooks[id]
 	if !ok {
-		return nil, webhookNotFound(id)
+		return nil, missing("webhook", id)
 	}
 	w := r.w.Clone()
 	a, err := fn(w)
@@ -196,7 +192,7 @@ func (s *Store) DeleteWebhook(_ context.Context, id string, a *keyward.AuditEntr
 		return err
 	}
 	if _, ok := s.ev.webhooks[id]; !ok {
-		return webhookNotFound(id)
+		return missing("webhook", id)
 	}
 	delete(s.ev.webhooks, id)
 	for did, d := range s.ev.deliveries {

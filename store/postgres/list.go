@@ -153,3 +153,17 @@ func before(f keyward.ListFilter) *keyward.ListCursor {
 	}
 	return c
 }
+
+// escapeLike escapes the wildcards of a LIKE pattern (with ESCAPE '\'), so
+// that every character of s matches itself.
+func escapeLike(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 4)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '\\' || c == '%' || c == '_' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

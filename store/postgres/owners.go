@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -28,10 +27,6 @@ const (
 	updateOwner = `UPDATE owners SET (metadata, rate_limits, remaining, refill_interval, refill_amount, refilled_at, updated_at)
 	= ($2, $3, $4, $5, $6, $7, $8) WHERE name = $1`
 )
-
-func ownerNotFound(name string) error {
-	return fmt.Errorf("postgres: owner %q: %w", name, keyward.ErrNotFound)
-}
 
 // ownerArgs returns the parameters of insertOwner for o; without created_at
 // (the 8th), those of updateOwner.
@@ -70,105 +65,36 @@ func scanOwner(row pgx.Row) (*keyward.Owner, error) {
 	return &o, nil
 }
 
-// withoutCreatedAt returns the arguments of an insert without created_at,
-// the one before last: those of the matching update.
-func withoutCreatedAt(args []any) []any {
-	n := len(args)
-	return append(args[:n-2:n-2], args[n-1])
-}
-
-// upsert writes a record of owners or roles in tx: it updates the row of
-// that name (locking it, so that no delete slips in), or inserts one
-// (created), and tries again if a concurrent writer inserted it between the
-// two. The update takes the insert's arguments without created_at.
-func upsert(ctx context.Context, tx pgx.Tx, insert, update string, args []any) (created bool, err error) {
-	for {
-		tag, err := tx.Exec(ctx, update, withoutCreatedAt(args)...)
-		if err != nil || tag.RowsAffected() == 1 {
-			return false, err
-		}
-		if tag, err = tx.Exec(ctx, insert, args...); err != nil || tag.RowsAffected() == 1 {
-			return err == nil, err
-		}
-	}
-}
-
 // PutOwner creates or replaces the record, with its audit entry, in one
 // transaction.
 func (s *Store) PutOwner(ctx context.Context, o *keyward.Owner, a *keyward.AuditEntry) (created bool, err error) {
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if created, err = upsert(ctx, tx, insertOwner, updateOwner, ownerArgs(o)); err != nil {
-			return err
-		}
-		return appendAudit(ctx, tx, a)
-	})
-	if err != nil {
-		return false, s.fail(err, "put owner", o.Name)
-	}
-	return created, nil
+	return s.putRow(ctx, "owner", o.Name, insertOwner, updateOwner, ownerArgs(o), a)
 }
 
 // GetOwner reads the record and counts its keys in one query.
 func (s *Store) GetOwner(ctx context.Context, name string) (*keyward.Owner, error) {
-	o, err := scanOwner(s.pool.QueryRow(ctx, selectOwners+` WHERE name = $1`, name))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ownerNotFound(name)
-	}
-	if err != nil {
-		return nil, s.fail(err, "get owner", name)
-	}
-	return o, nil
+	return getRow(s, s.pool.QueryRow(ctx, selectOwners+` WHERE name = $1`, name), scanOwner, "owner", name)
 }
 
 // UpdateOwner locks the row, applies fn and writes the record back, with the
 // audit entry, in one transaction.
 func (s *Store) UpdateOwner(ctx context.Context, name string, fn func(o *keyward.Owner) (*keyward.AuditEntry, error)) (*keyward.Owner, error) {
-	var out *keyward.Owner
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		cur, err := scanOwner(tx.QueryRow(ctx, selectOwners+` WHERE name = $1 FOR UPDATE`, name))
-		if err != nil {
-			return err
-		}
-		o := cur.Clone()
-		a, err := fn(o)
-		if errors.Is(err, keyward.ErrNoChange) {
-			out = cur
-			return errNoChange
-		}
-		if err != nil {
-			return &callbackError{err}
-		}
-		o.Name, o.CreatedAt, o.KeyCount = cur.Name, cur.CreatedAt, cur.KeyCount
-		if _, err := tx.Exec(ctx, updateOwner, withoutCreatedAt(ownerArgs(o))...); err != nil {
-			return err
-		}
-		out = o
-		return appendAudit(ctx, tx, a)
-	})
-	var ce *callbackError
-	switch {
-	case err == nil, errors.Is(err, errNoChange):
-		return out, nil
-	case errors.As(err, &ce):
-		return nil, ce.err
-	case errors.Is(err, pgx.ErrNoRows):
-		return nil, ownerNotFound(name)
+	read := func(tx pgx.Tx) (*keyward.Owner, error) {
+		return scanOwner(tx.QueryRow(ctx, selectOwners+` WHERE name = $1 FOR UPDATE`, name))
 	}
-	return nil, s.fail(err, "update owner", name)
+	write := func(tx pgx.Tx, cur, o *keyward.Owner) (*keyward.Owner, error) {
+		o.Name, o.CreatedAt, o.KeyCount = cur.Name, cur.CreatedAt, cur.KeyCount
+		_, err := tx.Exec(ctx, updateOwner, withoutCreatedAt(ownerArgs(o))...)
+		return o, err
+	}
+	return updateRow(ctx, s, "owner", name, read, fn, write)
 }
 
 // ListOwners returns the matching records by name.
 func (s *Store) ListOwners(ctx context.Context, f keyward.NameFilter) ([]*keyward.Owner, error) {
 	q, args := byName(selectOwners, f)
 	rows, _ := s.pool.Query(ctx, q, args...)
-	owners, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*keyward.Owner, error) { return scanOwner(r) })
-	if err != nil {
-		return nil, s.fail(err, "list owners", "")
-	}
-	if owners == nil {
-		owners = []*keyward.Owner{}
-	}
-	return owners, nil
+	return listRows(s, rows, scanOwner, "owner")
 }
 
 // byName completes a SELECT of owners or roles with the conditions, order
@@ -201,5 +127,5 @@ func byName(query string, f keyward.NameFilter) (string, []any) {
 
 // DeleteOwner deletes the record and appends a in one transaction.
 func (s *Store) DeleteOwner(ctx context.Context, name string, a *keyward.AuditEntry) error {
-	return s.deleteRow(ctx, `DELETE FROM owners WHERE name = $1`, name, a, func() error { return ownerNotFound(name) }, "delete owner")
+	return s.deleteRow(ctx, "owner", name, `DELETE FROM owners WHERE name = $1`, a)
 }

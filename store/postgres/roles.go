@@ -18,10 +18,6 @@ const (
 	updateRole = `UPDATE roles SET (description, scopes, updated_at) = ($2, $3, $4) WHERE name = $1`
 )
 
-func roleNotFound(name string) error {
-	return fmt.Errorf("postgres: role %q: %w", name, keyward.ErrNotFound)
-}
-
 // scanRole reads a row of selectRoles.
 func scanRole(row pgx.Row) (*keyward.Role, error) {
 	var r keyward.Role
@@ -35,43 +31,20 @@ func scanRole(row pgx.Row) (*keyward.Role, error) {
 // PutRole creates or replaces the role, with its audit entry, in one
 // transaction.
 func (s *Store) PutRole(ctx context.Context, r *keyward.Role, a *keyward.AuditEntry) (created bool, err error) {
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		args := []any{r.Name, r.Description, list(r.Scopes), ts(r.CreatedAt), ts(r.UpdatedAt)}
-		if created, err = upsert(ctx, tx, insertRole, updateRole, args); err != nil {
-			return err
-		}
-		return appendAudit(ctx, tx, a)
-	})
-	if err != nil {
-		return false, s.fail(err, "put role", r.Name)
-	}
-	return created, nil
+	args := []any{r.Name, r.Description, list(r.Scopes), ts(r.CreatedAt), ts(r.UpdatedAt)}
+	return s.putRow(ctx, "role", r.Name, insertRole, updateRole, args, a)
 }
 
 // GetRole reads one role.
 func (s *Store) GetRole(ctx context.Context, name string) (*keyward.Role, error) {
-	r, err := scanRole(s.pool.QueryRow(ctx, selectRoles+` WHERE name = $1`, name))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, roleNotFound(name)
-	}
-	if err != nil {
-		return nil, s.fail(err, "get role", name)
-	}
-	return r, nil
+	return getRow(s, s.pool.QueryRow(ctx, selectRoles+` WHERE name = $1`, name), scanRole, "role", name)
 }
 
 // ListRoles returns the matching roles by name.
 func (s *Store) ListRoles(ctx context.Context, f keyward.NameFilter) ([]*keyward.Role, error) {
 	q, args := byName(selectRoles, f)
 	rows, _ := s.pool.Query(ctx, q, args...)
-	roles, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*keyward.Role, error) { return scanRole(r) })
-	if err != nil {
-		return nil, s.fail(err, "list roles", "")
-	}
-	if roles == nil {
-		roles = []*keyward.Role{}
-	}
-	return roles, nil
+	return listRows(s, rows, scanRole, "role")
 }
 
 // errRoleInUse rolls back the delete of a role that a key has.
@@ -112,7 +85,7 @@ func (s *Store) DeleteRole(ctx context.Context, name string, a *keyward.AuditEnt
 	case err == nil:
 		return nil
 	case errors.Is(err, errDeleteNotFound):
-		return roleNotFound(name)
+		return missing("role", name)
 	case errors.As(err, &inUse):
 		return fmt.Errorf("postgres: role %q: key %s has it: %w", name, inUse.keyID, keyward.ErrConflict)
 	}

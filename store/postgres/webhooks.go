@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -13,10 +11,6 @@ import (
 // webhookColumns are the columns of webhooks that reads return: never the
 // secret.
 const webhookColumns = `id, url, events, description, enabled, created_at, updated_at`
-
-func webhookNotFound(id string) error {
-	return fmt.Errorf("postgres: webhook %q: %w", id, keyward.ErrNotFound)
-}
 
 // scanWebhook reads a row of webhookColumns.
 func scanWebhook(row pgx.Row) (*keyward.Webhook, error) {
@@ -45,71 +39,34 @@ func (s *Store) CreateWebhook(ctx context.Context, w *keyward.Webhook, secret st
 
 // GetWebhook reads one endpoint.
 func (s *Store) GetWebhook(ctx context.Context, id string) (*keyward.Webhook, error) {
-	w, err := scanWebhook(s.pool.QueryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, webhookNotFound(id)
-	}
-	if err != nil {
-		return nil, s.fail(err, "get webhook", id)
-	}
-	return w, nil
+	return getRow(s, s.pool.QueryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = $1`, id), scanWebhook, "webhook", id)
 }
 
 // ListWebhooks reads every endpoint, oldest first.
 func (s *Store) ListWebhooks(ctx context.Context) ([]*keyward.Webhook, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT `+webhookColumns+` FROM webhooks ORDER BY created_at, id`)
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*keyward.Webhook, error) { return scanWebhook(r) })
-	if err != nil {
-		return nil, s.fail(err, "list webhooks", "")
-	}
-	if out == nil {
-		out = []*keyward.Webhook{}
-	}
-	return out, nil
+	return listRows(s, rows, scanWebhook, "webhook")
 }
 
 // UpdateWebhook locks the row, applies fn and writes the endpoint back, with
 // the audit entry, in one transaction.
 func (s *Store) UpdateWebhook(ctx context.Context, id string, fn func(*keyward.Webhook) (*keyward.AuditEntry, error)) (*keyward.Webhook, error) {
-	var out *keyward.Webhook
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		cur, err := scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = $1 FOR UPDATE`, id))
-		if err != nil {
-			return err
-		}
-		w := cur.Clone()
-		a, err := fn(w)
-		if errors.Is(err, keyward.ErrNoChange) {
-			out = cur
-			return errNoChange
-		}
-		if err != nil {
-			return &callbackError{err}
-		}
-		w.ID, w.CreatedAt = id, cur.CreatedAt
-		if _, err := tx.Exec(ctx, `UPDATE webhooks SET url = $2, events = $3, description = $4, enabled = $5, updated_at = $6 WHERE id = $1`,
-			id, w.URL, list(w.Events), w.Description, w.Enabled, ts(w.UpdatedAt)); err != nil {
-			return err
-		}
-		out = w
-		return appendAudit(ctx, tx, a)
-	})
-	var ce *callbackError
-	switch {
-	case err == nil, errors.Is(err, errNoChange):
-		return out, nil
-	case errors.As(err, &ce):
-		return nil, ce.err
-	case errors.Is(err, pgx.ErrNoRows):
-		return nil, webhookNotFound(id)
+	read := func(tx pgx.Tx) (*keyward.Webhook, error) {
+		return scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = $1 FOR UPDATE`, id))
 	}
-	return nil, s.fail(err, "update webhook", id)
+	write := func(tx pgx.Tx, cur, w *keyward.Webhook) (*keyward.Webhook, error) {
+		w.ID, w.CreatedAt = id, cur.CreatedAt
+		_, err := tx.Exec(ctx, `UPDATE webhooks SET url = $2, events = $3, description = $4, enabled = $5, updated_at = $6 WHERE id = $1`,
+			id, w.URL, list(w.Events), w.Description, w.Enabled, ts(w.UpdatedAt))
+		return w, err
+	}
+	return updateRow(ctx, s, "webhook", id, read, fn, write)
 }
 
 // DeleteWebhook deletes the endpoint; its deliveries and attempts go with
 // it (ON DELETE CASCADE).
 func (s *Store) DeleteWebhook(ctx context.Context, id string, a *keyward.AuditEntry) error {
-	return s.deleteRow(ctx, `DELETE FROM webhooks WHERE id = $1`, id, a, func() error { return webhookNotFound(id) }, "delete webhook")
+	return s.deleteRow(ctx, "webhook", id, `DELETE FROM webhooks WHERE id = $1`, a)
 }
 
 // ListAttempts reads the endpoint's attempts, newest first.

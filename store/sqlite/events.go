@@ -133,20 +133,7 @@ func (s *Store) ListExpiring(ctx context.Context, f keyward.ExpiringFilter) ([]*
 		query += ` LIMIT ?`
 		args = append(args, f.Limit)
 	}
-	rows, err := s.reader.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, s.wrap("listing expiring keys", err)
-	}
-	defer rows.Close()
-	var out []*keyward.Key
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, s.wrap("listing expiring keys", err)
-		}
-		out = append(out, k)
-	}
-	return out, s.wrap("listing expiring keys", rows.Err())
+	return queryRows(ctx, s, "listing expiring keys", nil, scanKey, query, args...)
 }
 
 // hook is what fan-out and claims need of an endpoint.

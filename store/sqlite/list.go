@@ -27,20 +27,7 @@ func (s *Store) List(ctx context.Context, f keyward.ListFilter) ([]*keyward.Key,
 				where + order + ` LIMIT ?)` + order
 		}
 	}
-	rows, err := s.reader.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, s.wrap("listing keys", err)
-	}
-	defer rows.Close()
-	var out []*keyward.Key
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, s.wrap("listing keys", err)
-		}
-		out = append(out, k)
-	}
-	return out, s.wrap("listing keys", rows.Err())
+	return queryRows(ctx, s, "listing keys", nil, scanKey, query, args...)
 }
 
 // CountKeys counts the keys List returns for f without After and Limit.

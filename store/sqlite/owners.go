@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -26,10 +25,6 @@ const (
 	refill_amount = excluded.refill_amount, refilled_at = excluded.refilled_at,
 	updated_at = excluded.updated_at`
 )
-
-func ownerNotFound(name string) error {
-	return fmt.Errorf("sqlite: owner %q: %w", name, keyward.ErrNotFound)
-}
 
 // ownerArgs returns the column values of o in ownerColumns order.
 func ownerArgs(o *keyward.Owner) []any {
@@ -78,80 +73,31 @@ func scanOwner(sc scanner) (*keyward.Owner, error) {
 // PutOwner creates or replaces the record, with its audit entry, in one
 // transaction.
 func (s *Store) PutOwner(ctx context.Context, o *keyward.Owner, a *keyward.AuditEntry) (bool, error) {
-	var created bool
-	err := s.inTx(ctx, "storing owner", func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM owners WHERE name = ?`, o.Name).Scan(&n); err != nil {
-			return err
-		}
-		created = n == 0
-		if _, err := tx.ExecContext(ctx, putOwner, ownerArgs(o)...); err != nil {
-			return err
-		}
-		return s.insertAudit(ctx, tx, a)
-	})
-	return created, err
+	return s.putRow(ctx, "owner", o.Name, `SELECT count(*) FROM owners WHERE name = ?`, putOwner, ownerArgs(o), a)
 }
 
 // GetOwner reads the record and counts its keys in one query.
 func (s *Store) GetOwner(ctx context.Context, name string) (*keyward.Owner, error) {
-	o, err := scanOwner(s.reader.QueryRowContext(ctx, selectOwners+` WHERE name = ?`, name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ownerNotFound(name)
-	}
-	if err != nil {
-		return nil, s.wrap("reading owner", err)
-	}
-	return o, nil
+	return getRow(s, s.reader.QueryRowContext(ctx, selectOwners+` WHERE name = ?`, name), scanOwner, "owner", name)
 }
 
 // UpdateOwner runs fn on the record inside an IMMEDIATE transaction.
 func (s *Store) UpdateOwner(ctx context.Context, name string, fn func(*keyward.Owner) (*keyward.AuditEntry, error)) (*keyward.Owner, error) {
-	var out *keyward.Owner
-	err := s.inTx(ctx, "updating owner", func(tx *sql.Tx) error {
-		cur, err := scanOwner(tx.QueryRowContext(ctx, selectOwners+` WHERE name = ?`, name))
-		if errors.Is(err, sql.ErrNoRows) {
-			return passthrough{ownerNotFound(name)}
-		}
-		if err != nil {
-			return err
-		}
-		o := cur.Clone()
-		a, err := fn(o)
-		if errors.Is(err, keyward.ErrNoChange) {
-			out = cur
-			return nil
-		}
-		if err != nil {
-			return passthrough{err}
-		}
+	read := func(tx *sql.Tx) (*keyward.Owner, error) {
+		return scanOwner(tx.QueryRowContext(ctx, selectOwners+` WHERE name = ?`, name))
+	}
+	write := func(tx *sql.Tx, cur, o *keyward.Owner) error {
 		o.Name, o.CreatedAt, o.KeyCount = cur.Name, cur.CreatedAt, cur.KeyCount
-		if _, err := tx.ExecContext(ctx, putOwner, ownerArgs(o)...); err != nil {
-			return err
-		}
-		out = o
-		return s.insertAudit(ctx, tx, a)
-	})
-	return out, err
+		_, err := tx.ExecContext(ctx, putOwner, ownerArgs(o)...)
+		return err
+	}
+	return updateRow(ctx, s, "owner", name, read, fn, write)
 }
 
 // ListOwners returns the matching records by name.
 func (s *Store) ListOwners(ctx context.Context, f keyward.NameFilter) ([]*keyward.Owner, error) {
 	query, args := byName(selectOwners, f)
-	rows, err := s.reader.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, s.wrap("listing owners", err)
-	}
-	defer rows.Close()
-	out := []*keyward.Owner{}
-	for rows.Next() {
-		o, err := scanOwner(rows)
-		if err != nil {
-			return nil, s.wrap("listing owners", err)
-		}
-		out = append(out, o)
-	}
-	return out, s.wrap("listing owners", rows.Err())
+	return queryRows(ctx, s, "listing owners", []*keyward.Owner{}, scanOwner, query, args...)
 }
 
 // byName completes a SELECT of owners or roles with the conditions, order
@@ -181,14 +127,5 @@ func byName(query string, f keyward.NameFilter) (string, []any) {
 
 // DeleteOwner deletes the record and appends the entry in one transaction.
 func (s *Store) DeleteOwner(ctx context.Context, name string, a *keyward.AuditEntry) error {
-	return s.inTx(ctx, "deleting owner", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM owners WHERE name = ?`, name)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return passthrough{ownerNotFound(name)}
-		}
-		return s.insertAudit(ctx, tx, a)
-	})
+	return s.deleteRow(ctx, "owner", name, `DELETE FROM owners WHERE name = ?`, a, nil)
 }

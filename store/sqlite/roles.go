@@ -17,10 +17,6 @@ const (
 	updated_at = excluded.updated_at`
 )
 
-func roleNotFound(name string) error {
-	return fmt.Errorf("sqlite: role %q: %w", name, keyward.ErrNotFound)
-}
-
 // scanRole reads a row of selectRoles.
 func scanRole(sc scanner) (*keyward.Role, error) {
 	var (
@@ -42,73 +38,35 @@ func scanRole(sc scanner) (*keyward.Role, error) {
 // PutRole creates or replaces the role, with its audit entry, in one
 // transaction.
 func (s *Store) PutRole(ctx context.Context, r *keyward.Role, a *keyward.AuditEntry) (bool, error) {
-	var created bool
-	err := s.inTx(ctx, "storing role", func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM roles WHERE name = ?`, r.Name).Scan(&n); err != nil {
-			return err
-		}
-		created = n == 0
-		_, err := tx.ExecContext(ctx, putRole, r.Name, r.Description, jsonList(r.Scopes), ms(r.CreatedAt), ms(r.UpdatedAt))
-		if err != nil {
-			return err
-		}
-		return s.insertAudit(ctx, tx, a)
-	})
-	return created, err
+	args := []any{r.Name, r.Description, jsonList(r.Scopes), ms(r.CreatedAt), ms(r.UpdatedAt)}
+	return s.putRow(ctx, "role", r.Name, `SELECT count(*) FROM roles WHERE name = ?`, putRole, args, a)
 }
 
 // GetRole reads one role.
 func (s *Store) GetRole(ctx context.Context, name string) (*keyward.Role, error) {
-	r, err := scanRole(s.reader.QueryRowContext(ctx, selectRoles+` WHERE name = ?`, name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, roleNotFound(name)
-	}
-	if err != nil {
-		return nil, s.wrap("reading role", err)
-	}
-	return r, nil
+	return getRow(s, s.reader.QueryRowContext(ctx, selectRoles+` WHERE name = ?`, name), scanRole, "role", name)
 }
 
 // ListRoles returns the matching roles by name.
 func (s *Store) ListRoles(ctx context.Context, f keyward.NameFilter) ([]*keyward.Role, error) {
 	query, args := byName(selectRoles, f)
-	rows, err := s.reader.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, s.wrap("listing roles", err)
-	}
-	defer rows.Close()
-	out := []*keyward.Role{}
-	for rows.Next() {
-		r, err := scanRole(rows)
-		if err != nil {
-			return nil, s.wrap("listing roles", err)
-		}
-		out = append(out, r)
-	}
-	return out, s.wrap("listing roles", rows.Err())
+	return queryRows(ctx, s, "listing roles", []*keyward.Role{}, scanRole, query, args...)
 }
 
 // DeleteRole deletes the role unless a key has it, which the key_roles
 // index tells without reading keys. The IMMEDIATE transaction keeps any
 // other write out between the check and the delete.
 func (s *Store) DeleteRole(ctx context.Context, name string, a *keyward.AuditEntry) error {
-	return s.inTx(ctx, "deleting role", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM roles WHERE name = ?`, name)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return passthrough{roleNotFound(name)}
-		}
+	inUse := func(tx *sql.Tx) error {
 		var id string
-		err = tx.QueryRowContext(ctx, `SELECT key_id FROM key_roles WHERE role = ? LIMIT 1`, name).Scan(&id)
+		err := tx.QueryRowContext(ctx, `SELECT key_id FROM key_roles WHERE role = ? LIMIT 1`, name).Scan(&id)
 		switch {
 		case err == nil:
 			return passthrough{fmt.Errorf("sqlite: role %q: key %s has it: %w", name, id, keyward.ErrConflict)}
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
-		return s.insertAudit(ctx, tx, a)
-	})
+		return nil
+	}
+	return s.deleteRow(ctx, "role", name, `DELETE FROM roles WHERE name = ?`, a, inUse)
 }

@@ -31,20 +31,8 @@ func RunDecorator(t *testing.T, newStore Factory, decorate Decorator) {
 }
 
 func testFreshBehind(t *testing.T, next, d keyward.Store) {
-	ctx := context.Background()
-	k := plain(t, "before", base)
-	mustCreate(t, d, k)
-	mustGet(t, d, k.ID) // the decorator may keep a copy now
-	if _, err := next.Update(ctx, k.ID, func(k *keyward.Key) (*keyward.AuditEntry, error) {
-		k.Name = "changed behind the decorator"
-		return nil, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := d.Get(keyward.NewFreshContext(ctx), k.ID)
-	if err != nil || got.Name != "changed behind the decorator" {
-		t.Errorf("fresh Get through the decorator after a write behind it = %v, %v; want the stored state", got, err)
-	}
+	checkFreshGet(t, d, next, "changed behind the decorator",
+		"fresh Get through the decorator after a write behind it", "the stored state")
 }
 
 // testPassThrough checks, for the methods whose effect is easy to see in the

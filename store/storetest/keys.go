@@ -461,18 +461,27 @@ func testKeyIDs(t *testing.T, s keyward.Store) {
 }
 
 func testGetFresh(t *testing.T, s keyward.Store) {
+	checkFreshGet(t, s, s, "after", "fresh Get after an update", "the updated key")
+}
+
+// checkFreshGet creates a key through read and reads it (read may keep a
+// copy now), renames it to name through write (read itself, or the store
+// behind it), and checks that a fresh Get through read sees the new name;
+// what and want describe the Get and its expected result in the failure.
+func checkFreshGet(t *testing.T, read, write keyward.Store, name, what, want string) {
+	t.Helper()
 	ctx := context.Background()
 	k := plain(t, "before", base)
-	mustCreate(t, s, k)
-	mustGet(t, s, k.ID) // a decorator may keep a copy now
-	if _, err := s.Update(ctx, k.ID, func(k *keyward.Key) (*keyward.AuditEntry, error) {
-		k.Name = "after"
+	mustCreate(t, read, k)
+	mustGet(t, read, k.ID) // a decorator may keep a copy now
+	if _, err := write.Update(ctx, k.ID, func(k *keyward.Key) (*keyward.AuditEntry, error) {
+		k.Name = name
 		return nil, nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Get(keyward.NewFreshContext(ctx), k.ID)
-	if err != nil || got.Name != "after" {
-		t.Errorf("fresh Get after an update = %v, %v; want the updated key", got, err)
+	got, err := read.Get(keyward.NewFreshContext(ctx), k.ID)
+	if err != nil || got.Name != name {
+		t.Errorf("%s = %v, %v; want %s", what, got, err, want)
 	}
 }
