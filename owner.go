@@ -74,11 +74,14 @@ type OwnerUpdate struct {
 	Refill     Nullable[Refill]
 }
 
-// OwnerPage is a page of owner records, by name.
-type OwnerPage struct {
-	Items      []*Owner `json:"items"`
-	NextCursor string   `json:"next_cursor,omitempty"`
+// NamePage is a page of records listed by name: owner records or roles.
+type NamePage[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor,omitempty"`
 }
+
+// OwnerPage is a page of owner records, by name.
+type OwnerPage = NamePage[*Owner]
 
 // validateOwnerName checks an owner record's name: 1-200 characters of valid
 // UTF-8 without control characters.
@@ -201,9 +204,7 @@ func (s *Service) GetOwner(ctx context.Context, name string) (*Owner, error) {
 // ownerView returns a copy of o as users should see it.
 func (s *Service) ownerView(o *Owner) *Owner {
 	c := o.Clone()
-	if c.RefillDue(s.Now()) {
-		c.Remaining = Ptr(c.Refill.Amount)
-	}
+	showRefilled(&c.Remaining, c.Refill, c.RefilledAt, s.Now())
 	return c
 }
 

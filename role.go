@@ -37,10 +37,7 @@ type RoleParams struct {
 }
 
 // RolePage is a page of roles, by name.
-type RolePage struct {
-	Items      []*Role `json:"items"`
-	NextCursor string  `json:"next_cursor,omitempty"`
-}
+type RolePage = NamePage[*Role]
 
 // validRoleName reports whether s matches [a-z0-9][a-z0-9:_.-]{0,63}.
 func validRoleName(s string) bool {

@@ -278,10 +278,17 @@ func (s *Service) Get(ctx context.Context, id string) (*Key, error) {
 // show the refilled amount.
 func (s *Service) view(k *Key) *Key {
 	c := k.Clone()
-	if c.RefillDue(s.Now()) {
-		c.Remaining = Ptr(c.Refill.Amount)
-	}
+	showRefilled(&c.Remaining, c.Refill, c.RefilledAt, s.Now())
 	return c
+}
+
+// showRefilled makes *remaining (of a key or an owner, copied for a reader)
+// the refill amount when a refill is due at now: what readers see of credits
+// that the next spend would refill.
+func showRefilled(remaining **int64, r *Refill, refilledAt *time.Time, now time.Time) {
+	if refillDue(r, *remaining, refilledAt, now) {
+		*remaining = Ptr(r.Amount)
+	}
 }
 
 // Update changes the fields set in p and returns the key as stored. A new

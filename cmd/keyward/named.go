@@ -15,8 +15,7 @@ type named[T any] struct {
 	arg    string // the argument in usage errors: "an owner NAME"
 	plural string // the records in list's flags: "owner records"
 	get    func(svc *keyward.Service, ctx context.Context, name string) (T, error)
-	// list returns a page of records and the cursor of the next.
-	list   func(env *keysEnv, params keyward.NameListParams) ([]T, string, error)
+	list   func(svc *keyward.Service, ctx context.Context, params keyward.NameListParams) (keyward.NamePage[T], error)
 	delete func(svc *keyward.Service, ctx context.Context, name string) error
 	print  func(p *printer, rec T) error
 	// printList prints a page of records and, for people, the cursor of
@@ -60,7 +59,8 @@ func (n *named[T]) listCmd(a *app, o *keysOptions, short, example string) *cobra
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withKeys(cmd.Context(), o, verb{noPepper: true}, func(env *keysEnv, p *printer) error {
 				items, next, err := listNames(l, func(params keyward.NameListParams) ([]T, string, error) {
-					return n.list(env, params)
+					page, err := n.list(env.svc, env.ctx, params)
+					return page.Items, page.NextCursor, err
 				})
 				if err != nil {
 					return err

@@ -34,14 +34,11 @@ bad usage.`,
 // ownerRecords is the owner records for the verbs that named serves.
 func ownerRecords() *named[*keyward.Owner] {
 	return &named[*keyward.Owner]{
-		kind:   kindOwner,
-		arg:    "an owner NAME",
-		plural: "owner records",
-		get:    (*keyward.Service).GetOwner,
-		list: func(env *keysEnv, params keyward.NameListParams) ([]*keyward.Owner, string, error) {
-			page, err := env.svc.ListOwners(env.ctx, params)
-			return page.Items, page.NextCursor, err
-		},
+		kind:      kindOwner,
+		arg:       "an owner NAME",
+		plural:    "owner records",
+		get:       (*keyward.Service).GetOwner,
+		list:      (*keyward.Service).ListOwners,
 		delete:    (*keyward.Service).DeleteOwner,
 		print:     (*printer).owner,
 		printList: (*app).printOwners,

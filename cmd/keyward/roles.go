@@ -31,14 +31,11 @@ bad usage.`,
 // roleRecords is the roles for the verbs that named serves.
 func roleRecords() *named[*keyward.Role] {
 	return &named[*keyward.Role]{
-		kind:   kindRole,
-		arg:    "a role NAME",
-		plural: "roles",
-		get:    (*keyward.Service).GetRole,
-		list: func(env *keysEnv, params keyward.NameListParams) ([]*keyward.Role, string, error) {
-			page, err := env.svc.ListRoles(env.ctx, params)
-			return page.Items, page.NextCursor, err
-		},
+		kind:      kindRole,
+		arg:       "a role NAME",
+		plural:    "roles",
+		get:       (*keyward.Service).GetRole,
+		list:      (*keyward.Service).ListRoles,
 		delete:    (*keyward.Service).DeleteRole,
 		print:     (*printer).role,
 		printList: (*app).printRoles,
