@@ -181,6 +181,17 @@ func TestWebhookDeliveredAfterSIGKILL(t *testing.T) {
 	if _, repeated, bad := recv.counts(); repeated > 0 || bad > 0 {
 		t.Errorf("after the restart: %d events delivered twice, %d deliveries that did not check", repeated, bad)
 	}
+	// The receiver counts a delivery when it gets it; the dispatcher
+	// records the attempt when the answer comes back, a moment later.
+	waitUntil(t, 30*time.Second, "the 3 successful attempts recorded", func() bool {
+		events := eventsOf(deliveries(t, srv, id))
+		for _, attempts := range events {
+			if attempts[0].Status != 200 {
+				return false
+			}
+		}
+		return len(events) == 3
+	})
 	// Each event: failed attempts before the kill, then one success, all
 	// with the event's id (the webhook-id the receiver checked).
 	recv.mu.Lock()
