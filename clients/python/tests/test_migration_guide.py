@@ -42,6 +42,30 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _reader_shell(tmp_path: Path, **extra: str) -> Tuple[Path, Dict[str, str], int, int]:
+    """A reader's shell for a guide: a folder of commands first on PATH
+    (``python`` is this interpreter), the package on PYTHONPATH instead of
+    ``pip install``, no KEYWARD_ variables of ours, and keyward serve on a free
+    port (KEYWARD_ADDR, which the app reads as KEYWARD_URL), plus extra.
+    Returns the folder, the environment, keyward's port and a free port for
+    the app."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    shim = bindir / "python"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    shim.chmod(0o755)
+    kw_port, app_port = _free_port(), _free_port()
+    env: Dict[str, str] = {k: v for k, v in os.environ.items() if not k.startswith("KEYWARD_")}
+    env.update(
+        PATH=f"{bindir}{os.pathsep}{env.get('PATH', '')}",
+        PYTHONPATH=str(REPO / "clients" / "python"),
+        KEYWARD_ADDR=f"127.0.0.1:{kw_port}",
+        KEYWARD_URL=f"http://127.0.0.1:{kw_port}",
+        **extra,
+    )
+    return bindir, env, kw_port, app_port
+
+
 def _blocks(text: str) -> List[Tuple[str, str]]:
     """The fenced blocks of the guide, in order: (language, body)."""
     return re.findall(r"^```(\w+)\n(.*?)^```", text, re.M | re.S)
@@ -129,23 +153,8 @@ def test_migration_guide_word_by_word(keyward_binary: Path, tmp_path: Path) -> N
     ks = json.loads((FIXTURES / "keyshield-argon2" / "keys.json").read_text())
     ss = json.loads((FIXTURES / "simple-security" / "keys.json").read_text())
 
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
+    bindir, env, kw_port, app_port = _reader_shell(tmp_path, KEYSHIELD_PEPPER=ks["pepper"], MY_KEY=ks["keys"]["alpha"]["key"])
     (bindir / "keyward").symlink_to(keyward_binary)
-    shim = bindir / "python"
-    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
-    shim.chmod(0o755)
-
-    kw_port, app_port = _free_port(), _free_port()
-    env: Dict[str, str] = {k: v for k, v in os.environ.items() if not k.startswith("KEYWARD_")}
-    env.update(
-        PATH=f"{bindir}{os.pathsep}{env.get('PATH', '')}",
-        PYTHONPATH=str(REPO / "clients" / "python"),
-        KEYSHIELD_PEPPER=ks["pepper"],
-        MY_KEY=ks["keys"]["alpha"]["key"],
-        KEYWARD_ADDR=f"127.0.0.1:{kw_port}",
-        KEYWARD_URL=f"http://127.0.0.1:{kw_port}",
-    )
     secrets: Dict[str, str] = {}
     background: List[subprocess.Popen] = []
     outputs: Dict[str, str] = {}

@@ -13,17 +13,15 @@ command is what it answers; "..." stands for anything.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
 
-from test_migration_guide import _blocks, _commands, _free_port, _promised, _stop, _strip_comment, _wait_http
+from test_migration_guide import _blocks, _commands, _promised, _reader_shell, _stop, _strip_comment, _wait_http
 
 REPO = Path(__file__).resolve().parents[3]
 README = REPO / "clients" / "python" / "README.md"
@@ -45,20 +43,7 @@ def test_readme_fastapi_walkthrough(keyward_binary: Path, tmp_path: Path) -> Non
 
     work = tmp_path / "app"
     work.mkdir()
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    shim = bindir / "python"
-    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
-    shim.chmod(0o755)
-
-    kw_port, app_port = _free_port(), _free_port()
-    env: Dict[str, str] = {k: v for k, v in os.environ.items() if not k.startswith("KEYWARD_")}
-    env.update(
-        PATH=f"{bindir}{os.pathsep}{env.get('PATH', '')}",
-        PYTHONPATH=str(REPO / "clients" / "python"),
-        KEYWARD_ADDR=f"127.0.0.1:{kw_port}",
-        KEYWARD_URL=f"http://127.0.0.1:{kw_port}",
-    )
+    _, env, kw_port, app_port = _reader_shell(tmp_path)
     secrets: Dict[str, str] = {}
     background: List[subprocess.Popen] = []
     answered: List[str] = []
