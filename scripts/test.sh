@@ -160,10 +160,17 @@ for target in ".:FuzzParse" ".:FuzzRoundTrip" "./server:FuzzCreateKeyBody" "./se
 	"./server:FuzzHandler" "./server:FuzzWire"; do
 	pkg="${target%%:*}" name="${target##*:}"
 	echo "== fuzz $name ($pkg) for $fuzztime"
-	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" 2>&1 | tail -n 3
-	if [[ ${PIPESTATUS[0]} -ne 0 ]]; then
-		echo "== FAILED: fuzz $name found a problem"
+	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" >"$tmp/fuzz.log" 2>&1; then
+		# The whole log (the failure is above go's last lines) and the
+		# input the engine saved, so that a CI log alone can reproduce it.
+		cat "$tmp/fuzz.log"
+		echo "== FAILED: fuzz $name found a problem; the saved input:"
+		git status --porcelain --untracked-files=all -- "$pkg/testdata/fuzz/$name" | while read -r _ f; do
+			echo "-- $f"
+			cat "$f"
+		done
 		exit 1
 	fi
+	tail -n 3 "$tmp/fuzz.log"
 done
 echo "== all suites passed"

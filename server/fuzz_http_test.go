@@ -220,6 +220,7 @@ func FuzzWire(f *testing.F) {
 		"POST /v1/keys HTTP/1.1\r\nHost: k\r\nTransfer-Encoding: gzip\r\n\r\n",
 		"GET /healthz HTTP/1.1\r\nHost: k\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
 		"HEAD /v1/keys HTTP/1.1\r\nHost: k\r\n\r\n", "GET /healthz HTTP/1.0\r\n\r\n",
+		"HEAD /v1/keys HTTP/1.1\r\nHost: k\r\n\r\nGET /nope HTTP/1.1\r\nHost: k\r\n\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -235,26 +236,37 @@ func FuzzWire(f *testing.F) {
 		conn.SetDeadline(time.Now().Add(30 * time.Second))
 		conn.Write(raw)
 		conn.(*net.TCPConn).CloseWrite()
-		rd := bufio.NewReader(conn)
-		for {
-			resp, err := http.ReadResponse(rd, nil)
-			if err != nil {
-				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
-					return // the server closed the connection: no (more) answers
-				}
-				if errors.Is(err, os.ErrDeadlineExceeded) {
-					t.Fatalf("no answer within 30 s: %v", err)
-				}
-				t.Fatalf("an answer that does not parse: %v", err)
+		checkWireAnswers(t, bufio.NewReader(conn), requestMethods(raw))
+	})
+}
+
+// checkWireAnswers reads the answers on a connection to its end and checks
+// each; methods are those of the requests sent, in order.
+func checkWireAnswers(t *testing.T, rd *bufio.Reader, methods []string) {
+	for i := 0; ; {
+		// The request each answer is for: an answer to a HEAD has headers
+		// (Content-Length too) and no body.
+		var req *http.Request
+		if i < len(methods) {
+			req = &http.Request{Method: methods[i]}
+		}
+		resp, err := http.ReadResponse(rd, req)
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+				return // the server closed the connection: no (more) answers
 			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusInternalServerError {
-				t.Fatalf("500: %s", body)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("no answer within 30 s: %v", err)
 			}
-			if resp.StatusCode < 400 || resp.StatusCode == http.StatusExpectationFailed || resp.Request != nil && resp.Request.Method == "HEAD" {
-				continue
-			}
+			t.Fatalf("an answer that does not parse: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusInternalServerError {
+			t.Fatalf("500: %s", body)
+		}
+		head := req != nil && req.Method == http.MethodHead
+		if resp.StatusCode >= 400 && resp.StatusCode != http.StatusExpectationFailed && !head {
 			if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" && len(body) > 0 {
 				t.Fatalf("%d %s: %q, want a problem", resp.StatusCode, ct, body)
 			}
@@ -262,5 +274,31 @@ func FuzzWire(f *testing.F) {
 				t.Fatalf("%d echoes a key: %s", resp.StatusCode, body)
 			}
 		}
-	})
+		if resp.Close {
+			// The last answer: net/http's own answers (to a request it
+			// refused before any handler, which may be a HEAD it did not
+			// take as one) carry a body and close the connection.
+			return
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			i++ // not an interim answer (100 Continue): the next is for the next request
+		}
+	}
+}
+
+// requestMethods reads the requests in raw as net/http's server reads them
+// and returns their methods in order, up to the first that does not parse.
+func requestMethods(raw []byte) []string {
+	br := bufio.NewReader(bytes.NewReader(raw))
+	var methods []string
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return methods
+		}
+		methods = append(methods, req.Method)
+		if _, err := io.Copy(io.Discard, req.Body); err != nil {
+			return methods
+		}
+	}
 }
