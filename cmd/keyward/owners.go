@@ -33,16 +33,9 @@ bad usage.`,
 
 // ownerRecords is the owner records for the verbs that named serves.
 func ownerRecords() *named[*keyward.Owner] {
-	return &named[*keyward.Owner]{
-		kind:      kindOwner,
-		arg:       "an owner NAME",
-		plural:    "owner records",
-		get:       (*keyward.Service).GetOwner,
-		list:      (*keyward.Service).ListOwners,
-		delete:    (*keyward.Service).DeleteOwner,
-		print:     (*printer).owner,
-		printList: (*app).printOwners,
-	}
+	return &named[*keyward.Owner]{kind: kindOwner, arg: "an owner NAME", plural: "owner records",
+		get: (*keyward.Service).GetOwner, list: (*keyward.Service).ListOwners, delete: (*keyward.Service).DeleteOwner,
+		print: (*printer).owner, printList: (*app).printOwners}
 }
 
 // ownerFlags are the settings of owners put and update.

@@ -30,16 +30,9 @@ bad usage.`,
 
 // roleRecords is the roles for the verbs that named serves.
 func roleRecords() *named[*keyward.Role] {
-	return &named[*keyward.Role]{
-		kind:      kindRole,
-		arg:       "a role NAME",
-		plural:    "roles",
-		get:       (*keyward.Service).GetRole,
-		list:      (*keyward.Service).ListRoles,
-		delete:    (*keyward.Service).DeleteRole,
-		print:     (*printer).role,
-		printList: (*app).printRoles,
-	}
+	return &named[*keyward.Role]{kind: kindRole, arg: "a role NAME", plural: "roles",
+		get: (*keyward.Service).GetRole, list: (*keyward.Service).ListRoles, delete: (*keyward.Service).DeleteRole,
+		print: (*printer).role, printList: (*app).printRoles}
 }
 
 func (a *app) rolesPut(o *keysOptions, n *named[*keyward.Role]) *cobra.Command {
