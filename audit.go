@@ -34,17 +34,7 @@ type AuditPage struct {
 // Audit returns a page of the audit log, newest first.
 func (s *Service) Audit(ctx context.Context, p AuditParams) (AuditPage, error) {
 	var probs problems
-	limit := p.Limit
-	if limit == 0 {
-		limit = DefaultPageSize
-	}
-	if limit < 1 || limit > MaxPageSize {
-		probs.add("limit", fmt.Sprintf("must be 1-%d", MaxPageSize))
-	}
-	before, ok := decodeIDCursor(p.Cursor)
-	if !ok {
-		probs.add("cursor", "is not a cursor returned by this API")
-	}
+	limit, before := probs.idPaging(p.Limit, p.Cursor)
 	if p.KeyID != "" && !ValidID(p.KeyID) {
 		probs.add("key_id", "must be 16 base62 characters")
 	}
@@ -55,13 +45,7 @@ func (s *Service) Audit(ctx context.Context, p AuditParams) (AuditPage, error) {
 	if err != nil {
 		return AuditPage{}, fmt.Errorf("keyward: listing audit log: %w", err)
 	}
-	page := AuditPage{Items: items}
-	if len(items) > limit {
-		page.Items = items[:limit]
-		page.NextCursor = encodeIDCursor(items[limit-1].ID)
-	}
-	if page.Items == nil {
-		page.Items = []AuditEntry{}
-	}
+	page := AuditPage{}
+	page.Items, page.NextCursor = idPage(items, limit, func(e AuditEntry) int64 { return e.ID })
 	return page, nil
 }

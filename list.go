@@ -15,13 +15,7 @@ import (
 // UnusedFor or ExpiresWithin.
 func (s *Service) List(ctx context.Context, p ListParams) (Page, error) {
 	var probs problems
-	limit := p.Limit
-	if limit == 0 {
-		limit = DefaultPageSize
-	}
-	if limit < 1 || limit > MaxPageSize {
-		probs.add("limit", fmt.Sprintf("must be 1-%d", MaxPageSize))
-	}
+	limit := probs.pageLimit(p.Limit)
 	if p.Status != "" && !p.Status.Valid() {
 		probs.add("status", "must be active, disabled, revoked or expired")
 	}

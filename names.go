@@ -21,7 +21,7 @@ type NameFilter struct {
 	Contains string
 	// After, if not "", keeps names that sort after it.
 	After string
-	// Limit is the most records to return; 0 means no limit.
+	// Limit is 1 to MaxPageSize; 0 means DefaultPageSize.
 	Limit int
 }
 
@@ -29,13 +29,7 @@ type NameFilter struct {
 // see whether a next page exists) and the page size.
 func (p NameListParams) filter() (NameFilter, int, error) {
 	var probs problems
-	limit := p.Limit
-	if limit == 0 {
-		limit = 50
-	}
-	if limit < 1 || limit > 1000 {
-		probs.add("limit", "must be 1-1000")
-	}
+	limit := probs.pageLimit(p.Limit)
 	var after string
 	if p.Cursor != "" {
 		b, err := base64.RawURLEncoding.DecodeString(p.Cursor)

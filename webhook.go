@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -301,17 +300,7 @@ func (s *Service) TestWebhook(ctx context.Context, id string) (Event, error) {
 // or cursor.
 func (s *Service) WebhookDeliveries(ctx context.Context, id string, p AttemptParams) (AttemptPage, error) {
 	var probs problems
-	limit := p.Limit
-	if limit == 0 {
-		limit = DefaultPageSize
-	}
-	if limit < 1 || limit > MaxPageSize {
-		probs.add("limit", fmt.Sprintf("must be 1-%d", MaxPageSize))
-	}
-	before, ok := decodeIDCursor(p.Cursor)
-	if !ok {
-		probs.add("cursor", "is not a cursor returned by this API")
-	}
+	limit, before := probs.idPaging(p.Limit, p.Cursor)
 	if err := probs.err(); err != nil {
 		return AttemptPage{}, err
 	}
@@ -322,35 +311,7 @@ func (s *Service) WebhookDeliveries(ctx context.Context, id string, p AttemptPar
 	if err != nil {
 		return AttemptPage{}, fmt.Errorf("keyward: listing deliveries: %w", err)
 	}
-	page := AttemptPage{Items: items}
-	if len(items) > limit {
-		page.Items = items[:limit]
-		page.NextCursor = encodeIDCursor(items[limit-1].ID)
-	}
-	if page.Items == nil {
-		page.Items = []Attempt{}
-	}
+	page := AttemptPage{}
+	page.Items, page.NextCursor = idPage(items, limit, func(a Attempt) int64 { return a.ID })
 	return page, nil
-}
-
-// encodeIDCursor makes an opaque cursor from a numeric id.
-func encodeIDCursor(id int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(id, 10)))
-}
-
-// decodeIDCursor reads a cursor of encodeIDCursor: 0 for "", false when it
-// is not one.
-func decodeIDCursor(c string) (int64, bool) {
-	if c == "" {
-		return 0, true
-	}
-	if len(c) > MaxCursorLength {
-		return 0, false
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(string(raw), 10, 64)
-	return n, err == nil && n >= 1
 }
