@@ -177,7 +177,7 @@ func fourChecks() []keyward.RateCheck {
 
 func TestLocalAllowAllocatesNothing(t *testing.T) {
 	if raceEnabled {
-		t.Skip("the race detector makes allocations of its own: run without -race")
+		t.Skip("the race detector makes allocations of its own: make test runs this test again without -race")
 	}
 	l := ratelimit.NewLocal()
 	ctx := context.Background()

@@ -140,13 +140,17 @@ if [[ -x $py ]] && $py -c 'import pytest, fastapi, httpx, uvicorn' 2>/dev/null; 
 else
 	echo "== Python client: skipped ($py lacks pytest, fastapi, httpx or uvicorn: apt-get install python3-pytest python3-fastapi python3-httpx python3-uvicorn)"
 fi
-# Tests too slow under the race detector (they skip under -race, saying so)
+# Tests the race detector slows or skews (they skip under -race, saying so)
 # run once more without it.
-echo "== go test (without -race): the long-running tests"
+echo "== go test (without -race): the long-running, timing and allocation tests"
 # The timing tests of test/security run here, one package at a time, so that
 # no other suite shares the CPUs while they measure.
 go test -count=1 -timeout 20m -v -run 'TestImport100kWithProgress' ./cmd/keyward/ >"$tmp/slow.log" 2>&1 || { cat "$tmp/slow.log"; exit 1; }
 go test -count=1 -timeout 10m -v -run 'TestRejectionTiming' ./test/security/ >>"$tmp/slow.log" 2>&1 || { cat "$tmp/slow.log"; exit 1; }
+# The allocation counts (the race detector allocates of its own) and the
+# webhook timing comparison, which skip under -race.
+go test -count=1 -timeout 5m -v -run 'TestHMACVerifyAllocatesNothing|TestLocalAllowAllocatesNothing|TestDeadEndpointsDoNotSlowWritesOrVerify' \
+	./keyhash/ ./ratelimit/ ./webhook/ >>"$tmp/slow.log" 2>&1 || { cat "$tmp/slow.log"; exit 1; }
 grep -E '^(--- (PASS|FAIL|SKIP)|ok |FAIL)|imported 100|median|medians|attempt' "$tmp/slow.log"
 # Fuzz targets: the key and scope-query parsers, the JSON bodies (keys,
 # owners, roles, verify and its scope_query), the list query, and the whole

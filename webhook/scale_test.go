@@ -192,7 +192,7 @@ func deadEndpoints(tb testing.TB) []string {
 // figure).
 func TestDeadEndpointsDoNotSlowWritesOrVerify(t *testing.T) {
 	if testing.Short() || raceEnabled {
-		t.Skip("-short or -race: skipping a timing comparison")
+		t.Skip("-short or -race: a timing comparison; make test runs it again without -race")
 	}
 	ctx := context.Background()
 	store := openSQLite(t, filepath.Join(t.TempDir(), "keyward.db"))
