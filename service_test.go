@@ -73,7 +73,13 @@ func TestVerifyMalformedDoesNotTouchTheStore(t *testing.T) {
 	e := newEnv(t)
 	iss := e.create(t, keyward.CreateParams{})
 	b := []byte(iss.Secret)
-	b[len(b)-8] ^= 1 // one character of the secret changed: checksum no longer matches
+	// One character of the secret replaced by another base62 character: the
+	// checksum no longer matches.
+	if i := len(b) - 8; b[i] == 'a' {
+		b[i] = 'b'
+	} else {
+		b[i] = 'a'
+	}
 	before := e.store.gets.Load()
 	r := e.verify(t, keyward.VerifyRequest{Key: string(b)})
 	if r.Outcome != keyward.OutcomeMalformed || r.Key != nil {
