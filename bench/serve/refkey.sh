@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Loads keyward serve's /healthz and /v1/auth?scopes=invoices:read with the
+# reference key of docs/benchmarks.md ("Owners, roles and several limits":
+# role reader, key limits burst and hourly, owner with limits daily and
+# burst, all too large to refuse), once with an owner without credits and
+# once with an owner with credits (a store write per request), under wrk on
+# loopback, in rounds of healthz, ref, credits, credits, ref, healthz. Prints
+# each round's requests per second and the ratios to /healthz.
+#
+#   bench/serve/refkey.sh [rounds] [seconds per run]   # defaults: 3 rounds of 5 s
+#
+# KEYWARD_BIN runs that binary instead of building ./cmd/keyward.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rounds=${1:-3}
+secs=${2:-5}
+tmp=$(mktemp -d)
+bin=${KEYWARD_BIN:-}
+if [[ -z "$bin" ]]; then
+	go build -o "$tmp/keyward" ./cmd/keyward
+	bin=$tmp/keyward
+fi
+addr=127.0.0.1:18097
+db="sqlite:$tmp/k.db"
+kw() { "$bin" "$@" --database-url "$db" 2>/dev/null; }
+kw migrate >/dev/null
+kw roles put reader --scope invoices:read >/dev/null
+limits=(--rate-limit daily=100000000/24h --rate-limit burst=10000000/1s)
+kw owners put acme "${limits[@]}" >/dev/null
+kw owners put paying "${limits[@]}" --remaining 1000000000 >/dev/null
+# secret OWNER: a new key of OWNER with the role and two limits of its own
+secret() {
+	kw keys create "key of $1" --owner "$1" --role reader --rate-limit burst=10000000/1s \
+		--rate-limit hourly=1000000000/1h -o json | sed -nE 's/^  "secret": "([^"]+)".*/\1/p'
+}
+ref=$(secret acme)
+paid=$(secret paying)
+token=bench-serve-admin-token-of-32-characters
+KEYWARD_ADMIN_TOKEN=$token "$bin" serve --addr "$addr" --database-url "$db" 2>"$tmp/serve.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
+for _ in $(seq 100); do
+	curl -sf -o /dev/null "http://$addr/healthz" && break
+	sleep 0.1
+done
+auth="http://$addr/v1/auth?scopes=invoices:read"
+for k in "$ref" "$paid"; do # cached from here on
+	curl -sf -o /dev/null -H "Authorization: Bearer $k" "$auth"
+done
+# rps URL [KEY]: requests per second of one wrk run
+rps() { wrk -t1 -c50 -d"${secs}s" ${2:+-H "Authorization: Bearer $2"} "$1" | awk '/Requests\/sec/ {print $2}'; }
+echo "wrk -t1 -c50 -d${secs}s; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+for i in $(seq "$rounds"); do
+	h1=$(rps "http://$addr/healthz") a1=$(rps "$auth" "$ref") c1=$(rps "$auth" "$paid")
+	c2=$(rps "$auth" "$paid") a2=$(rps "$auth" "$ref") h2=$(rps "http://$addr/healthz")
+	awk -v h1="$h1" -v h2="$h2" -v a1="$a1" -v a2="$a2" -v c1="$c1" -v c2="$c2" -v i="$i" 'BEGIN {
+		h = (h1 + h2) / 2; a = (a1 + a2) / 2; c = (c1 + c2) / 2
+		printf "round %d: req/s healthz %.0f  reference key %.0f (%.3f)  with owner credits %.0f (%.3f)\n", i, h, a, a / h, c, c / h }'
+done
