@@ -21,7 +21,7 @@ type NameFilter struct {
 	Contains string
 	// After, if not "", keeps names that sort after it.
 	After string
-	// Limit is 1 to MaxPageSize; 0 means DefaultPageSize.
+	// Limit is the most records to return; 0 means no limit.
 	Limit int
 }
 
