@@ -78,60 +78,41 @@ func readCredits(ctx context.Context, q rowQuerier, readSQL string, args []any) 
 	return rowCredits{found: true, spent: left < 0, left: left}, nil
 }
 
-// errRefused rolls back a spend that one of key and owner refused.
+// errRefused rolls back a spend run alone that one of key and owner refused.
 var errRefused = errors.New("sqlite: credits refused")
 
-// SpendCredits spends a key's credits in one conditional UPDATE; only when
-// it changes no row does a read tell why. With an owner, the key's and the
-// owner's spends run in one IMMEDIATE transaction, rolled back unless both
-// have enough (see keyward.Store).
-func (s *Store) SpendCredits(ctx context.Context, sp keyward.CreditSpend) (keyward.CreditBalance, error) {
-	none := keyward.CreditBalance{Key: -1, Owner: -1}
-	if err := s.prepare(ctx); err != nil {
-		return none, err
-	}
+// spendOne runs the spend of sp: the key's conditional UPDATE (keyStmt)
+// and, with an owner, the owner's (ownerStmt), reading through q when an
+// UPDATE writes nothing; with an owner, all three belong to one transaction.
+// keep is false when the spend must be undone (the owner refused what the
+// key took; see keyward.Store). It returns ErrNotFound for a key that does
+// not exist, and other errors as the database gives them.
+func spendOne(ctx context.Context, q rowQuerier, keyStmt, ownerStmt *sql.Stmt, sp keyward.CreditSpend) (bal keyward.CreditBalance, keep bool, err error) {
+	bal = keyward.CreditBalance{Key: -1, Owner: -1}
 	day, month := keyward.RefillBoundaries(sp.Now)
 	args := func(id string) []any { return []any{ms(day), ms(month), sp.Cost, id} }
+	key, err := spendRow(ctx, keyStmt, q, keyCreditsSQL, args(sp.KeyID))
+	if err != nil {
+		return bal, false, err
+	}
+	if !key.found {
+		return bal, false, notFound(sp.KeyID)
+	}
 	if sp.Owner == "" {
-		key, err := spendRow(ctx, s.spendStmt, s.reader, keyCreditsSQL, args(sp.KeyID))
-		if err != nil {
-			return none, s.wrap("spending credits", err)
-		}
-		if !key.found {
-			return none, notFound(sp.KeyID)
-		}
-		return keyward.CreditBalance{Spent: key.spent, Key: key.left, Owner: -1}, nil
+		return keyward.CreditBalance{Spent: key.spent, Key: key.left, Owner: -1}, true, nil
 	}
-	bal := none
-	err := s.inTx(ctx, "spending credits", func(tx *sql.Tx) error {
-		key, err := spendRow(ctx, tx.StmtContext(ctx, s.spendStmt), tx, keyCreditsSQL, args(sp.KeyID))
-		if err != nil {
-			return err
-		}
-		if !key.found {
-			return passthrough{notFound(sp.KeyID)}
-		}
-		var owner rowCredits
-		if key.spent {
-			owner, err = spendRow(ctx, tx.StmtContext(ctx, s.ownerSpendStmt), tx, ownerCreditsSQL, args(sp.Owner))
-		} else {
-			owner, err = readCredits(ctx, tx, ownerCreditsSQL, args(sp.Owner)) // to report it
-		}
-		if err != nil {
-			return err
-		}
-		if !key.spent || !owner.spent {
-			bal.Key, bal.Owner = key.before(sp.Cost), owner.before(sp.Cost)
-			return passthrough{errRefused}
-		}
-		bal = keyward.CreditBalance{Spent: true, Key: key.left, Owner: owner.left}
-		return nil
-	})
-	switch {
-	case errors.Is(err, errRefused):
-		return bal, nil
-	case err != nil:
-		return none, err
+	var owner rowCredits
+	if key.spent {
+		owner, err = spendRow(ctx, ownerStmt, q, ownerCreditsSQL, args(sp.Owner))
+	} else {
+		owner, err = readCredits(ctx, q, ownerCreditsSQL, args(sp.Owner)) // to report it
 	}
-	return bal, nil
+	if err != nil {
+		return bal, false, err
+	}
+	if !key.spent || !owner.spent {
+		bal.Key, bal.Owner = key.before(sp.Cost), owner.before(sp.Cost)
+		return bal, false, nil
+	}
+	return keyward.CreditBalance{Spent: true, Key: key.left, Owner: owner.left}, true, nil
 }

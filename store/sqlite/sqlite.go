@@ -69,6 +69,8 @@ type Store struct {
 
 	evMu    sync.Mutex
 	evStmts atomic.Pointer[eventStmts] // see events.go
+
+	spends spendQueue // see spends.go
 }
 
 var _ keyward.Store = (*Store)(nil)
