@@ -93,13 +93,15 @@ func TestHygieneCard(t *testing.T) {
 	if n := b.text("#keys-hygiene"); !strings.Contains(n, "not used for 90 days") {
 		t.Errorf("the list says %q", n)
 	}
-	// The list's filter form keeps the filter.
+	// The list's filter form keeps the filter. The list stays visible while
+	// the form navigates, so the step waits for the new address itself.
 	b.do("filtering by name",
 		chromedp.SendKeys(chromedp.CSS("#filter-q"), "dust"),
 		chromedp.Submit(chromedp.CSS("#filter-q")),
-		chromedp.WaitVisible(chromedp.CSS("#keys-hygiene")),
 	)
-	if loc := run(b, "location", chromedp.Location()); !strings.Contains(loc, "unused_for=2160h") || !strings.Contains(loc, "q=dust") {
+	loc := b.waitLocation("q=dust")
+	b.do("loading the filtered list", chromedp.WaitVisible(chromedp.CSS("#keys-hygiene")))
+	if !strings.Contains(loc, "unused_for=2160h") {
 		t.Errorf("after the filter form: %s, want unused_for and q", loc)
 	}
 	if rows := listed(); !strings.Contains(rows, "dusty") {
@@ -173,5 +175,24 @@ func TestKeyFormFollowsThePolicy(t *testing.T) {
 	if len(page.Items) != 1 || page.Items[0].ExpiresAt == nil ||
 		page.Items[0].ExpiresAt.Before(before.Add(720*time.Hour).Truncate(time.Second)) || page.Items[0].ExpiresAt.After(time.Now().Add(720*time.Hour)) {
 		t.Errorf("the key created with the policy's default: %+v, want it to expire in 720h", page.Items)
+	}
+}
+
+// waitLocation waits until the page's address contains part (reading it
+// again while a navigation makes it unreadable) and returns it.
+func (b *browser) waitLocation(part string) string {
+	b.tb.Helper()
+	deadline := time.Now().Add(stepTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+		loc, err := chromedp.Run(ctx, chromedp.Location())
+		cancel()
+		if err == nil && strings.Contains(loc, part) {
+			return loc
+		}
+		if time.Now().After(deadline) {
+			b.tb.Fatalf("the address never held %s: %q, %v", part, loc, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
