@@ -67,7 +67,7 @@ func (s *Store) events(ctx context.Context) (*eventStmts, error) {
 					p.Close()
 				}
 			}
-			return nil, s.wrap("preparing", err)
+			return nil, s.wrap(ctx, "preparing", err)
 		}
 		*q.dst = st
 	}
@@ -178,7 +178,7 @@ func (s *Store) FanOut(ctx context.Context, now time.Time, limit int) (int, erro
 	// A read first: polls that find nothing take no write lock.
 	var pending bool
 	if err := st.anyPending.QueryRowContext(ctx).Scan(&pending); err != nil {
-		return 0, s.wrap("fanning out events", err)
+		return 0, s.wrap(ctx, "fanning out events", err)
 	}
 	if !pending {
 		return 0, nil
@@ -246,7 +246,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c keyward.DeliveryClaim) ([
 	// A read first: polls that find nothing due take no write lock.
 	var due bool
 	if err := st.anyDue.QueryRowContext(ctx, ms(c.Now)).Scan(&due); err != nil {
-		return nil, s.wrap("claiming deliveries", err)
+		return nil, s.wrap(ctx, "claiming deliveries", err)
 	}
 	if !due {
 		return nil, nil

@@ -53,7 +53,7 @@ func (s *Store) Get(ctx context.Context, id string) (*keyward.Key, error) {
 	if err := s.prepare(ctx); err != nil {
 		return nil, err
 	}
-	return getRow(s, s.getStmt.QueryRowContext(ctx, id), scanKey, "key", id)
+	return getRow(ctx, s, s.getStmt.QueryRowContext(ctx, id), scanKey, "key", id)
 }
 
 // getTx reads a key inside a write transaction.
@@ -113,19 +113,19 @@ func (s *Store) Delete(ctx context.Context, id string, a *keyward.AuditEntry) er
 func (s *Store) KeyIDs(ctx context.Context, fn func(id string) error) error {
 	rows, err := s.reader.QueryContext(ctx, `SELECT id FROM keys`)
 	if err != nil {
-		return s.wrap("listing key ids", err)
+		return s.wrap(ctx, "listing key ids", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			return s.wrap("listing key ids", err)
+			return s.wrap(ctx, "listing key ids", err)
 		}
 		if err := fn(id); err != nil {
 			return err
 		}
 	}
-	return s.wrap("listing key ids", rows.Err())
+	return s.wrap(ctx, "listing key ids", rows.Err())
 }
 
 // CreateBatch inserts the keys whose ids are free, with their audit entries,

@@ -36,7 +36,7 @@ func (s *Store) CountKeys(ctx context.Context, f keyward.ListFilter) (int64, err
 	where, args := listWhere(f)
 	var n int64
 	if err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM keys`+where, args...).Scan(&n); err != nil {
-		return 0, s.wrap("counting keys", err)
+		return 0, s.wrap(ctx, "counting keys", err)
 	}
 	return n, nil
 }

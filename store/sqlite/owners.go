@@ -78,7 +78,7 @@ func (s *Store) PutOwner(ctx context.Context, o *keyward.Owner, a *keyward.Audit
 
 // GetOwner reads the record and counts its keys in one query.
 func (s *Store) GetOwner(ctx context.Context, name string) (*keyward.Owner, error) {
-	return getRow(s, s.reader.QueryRowContext(ctx, selectOwners+` WHERE name = ?`, name), scanOwner, "owner", name)
+	return getRow(ctx, s, s.reader.QueryRowContext(ctx, selectOwners+` WHERE name = ?`, name), scanOwner, "owner", name)
 }
 
 // UpdateOwner runs fn on the record inside an IMMEDIATE transaction.

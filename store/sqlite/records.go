@@ -27,7 +27,7 @@ func (s *Store) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) 
 	_, _ = s.events(ctx)
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return s.wrap(op, err)
+		return s.wrap(ctx, op, err)
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
@@ -35,10 +35,10 @@ func (s *Store) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) 
 		if errors.As(err, &fnErr) {
 			return fnErr.err
 		}
-		return s.wrap(op, err)
+		return s.wrap(ctx, op, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return s.wrap(op, err)
+		return s.wrap(ctx, op, err)
 	}
 	return nil
 }
@@ -60,7 +60,7 @@ func missing(what, id string) error {
 
 // getRow scans the one row of a record of kind what with scan: no row is
 // missing(what, id); other errors are wrapped as "reading what".
-func getRow[T any](s *Store, row scanner, scan func(scanner) (T, error), what, id string) (T, error) {
+func getRow[T any](ctx context.Context, s *Store, row scanner, scan func(scanner) (T, error), what, id string) (T, error) {
 	v, err := scan(row)
 	if err == nil {
 		return v, nil
@@ -69,7 +69,7 @@ func getRow[T any](s *Store, row scanner, scan func(scanner) (T, error), what, i
 	if errors.Is(err, sql.ErrNoRows) {
 		return zero, missing(what, id)
 	}
-	return zero, s.wrap("reading "+what, err)
+	return zero, s.wrap(ctx, "reading "+what, err)
 }
 
 // queryRows runs query on the reader pool, appends every row, scanned with
@@ -77,17 +77,17 @@ func getRow[T any](s *Store, row scanner, scan func(scanner) (T, error), what, i
 func queryRows[T any](ctx context.Context, s *Store, op string, out []T, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
 	rows, err := s.reader.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, s.wrap(op, err)
+		return nil, s.wrap(ctx, op, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
-			return nil, s.wrap(op, err)
+			return nil, s.wrap(ctx, op, err)
 		}
 		out = append(out, v)
 	}
-	return out, s.wrap(op, rows.Err())
+	return out, s.wrap(ctx, op, rows.Err())
 }
 
 // updateRow is the read-modify-write of a record of kind what inside an

@@ -44,7 +44,7 @@ func (s *Store) PutRole(ctx context.Context, r *keyward.Role, a *keyward.AuditEn
 
 // GetRole reads one role.
 func (s *Store) GetRole(ctx context.Context, name string) (*keyward.Role, error) {
-	return getRow(s, s.reader.QueryRowContext(ctx, selectRoles+` WHERE name = ?`, name), scanRole, "role", name)
+	return getRow(ctx, s, s.reader.QueryRowContext(ctx, selectRoles+` WHERE name = ?`, name), scanRole, "role", name)
 }
 
 // ListRoles returns the matching roles by name.

@@ -18,7 +18,7 @@ func (s *Store) Setting(ctx context.Context, name string) (json.RawMessage, erro
 		return nil, fmt.Errorf("sqlite: setting %q: %w", name, keyward.ErrNotFound)
 	}
 	if err != nil {
-		return nil, s.wrap("reading setting", err)
+		return nil, s.wrap(ctx, "reading setting", err)
 	}
 	return json.RawMessage(v), nil
 }

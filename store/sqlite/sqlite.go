@@ -131,7 +131,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	// WAL is a property of the file: set it once, on the writer, before the readers.
 	if _, err := s.writer.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
 		s.writer.Close()
-		return nil, s.wrap("opening", err)
+		return nil, s.wrap(ctx, "opening", err)
 	}
 	if s.reader, err = sql.Open("sqlite", dsn("&_pragma=query_only(1)")); err != nil {
 		s.writer.Close()
@@ -222,7 +222,7 @@ func schemaVersion(ctx context.Context, q querier) (int, error) {
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	v, err := schemaVersion(ctx, s.reader)
 	if err != nil {
-		return 0, s.wrap("reading the schema version", err)
+		return 0, s.wrap(ctx, "reading the schema version", err)
 	}
 	return v, nil
 }
@@ -254,15 +254,15 @@ func (s *Store) Migrate(ctx context.Context) error {
 func (s *Store) apply(ctx context.Context, m migration) error {
 	tx, err := s.writer.BeginTx(ctx, nil) // IMMEDIATE: other migrators wait here
 	if err != nil {
-		return s.wrap("migrating", err)
+		return s.wrap(ctx, "migrating", err)
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, versionTable); err != nil {
-		return s.wrap("migrating", err)
+		return s.wrap(ctx, "migrating", err)
 	}
 	v, err := schemaVersion(ctx, tx)
 	if err != nil {
-		return s.wrap("migrating", err)
+		return s.wrap(ctx, "migrating", err)
 	}
 	if latest := LatestVersion(); v > latest {
 		return fmt.Errorf("sqlite: %s has schema version %d, this keyward knows up to %d; upgrade keyward: %w", s.path, v, latest, keyward.ErrSchemaTooNew)
@@ -272,19 +272,19 @@ func (s *Store) apply(ctx context.Context, m migration) error {
 	// merged later still runs.
 	var applied int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM keyward_schema_migrations WHERE version = ?`, m.version).Scan(&applied); err != nil {
-		return s.wrap("migrating", err)
+		return s.wrap(ctx, "migrating", err)
 	}
 	if applied > 0 {
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return s.wrap("migration "+m.name, err)
+		return s.wrap(ctx, "migration "+m.name, err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO keyward_schema_migrations (version, applied_at) VALUES (?, ?)`, m.version, time.Now().UnixMilli()); err != nil {
-		return s.wrap("migration "+m.name, err)
+		return s.wrap(ctx, "migration "+m.name, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return s.wrap("migration "+m.name, err)
+		return s.wrap(ctx, "migration "+m.name, err)
 	}
 	return nil
 }
@@ -317,7 +317,7 @@ func (s *Store) prepare(ctx context.Context) error {
 			for _, p := range stmts[:i] {
 				p.Close()
 			}
-			return s.wrap("preparing", err)
+			return s.wrap(ctx, "preparing", err)
 		}
 		stmts[i] = st
 	}
@@ -329,7 +329,7 @@ func (s *Store) prepare(ctx context.Context) error {
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.reader.PingContext(ctx); err != nil {
-		return s.wrap("ping", err)
+		return s.wrap(ctx, "ping", err)
 	}
 	return nil
 }
@@ -370,12 +370,19 @@ const (
 
 // wrap turns a driver error into one clear message naming the problem and
 // the file, wrapping the keyward sentinel that fits.
-func (s *Store) wrap(op string, err error) error {
+func (s *Store) wrap(ctx context.Context, op string, err error) error {
 	if err == nil {
 		return nil
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		// The caller's context ended while the operation ran. The driver then
+		// reports an interrupted statement, or database/sql a transaction
+		// already rolled back; the cause is the context, and callers (the
+		// server answering a client that went away) must see it as such.
+		return fmt.Errorf("sqlite: %s: %w (%v)", op, cerr, err)
 	}
 	if errors.Is(err, sql.ErrConnDone) || errors.Is(err, sql.ErrTxDone) || strings.Contains(err.Error(), "database is closed") {
 		return fmt.Errorf("sqlite: %s: %w", op, keyward.ErrClosed)

@@ -97,7 +97,7 @@ func (s *Store) Usage(ctx context.Context, q keyward.UsageQuery) ([]keyward.Usag
 		FROM `+table+` WHERE `+which+` minute >= ?3 AND minute < ?4
 		GROUP BY start, outcome ORDER BY start, outcome`, size, id, q.From.Unix(), q.To.Unix())
 	if err != nil {
-		return nil, s.wrap("reading usage", err)
+		return nil, s.wrap(ctx, "reading usage", err)
 	}
 	defer rows.Close()
 	var out []keyward.UsageCount
@@ -105,7 +105,7 @@ func (s *Store) Usage(ctx context.Context, q keyward.UsageQuery) ([]keyward.Usag
 		var start, n int64
 		var code string
 		if err := rows.Scan(&start, &code, &n); err != nil {
-			return nil, s.wrap("reading usage", err)
+			return nil, s.wrap(ctx, "reading usage", err)
 		}
 		o, ok := keyward.ParseOutcome(code)
 		if !ok {
@@ -113,7 +113,7 @@ func (s *Store) Usage(ctx context.Context, q keyward.UsageQuery) ([]keyward.Usag
 		}
 		out = append(out, keyward.UsageCount{KeyID: q.KeyID, Start: time.Unix(start, 0).UTC(), Outcome: o, Count: n})
 	}
-	return out, s.wrap("reading usage", rows.Err())
+	return out, s.wrap(ctx, "reading usage", rows.Err())
 }
 
 // ListAudit returns audit entries newest first.
@@ -135,7 +135,7 @@ func (s *Store) ListAudit(ctx context.Context, f keyward.AuditFilter) ([]keyward
 	}
 	rows, err := s.reader.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, s.wrap("listing audit entries", err)
+		return nil, s.wrap(ctx, "listing audit entries", err)
 	}
 	defer rows.Close()
 	var out []keyward.AuditEntry
@@ -144,12 +144,12 @@ func (s *Store) ListAudit(ctx context.Context, f keyward.AuditFilter) ([]keyward
 		var at int64
 		var details string
 		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.KeyID, &e.ClientIP, &details); err != nil {
-			return nil, s.wrap("listing audit entries", err)
+			return nil, s.wrap(ctx, "listing audit entries", err)
 		}
 		e.At, e.Details = fromMs(at), json.RawMessage(details)
 		out = append(out, e)
 	}
-	return out, s.wrap("listing audit entries", rows.Err())
+	return out, s.wrap(ctx, "listing audit entries", rows.Err())
 }
 
 // Counts counts keys per status in one query.
@@ -161,7 +161,7 @@ func (s *Store) Counts(ctx context.Context, now time.Time) (map[keyward.Status]i
 			ELSE 'active' END AS status, count(*)
 		FROM keys GROUP BY status`, ms(now))
 	if err != nil {
-		return nil, s.wrap("counting keys", err)
+		return nil, s.wrap(ctx, "counting keys", err)
 	}
 	defer rows.Close()
 	m := map[keyward.Status]int64{keyward.StatusActive: 0, keyward.StatusDisabled: 0, keyward.StatusRevoked: 0, keyward.StatusExpired: 0}
@@ -169,9 +169,9 @@ func (s *Store) Counts(ctx context.Context, now time.Time) (map[keyward.Status]i
 		var st string
 		var n int64
 		if err := rows.Scan(&st, &n); err != nil {
-			return nil, s.wrap("counting keys", err)
+			return nil, s.wrap(ctx, "counting keys", err)
 		}
 		m[keyward.Status(st)] = n
 	}
-	return m, s.wrap("counting keys", rows.Err())
+	return m, s.wrap(ctx, "counting keys", rows.Err())
 }

@@ -44,7 +44,7 @@ func (s *Store) CreateWebhook(ctx context.Context, w *keyward.Webhook, secret st
 
 // GetWebhook reads one endpoint.
 func (s *Store) GetWebhook(ctx context.Context, id string) (*keyward.Webhook, error) {
-	return getRow(s, s.reader.QueryRowContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = ?`, id), scanWebhook, "webhook", id)
+	return getRow(ctx, s, s.reader.QueryRowContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = ?`, id), scanWebhook, "webhook", id)
 }
 
 // ListWebhooks reads every endpoint, oldest first.
