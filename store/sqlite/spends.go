@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/keyward/keyward"
 )
@@ -14,9 +16,10 @@ import (
 // write transaction per verified request: alone it costs a transaction's
 // begin and commit for two small UPDATEs. Spends that arrive while one
 // group runs wait and go together into the next one transaction, each in
-// its own savepoint, so a refused spend is undone alone and every spend
-// stays as exact as in a transaction of its own. An idle store runs a spend
-// at once; a busy one commits once for many.
+// one run (spendRun): each key and owner is read once, every spend decided
+// in arrival order exactly as in a transaction of its own, and each row
+// written once. An idle store runs a spend at once; a busy one commits once,
+// and writes a hot key once, for many.
 
 // spendQueue is the spends waiting for the next group. The spend that finds
 // no group running leads: it takes every waiting spend (its own among them),
@@ -90,16 +93,7 @@ func (s *Store) runSpends(group []*pendingSpend) {
 	}
 	err := s.inTx(ctx, "spending credits", func(tx *sql.Tx) error {
 		keyStmt, ownerStmt := tx.StmtContext(ctx, s.spendStmt), tx.StmtContext(ctx, s.ownerSpendStmt)
-		for _, p := range group {
-			if p.err = p.ctx.Err(); p.err != nil {
-				p.bal = keyward.CreditBalance{Key: -1, Owner: -1}
-				continue // its caller is gone: it spends nothing
-			}
-			if err := spendSaved(ctx, tx, keyStmt, ownerStmt, p); err != nil {
-				return err
-			}
-		}
-		return nil
+		return spendRuns(ctx, tx, keyStmt, ownerStmt, group)
 	})
 	for _, p := range group {
 		if err != nil {
@@ -122,7 +116,7 @@ func (s *Store) spendAlone(ctx context.Context, p *pendingSpend) {
 	if p.sp.Owner == "" {
 		p.bal, _, p.err = spendOne(ctx, s.reader, s.spendStmt, nil, p.sp)
 		if p.err != nil && !errors.Is(p.err, keyward.ErrNotFound) {
-			p.err = s.wrap("spending credits", p.err)
+			p.err = s.wrap(ctx, "spending credits", p.err)
 		}
 		return
 	}
@@ -148,37 +142,125 @@ func (s *Store) spendAlone(ctx context.Context, p *pendingSpend) {
 	}
 }
 
-// spendSaved runs p's spend in a savepoint of tx, rolled back to when the
-// spend must be undone, and sets p's answer. It returns only the errors that
-// fail the group. A key's spend alone is one conditional UPDATE, which
-// writes all or nothing: it needs no savepoint.
-func spendSaved(ctx context.Context, tx *sql.Tx, keyStmt, ownerStmt *sql.Stmt, p *pendingSpend) error {
-	if p.sp.Owner == "" {
-		bal, _, err := spendOne(ctx, tx, keyStmt, ownerStmt, p.sp)
-		if err != nil && !errors.Is(err, keyward.ErrNotFound) {
+// spendRuns spends group in tx, in runs of consecutive spends that share
+// their refill boundaries (all of them, but for a group that spans the
+// start of a UTC day). It returns only the errors that fail the group.
+func spendRuns(ctx context.Context, tx *sql.Tx, keyStmt, ownerStmt *sql.Stmt, group []*pendingSpend) error {
+	for len(group) > 0 {
+		day, month := keyward.RefillBoundaries(group[0].sp.Now)
+		n := 1
+		for n < len(group) {
+			if d, m := keyward.RefillBoundaries(group[n].sp.Now); !d.Equal(day) || !m.Equal(month) {
+				break
+			}
+			n++
+		}
+		r := spendRun{ctx: ctx, tx: tx, day: day, month: month,
+			keys: map[string]*rowTally{}, owners: map[string]*rowTally{}}
+		if err := r.spend(group[:n]); err != nil {
 			return err
 		}
-		p.bal, p.err = bal, err
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, "SAVEPOINT spend"); err != nil {
-		return err
-	}
-	bal, keep, err := spendOne(ctx, tx, keyStmt, ownerStmt, p.sp)
-	switch {
-	case errors.Is(err, keyward.ErrNotFound):
-		p.bal, p.err = keyward.CreditBalance{Key: -1, Owner: -1}, err
-		keep = false
-	case err != nil:
-		return err
-	default:
-		p.bal = bal
-	}
-	if !keep {
-		if _, err := tx.ExecContext(ctx, "ROLLBACK TO spend"); err != nil {
+		if err := r.write(keyStmt, r.keys); err != nil {
 			return err
 		}
+		if err := r.write(ownerStmt, r.owners); err != nil {
+			return err
+		}
+		group = group[n:]
 	}
-	_, err = tx.ExecContext(ctx, "RELEASE spend")
-	return err
+	return nil
+}
+
+// spendRun coalesces the spends of one run: it reads each key and owner
+// they name once, decides every spend in arrival order as one transaction
+// per spend would, then writes each row once with the sum taken from it.
+// However many spends a hot key has in a group, it costs two reads and two
+// writes.
+type spendRun struct {
+	ctx        context.Context
+	tx         *sql.Tx
+	day, month time.Time
+	keys       map[string]*rowTally
+	owners     map[string]*rowTally
+}
+
+// rowTally is a row's credits as the run has spent them so far.
+type rowTally struct {
+	rowCredits       // as read, then left updated by each spend
+	taken      int64 // credits taken from the row in this run
+}
+
+func (r *spendRun) args(id string, cost int64) []any {
+	return []any{ms(r.day), ms(r.month), cost, id}
+}
+
+// tally returns the row id of m, read once with readSQL.
+func (r *spendRun) tally(m map[string]*rowTally, readSQL, id string) (*rowTally, error) {
+	if t, ok := m[id]; ok {
+		return t, nil
+	}
+	c, err := readCredits(r.ctx, r.tx, readSQL, r.args(id, 0))
+	if err != nil {
+		return nil, err
+	}
+	t := &rowTally{rowCredits: c}
+	m[id] = t
+	return t, nil
+}
+
+// spend decides each spend of run and sets its answer: both key and owner
+// pay, or neither (see keyward.Store).
+func (r *spendRun) spend(run []*pendingSpend) error {
+	none := keyward.CreditBalance{Key: -1, Owner: -1}
+	for _, p := range run {
+		if p.err = p.ctx.Err(); p.err != nil {
+			p.bal = none
+			continue // its caller is gone: it spends nothing
+		}
+		key, err := r.tally(r.keys, keyCreditsSQL, p.sp.KeyID)
+		if err != nil {
+			return err
+		}
+		if !key.found {
+			p.bal, p.err = none, notFound(p.sp.KeyID)
+			continue
+		}
+		owner := &rowTally{rowCredits: rowCredits{left: -1}}
+		if p.sp.Owner != "" {
+			if owner, err = r.tally(r.owners, ownerCreditsSQL, p.sp.Owner); err != nil {
+				return err
+			}
+		}
+		cost := p.sp.Cost
+		if (key.left >= 0 && key.left < cost) || (owner.left >= 0 && owner.left < cost) {
+			p.bal = keyward.CreditBalance{Key: key.left, Owner: owner.left}
+			continue
+		}
+		for _, t := range []*rowTally{key, owner} {
+			if t.left >= 0 {
+				t.left -= cost
+				t.taken += cost
+			}
+		}
+		p.bal = keyward.CreditBalance{Spent: true, Key: key.left, Owner: owner.left}
+	}
+	return nil
+}
+
+// write takes from each row of m what the run took, with the conditional
+// spend statement; the row must end where the run's tally says.
+func (r *spendRun) write(stmt *sql.Stmt, m map[string]*rowTally) error {
+	for id, t := range m {
+		if t.taken == 0 {
+			continue
+		}
+		var left int64
+		if err := stmt.QueryRowContext(r.ctx, r.args(id, t.taken)...).Scan(&left); err != nil {
+			return fmt.Errorf("taking %d credits from %q: %w", t.taken, id, err)
+		}
+		if left != t.left {
+			return fmt.Errorf("taking %d credits from %q left %d, want %d", t.taken, id, left, t.left)
+		}
+	}
+	return nil
 }

@@ -111,6 +111,57 @@ func TestSpendsCommitInGroups(t *testing.T) {
 	}
 }
 
+// TestSpendGroupAcrossMidnight: a group whose spends straddle the start of
+// a UTC day decides the later ones after the day's refill, as spends each in
+// a transaction of their own would. Key d holds 3 credits refilled daily to
+// 3: one spend at noon (alone, the first group), then two at 23:59 and three
+// at 00:01 the next day in one group: all six are paid, and the key ends the
+// second day with none left.
+func TestSpendGroupAcrossMidnight(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.db")
+	s, err := sqlite.Open(context.Background(), path, &sqlite.Options{Migrate: true, BusyTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	svc := service(t, s)
+	ctx := context.Background()
+	d, err := svc.Create(ctx, keyward.CreateParams{Name: "d", Remaining: keyward.Ptr[int64](3),
+		Refill: &keyward.Refill{Interval: "daily", Amount: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	times := []time.Time{day.Add(12 * time.Hour),
+		day.Add(23*time.Hour + 59*time.Minute), day.Add(23*time.Hour + 59*time.Minute),
+		day.Add(24*time.Hour + time.Minute), day.Add(24*time.Hour + time.Minute), day.Add(24*time.Hour + time.Minute)}
+	bals := make([]keyward.CreditBalance, len(times))
+	lock := holdWriteLock(t, path)
+	var wg sync.WaitGroup
+	for i, now := range times {
+		wg.Go(func() {
+			bal, err := s.SpendCredits(ctx, keyward.CreditSpend{KeyID: d.Key.ID, Cost: 1, Now: now})
+			if err != nil {
+				t.Error(err)
+			}
+			bals[i] = bal
+		})
+		if i == 0 {
+			waitFor(t, "the noon spend to lead", func() bool { return s.SpendsRunning() && s.SpendsWaiting() == 0 })
+		} else {
+			waitFor(t, "the spends queued in order", func() bool { return s.SpendsWaiting() == i })
+		}
+	}
+	lock.release()
+	wg.Wait()
+	want := []int64{2, 1, 0, 2, 1, 0}
+	for i, bal := range bals {
+		if !bal.Spent || bal.Key != want[i] {
+			t.Errorf("spend %d at %s: %+v, want spent with %d left", i, times[i].Format(time.Kitchen), bal, want[i])
+		}
+	}
+}
+
 // writeLock is a write transaction held on the database from a connection
 // of its own, as another process would.
 type writeLock struct {
