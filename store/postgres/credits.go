@@ -104,7 +104,7 @@ func (s *Store) SpendCredits(ctx context.Context, sp keyward.CreditSpend) (keywa
 		}
 		switch {
 		case err != nil:
-			return none, s.fail(err, "spend credits of key", sp.KeyID)
+			return none, s.fail(ctx, err, "spend credits of key", sp.KeyID)
 		case !key.found:
 			return none, notFound(sp.KeyID)
 		case key.spent() && owner.spent():

@@ -103,7 +103,7 @@ func (s *Store) AppendEvents(ctx context.Context, events []keyward.Event) (int, 
 		return err
 	})
 	if err != nil {
-		return 0, s.fail(err, "append events", "")
+		return 0, s.fail(ctx, err, "append events", "")
 	}
 	return n, nil
 }
@@ -127,7 +127,7 @@ func (s *Store) ListExpiring(ctx context.Context, f keyward.ExpiringFilter) ([]*
 	ORDER BY expires_at, id LIMIT $5`, ts(f.From), ts(f.To), afterAt, afterID, limit)
 	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*keyward.Key, error) { return scanKey(r) })
 	if err != nil {
-		return nil, s.fail(err, "list expiring keys", "")
+		return nil, s.fail(ctx, err, "list expiring keys", "")
 	}
 	return keys, nil
 }
@@ -136,7 +136,7 @@ func (s *Store) ListExpiring(ctx context.Context, f keyward.ExpiringFilter) ([]*
 func (s *Store) FanOut(ctx context.Context, now time.Time, limit int) (int, error) {
 	var n int
 	if err := s.pool.QueryRow(ctx, fanOut, ts(now), limit).Scan(&n); err != nil {
-		return 0, s.fail(err, "fan out events", "")
+		return 0, s.fail(ctx, err, "fan out events", "")
 	}
 	return n, nil
 }
@@ -164,7 +164,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c keyward.DeliveryClaim) ([
 		return d, err
 	})
 	if err != nil {
-		return nil, s.fail(err, "claim deliveries", "")
+		return nil, s.fail(ctx, err, "claim deliveries", "")
 	}
 	return out, nil
 }
@@ -188,7 +188,7 @@ func (s *Store) RecordAttempts(ctx context.Context, records []keyward.AttemptRec
 		ats[i], statuses[i], errs[i], nexts[i] = ts(r.At), int32(r.Status), r.Error, tsPtr(r.Next)
 	}
 	if _, err := s.pool.Exec(ctx, recordAttempts, ids, tokens, evs, typs, ats, statuses, errs, nexts); err != nil {
-		return s.fail(err, "record delivery attempts", "")
+		return s.fail(ctx, err, "record delivery attempts", "")
 	}
 	return nil
 }
@@ -213,7 +213,7 @@ func (s *Store) PruneEvents(ctx context.Context, p keyward.PruneParams) (keyward
 	} {
 		tag, err := s.pool.Exec(ctx, st.sql, st.arg)
 		if err != nil {
-			return res, s.fail(err, "prune events", "")
+			return res, s.fail(ctx, err, "prune events", "")
 		}
 		*st.count += tag.RowsAffected()
 	}

@@ -41,14 +41,14 @@ func (s *Store) Create(ctx context.Context, k *keyward.Key, a *keyward.AuditEntr
 		return appendAudit(ctx, tx, a)
 	})
 	if err != nil {
-		return s.fail(err, "create key", k.ID)
+		return s.fail(ctx, err, "create key", k.ID)
 	}
 	return nil
 }
 
 // Get reads one key with a single prepared query.
 func (s *Store) Get(ctx context.Context, id string) (*keyward.Key, error) {
-	return getRow(s, s.pool.QueryRow(ctx, selectKey, id), scanKey, "key", id)
+	return getRow(ctx, s, s.pool.QueryRow(ctx, selectKey, id), scanKey, "key", id)
 }
 
 // Update locks the row, applies fn to the key read and writes it back, with
@@ -95,7 +95,7 @@ func (s *Store) Rotate(ctx context.Context, id string, fn func(old *keyward.Key)
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, nil, notFound(id)
 	}
-	return nil, nil, s.fail(err, "rotate key", id)
+	return nil, nil, s.fail(ctx, err, "rotate key", id)
 }
 
 // Delete removes the key and appends a in one transaction.
@@ -116,7 +116,7 @@ func (s *Store) Counts(ctx context.Context, now time.Time) (map[keyward.Status]i
 		return nil
 	})
 	if err != nil {
-		return nil, s.fail(err, "count keys", "")
+		return nil, s.fail(ctx, err, "count keys", "")
 	}
 	return m, nil
 }
@@ -142,7 +142,7 @@ func (s *Store) CreateBatch(ctx context.Context, keys []*keyward.Key, audit []*k
 		return nil
 	})
 	if err != nil {
-		return 0, s.fail(err, "import keys", "")
+		return 0, s.fail(ctx, err, "import keys", "")
 	}
 	return n, nil
 }
@@ -152,20 +152,20 @@ func (s *Store) CreateBatch(ctx context.Context, keys []*keyward.Key, audit []*k
 func (s *Store) KeyIDs(ctx context.Context, fn func(id string) error) error {
 	rows, err := s.pool.Query(ctx, `SELECT id FROM keys`)
 	if err != nil {
-		return s.fail(err, "list key ids", "")
+		return s.fail(ctx, err, "list key ids", "")
 	}
 	defer rows.Close()
 	var id string
 	for rows.Next() {
 		if err := rows.Scan(&id); err != nil {
-			return s.fail(err, "list key ids", "")
+			return s.fail(ctx, err, "list key ids", "")
 		}
 		if err := fn(id); err != nil {
 			return err
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return s.fail(err, "list key ids", "")
+		return s.fail(ctx, err, "list key ids", "")
 	}
 	return nil
 }

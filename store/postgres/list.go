@@ -32,7 +32,7 @@ func (s *Store) List(ctx context.Context, f keyward.ListFilter) ([]*keyward.Key,
 	rows, _ := s.pool.Query(ctx, q, w.args...)
 	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*keyward.Key, error) { return scanKey(r) })
 	if err != nil {
-		return nil, s.fail(err, "list keys", "")
+		return nil, s.fail(ctx, err, "list keys", "")
 	}
 	return keys, nil
 }
@@ -51,7 +51,7 @@ func (s *Store) CountKeys(ctx context.Context, f keyward.ListFilter) (int64, err
 		w := listWhere(f, p)
 		var n int64
 		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM keys`+w.sql(), w.args...).Scan(&n); err != nil {
-			return 0, s.fail(err, "count keys", "")
+			return 0, s.fail(ctx, err, "count keys", "")
 		}
 		total += n
 	}

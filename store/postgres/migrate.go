@@ -90,7 +90,7 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, s.fail(err, "reading the schema version", "")
+		return 0, s.fail(ctx, err, "reading the schema version", "")
 	}
 	return v, nil
 }
@@ -145,11 +145,11 @@ func (s *Store) appliedVersions(ctx context.Context, cur int) (map[int]bool, err
 	}
 	rows, err := s.pool.Query(ctx, `SELECT version FROM keyward_schema_migrations`)
 	if err != nil {
-		return nil, s.fail(err, "reading the applied migrations", "")
+		return nil, s.fail(ctx, err, "reading the applied migrations", "")
 	}
 	vs, err := pgx.CollectRows(rows, pgx.RowTo[int])
 	if err != nil {
-		return nil, s.fail(err, "reading the applied migrations", "")
+		return nil, s.fail(ctx, err, "reading the applied migrations", "")
 	}
 	for _, v := range vs {
 		applied[v] = true
@@ -191,7 +191,7 @@ func (s *Store) apply(ctx context.Context, m migration) error {
 	if err == nil || errors.Is(err, keyward.ErrSchemaTooNew) {
 		return err
 	}
-	return s.fail(err, "migration", m.name)
+	return s.fail(ctx, err, "migration", m.name)
 }
 
 // LatestVersion returns the newest schema version this binary knows.

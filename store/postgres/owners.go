@@ -73,7 +73,7 @@ func (s *Store) PutOwner(ctx context.Context, o *keyward.Owner, a *keyward.Audit
 
 // GetOwner reads the record and counts its keys in one query.
 func (s *Store) GetOwner(ctx context.Context, name string) (*keyward.Owner, error) {
-	return getRow(s, s.pool.QueryRow(ctx, selectOwners+` WHERE name = $1`, name), scanOwner, "owner", name)
+	return getRow(ctx, s, s.pool.QueryRow(ctx, selectOwners+` WHERE name = $1`, name), scanOwner, "owner", name)
 }
 
 // UpdateOwner locks the row, applies fn and writes the record back, with the
@@ -94,7 +94,7 @@ func (s *Store) UpdateOwner(ctx context.Context, name string, fn func(o *keyward
 func (s *Store) ListOwners(ctx context.Context, f keyward.NameFilter) ([]*keyward.Owner, error) {
 	q, args := byName(selectOwners, f)
 	rows, _ := s.pool.Query(ctx, q, args...)
-	return listRows(s, rows, scanOwner, "owner")
+	return listRows(ctx, s, rows, scanOwner, "owner")
 }
 
 // byName completes a SELECT of owners or roles with the conditions, order

@@ -101,7 +101,7 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 func (s *Store) open(ctx context.Context, opts *Options) error {
 	if err := s.pool.Ping(ctx); err != nil {
 		if !unavailable(err) {
-			return s.fail(err, "", "")
+			return s.fail(ctx, err, "", "")
 		}
 		// Whether pgx reports the failed attempts or the deadline of ctx
 		// passed first, no connection could be made.
@@ -171,7 +171,7 @@ func parseConfig(raw string) (*pgxpool.Config, error) {
 // Ping returns nil when the server answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
-		return s.fail(err, "ping", "")
+		return s.fail(ctx, err, "ping", "")
 	}
 	return nil
 }
@@ -197,7 +197,10 @@ func (e *storeError) Unwrap() []error { return e.errs }
 // fail turns err, from operation op on key id (either may be ""), into the
 // store's error: ErrClosed after Close, ErrUnavailable when the server cannot
 // be reached, ErrConflict for a unique violation, else err with context.
-func (s *Store) fail(err error, op, id string) error {
+// When ctx, the operation's, was canceled, the error wraps context.Canceled
+// whatever pgx reported (a connection closed under the statement): the
+// caller went away, the server did not fail.
+func (s *Store) fail(ctx context.Context, err error, op, id string) error {
 	prefix := "postgres: "
 	if op != "" {
 		prefix += op
@@ -210,6 +213,8 @@ func (s *Store) fail(err error, op, id string) error {
 	switch {
 	case s.closed.Load():
 		return &storeError{prefix + "store is closed", []error{keyward.ErrClosed, err}}
+	case errors.Is(ctx.Err(), context.Canceled) && !errors.Is(err, context.Canceled):
+		return &storeError{prefix + "canceled: " + err.Error(), []error{context.Canceled, err}}
 	case unavailable(err):
 		return &storeError{prefix + s.describe(err), []error{keyward.ErrUnavailable, err}}
 	case errors.As(err, &pe) && pe.Code == "23505": // unique_violation

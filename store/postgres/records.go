@@ -36,7 +36,7 @@ func missing(what, id string) error {
 
 // getRow scans the one row of a record of kind what with scan: no row is
 // missing(what, id); other errors fail as "get what".
-func getRow[T any](s *Store, row pgx.Row, scan func(pgx.Row) (T, error), what, id string) (T, error) {
+func getRow[T any](ctx context.Context, s *Store, row pgx.Row, scan func(pgx.Row) (T, error), what, id string) (T, error) {
 	v, err := scan(row)
 	if err == nil {
 		return v, nil
@@ -45,16 +45,16 @@ func getRow[T any](s *Store, row pgx.Row, scan func(pgx.Row) (T, error), what, i
 	if errors.Is(err, pgx.ErrNoRows) {
 		return zero, missing(what, id)
 	}
-	return zero, s.fail(err, "get "+what, id)
+	return zero, s.fail(ctx, err, "get "+what, id)
 }
 
 // listRows scans every row of rows (from Pool.Query, whose error
 // CollectRows reports) with scan. No row is an empty slice, not nil; errors
 // fail as "list whats".
-func listRows[T any](s *Store, rows pgx.Rows, scan func(pgx.Row) (T, error), what string) ([]T, error) {
+func listRows[T any](ctx context.Context, s *Store, rows pgx.Rows, scan func(pgx.Row) (T, error), what string) ([]T, error) {
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
 	if err != nil {
-		return nil, s.fail(err, "list "+what+"s", "")
+		return nil, s.fail(ctx, err, "list "+what+"s", "")
 	}
 	if out == nil {
 		out = []T{}
@@ -101,7 +101,7 @@ func updateRow[T interface{ Clone() T }](ctx context.Context, s *Store, what, id
 	case errors.Is(err, pgx.ErrNoRows):
 		return zero, missing(what, id)
 	}
-	return zero, s.fail(err, "update "+what, id)
+	return zero, s.fail(ctx, err, "update "+what, id)
 }
 
 // putRow stores a record of owners or roles (kind what) with upsert and
@@ -115,7 +115,7 @@ func (s *Store) putRow(ctx context.Context, what, name, insert, update string, a
 		return appendAudit(ctx, tx, a)
 	})
 	if err != nil {
-		return false, s.fail(err, "put "+what, name)
+		return false, s.fail(ctx, err, "put "+what, name)
 	}
 	return created, nil
 }
@@ -166,5 +166,5 @@ func (s *Store) deleteRow(ctx context.Context, what, id, query string, a *keywar
 	case errors.Is(err, errDeleteNotFound):
 		return missing(what, id)
 	}
-	return s.fail(err, "delete "+what, id)
+	return s.fail(ctx, err, "delete "+what, id)
 }

@@ -37,14 +37,14 @@ func (s *Store) PutRole(ctx context.Context, r *keyward.Role, a *keyward.AuditEn
 
 // GetRole reads one role.
 func (s *Store) GetRole(ctx context.Context, name string) (*keyward.Role, error) {
-	return getRow(s, s.pool.QueryRow(ctx, selectRoles+` WHERE name = $1`, name), scanRole, "role", name)
+	return getRow(ctx, s, s.pool.QueryRow(ctx, selectRoles+` WHERE name = $1`, name), scanRole, "role", name)
 }
 
 // ListRoles returns the matching roles by name.
 func (s *Store) ListRoles(ctx context.Context, f keyward.NameFilter) ([]*keyward.Role, error) {
 	q, args := byName(selectRoles, f)
 	rows, _ := s.pool.Query(ctx, q, args...)
-	return listRows(s, rows, scanRole, "role")
+	return listRows(ctx, s, rows, scanRole, "role")
 }
 
 // errRoleInUse rolls back the delete of a role that a key has.
@@ -89,5 +89,5 @@ func (s *Store) DeleteRole(ctx context.Context, name string, a *keyward.AuditEnt
 	case errors.As(err, &inUse):
 		return fmt.Errorf("postgres: role %q: key %s has it: %w", name, inUse.keyID, keyward.ErrConflict)
 	}
-	return s.fail(err, "delete role", name)
+	return s.fail(ctx, err, "delete role", name)
 }

@@ -19,7 +19,7 @@ func (s *Store) Setting(ctx context.Context, name string) (json.RawMessage, erro
 		return nil, fmt.Errorf("postgres: setting %q: %w", name, keyward.ErrNotFound)
 	}
 	if err != nil {
-		return nil, s.fail(err, "read setting", name)
+		return nil, s.fail(ctx, err, "read setting", name)
 	}
 	return json.RawMessage(v), nil
 }
@@ -35,7 +35,7 @@ func (s *Store) PutSetting(ctx context.Context, name string, value json.RawMessa
 		return appendAudit(ctx, tx, a)
 	})
 	if err != nil {
-		return s.fail(err, "store setting", name)
+		return s.fail(ctx, err, "store setting", name)
 	}
 	return nil
 }

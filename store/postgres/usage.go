@@ -94,7 +94,7 @@ func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
 		return tx.SendBatch(ctx, batch).Close()
 	})
 	if err != nil {
-		return s.fail(err, "record usage", "")
+		return s.fail(ctx, err, "record usage", "")
 	}
 	return nil
 }
@@ -141,7 +141,7 @@ func (s *Store) Usage(ctx context.Context, q keyward.UsageQuery) ([]keyward.Usag
 		return nil
 	})
 	if err != nil {
-		return nil, s.fail(err, "usage of key", q.KeyID)
+		return nil, s.fail(ctx, err, "usage of key", q.KeyID)
 	}
 	// Within a bucket, in outcome order (as the codes' text order is not).
 	slices.SortStableFunc(out, func(a, b keyward.UsageCount) int {
@@ -189,7 +189,7 @@ func (s *Store) ListAudit(ctx context.Context, f keyward.AuditFilter) ([]keyward
 		return nil
 	})
 	if err != nil {
-		return nil, s.fail(err, "list audit entries", "")
+		return nil, s.fail(ctx, err, "list audit entries", "")
 	}
 	return out, nil
 }

@@ -32,20 +32,20 @@ func (s *Store) CreateWebhook(ctx context.Context, w *keyward.Webhook, secret st
 		return appendAudit(ctx, tx, a)
 	})
 	if err != nil {
-		return s.fail(err, "create webhook", w.ID)
+		return s.fail(ctx, err, "create webhook", w.ID)
 	}
 	return nil
 }
 
 // GetWebhook reads one endpoint.
 func (s *Store) GetWebhook(ctx context.Context, id string) (*keyward.Webhook, error) {
-	return getRow(s, s.pool.QueryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = $1`, id), scanWebhook, "webhook", id)
+	return getRow(ctx, s, s.pool.QueryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = $1`, id), scanWebhook, "webhook", id)
 }
 
 // ListWebhooks reads every endpoint, oldest first.
 func (s *Store) ListWebhooks(ctx context.Context) ([]*keyward.Webhook, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT `+webhookColumns+` FROM webhooks ORDER BY created_at, id`)
-	return listRows(s, rows, scanWebhook, "webhook")
+	return listRows(ctx, s, rows, scanWebhook, "webhook")
 }
 
 // UpdateWebhook locks the row, applies fn and writes the endpoint back, with
@@ -83,7 +83,7 @@ func (s *Store) ListAttempts(ctx context.Context, f keyward.AttemptFilter) ([]ke
 		return a, err
 	})
 	if err != nil {
-		return nil, s.fail(err, "list deliveries", f.Webhook)
+		return nil, s.fail(ctx, err, "list deliveries", f.Webhook)
 	}
 	return out, nil
 }
