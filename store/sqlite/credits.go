@@ -47,13 +47,22 @@ func (c rowCredits) before(cost int64) int64 {
 	return c.left
 }
 
-type rowQuerier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+// creditStmts are the prepared statements of a spend, on the writer: the
+// conditional spends of a key and of an owner, and the reads of their
+// credits when a spend writes nothing.
+type creditStmts struct {
+	keySpend, ownerSpend, keyRead, ownerRead *sql.Stmt
+}
+
+// in returns the statements bound to tx.
+func (c creditStmts) in(ctx context.Context, tx *sql.Tx) creditStmts {
+	return creditStmts{tx.StmtContext(ctx, c.keySpend), tx.StmtContext(ctx, c.ownerSpend),
+		tx.StmtContext(ctx, c.keyRead), tx.StmtContext(ctx, c.ownerRead)}
 }
 
 // spendRow runs the conditional spend and, when it writes nothing, reads the
-// row with readSQL through q to tell why. args are ?1-?4.
-func spendRow(ctx context.Context, spend *sql.Stmt, q rowQuerier, readSQL string, args []any) (rowCredits, error) {
+// row with read to tell why. args are ?1-?4.
+func spendRow(ctx context.Context, spend, read *sql.Stmt, args []any) (rowCredits, error) {
 	var left int64
 	err := spend.QueryRowContext(ctx, args...).Scan(&left)
 	if err == nil {
@@ -62,13 +71,14 @@ func spendRow(ctx context.Context, spend *sql.Stmt, q rowQuerier, readSQL string
 	if !errors.Is(err, sql.ErrNoRows) {
 		return rowCredits{}, err
 	}
-	return readCredits(ctx, q, readSQL, args)
+	return readCredits(ctx, read, args)
 }
 
-// readCredits reads the credits of a row as a spend of args[2] sees them.
-func readCredits(ctx context.Context, q rowQuerier, readSQL string, args []any) (rowCredits, error) {
+// readCredits reads the credits of a row with read, as a spend of args[2]
+// sees them.
+func readCredits(ctx context.Context, read *sql.Stmt, args []any) (rowCredits, error) {
 	var left int64
-	err := q.QueryRowContext(ctx, readSQL, args...).Scan(&left)
+	err := read.QueryRowContext(ctx, args...).Scan(&left)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return rowCredits{spent: true, left: -1}, nil
@@ -81,17 +91,17 @@ func readCredits(ctx context.Context, q rowQuerier, readSQL string, args []any) 
 // errRefused rolls back a spend run alone that one of key and owner refused.
 var errRefused = errors.New("sqlite: credits refused")
 
-// spendOne runs the spend of sp: the key's conditional UPDATE (keyStmt)
-// and, with an owner, the owner's (ownerStmt), reading through q when an
-// UPDATE writes nothing; with an owner, all three belong to one transaction.
+// spendOne runs the spend of sp with st: the key's conditional UPDATE and,
+// with an owner, the owner's, reading a row when its UPDATE writes nothing;
+// with an owner, all of them belong to one transaction.
 // keep is false when the spend must be undone (the owner refused what the
 // key took; see keyward.Store). It returns ErrNotFound for a key that does
 // not exist, and other errors as the database gives them.
-func spendOne(ctx context.Context, q rowQuerier, keyStmt, ownerStmt *sql.Stmt, sp keyward.CreditSpend) (bal keyward.CreditBalance, keep bool, err error) {
+func spendOne(ctx context.Context, st creditStmts, sp keyward.CreditSpend) (bal keyward.CreditBalance, keep bool, err error) {
 	bal = keyward.CreditBalance{Key: -1, Owner: -1}
 	day, month := keyward.RefillBoundaries(sp.Now)
 	args := func(id string) []any { return []any{ms(day), ms(month), sp.Cost, id} }
-	key, err := spendRow(ctx, keyStmt, q, keyCreditsSQL, args(sp.KeyID))
+	key, err := spendRow(ctx, st.keySpend, st.keyRead, args(sp.KeyID))
 	if err != nil {
 		return bal, false, err
 	}
@@ -103,9 +113,9 @@ func spendOne(ctx context.Context, q rowQuerier, keyStmt, ownerStmt *sql.Stmt, s
 	}
 	var owner rowCredits
 	if key.spent {
-		owner, err = spendRow(ctx, ownerStmt, q, ownerCreditsSQL, args(sp.Owner))
+		owner, err = spendRow(ctx, st.ownerSpend, st.ownerRead, args(sp.Owner))
 	} else {
-		owner, err = readCredits(ctx, q, ownerCreditsSQL, args(sp.Owner)) // to report it
+		owner, err = readCredits(ctx, st.ownerRead, args(sp.Owner)) // to report it
 	}
 	if err != nil {
 		return bal, false, err

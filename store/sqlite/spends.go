@@ -92,8 +92,7 @@ func (s *Store) runSpends(group []*pendingSpend) {
 		return
 	}
 	err := s.inTx(ctx, "spending credits", func(tx *sql.Tx) error {
-		keyStmt, ownerStmt := tx.StmtContext(ctx, s.spendStmt), tx.StmtContext(ctx, s.ownerSpendStmt)
-		return spendRuns(ctx, tx, keyStmt, ownerStmt, group)
+		return spendRuns(ctx, s.credit.in(ctx, tx), group)
 	})
 	for _, p := range group {
 		if err != nil {
@@ -114,14 +113,14 @@ func (s *Store) spendAlone(ctx context.Context, p *pendingSpend) {
 		return
 	}
 	if p.sp.Owner == "" {
-		p.bal, _, p.err = spendOne(ctx, s.reader, s.spendStmt, nil, p.sp)
+		p.bal, _, p.err = spendOne(ctx, s.credit, p.sp)
 		if p.err != nil && !errors.Is(p.err, keyward.ErrNotFound) {
 			p.err = s.wrap(ctx, "spending credits", p.err)
 		}
 		return
 	}
 	err := s.inTx(ctx, "spending credits", func(tx *sql.Tx) error {
-		bal, keep, err := spendOne(ctx, tx, tx.StmtContext(ctx, s.spendStmt), tx.StmtContext(ctx, s.ownerSpendStmt), p.sp)
+		bal, keep, err := spendOne(ctx, s.credit.in(ctx, tx), p.sp)
 		switch {
 		case errors.Is(err, keyward.ErrNotFound):
 			return passthrough{err}
@@ -145,7 +144,7 @@ func (s *Store) spendAlone(ctx context.Context, p *pendingSpend) {
 // spendRuns spends group in tx, in runs of consecutive spends that share
 // their refill boundaries (all of them, but for a group that spans the
 // start of a UTC day). It returns only the errors that fail the group.
-func spendRuns(ctx context.Context, tx *sql.Tx, keyStmt, ownerStmt *sql.Stmt, group []*pendingSpend) error {
+func spendRuns(ctx context.Context, st creditStmts, group []*pendingSpend) error {
 	for len(group) > 0 {
 		day, month := keyward.RefillBoundaries(group[0].sp.Now)
 		n := 1
@@ -155,15 +154,15 @@ func spendRuns(ctx context.Context, tx *sql.Tx, keyStmt, ownerStmt *sql.Stmt, gr
 			}
 			n++
 		}
-		r := spendRun{ctx: ctx, tx: tx, day: day, month: month,
+		r := spendRun{ctx: ctx, st: st, day: day, month: month,
 			keys: map[string]*rowTally{}, owners: map[string]*rowTally{}}
 		if err := r.spend(group[:n]); err != nil {
 			return err
 		}
-		if err := r.write(keyStmt, r.keys); err != nil {
+		if err := r.write(st.keySpend, r.keys); err != nil {
 			return err
 		}
-		if err := r.write(ownerStmt, r.owners); err != nil {
+		if err := r.write(st.ownerSpend, r.owners); err != nil {
 			return err
 		}
 		group = group[n:]
@@ -178,7 +177,7 @@ func spendRuns(ctx context.Context, tx *sql.Tx, keyStmt, ownerStmt *sql.Stmt, gr
 // writes.
 type spendRun struct {
 	ctx        context.Context
-	tx         *sql.Tx
+	st         creditStmts // bound to the group's transaction
 	day, month time.Time
 	keys       map[string]*rowTally
 	owners     map[string]*rowTally
@@ -194,12 +193,12 @@ func (r *spendRun) args(id string, cost int64) []any {
 	return []any{ms(r.day), ms(r.month), cost, id}
 }
 
-// tally returns the row id of m, read once with readSQL.
-func (r *spendRun) tally(m map[string]*rowTally, readSQL, id string) (*rowTally, error) {
+// tally returns the row id of m, read once with read.
+func (r *spendRun) tally(m map[string]*rowTally, read *sql.Stmt, id string) (*rowTally, error) {
 	if t, ok := m[id]; ok {
 		return t, nil
 	}
-	c, err := readCredits(r.ctx, r.tx, readSQL, r.args(id, 0))
+	c, err := readCredits(r.ctx, read, r.args(id, 0))
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +216,7 @@ func (r *spendRun) spend(run []*pendingSpend) error {
 			p.bal = none
 			continue // its caller is gone: it spends nothing
 		}
-		key, err := r.tally(r.keys, keyCreditsSQL, p.sp.KeyID)
+		key, err := r.tally(r.keys, r.st.keyRead, p.sp.KeyID)
 		if err != nil {
 			return err
 		}
@@ -227,7 +226,7 @@ func (r *spendRun) spend(run []*pendingSpend) error {
 		}
 		owner := &rowTally{rowCredits: rowCredits{left: -1}}
 		if p.sp.Owner != "" {
-			if owner, err = r.tally(r.owners, ownerCreditsSQL, p.sp.Owner); err != nil {
+			if owner, err = r.tally(r.owners, r.st.ownerRead, p.sp.Owner); err != nil {
 				return err
 			}
 		}

@@ -58,14 +58,13 @@ type Store struct {
 	writer *sql.DB
 	reader *sql.DB
 
-	prepMu         sync.Mutex
-	prepared       atomic.Bool
-	getStmt        *sql.Stmt
-	spendStmt      *sql.Stmt
-	ownerSpendStmt *sql.Stmt
-	insertStmt     *sql.Stmt // on the writer, used inside transactions
-	updateStmt     *sql.Stmt
-	auditStmt      *sql.Stmt
+	prepMu     sync.Mutex
+	prepared   atomic.Bool
+	getStmt    *sql.Stmt
+	credit     creditStmts // see credits.go
+	insertStmt *sql.Stmt   // on the writer, used inside transactions
+	updateStmt *sql.Stmt
+	auditStmt  *sql.Stmt
 
 	evMu    sync.Mutex
 	evStmts atomic.Pointer[eventStmts] // see events.go
@@ -300,7 +299,7 @@ func (s *Store) prepare(ctx context.Context) error {
 	if s.prepared.Load() {
 		return nil
 	}
-	var stmts [6]*sql.Stmt
+	all := s.stmts()
 	for i, q := range []struct {
 		db  *sql.DB
 		sql string
@@ -308,22 +307,31 @@ func (s *Store) prepare(ctx context.Context) error {
 		{s.reader, `SELECT ` + keyColumns + ` FROM keys WHERE id = ?`},
 		{s.writer, spendKeySQL},
 		{s.writer, spendOwnerSQL},
+		{s.writer, keyCreditsSQL},
+		{s.writer, ownerCreditsSQL},
 		{s.writer, insertKeySQL},
 		{s.writer, updateKeySQL},
 		{s.writer, insertAuditSQL},
 	} {
 		st, err := q.db.PrepareContext(ctx, q.sql)
 		if err != nil {
-			for _, p := range stmts[:i] {
-				p.Close()
+			for _, p := range all[:i] {
+				(*p).Close()
+				*p = nil
 			}
 			return s.wrap(ctx, "preparing", err)
 		}
-		stmts[i] = st
+		*all[i] = st
 	}
-	s.getStmt, s.spendStmt, s.ownerSpendStmt, s.insertStmt, s.updateStmt, s.auditStmt = stmts[0], stmts[1], stmts[2], stmts[3], stmts[4], stmts[5]
 	s.prepared.Store(true)
 	return nil
+}
+
+// stmts returns the fields of the store's prepared statements, in the order
+// prepare prepares them.
+func (s *Store) stmts() []**sql.Stmt {
+	return []**sql.Stmt{&s.getStmt, &s.credit.keySpend, &s.credit.ownerSpend, &s.credit.keyRead,
+		&s.credit.ownerRead, &s.insertStmt, &s.updateStmt, &s.auditStmt}
 }
 
 // Ping checks that the database answers.
@@ -337,7 +345,10 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes both connection pools.
 func (s *Store) Close() error {
 	var errs []error
-	stmts := []*sql.Stmt{s.getStmt, s.spendStmt, s.ownerSpendStmt, s.insertStmt, s.updateStmt, s.auditStmt}
+	var stmts []*sql.Stmt
+	for _, p := range s.stmts() {
+		stmts = append(stmts, *p)
+	}
 	if ev := s.evStmts.Load(); ev != nil {
 		stmts = append(stmts, ev.all()...)
 	}
