@@ -128,7 +128,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	s.writer.SetMaxOpenConns(1)
 	s.writer.SetConnMaxIdleTime(0)
 	// WAL is a property of the file: set it once, on the writer, before the readers.
-	if _, err := s.writer.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
+	if err := s.setWAL(ctx, busy); err != nil {
 		s.writer.Close()
 		return nil, s.wrap(ctx, "opening", err)
 	}
@@ -149,6 +149,26 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// setWAL puts the database in WAL mode. Switching a new file's journal
+// mode while other connections open it can fail at once with SQLITE_BUSY,
+// without SQLite's busy handler (which would wait), so setWAL retries for
+// up to busy, as that handler would.
+func (s *Store) setWAL(ctx context.Context, busy time.Duration) error {
+	deadline := time.Now().Add(busy)
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		_, err := s.writer.ExecContext(ctx, "PRAGMA journal_mode=WAL")
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != codeBusy || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
 }
 
 // createPrivate creates an empty database file readable by its owner only:
