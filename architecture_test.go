@@ -16,6 +16,8 @@ var allowedEdges = map[string][]string{
 	"ratelimit/redis":       {"ratelimit"},
 	"ratelimit/limitertest": {"ratelimit"},
 	"store/storetest":       {"keyhash"},
+	"store/sqlite":          {"internal/spendgroup"},
+	"store/postgres":        {"internal/spendgroup"},
 	"server":                {"api", "httpauth"},
 	"client":                {"api"},
 	"extauthz":              {"api", "httpauth"},

@@ -86,11 +86,11 @@ var errRefused = errors.New("postgres: credits refused")
 // spendAttempts bounds the retries of a spend whose refusal was stale.
 const spendAttempts = 3
 
-// SpendCredits spends a key's credits in one statement. With an owner, the
+// spendAlone spends a key's credits in one statement. With an owner, the
 // key's and the owner's statements run in one transaction, in one round
 // trip, locking the key's row before the owner's (so concurrent spends never
 // deadlock), and it is rolled back unless both have enough.
-func (s *Store) SpendCredits(ctx context.Context, sp keyward.CreditSpend) (keyward.CreditBalance, error) {
+func (s *Store) spendAlone(ctx context.Context, sp keyward.CreditSpend) (keyward.CreditBalance, error) {
 	none := keyward.CreditBalance{Key: -1, Owner: -1}
 	day, month := keyward.RefillBoundaries(sp.Now)
 	for attempt := 1; ; attempt++ {

@@ -24,3 +24,12 @@ func (s *Store) Versions() []int {
 	}
 	return out
 }
+
+// SpendGroups is the number of credit-spend groups run (spends.go).
+func (s *Store) SpendGroups() int64 { return s.spends.Groups() }
+
+// SpendsWaiting is the number of credit spends waiting for the next group.
+func (s *Store) SpendsWaiting() int { return s.spends.Waiting() }
+
+// SpendsRunning reports whether a group of credit spends is running.
+func (s *Store) SpendsRunning() bool { return s.spends.Running() }

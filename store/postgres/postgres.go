@@ -30,6 +30,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/spendgroup"
 )
 
 // defaultConnectTimeout bounds a connection attempt when the URL sets no
@@ -56,6 +57,7 @@ type Store struct {
 	addr       string // the server's address, for messages
 	migrations []migration
 	closed     atomic.Bool
+	spends     spendgroup.Queue // see spends.go
 }
 
 var _ keyward.Store = (*Store)(nil)
@@ -90,6 +92,7 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 		return nil, scrub(fmt.Errorf("postgres: %w", err), cfg.ConnConfig.Password)
 	}
 	s := &Store{pool: pool, addr: address(&cfg.ConnConfig.Config), migrations: ms}
+	s.spends.Run = s.runSpends
 	if err := s.open(ctx, opts); err != nil {
 		pool.Close()
 		return nil, scrub(err, cfg.ConnConfig.Password)

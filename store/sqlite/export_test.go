@@ -17,18 +17,10 @@ func (s *Store) MigrateTo(ctx context.Context, v int) error {
 }
 
 // SpendGroups is the number of credit-spend groups run (spends.go).
-func (s *Store) SpendGroups() int64 { return s.spends.groups.Load() }
+func (s *Store) SpendGroups() int64 { return s.spends.Groups() }
 
 // SpendsWaiting is the number of credit spends waiting for the next group.
-func (s *Store) SpendsWaiting() int {
-	s.spends.mu.Lock()
-	defer s.spends.mu.Unlock()
-	return len(s.spends.waiting)
-}
+func (s *Store) SpendsWaiting() int { return s.spends.Waiting() }
 
 // SpendsRunning reports whether a group of credit spends is running.
-func (s *Store) SpendsRunning() bool {
-	s.spends.mu.Lock()
-	defer s.spends.mu.Unlock()
-	return s.spends.running
-}
+func (s *Store) SpendsRunning() bool { return s.spends.Running() }

@@ -31,6 +31,7 @@ import (
 	"modernc.org/sqlite"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/spendgroup"
 )
 
 //go:embed migrations/*.sql
@@ -69,7 +70,7 @@ type Store struct {
 	evMu    sync.Mutex
 	evStmts atomic.Pointer[eventStmts] // see events.go
 
-	spends spendQueue // see spends.go
+	spends spendgroup.Queue // see spends.go
 }
 
 var _ keyward.Store = (*Store)(nil)
@@ -121,6 +122,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 			"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)" + extra
 	}
 	s := &Store{path: path}
+	s.spends.Run = s.runSpends
 	var err error
 	if s.writer, err = sql.Open("sqlite", dsn("&_txlock=immediate")); err != nil {
 		return nil, fmt.Errorf("sqlite: opening %s: %w", path, err)

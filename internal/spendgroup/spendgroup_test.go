@@ -1,0 +1,80 @@
+package spendgroup_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/spendgroup"
+)
+
+var errMissing = errors.New("no such key")
+
+// TestDecideInArrivalOrder: both key and owner pay or neither; a refusal
+// by the owner leaves the key's credits alone; a key without credits and
+// an owner without a row spend nothing of theirs; a caller gone spends
+// nothing; an unknown key gets the store's error.
+func TestDecideInArrivalOrder(t *testing.T) {
+	rows := map[string]*spendgroup.Row{
+		"a": {Found: true, Left: 3}, "free": {Found: true, Left: -1}, "ghost": {},
+		"acme": {Found: true, Left: 2}, "nobody": {Left: -1},
+	}
+	lookup := func(id string) (*spendgroup.Row, error) { return rows[id], nil }
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	ctx := context.Background()
+	call := func(ctx context.Context, key, owner string) *spendgroup.Call {
+		return &spendgroup.Call{Ctx: ctx, Spend: keyward.CreditSpend{KeyID: key, Owner: owner, Cost: 1}}
+	}
+	run := []*spendgroup.Call{
+		call(ctx, "a", "acme"), call(gone, "a", "acme"), call(ctx, "a", "acme"),
+		call(ctx, "a", "acme"), // the owner has none left: refused, key a keeps its credit
+		call(ctx, "a", "nobody"), call(ctx, "free", "nobody"), call(ctx, "ghost", ""),
+	}
+	if err := spendgroup.Decide(run, lookup, lookup, func(string) error { return errMissing }); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		bal keyward.CreditBalance
+		err error
+	}{
+		{keyward.CreditBalance{Spent: true, Key: 2, Owner: 1}, nil},
+		{spendgroup.None, context.Canceled},
+		{keyward.CreditBalance{Spent: true, Key: 1, Owner: 0}, nil},
+		{keyward.CreditBalance{Key: 1, Owner: 0}, nil},
+		{keyward.CreditBalance{Spent: true, Key: 0, Owner: -1}, nil},
+		{keyward.CreditBalance{Spent: true, Key: -1, Owner: -1}, nil},
+		{spendgroup.None, errMissing},
+	}
+	for i, c := range run {
+		if c.Balance != want[i].bal || !errors.Is(c.Err, want[i].err) || (want[i].err == nil && c.Err != nil) {
+			t.Errorf("call %d: %+v, %v; want %+v, %v", i, c.Balance, c.Err, want[i].bal, want[i].err)
+		}
+	}
+	if a, acme := rows["a"], rows["acme"]; a.Taken != 3 || a.Left != 0 || acme.Taken != 2 || acme.Left != 0 {
+		t.Errorf("to write: a took %d (left %d), acme took %d (left %d); want 3 (0) and 2 (0)", a.Taken, a.Left, acme.Taken, acme.Left)
+	}
+	if rows["free"].Taken != 0 || rows["nobody"].Taken != 0 {
+		t.Error("a row without credits was charged")
+	}
+}
+
+// TestRunsSplitAtMidnight: a group straddling the start of a UTC day runs
+// in two parts, each with its own day.
+func TestRunsSplitAtMidnight(t *testing.T) {
+	day := time.Date(2030, 1, 31, 0, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) *spendgroup.Call {
+		return &spendgroup.Call{Spend: keyward.CreditSpend{Now: day.Add(d)}}
+	}
+	group := []*spendgroup.Call{at(time.Hour), at(23 * time.Hour), at(25 * time.Hour), at(26 * time.Hour)}
+	var got []string
+	err := spendgroup.Runs(group, func(d, m time.Time, run []*spendgroup.Call) error {
+		got = append(got, d.Format("01-02")+"/"+m.Format("01")+":"+string(rune('0'+len(run))))
+		return nil
+	})
+	if err != nil || len(got) != 2 || got[0] != "01-31/01:2" || got[1] != "02-01/02:2" {
+		t.Errorf("runs %v, %v; want [01-31/01:2 02-01/02:2]", got, err)
+	}
+}

@@ -1,0 +1,150 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/keyhash"
+	"github.com/keyward/keyward/store/postgres"
+)
+
+// TestSpendsCommitInGroups holds key a's row locked from another
+// connection while 64 credit spends arrive, so that they queue behind the
+// first (which waits for the lock); once it is released they commit in
+// exactly two transactions, and every balance is as exact as with a
+// transaction per spend: key a (40 credits, owner rich with 1,000) pays for
+// its 31 spends; key b (100 credits, owner poor with 5) for 5 of its 32,
+// each refused spend leaving the key's credits alone; a spend whose caller
+// gave up before its group ran spends nothing.
+func TestSpendsCommitInGroups(t *testing.T) {
+	u, _ := freshSchema(t)
+	s := open(t, u, &postgres.Options{Migrate: true})
+	p, _ := keyhash.NewPepper([]byte("postgres spends test pepper, 32 bytes"))
+	h, _ := keyhash.NewHMAC(p)
+	svc, err := keyward.New(s, h, &keyward.Options{UsageFlushInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close(context.Background()) })
+	ctx := context.Background()
+	for name, credits := range map[string]int64{"rich": 1000, "poor": 5} {
+		if _, _, err := svc.PutOwner(ctx, name, keyward.OwnerParams{Remaining: keyward.Ptr(credits)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := svc.Create(ctx, keyward.CreateParams{Name: "a", Owner: "rich", Remaining: keyward.Ptr[int64](40)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := svc.Create(ctx, keyward.CreateParams{Name: "b", Owner: "poor", Remaining: keyward.Ptr[int64](100)})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	lock := connect(t, u)
+	if _, err := lock.Exec(ctx, `BEGIN`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.Exec(ctx, `SELECT 1 FROM keys WHERE id = $1 FOR UPDATE`, a.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	groups := s.SpendGroups()
+	now := time.Now()
+	var wg sync.WaitGroup
+	spent := make([]bool, 63)
+	spend := func(i int) {
+		sp := keyward.CreditSpend{KeyID: a.Key.ID, Owner: "rich", Cost: 1, Now: now}
+		if i%2 == 1 || i == 62 {
+			sp.KeyID, sp.Owner = b.Key.ID, "poor"
+		}
+		wg.Go(func() {
+			bal, err := s.SpendCredits(ctx, sp)
+			if err != nil {
+				t.Error(err)
+			}
+			spent[i] = bal.Spent
+		})
+	}
+	spend(0)
+	waitFor(t, "the first spend to lead a group", func() bool { return s.SpendsRunning() && s.SpendsWaiting() == 0 })
+	for i := 1; i < len(spent); i++ {
+		spend(i)
+	}
+	waitFor(t, "62 spends queued behind the first", func() bool { return s.SpendsWaiting() == 62 })
+	gone, cancel := context.WithCancel(ctx)
+	var goneErr error
+	wg.Go(func() {
+		_, goneErr = s.SpendCredits(gone, keyward.CreditSpend{KeyID: a.Key.ID, Owner: "rich", Cost: 1, Now: now})
+	})
+	waitFor(t, "the 64th spend queued", func() bool { return s.SpendsWaiting() == 63 })
+	cancel()
+	if _, err := lock.Exec(ctx, `COMMIT`); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+
+	if n := s.SpendGroups() - groups; n != 2 {
+		t.Errorf("64 spends ran in %d groups, want 2 (the first, then all that queued)", n)
+	}
+	if !errors.Is(goneErr, context.Canceled) {
+		t.Errorf("the spend whose caller gave up returned %v, want context.Canceled", goneErr)
+	}
+	paid := 0
+	for i, ok := range spent {
+		if i%2 == 0 && i != 62 && !ok {
+			t.Errorf("spend %d of key a was refused", i)
+		}
+		if ok && (i%2 == 1 || i == 62) {
+			paid++
+		}
+	}
+	if paid != 5 {
+		t.Errorf("key b's owner paid for %d spends, want 5", paid)
+	}
+	left := func(id, owner string) int64 {
+		var r *int64
+		if id != "" {
+			k, err := svc.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r = k.Remaining
+		} else {
+			o, err := svc.GetOwner(ctx, owner)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r = o.Remaining
+		}
+		return *r
+	}
+	for _, c := range []struct {
+		what      string
+		got, want int64
+	}{
+		{"key a", left(a.Key.ID, ""), 40 - 31},
+		{"owner rich", left("", "rich"), 1000 - 31},
+		{"key b", left(b.Key.ID, ""), 100 - 5},
+		{"owner poor", left("", "poor"), 0},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s has %d credits left, want %d", c.what, c.got, c.want)
+		}
+	}
+}
+
+// waitFor waits until cond holds, failing the test after a minute.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited a minute for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
