@@ -10,6 +10,8 @@
 #   bench/serve/refkey.sh [rounds] [seconds per run]   # defaults: 3 rounds of 5 s
 #
 # KEYWARD_BIN runs that binary instead of building ./cmd/keyward.
+# REFKEY_DATABASE_URL runs the server on that database (an empty one, e.g. a
+# PostgreSQL database made for the run) instead of a new SQLite file.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-3}
@@ -21,7 +23,10 @@ if [[ -z "$bin" ]]; then
 	bin=$tmp/keyward
 fi
 addr=127.0.0.1:18097
-db="sqlite:$tmp/k.db"
+db=${REFKEY_DATABASE_URL:-sqlite:$tmp/k.db}
+if [[ -n "${REFKEY_DATABASE_URL:-}" ]]; then
+	export KEYWARD_PEPPER=${KEYWARD_PEPPER:-refkey-bench-pepper-of-at-least-32-bytes} # PostgreSQL asks for one
+fi
 kw() { "$bin" "$@" --database-url "$db" 2>/dev/null; }
 kw migrate >/dev/null
 kw roles put reader --scope invoices:read >/dev/null
