@@ -96,7 +96,7 @@ func (s *Store) ListExpiring(_ context.Context, f keyward.ExpiringFilter) ([]*ke
 		if c := f.After; c != nil && (k.ExpiresAt.Before(c.ExpiresAt) || k.ExpiresAt.Equal(c.ExpiresAt) && k.ID <= c.ID) {
 			continue
 		}
-		out = append(out, k)
+		out = append(out, s.keyView(k))
 	}
 	slices.SortFunc(out, func(a, b *keyward.Key) int {
 		if c := a.ExpiresAt.Compare(*b.ExpiresAt); c != 0 {

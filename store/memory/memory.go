@@ -22,6 +22,8 @@ type Store struct {
 	mu         sync.RWMutex
 	keys       map[string]*keyward.Key
 	owners     map[string]*keyward.Owner
+	keyCredits map[string]*credit // by key id; see credits.go
+	ownerCreds map[string]*credit // by owner name
 	roles      map[string]*keyward.Role
 	settings   map[string]json.RawMessage
 	usage      map[usageKey]int64 // per key
@@ -44,6 +46,7 @@ var _ keyward.Store = (*Store)(nil)
 func New() *Store {
 	return &Store{
 		keys: map[string]*keyward.Key{}, owners: map[string]*keyward.Owner{}, roles: map[string]*keyward.Role{},
+		keyCredits: map[string]*credit{}, ownerCreds: map[string]*credit{},
 		settings: map[string]json.RawMessage{},
 		usage:    map[usageKey]int64{}, ownerUsage: map[usageKey]int64{}, ev: newEventData(),
 	}
@@ -84,12 +87,14 @@ func (s *Store) Create(_ context.Context, k *keyward.Key, a *keyward.AuditEntry)
 		return fmt.Errorf("memory: key %q exists: %w", k.ID, keyward.ErrConflict)
 	}
 	s.keys[k.ID] = k.Clone()
+	delete(s.keyCredits, k.ID) // of a deleted key of that id
 	s.appendAudit(a)
 	return nil
 }
 
 // Get returns the stored key. Stored keys are never changed in place (writes
-// replace them), so the result can be shared.
+// replace them), so the result can be shared; a key whose credits were
+// spent since it was stored is a copy with its credits (credits.go).
 func (s *Store) Get(_ context.Context, id string) (*keyward.Key, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -100,7 +105,7 @@ func (s *Store) Get(_ context.Context, id string) (*keyward.Key, error) {
 	if !ok {
 		return nil, notFound(id)
 	}
-	return k, nil
+	return s.keyView(k), nil
 }
 
 // List returns matching keys, newest first.
@@ -124,6 +129,9 @@ func (s *Store) List(_ context.Context, f keyward.ListFilter) ([]*keyward.Key, e
 	})
 	if f.Limit > 0 && len(out) > f.Limit {
 		out = out[:f.Limit]
+	}
+	for i, k := range out {
+		out[i] = s.keyView(k)
 	}
 	return out, nil
 }
@@ -180,6 +188,7 @@ func (s *Store) Update(_ context.Context, id string, fn func(*keyward.Key) (*key
 	if err := s.check(); err != nil {
 		return nil, err
 	}
+	s.settleKey(id)
 	cur, ok := s.keys[id]
 	if !ok {
 		return nil, notFound(id)
@@ -205,6 +214,7 @@ func (s *Store) Rotate(_ context.Context, id string, fn func(*keyward.Key) (*key
 	if err := s.check(); err != nil {
 		return nil, nil, err
 	}
+	s.settleKey(id)
 	cur, ok := s.keys[id]
 	if !ok {
 		return nil, nil, notFound(id)
@@ -220,6 +230,7 @@ func (s *Store) Rotate(_ context.Context, id string, fn func(*keyward.Key) (*key
 	old.ID = id
 	s.keys[id] = old
 	s.keys[next.ID] = next.Clone()
+	delete(s.keyCredits, next.ID)
 	s.appendAudit(a)
 	return old, s.keys[next.ID], nil
 }
@@ -239,71 +250,6 @@ func (s *Store) Delete(_ context.Context, id string, a *keyward.AuditEntry) erro
 	return nil
 }
 
-// SpendCredits takes the credits of the key and its owner under the lock.
-func (s *Store) SpendCredits(_ context.Context, sp keyward.CreditSpend) (keyward.CreditBalance, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	bal := keyward.CreditBalance{Key: -1, Owner: -1}
-	if err := s.check(); err != nil {
-		return bal, err
-	}
-	k, ok := s.keys[sp.KeyID]
-	if !ok {
-		return bal, notFound(sp.KeyID)
-	}
-	var o *keyward.Owner
-	if sp.Owner != "" {
-		o = s.owners[sp.Owner]
-	}
-	var keyLeft, ownerLeft int64 = -1, -1
-	if k.Remaining != nil {
-		keyLeft = afterRefill(*k.Remaining, k.Refill, k.RefillDue(sp.Now))
-	}
-	if o != nil && o.Remaining != nil {
-		ownerLeft = afterRefill(*o.Remaining, o.Refill, o.RefillDue(sp.Now))
-	}
-	bal.Key, bal.Owner = keyLeft, ownerLeft
-	if keyLeft >= 0 && keyLeft < sp.Cost || ownerLeft >= 0 && ownerLeft < sp.Cost {
-		return bal, nil
-	}
-	bal.Spent = true
-	if keyLeft >= 0 {
-		c := k.Clone()
-		c.Remaining, c.RefilledAt = keyward.Ptr(keyLeft-sp.Cost), refilledAt(k.Refill, k.RefilledAt, k.RefillDue(sp.Now), sp.Now)
-		s.keys[k.ID] = c
-		bal.Key = keyLeft - sp.Cost
-	}
-	if ownerLeft >= 0 {
-		c := o.Clone()
-		c.Remaining, c.RefilledAt = keyward.Ptr(ownerLeft-sp.Cost), refilledAt(o.Refill, o.RefilledAt, o.RefillDue(sp.Now), sp.Now)
-		s.owners[o.Name] = c
-		bal.Owner = ownerLeft - sp.Cost
-	}
-	return bal, nil
-}
-
-// afterRefill returns the credits as a spend sees them: the refill amount
-// when a refill is due.
-func afterRefill(left int64, r *keyward.Refill, due bool) int64 {
-	if due {
-		return r.Amount
-	}
-	return left
-}
-
-// refilledAt returns RefilledAt after a spend: the start of the current
-// period when the spend used a refill.
-func refilledAt(r *keyward.Refill, cur *time.Time, due bool, now time.Time) *time.Time {
-	if !due {
-		return cur
-	}
-	day, month := keyward.RefillBoundaries(now)
-	if r.Interval == keyward.RefillMonthly {
-		return &month
-	}
-	return &day
-}
-
 // RecordUsage adds the batch's counts and moves last_used_at forward.
 func (s *Store) RecordUsage(_ context.Context, b keyward.UsageBatch) error {
 	s.mu.Lock()
@@ -318,6 +264,7 @@ func (s *Store) RecordUsage(_ context.Context, b keyward.UsageBatch) error {
 		}
 	}
 	for id, t := range b.LastUsed {
+		s.settleKey(id)
 		cur, ok := s.keys[id]
 		if !ok || cur.LastUsedAt != nil && !t.After(*cur.LastUsedAt) {
 			continue
@@ -415,6 +362,7 @@ func (s *Store) Close() error {
 	defer s.mu.Unlock()
 	s.closed = true
 	s.keys, s.owners, s.roles, s.usage, s.ownerUsage, s.audit = nil, nil, nil, nil, nil, nil
+	s.keyCredits, s.ownerCreds = nil, nil
 	s.ev = eventData{}
 	return nil
 }
@@ -448,6 +396,7 @@ func (s *Store) CreateBatch(_ context.Context, keys []*keyward.Key, audit []*key
 			continue
 		}
 		s.keys[k.ID] = k.Clone()
+		delete(s.keyCredits, k.ID)
 		s.appendAudit(audit[i])
 		n++
 	}

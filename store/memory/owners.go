@@ -18,10 +18,14 @@ func (s *Store) keyCount(owner string) int64 {
 	return n
 }
 
-// withCount returns a copy of o with its key count; s.mu must be held.
+// withCount returns a copy of o with its key count and its credits
+// (credits.go); s.mu must be held.
 func (s *Store) withCount(o *keyward.Owner) *keyward.Owner {
 	c := o.Clone()
 	c.KeyCount = s.keyCount(o.Name)
+	if cr := s.ownerCreds[o.Name]; cr != nil {
+		c.Remaining, c.RefilledAt = keyward.Ptr(cr.remaining), cr.refilledAt
+	}
 	return c
 }
 
@@ -39,6 +43,7 @@ func (s *Store) PutOwner(_ context.Context, o *keyward.Owner, a *keyward.AuditEn
 		c.CreatedAt = old.CreatedAt
 	}
 	s.owners[o.Name] = c
+	delete(s.ownerCreds, o.Name) // the new record says what credits it has
 	s.appendAudit(a)
 	return !exists, nil
 }
@@ -55,6 +60,7 @@ func (s *Store) UpdateOwner(_ context.Context, name string, fn func(*keyward.Own
 	if err := s.check(); err != nil {
 		return nil, err
 	}
+	s.settleOwner(name)
 	cur, ok := s.owners[name]
 	if !ok {
 		return nil, missing("owner", name)
