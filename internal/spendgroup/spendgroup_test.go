@@ -78,3 +78,37 @@ func TestRunsSplitAtMidnight(t *testing.T) {
 		t.Errorf("runs %v, %v; want [01-31/01:2 02-01/02:2]", got, err)
 	}
 }
+
+// TestGroupContextEndsWhenEveryCallerIsGone: a store that hangs does not
+// hold its callers once they have all given up: the context Run gets ends
+// when the last of them does, and each gets the error Run gives.
+func TestGroupContextEndsWhenEveryCallerIsGone(t *testing.T) {
+	running := make(chan context.Context, 1)
+	q := &spendgroup.Queue{Run: func(ctx context.Context, group []*spendgroup.Call) {
+		running <- ctx
+		<-ctx.Done() // a store that never answers
+		spendgroup.Fail(group, ctx.Err())
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := q.Spend(ctx, keyward.CreditSpend{KeyID: "a", Cost: 1})
+		done <- err
+	}()
+	groupCtx := <-running
+	if groupCtx.Err() != nil {
+		t.Fatalf("the group's context ended before its caller gave up: %v", groupCtx.Err())
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the caller got %v, want context.Canceled", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a minute after its only caller gave up, the group still runs")
+	}
+	if q.Running() {
+		t.Error("the queue still runs a group after its only caller left")
+	}
+}
