@@ -11,6 +11,7 @@ package spendgroup
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -77,36 +78,56 @@ func (q *Queue) Spend(ctx context.Context, sp keyward.CreditSpend) (keyward.Cred
 	q.waiting = nil
 	q.mu.Unlock()
 	q.groups.Add(1)
-	ctx, done := groupContext(group)
-	q.Run(ctx, group)
-	done()
-	for _, g := range group {
-		if g != c {
-			g.answered = true
-			g.wake <- struct{}{}
-		}
-	}
-	q.mu.Lock()
-	if len(q.waiting) > 0 {
-		q.waiting[0].wake <- struct{}{} // it leads the next group
-	} else {
-		q.running = false
-	}
-	q.mu.Unlock()
+	q.run(group, c)
 	return c.Balance, c.Err
 }
 
+// errPanicked answers the spends of a group whose Run panicked.
+var errPanicked = errors.New("spendgroup: the store panicked while spending credits")
+
+// run runs group, led by lead, then answers the others and hands the queue
+// on. A panic in Run fails the group and still hands the queue on, so that
+// later spends are not left waiting for a leader; then it panics on.
+func (q *Queue) run(group []*Call, lead *Call) {
+	ctx, done := groupContext(group)
+	defer func() {
+		p := recover()
+		if p != nil {
+			Fail(group, errPanicked)
+		}
+		done()
+		for _, g := range group {
+			if g != lead {
+				g.answered = true
+				g.wake <- struct{}{}
+			}
+		}
+		q.mu.Lock()
+		if len(q.waiting) > 0 {
+			q.waiting[0].wake <- struct{}{} // it leads the next group
+		} else {
+			q.running = false
+		}
+		q.mu.Unlock()
+		if p != nil {
+			panic(p)
+		}
+	}()
+	q.Run(ctx, group)
+}
+
 // groupContext returns a context that ends when the Ctx of every call of
-// group has ended, and the function that releases it.
+// group has ended, with the error of the last of them as its cause (so a
+// deadline stays a deadline), and the function that releases it.
 func groupContext(group []*Call) (context.Context, func()) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	var left atomic.Int64
 	left.Store(int64(len(group)))
 	stops := make([]func() bool, len(group))
 	for i, c := range group {
 		stops[i] = context.AfterFunc(c.Ctx, func() {
 			if left.Add(-1) == 0 {
-				cancel()
+				cancel(c.Ctx.Err())
 			}
 		})
 	}
@@ -114,7 +135,7 @@ func groupContext(group []*Call) (context.Context, func()) {
 		for _, stop := range stops {
 			stop()
 		}
-		cancel()
+		cancel(nil)
 	}
 }
 
@@ -168,6 +189,10 @@ type Row struct {
 	Found bool  // the row exists
 	Left  int64 // its credits, as read and then after each spend; -1 for none counted
 	Taken int64 // credits taken from it in this run
+	// Spent reports that a spend of the run paid from the row, at cost 0
+	// too: the row must be written, for a refill that was due is then
+	// spent from and must be stored.
+	Spent bool
 }
 
 // Decide decides each call of run in arrival order and sets its answer:
@@ -204,6 +229,7 @@ func Decide(run []*Call, key, owner func(string) (*Row, error), notFound func(st
 			if r.Left >= 0 {
 				r.Left -= cost
 				r.Taken += cost
+				r.Spent = true
 			}
 		}
 		c.Balance = keyward.CreditBalance{Spent: true, Key: k.Left, Owner: o.Left}

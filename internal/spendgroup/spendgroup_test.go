@@ -56,8 +56,15 @@ func TestDecideInArrivalOrder(t *testing.T) {
 	if a, acme := rows["a"], rows["acme"]; a.Taken != 3 || a.Left != 0 || acme.Taken != 2 || acme.Left != 0 {
 		t.Errorf("to write: a took %d (left %d), acme took %d (left %d); want 3 (0) and 2 (0)", a.Taken, a.Left, acme.Taken, acme.Left)
 	}
-	if rows["free"].Taken != 0 || rows["nobody"].Taken != 0 {
+	if rows["free"].Taken != 0 || rows["nobody"].Taken != 0 || rows["free"].Spent || rows["nobody"].Spent {
 		t.Error("a row without credits was charged")
+	}
+	// A spend of 0 pays from a row too: a refill that was due is then spent
+	// from, and its row must be written.
+	zero := &spendgroup.Call{Ctx: ctx, Spend: keyward.CreditSpend{KeyID: "z", Cost: 0}}
+	rows["z"] = &spendgroup.Row{Found: true, Left: 100}
+	if err := spendgroup.Decide([]*spendgroup.Call{zero}, lookup, lookup, nil); err != nil || !zero.Balance.Spent || !rows["z"].Spent || rows["z"].Taken != 0 {
+		t.Errorf("a spend of 0: %+v, row %+v, %v; want spent, the row to write with nothing taken", zero.Balance, rows["z"], err)
 	}
 }
 
@@ -110,5 +117,82 @@ func TestGroupContextEndsWhenEveryCallerIsGone(t *testing.T) {
 	}
 	if q.Running() {
 		t.Error("the queue still runs a group after its only caller left")
+	}
+}
+
+// TestPanicInRunFailsTheGroupAndFreesTheQueue: a store that panics in a
+// group fails that group's spends, the panic reaches the leader's caller,
+// and later spends still run instead of waiting for a leader forever.
+func TestPanicInRunFailsTheGroupAndFreesTheQueue(t *testing.T) {
+	release := make(chan struct{})
+	q := &spendgroup.Queue{}
+	q.Run = func(_ context.Context, group []*spendgroup.Call) {
+		for _, c := range group {
+			switch c.Spend.KeyID {
+			case "hold":
+				<-release
+			case "boom":
+				panic("the store broke")
+			}
+			c.Balance = keyward.CreditBalance{Spent: true, Key: -1, Owner: -1}
+		}
+	}
+	ctx := context.Background()
+	type answer struct {
+		err      error
+		panicked any
+	}
+	spend := func(id string) (a answer) {
+		defer func() { a.panicked = recover() }()
+		_, a.err = q.Spend(ctx, keyward.CreditSpend{KeyID: id, Cost: 1})
+		return a
+	}
+	held, boom, other := make(chan answer, 1), make(chan answer, 1), make(chan answer, 1)
+	go func() { held <- spend("hold") }()
+	waitUntil(t, func() bool { return q.Running() })
+	go func() { boom <- spend("boom") }()
+	waitUntil(t, func() bool { return q.Waiting() == 1 })
+	go func() { other <- spend("other") }()
+	waitUntil(t, func() bool { return q.Waiting() == 2 })
+	close(release)
+	recv := func(ch chan answer) answer {
+		select {
+		case a := <-ch:
+			return a
+		case <-time.After(time.Minute):
+			t.Fatal("a spend waited a minute for its answer")
+			return answer{}
+		}
+	}
+	if a := recv(held); a.err != nil || a.panicked != nil {
+		t.Fatalf("the first group: %v, %v", a.err, a.panicked)
+	}
+	if a := recv(boom); a.panicked == nil {
+		t.Error("the panic did not reach the caller that led the group")
+	}
+	if a := recv(other); a.err == nil || a.panicked != nil {
+		t.Errorf("the other spend of the panicking group: %v, %v; want an error", a.err, a.panicked)
+	}
+	done := make(chan error, 1)
+	go func() { done <- spend("later").err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("a spend after the panic: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a spend after the panic waited a minute for a leader")
+	}
+}
+
+// waitUntil waits until cond holds, failing the test after a minute.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("waited a minute")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -246,6 +246,7 @@ func (s *Store) Delete(_ context.Context, id string, a *keyward.AuditEntry) erro
 		return notFound(id)
 	}
 	delete(s.keys, id)
+	delete(s.keyCredits, id)
 	s.appendAudit(a)
 	return nil
 }

@@ -86,5 +86,6 @@ func (s *Store) ListOwners(_ context.Context, f keyward.NameFilter) ([]*keyward.
 
 // DeleteOwner deletes the record; keys keep their owner string.
 func (s *Store) DeleteOwner(_ context.Context, name string, a *keyward.AuditEntry) error {
-	return deleteNamed(s, &s.owners, "owner", name, a, nil)
+	dropCredits := func() error { delete(s.ownerCreds, name); return nil }
+	return deleteNamed(s, &s.owners, "owner", name, a, dropCredits)
 }

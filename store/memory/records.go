@@ -69,9 +69,10 @@ func matchingNames[V any](m map[string]V, f keyward.NameFilter) []string {
 }
 
 // deleteNamed deletes, under the write lock, the record named name from *m
-// and appends a; it returns missing(what, name) if there is none, and the
-// error of inUse, if not nil, before deleting anything.
-func deleteNamed[V any](s *Store, m *map[string]V, what, name string, a *keyward.AuditEntry, inUse func() error) error {
+// and appends a; it returns missing(what, name) if there is none. before,
+// if not nil, runs first, under the lock: its error (a role still in use)
+// stops the deletion.
+func deleteNamed[V any](s *Store, m *map[string]V, what, name string, a *keyward.AuditEntry, before func() error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.check(); err != nil {
@@ -80,8 +81,8 @@ func deleteNamed[V any](s *Store, m *map[string]V, what, name string, a *keyward
 	if _, ok := (*m)[name]; !ok {
 		return missing(what, name)
 	}
-	if inUse != nil {
-		if err := inUse(); err != nil {
+	if before != nil {
+		if err := before(); err != nil {
 			return err
 		}
 	}

@@ -200,9 +200,12 @@ func (e *storeError) Unwrap() []error { return e.errs }
 // fail turns err, from operation op on key id (either may be ""), into the
 // store's error: ErrClosed after Close, ErrUnavailable when the server cannot
 // be reached, ErrConflict for a unique violation, else err with context.
-// When ctx, the operation's, was canceled, the error wraps context.Canceled
-// whatever pgx reported (a connection closed under the statement): the
-// caller went away, the server did not fail.
+// When ctx, the operation's, ended, the error says why whatever pgx
+// reported (a connection closed under the statement): past its deadline it
+// wraps ErrUnavailable and context.DeadlineExceeded (the server was too
+// slow); canceled, context.Canceled (the caller went away, the server did
+// not fail). A group of credit spends runs with a context whose cause is
+// that of its last caller.
 func (s *Store) fail(ctx context.Context, err error, op, id string) error {
 	prefix := "postgres: "
 	if op != "" {
@@ -216,7 +219,9 @@ func (s *Store) fail(ctx context.Context, err error, op, id string) error {
 	switch {
 	case s.closed.Load():
 		return &storeError{prefix + "store is closed", []error{keyward.ErrClosed, err}}
-	case errors.Is(ctx.Err(), context.Canceled) && !errors.Is(err, context.Canceled):
+	case ctx.Err() != nil && errors.Is(context.Cause(ctx), context.DeadlineExceeded):
+		return &storeError{prefix + "timed out: " + err.Error(), []error{keyward.ErrUnavailable, context.DeadlineExceeded, err}}
+	case ctx.Err() != nil && !errors.Is(err, context.Canceled):
 		return &storeError{prefix + "canceled: " + err.Error(), []error{context.Canceled, err}}
 	case unavailable(err):
 		return &storeError{prefix + s.describe(err), []error{keyward.ErrUnavailable, err}}

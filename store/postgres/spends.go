@@ -49,13 +49,26 @@ func (s *Store) runSpends(ctx context.Context, group []*spendgroup.Call) {
 		c.Balance, c.Err = s.spendAlone(ctx, c.Spend)
 		return
 	}
+	keyOf := func(sp keyward.CreditSpend) string { return sp.KeyID }
+	ownerOf := func(sp keyward.CreditSpend) string { return sp.Owner }
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if runs(group) > 1 {
+			// A group across midnight: lock all its rows first, in the one
+			// order, so that a later run never locks a key after an owner.
+			day, month := keyward.RefillBoundaries(group[0].Spend.Now)
+			if _, err := lockCredits(ctx, tx, lockKeyCredits, group, keyOf, day, month); err != nil {
+				return err
+			}
+			if _, err := lockCredits(ctx, tx, lockOwnerCredits, group, ownerOf, day, month); err != nil {
+				return err
+			}
+		}
 		return spendgroup.Runs(group, func(day, month time.Time, run []*spendgroup.Call) error {
-			keys, err := lockCredits(ctx, tx, lockKeyCredits, run, func(sp keyward.CreditSpend) string { return sp.KeyID }, day, month)
+			keys, err := lockCredits(ctx, tx, lockKeyCredits, run, keyOf, day, month)
 			if err != nil {
 				return err
 			}
-			owners, err := lockCredits(ctx, tx, lockOwnerCredits, run, func(sp keyward.CreditSpend) string { return sp.Owner }, day, month)
+			owners, err := lockCredits(ctx, tx, lockOwnerCredits, run, ownerOf, day, month)
 			if err != nil {
 				return err
 			}
@@ -68,6 +81,13 @@ func (s *Store) runSpends(ctx context.Context, group []*spendgroup.Call) {
 	if err != nil {
 		spendgroup.Fail(group, s.fail(ctx, err, "spend credits", ""))
 	}
+}
+
+// runs returns the number of runs of group (see spendgroup.Runs).
+func runs(group []*spendgroup.Call) int {
+	n := 0
+	spendgroup.Runs(group, func(time.Time, time.Time, []*spendgroup.Call) error { n++; return nil })
+	return n
 }
 
 // lockCredits locks and reads, with query, the rows that name gives for the
@@ -106,7 +126,8 @@ func lookup(m map[string]*spendgroup.Row) func(string) (*spendgroup.Row, error) 
 	}
 }
 
-// takeCredits writes, in one round trip, what the run took from each row,
+// takeCredits writes, in one round trip, what the run took from each row a
+// spend paid from (a due refill is then stored, even at cost 0),
 // with the conditional spend statements; each row must end where the run's
 // decisions say.
 func takeCredits(ctx context.Context, tx pgx.Tx, keys, owners map[string]*spendgroup.Row, day, month time.Time) error {
@@ -121,7 +142,7 @@ func takeCredits(ctx context.Context, tx pgx.Tx, keys, owners map[string]*spendg
 		rows  map[string]*spendgroup.Row
 	}{{spendKeyCredits, keys}, {spendOwnerCredits, owners}} {
 		for id, row := range t.rows {
-			if row.Taken > 0 {
+			if row.Spent {
 				b.Queue(t.query, id, row.Taken, day, month)
 				order = append(order, taken{id, row})
 			}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/keyhash"
 	"github.com/keyward/keyward/store/postgres"
@@ -21,15 +23,7 @@ import (
 // each refused spend leaving the key's credits alone; a spend whose caller
 // gave up before its group ran spends nothing.
 func TestSpendsCommitInGroups(t *testing.T) {
-	u, _ := freshSchema(t)
-	s := open(t, u, &postgres.Options{Migrate: true})
-	p, _ := keyhash.NewPepper([]byte("postgres spends test pepper, 32 bytes"))
-	h, _ := keyhash.NewHMAC(p)
-	svc, err := keyward.New(s, h, &keyward.Options{UsageFlushInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close(context.Background()) })
+	u, s, svc := spendsEnv(t)
 	ctx := context.Background()
 	for name, credits := range map[string]int64{"rich": 1000, "poor": 5} {
 		if _, _, err := svc.PutOwner(ctx, name, keyward.OwnerParams{Remaining: keyward.Ptr(credits)}); err != nil {
@@ -45,13 +39,7 @@ func TestSpendsCommitInGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	lock := connect(t, u)
-	if _, err := lock.Exec(ctx, `BEGIN`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lock.Exec(ctx, `SELECT 1 FROM keys WHERE id = $1 FOR UPDATE`, a.Key.ID); err != nil {
-		t.Fatal(err)
-	}
+	lock := lockKeyRow(t, u, a.Key.ID)
 	groups := s.SpendGroups()
 	now := time.Now()
 	var wg sync.WaitGroup
@@ -133,6 +121,79 @@ func TestSpendsCommitInGroups(t *testing.T) {
 	} {
 		if c.got != c.want {
 			t.Errorf("%s has %d credits left, want %d", c.what, c.got, c.want)
+		}
+	}
+}
+
+// spendsEnv returns a store on a fresh schema, its URL and a Service on it.
+func spendsEnv(t *testing.T) (string, *postgres.Store, *keyward.Service) {
+	u, _ := freshSchema(t)
+	s := open(t, u, &postgres.Options{Migrate: true})
+	p, _ := keyhash.NewPepper([]byte("postgres spends test pepper, 32 bytes"))
+	h, _ := keyhash.NewHMAC(p)
+	svc, err := keyward.New(s, h, &keyward.Options{UsageFlushInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close(context.Background()) })
+	return u, s, svc
+}
+
+// lockKeyRow locks key id's row from a connection of its own, in a
+// transaction that the returned connection's COMMIT ends.
+func lockKeyRow(t *testing.T, u, id string) *pgx.Conn {
+	lock := connect(t, u)
+	if _, err := lock.Exec(context.Background(), `BEGIN`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.Exec(context.Background(), `SELECT 1 FROM keys WHERE id = $1 FOR UPDATE`, id); err != nil {
+		t.Fatal(err)
+	}
+	return lock
+}
+
+// TestSpendGroupAcrossMidnight: a group whose spends straddle the start of
+// a UTC day locks all its rows first and decides the later spends after the
+// day's refill. Key d holds 3 credits refilled daily to 3: one spend at
+// noon (alone, the first group), then two at 23:59 and three at 00:01 the
+// next day in one group: all six are paid.
+func TestSpendGroupAcrossMidnight(t *testing.T) {
+	u, s, svc := spendsEnv(t)
+	ctx := context.Background()
+	d, err := svc.Create(ctx, keyward.CreateParams{Name: "d", Remaining: keyward.Ptr[int64](3),
+		Refill: &keyward.Refill{Interval: "daily", Amount: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	times := []time.Time{day.Add(12 * time.Hour),
+		day.Add(23*time.Hour + 59*time.Minute), day.Add(23*time.Hour + 59*time.Minute),
+		day.Add(24*time.Hour + time.Minute), day.Add(24*time.Hour + time.Minute), day.Add(24*time.Hour + time.Minute)}
+	bals := make([]keyward.CreditBalance, len(times))
+	lock := lockKeyRow(t, u, d.Key.ID)
+	var wg sync.WaitGroup
+	for i, now := range times {
+		wg.Go(func() {
+			bal, err := s.SpendCredits(ctx, keyward.CreditSpend{KeyID: d.Key.ID, Cost: 1, Now: now})
+			if err != nil {
+				t.Error(err)
+			}
+			bals[i] = bal
+		})
+		if i == 0 {
+			waitFor(t, "the noon spend to lead", func() bool { return s.SpendsRunning() && s.SpendsWaiting() == 0 })
+		} else {
+			waitFor(t, "the spends queued in order", func() bool { return s.SpendsWaiting() == i })
+		}
+	}
+	if _, err := lock.Exec(ctx, `COMMIT`); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	want := []int64{2, 1, 0, 2, 1, 0}
+	for i, bal := range bals {
+		if !bal.Spent || bal.Key != want[i] {
+			t.Errorf("spend %d at %s: %+v, want spent with %d left", i, times[i].Format(time.Kitchen), bal, want[i])
 		}
 	}
 }

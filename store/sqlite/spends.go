@@ -120,11 +120,12 @@ func (r *spendRun) tally(m map[string]*spendgroup.Row, read *sql.Stmt) func(stri
 	}
 }
 
-// write takes from each row of m what the run took, with the conditional
-// spend statement; the row must end where the run's tally says.
+// write takes from each row of m that a spend paid from what the run took
+// (a due refill is then stored, even at cost 0), with the conditional spend
+// statement; the row must end where the run's tally says.
 func (r *spendRun) write(stmt *sql.Stmt, m map[string]*spendgroup.Row) error {
 	for id, row := range m {
-		if row.Taken == 0 {
+		if !row.Spent {
 			continue
 		}
 		var left int64

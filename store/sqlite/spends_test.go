@@ -162,6 +162,66 @@ func TestSpendGroupAcrossMidnight(t *testing.T) {
 	}
 }
 
+// TestSpendGroupStoresARefillSpentAtCostZero: a group whose spends of 0
+// find a refill due stores the refill, as a spend alone does. Key r holds
+// 100 credits refilled daily to 100: a spend on day one leaves 99; on day
+// two, two spends of 0 in one group see 100, and the key then holds 100,
+// refilled on day two. (A spend of another key leads the first group
+// alone, so that the spends of 0 run as a group.)
+func TestSpendGroupStoresARefillSpentAtCostZero(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.db")
+	s, err := sqlite.Open(context.Background(), path, &sqlite.Options{Migrate: true, BusyTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	svc := service(t, s)
+	ctx := context.Background()
+	r, err := svc.Create(ctx, keyward.CreateParams{Name: "r", Remaining: keyward.Ptr[int64](100),
+		Refill: &keyward.Refill{Interval: "daily", Amount: 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	day1, day2 := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC), time.Date(2030, 1, 2, 12, 0, 0, 0, time.UTC)
+	if bal, err := s.SpendCredits(ctx, keyward.CreditSpend{KeyID: r.Key.ID, Cost: 1, Now: day1}); err != nil || bal.Key != 99 {
+		t.Fatalf("day one: %+v, %v; want 99 left", bal, err)
+	}
+	o, err := svc.Create(ctx, keyward.CreateParams{Name: "o", Remaining: keyward.Ptr[int64](10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock := holdWriteLock(t, path)
+	var wg sync.WaitGroup
+	for i := range 3 { // a spend of key o leads alone; two of key r queue into one group
+		wg.Go(func() {
+			if i == 0 {
+				if _, err := s.SpendCredits(ctx, keyward.CreditSpend{KeyID: o.Key.ID, Cost: 1, Now: day2}); err != nil {
+					t.Error(err)
+				}
+				return
+			}
+			bal, err := s.SpendCredits(ctx, keyward.CreditSpend{KeyID: r.Key.ID, Cost: 0, Now: day2})
+			if err != nil || !bal.Spent || bal.Key != 100 {
+				t.Errorf("a spend of 0 on day two: %+v, %v; want spent with 100 left", bal, err)
+			}
+		})
+		if i == 0 {
+			waitFor(t, "the first spend to lead", func() bool { return s.SpendsRunning() && s.SpendsWaiting() == 0 })
+		} else {
+			waitFor(t, "the spends queued", func() bool { return s.SpendsWaiting() == i })
+		}
+	}
+	lock.release()
+	wg.Wait()
+	k, err := svc.Get(ctx, r.Key.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *k.Remaining != 100 || k.RefilledAt == nil || !k.RefilledAt.Equal(day2.Truncate(24*time.Hour)) {
+		t.Errorf("after day two's spends of 0: %d credits, refilled at %v; want 100, %v", *k.Remaining, k.RefilledAt, day2.Truncate(24*time.Hour))
+	}
+}
+
 // writeLock is a write transaction held on the database from a connection
 // of its own, as another process would.
 type writeLock struct {

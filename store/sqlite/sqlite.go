@@ -407,15 +407,18 @@ func (s *Store) wrap(ctx context.Context, op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("sqlite: %s: %w", op, err)
-	}
-	if cerr := ctx.Err(); cerr != nil {
+	if ctx.Err() != nil {
 		// The caller's context ended while the operation ran. The driver then
 		// reports an interrupted statement, or database/sql a transaction
-		// already rolled back; the cause is the context, and callers (the
-		// server answering a client that went away) must see it as such.
-		return fmt.Errorf("sqlite: %s: %w (%v)", op, cerr, err)
+		// already rolled back; the cause is the context's (its deadline, or
+		// the cancel of a client that went away), and callers must see it.
+		if cause := context.Cause(ctx); !errors.Is(err, cause) {
+			return fmt.Errorf("sqlite: %s: %w (%v)", op, cause, err)
+		}
+		return fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	if errors.Is(err, sql.ErrConnDone) || errors.Is(err, sql.ErrTxDone) || strings.Contains(err.Error(), "database is closed") {
 		return fmt.Errorf("sqlite: %s: %w", op, keyward.ErrClosed)

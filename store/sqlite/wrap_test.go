@@ -38,6 +38,18 @@ func TestContextEndedMidTransaction(t *testing.T) {
 		}
 	})
 
+	t.Run("a deadline as the cause", func(t *testing.T) {
+		// As a group of spends ends when its last caller's deadline passed.
+		ctx, expire := context.WithCancelCause(ctx)
+		err := s.inTx(ctx, "writing", func(tx *sql.Tx) error {
+			expire(context.DeadlineExceeded)
+			return sql.ErrTxDone
+		})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v, want context.DeadlineExceeded", err)
+		}
+	})
+
 	t.Run("transaction rolled back by database/sql", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(ctx)
 		err := s.inTx(ctx, "writing", func(tx *sql.Tx) error {
