@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,7 +53,9 @@ type Queue struct {
 	groups  atomic.Int64
 }
 
-// Spend queues sp and returns its answer once its group ran.
+// Spend queues sp and returns its answer once its group ran. A caller whose
+// ctx ends while it waits for a group leaves the queue at once, having
+// spent nothing; once a group holds it, its answer comes from that group.
 func (q *Queue) Spend(ctx context.Context, sp keyward.CreditSpend) (keyward.CreditBalance, error) {
 	c := &Call{Ctx: ctx, Spend: sp, wake: make(chan struct{}, 1)}
 	q.mu.Lock()
@@ -61,7 +64,14 @@ func (q *Queue) Spend(ctx context.Context, sp keyward.CreditSpend) (keyward.Cred
 	q.running = true
 	q.mu.Unlock()
 	if !lead {
-		<-c.wake
+		select {
+		case <-c.wake:
+		case <-ctx.Done():
+			if q.leave(c) {
+				return None, ctx.Err()
+			}
+			<-c.wake // a group holds it: its answer comes
+		}
 		if c.answered {
 			return c.Balance, c.Err
 		}
@@ -80,6 +90,30 @@ func (q *Queue) Spend(ctx context.Context, sp keyward.CreditSpend) (keyward.Cred
 	q.groups.Add(1)
 	q.run(group, c)
 	return c.Balance, c.Err
+}
+
+// leave takes c, whose caller gave up, out of the queue, unless a group
+// already holds it (then it returns false, and c's answer comes). When c
+// had just been told to lead the next group, the next waiting spend leads
+// it instead.
+func (q *Queue) leave(c *Call) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	i := slices.Index(q.waiting, c)
+	if i < 0 {
+		return false
+	}
+	q.waiting = slices.Delete(q.waiting, i, i+1)
+	select {
+	case <-c.wake: // told to lead: pass it on
+		if len(q.waiting) > 0 {
+			q.waiting[0].wake <- struct{}{}
+		} else {
+			q.running = false
+		}
+	default:
+	}
+	return true
 }
 
 // errPanicked answers the spends of a group whose Run panicked.

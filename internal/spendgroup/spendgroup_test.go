@@ -3,6 +3,7 @@ package spendgroup_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -194,5 +195,62 @@ func waitUntil(t *testing.T, cond func() bool) {
 			t.Fatal("waited a minute")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestCallerGoneLeavesTheQueue: a spend whose caller gives up while it
+// waits for a group returns at once with its context's error, and the next
+// group runs without it.
+func TestCallerGoneLeavesTheQueue(t *testing.T) {
+	release := make(chan struct{})
+	var ran [][]string
+	q := &spendgroup.Queue{}
+	q.Run = func(_ context.Context, group []*spendgroup.Call) {
+		var ids []string
+		for _, c := range group {
+			if c.Spend.KeyID == "hold" {
+				<-release
+			}
+			ids = append(ids, c.Spend.KeyID)
+			c.Balance = keyward.CreditBalance{Spent: true, Key: -1, Owner: -1}
+		}
+		ran = append(ran, ids)
+	}
+	bg := context.Background()
+	spend := func(ctx context.Context, id string) chan error {
+		ch := make(chan error, 1)
+		go func() {
+			_, err := q.Spend(ctx, keyward.CreditSpend{KeyID: id, Cost: 1})
+			ch <- err
+		}()
+		return ch
+	}
+	held := spend(bg, "hold")
+	waitUntil(t, func() bool { return q.Running() })
+	ctx, cancel := context.WithCancel(bg)
+	gone := spend(ctx, "gone")
+	waitUntil(t, func() bool { return q.Waiting() == 1 })
+	stays := spend(bg, "stays")
+	waitUntil(t, func() bool { return q.Waiting() == 2 })
+	cancel()
+	select {
+	case err := <-gone:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the caller that gave up got %v, want context.Canceled", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the caller that gave up waited a minute, behind a group that does not end")
+	}
+	if n := q.Waiting(); n != 1 {
+		t.Errorf("%d spends wait after one left, want 1", n)
+	}
+	close(release)
+	for _, ch := range []chan error{held, stays} {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(ran) != 2 || !slices.Equal(ran[1], []string{"stays"}) {
+		t.Errorf("groups run: %v, want [[hold] [stays]]", ran)
 	}
 }
