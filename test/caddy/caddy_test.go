@@ -255,7 +255,10 @@ func TestCaddyRecipe(t *testing.T) {
 
 	t.Run("missing or invalid key", func(t *testing.T) {
 		before := hits.Load()
-		bad := good.Secret[:len(good.Secret)-1] + "x"
+		bad := good.Secret[:len(good.Secret)-1] + "x" // one character changed: never the key itself
+		if bad == good.Secret {
+			bad = good.Secret[:len(good.Secret)-1] + "y"
+		}
 		for _, c := range []struct {
 			name   string
 			header []string

@@ -186,7 +186,10 @@ func TestNginxAuthRequest(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, resp.Header, string(b)
 	}
-	bad := good.Secret[:len(good.Secret)-1] + "x"
+	bad := good.Secret[:len(good.Secret)-1] + "x" // one character changed: never the key itself
+	if bad == good.Secret {
+		bad = good.Secret[:len(good.Secret)-1] + "y"
+	}
 
 	if code, h, _ := get(); code != 401 || !strings.Contains(h.Get("WWW-Authenticate"), `realm="keyward"`) {
 		t.Errorf("no key: %d %v", code, h)
