@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -34,7 +35,8 @@ func Binary(tb testing.TB) string {
 	buildOnce.Do(func() {
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..")
-		dir, err := os.MkdirTemp("", "keyward-bin-")
+		removeStaleBinaries()
+		dir, err := os.MkdirTemp("", fmt.Sprintf("keyward-bin-%d-", os.Getpid()))
 		if err != nil {
 			buildErr = err
 			return
@@ -51,6 +53,23 @@ func Binary(tb testing.TB) string {
 		tb.Fatal(buildErr)
 	}
 	return binPath
+}
+
+// removeStaleBinaries removes the binaries that test processes no longer
+// running built (each is about 80 MB, and a test process cannot remove its
+// own: nothing runs after its last test). Their directories are named
+// after the process that made them; one whose process is gone goes.
+func removeStaleBinaries() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "keyward-bin-*"))
+	for _, dir := range dirs {
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(dir), "keyward-bin-%d-", &pid); err != nil || pid <= 0 {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			os.RemoveAll(dir)
+		}
+	}
 }
 
 // Server is a running `keyward serve`.
