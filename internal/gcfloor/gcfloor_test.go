@@ -1,0 +1,142 @@
+package gcfloor
+
+import (
+	"os"
+	"runtime"
+	"runtime/debug"
+	"testing"
+	"time"
+)
+
+func TestPercent(t *testing.T) {
+	const mb = 1 << 20
+	for _, c := range []struct {
+		name        string
+		live, floor uint64
+		want        int
+	}{
+		// 2.5 MB live, 64 MB floor: the minimum heap bounds it, goal 66.5 MB.
+		{"small heap", 5 * mb / 2, 64 * mb, 1662},
+		{"nothing live yet", 0, 64 * mb, 1600},
+		// 32 MB live: the live heap bounds it, goal 96 MB.
+		{"middle heap", 32 * mb, 64 * mb, 200},
+		// A large cache: GOGC=100's goal (twice live) is already higher.
+		{"large heap", 900 * mb, 64 * mb, 100},
+		{"exactly the floor", 64 * mb, 64 * mb, 100},
+	} {
+		if got := Percent(c.live, c.floor); got != c.want {
+			t.Errorf("%s: Percent(%d, %d) = %d, want %d", c.name, c.live, c.floor, got, c.want)
+		}
+	}
+}
+
+var sink []byte
+
+// churn allocates n bytes of garbage in 8 KiB pieces and returns how many
+// collections ran meanwhile.
+func churn(n int) uint32 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := ms.NumGC
+	for i := 0; i < n/8192; i++ {
+		sink = make([]byte, 8192)
+	}
+	runtime.ReadMemStats(&ms)
+	return ms.NumGC - before
+}
+
+// The tests change the process's GC percentage, so none runs in parallel.
+
+func TestFloorSpacesCollections(t *testing.T) {
+	if _, set := os.LookupEnv("GOGC"); set {
+		t.Skip("GOGC is set in the environment, where Start does nothing by design (TestGOGCIsTheOperatorsChoice)")
+	}
+	runtime.GC()
+	const garbage = 512 << 20
+	stop := Start(64 << 20)
+	with := churn(garbage)
+	stop()
+	runtime.GC()
+	without := churn(garbage)
+	// 512 MB of garbage over a heap of well under 4 MB live: at least one
+	// cycle every 8 MB at the default percentage, about one every 64 MB with
+	// the floor.
+	if without < 64 {
+		t.Fatalf("without the floor: %d collections, want at least 64 (is the live heap larger than the test assumes?)", without)
+	}
+	if with > 16 {
+		t.Fatalf("with a 64 MB floor: %d collections for 512 MB of garbage, want at most 16 (%d without)", with, without)
+	}
+	if p := debug.SetGCPercent(100); p != 100 {
+		t.Fatalf("after stop the percentage is %d, want the 100 it was before", p)
+	}
+}
+
+func TestFloorRetunesAfterEachCollection(t *testing.T) {
+	if _, set := os.LookupEnv("GOGC"); set {
+		t.Skip("GOGC is set in the environment, where Start does nothing by design (TestGOGCIsTheOperatorsChoice)")
+	}
+	tuned := make(chan int, 64)
+	stop := start(64<<20, func(p int) {
+		select {
+		case tuned <- p:
+		default:
+		}
+	})
+	defer stop()
+	// waitFor collects until a tuning after a collection sets want.
+	waitFor := func(want int, what string) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			runtime.GC()
+			select {
+			case p := <-tuned:
+				if p == want {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("%s: no tuning to %d within 10 s", what, want)
+			}
+		}
+	}
+	// 96 MB live: the floor gives way to the default goal (twice live).
+	live := make([][]byte, 96)
+	for i := range live {
+		live[i] = make([]byte, 1<<20)
+	}
+	waitFor(100, "96 MB live")
+	runtime.KeepAlive(live)
+	live = nil
+	// The 96 MB gone, a small live heap gets a high percentage again.
+	deadline := time.After(10 * time.Second)
+	for {
+		runtime.GC()
+		select {
+		case p := <-tuned:
+			if p > 1000 {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the 96 MB gone: the percentage was not raised again within 10 s")
+		}
+	}
+}
+
+func currentPercent() int {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	return p
+}
+
+func TestGOGCIsTheOperatorsChoice(t *testing.T) {
+	t.Setenv("GOGC", "100")
+	stop := Start(64 << 20)
+	defer stop()
+	if p := currentPercent(); p != 100 {
+		t.Fatalf("GOGC set: the percentage is %d, want 100 left alone", p)
+	}
+	if n := churn(128 << 20); n < 16 {
+		t.Fatalf("GOGC set: %d collections for 128 MB of garbage, want at least 16", n)
+	}
+}
