@@ -417,6 +417,9 @@ func (a *app) sharing(ctx context.Context, redisURL string, log *slog.Logger, do
 // most timeout.
 func runServer(ctx context.Context, hs *http.Server, ln net.Listener, useTLS bool, timeout time.Duration, log *slog.Logger) error {
 	errc := make(chan error, 1)
+	// Deadlines from one sweep every half second instead of a timer each
+	// (server.CoarseDeadlines), below TLS too.
+	ln = server.CoarseDeadlines(ln)
 	go func() {
 		if useTLS {
 			errc <- hs.ServeTLS(ln, "", "") // the pair is in hs.TLSConfig

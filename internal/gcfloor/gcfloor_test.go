@@ -58,14 +58,12 @@ func TestFloorSpacesCollections(t *testing.T) {
 	stop()
 	runtime.GC()
 	without := churn(garbage)
-	// 512 MB of garbage over a heap of well under 4 MB live: at least one
-	// cycle every 8 MB at the default percentage, about one every 64 MB with
+	// 512 MB of garbage over a heap of well under 4 MB live: a cycle every
+	// 4-8 MB at the default percentage (fewer when the machine is busy and
+	// the heap overshoots while a cycle marks), about one every 64 MB with
 	// the floor.
-	if without < 64 {
-		t.Fatalf("without the floor: %d collections, want at least 64 (is the live heap larger than the test assumes?)", without)
-	}
-	if with > 16 {
-		t.Fatalf("with a 64 MB floor: %d collections for 512 MB of garbage, want at most 16 (%d without)", with, without)
+	if with > 16 || with*3 > without {
+		t.Fatalf("with a 64 MB floor: %d collections for 512 MB of garbage, want at most 16 and a third of the %d without", with, without)
 	}
 	if p := debug.SetGCPercent(100); p != 100 {
 		t.Fatalf("after stop the percentage is %d, want the 100 it was before", p)
