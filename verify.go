@@ -317,11 +317,23 @@ func (s *Service) notFound(ctx context.Context, start time.Time, r *Result) {
 }
 
 // spinWindow is how long before its deadline a paced answer stops sleeping
-// and spins. Waking from a long sleep costs more than from a short one (an
-// idle processor, or a virtual machine's, sleeps deeper), so a path that
-// slept the whole wait would answer later than one that worked most of it;
-// ending every wait awake removes that difference.
-const spinWindow = 500 * time.Microsecond
+// and spins. Two things make a sleep end late, and by more the longer or
+// the shorter it is, so a path that slept most of the wait would answer
+// later than one that worked most of it; ending every wait awake removes
+// that difference:
+//   - waking from a long sleep costs more than from a short one (an idle
+//     processor, or a virtual machine's, sleeps deeper);
+//   - Go's timers sleep in whole milliseconds when nothing else wakes the
+//     process (on Linux, epoll_wait takes its timeout in milliseconds and
+//     the runtime rounds a shorter one up to 1 ms), so a timer can fire up
+//     to a millisecond late. With a window of half a millisecond, a cached
+//     id's wrong secret (no lookup, the longest sleep) answered about 0.3 ms
+//     after an unknown id at 50 probes a second on an idle machine, which
+//     TestRejectionTimingAtLowRate in test/security tells apart.
+//
+// So the window is a millisecond and a half. The spin yields the processor
+// at every turn, and only one held answer spins at a time (holdUntil).
+const spinWindow = 1500 * time.Microsecond
 
 // holdUntil returns at deadline (or when ctx ends): asleep until shortly
 // before it, then spinning, when it is the only answer being held. With
