@@ -13,6 +13,20 @@ import (
 	"github.com/keyward/keyward/store/sqlite"
 )
 
+// spendStore opens a new database file whose writer waits a minute for a
+// lock (the tests hold it with holdWriteLock to queue spends) and returns
+// its path, the store and a Service on it.
+func spendStore(t *testing.T) (string, *sqlite.Store, *keyward.Service) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "k.db")
+	s, err := sqlite.Open(context.Background(), path, &sqlite.Options{Migrate: true, BusyTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return path, s, service(t, s)
+}
+
 // TestSpendsCommitInGroups holds SQLite's write lock from another
 // connection while 64 credit spends arrive, so that they queue behind the
 // first; once the lock is released they commit in exactly two transactions,
@@ -22,13 +36,7 @@ import (
 // the key's part alone; a spend whose caller gave up before its group ran
 // spends nothing.
 func TestSpendsCommitInGroups(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "k.db")
-	s, err := sqlite.Open(context.Background(), path, &sqlite.Options{Migrate: true, BusyTimeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	svc := service(t, s)
+	path, s, svc := spendStore(t)
 	ctx := context.Background()
 	for name, credits := range map[string]int64{"rich": 1000, "poor": 5} {
 		if _, _, err := svc.PutOwner(ctx, name, keyward.OwnerParams{Remaining: keyward.Ptr(credits)}); err != nil {
@@ -118,13 +126,7 @@ func TestSpendsCommitInGroups(t *testing.T) {
 // at 00:01 the next day in one group: all six are paid, and the key ends the
 // second day with none left.
 func TestSpendGroupAcrossMidnight(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "k.db")
-	s, err := sqlite.Open(context.Background(), path, &sqlite.Options{Migrate: true, BusyTimeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	svc := service(t, s)
+	path, s, svc := spendStore(t)
 	ctx := context.Background()
 	d, err := svc.Create(ctx, keyward.CreateParams{Name: "d", Remaining: keyward.Ptr[int64](3),
 		Refill: &keyward.Refill{Interval: "daily", Amount: 3}})
@@ -169,13 +171,7 @@ func TestSpendGroupAcrossMidnight(t *testing.T) {
 // refilled on day two. (A spend of another key leads the first group
 // alone, so that the spends of 0 run as a group.)
 func TestSpendGroupStoresARefillSpentAtCostZero(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "k.db")
-	s, err := sqlite.Open(context.Background(), path, &sqlite.Options{Migrate: true, BusyTimeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	svc := service(t, s)
+	path, s, svc := spendStore(t)
 	ctx := context.Background()
 	r, err := svc.Create(ctx, keyward.CreateParams{Name: "r", Remaining: keyward.Ptr[int64](100),
 		Refill: &keyward.Refill{Interval: "daily", Amount: 100}})
