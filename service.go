@@ -86,8 +86,11 @@ type Service struct {
 	spinning atomic.Bool          // a paced answer is spinning to its deadline (see holdUntil)
 	held     atomic.Int64         // paced answers being held (see holdUntil)
 	noRehash bool
-	dummy    string   // hash of a throwaway secret: unknown ids cost a real comparison
-	dummySum [32]byte // the dummy secret's SHA-256: unknown ids compare digests as known ones do
+	// wallClock: now is time.Now (Options.Now unset), so a verification's
+	// pacing start can serve as its decision time (see decisionTime).
+	wallClock bool
+	dummy     string   // hash of a throwaway secret: unknown ids cost a real comparison
+	dummySum  [32]byte // the dummy secret's SHA-256: unknown ids compare digests as known ones do
 
 	usage    *usageAggregator
 	stop     chan struct{}
@@ -124,7 +127,7 @@ func New(store Store, hasher Hasher, opts *Options) (*Service, error) {
 		rehashes: make(map[string]bool),
 	}
 	if s.now == nil {
-		s.now = time.Now
+		s.now, s.wallClock = time.Now, true
 	}
 	s.legacy.refresh = cmp.Or(max(opts.LegacyFormatsRefresh, 0), DefaultLegacyRefresh)
 	if s.prefix == "" {

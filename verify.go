@@ -54,6 +54,19 @@ func (s *Service) verify(ctx context.Context, req *VerifyRequest, r *Result) err
 	return s.verifyKey(ctx, req, r, start, cost, tok, nil)
 }
 
+// decisionTime is the time a verification decides at (expiry, rate limits,
+// usage): the reading of the wall clock taken as its pacing start when there
+// is one, which saves a second reading on the hot path (a clock reading is
+// about 1% of a /v1/auth request's CPU). The store lookup between the two
+// takes microseconds on a cache hit and at most a lookup's time on a miss,
+// well under the granularity of anything decided at that time.
+func (s *Service) decisionTime(start time.Time) time.Time {
+	if s.wallClock && !start.IsZero() {
+		return start
+	}
+	return s.now()
+}
+
 // verifyKey verifies the presented id and secret (tok; its Prefix is
 // checked against the key's for a native key string, legacy is nil then)
 // from the lookup on.
@@ -71,7 +84,7 @@ func (s *Service) verifyKey(ctx context.Context, req *VerifyRequest, r *Result, 
 		return fmt.Errorf("keyward: verifying key: %w", err)
 	}
 	ok, rehash := s.checkSecret(k, tok.Secret)
-	now := s.now()
+	now := s.decisionTime(start)
 	if !ok || (legacy == nil && tok.Prefix != k.Prefix) {
 		if legacy != nil {
 			s.checkLegacyDummy(legacy, k.Hash, tok.Secret)

@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/keyward/keyward"
@@ -43,14 +45,16 @@ func TestQueryCacheIsBounded(t *testing.T) {
 
 // TestAuthParsesAQueryOnce: /v1/auth keeps the queries it parsed, and
 // rejects one that does not parse without keeping it.
-func TestAuthParsesAQueryOnce(t *testing.T) {
+// authTestServer is a server on a memory store with one key of scope "a".
+func authTestServer(t *testing.T) (*Server, string) {
+	t.Helper()
 	p, _ := keyhash.NewPepper([]byte("server test pepper, thirty-two bytes"))
 	h, _ := keyhash.NewHMAC(p)
 	svc, err := keyward.New(memory.New(), h, &keyward.Options{UsageFlushInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer svc.Close(context.Background())
+	t.Cleanup(func() { svc.Close(context.Background()) })
 	s, err := New(Config{Service: svc})
 	if err != nil {
 		t.Fatal(err)
@@ -59,19 +63,62 @@ func TestAuthParsesAQueryOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, iss.Secret
+}
+
+// auth asks /v1/auth with the raw query and the key.
+func auth(s *Server, rawQuery, key string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest("GET", "/v1/auth?"+rawQuery, nil)
+	req.Header.Set("X-API-Key", key)
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, req)
+	return rec
+}
+
+// TestAuthParsesAQueryOnce: /v1/auth keeps the queries it parsed, and
+// rejects one that does not parse without keeping it.
+func TestAuthParsesAQueryOnce(t *testing.T) {
+	s, key := authTestServer(t)
 	for i, tc := range []struct {
 		query string
 		code  int
 	}{{"a or b", 200}, {"a or b", 200}, {"b and a", 403}, {"a or (", 422}} {
-		req := httptest.NewRequest("GET", "/v1/auth?scope_query="+url.QueryEscape(tc.query), nil)
-		req.Header.Set("X-API-Key", iss.Secret)
-		rec := httptest.NewRecorder()
-		s.Handler().ServeHTTP(rec, req)
-		if rec.Code != tc.code {
+		if rec := auth(s, "scope_query="+url.QueryEscape(tc.query), key); rec.Code != tc.code {
 			t.Errorf("request %d (%q): %d %s, want %d", i, tc.query, rec.Code, rec.Body, tc.code)
 		}
 	}
 	if n := s.queries.len(); n != 2 {
 		t.Errorf("%d queries kept, want 2", n)
+	}
+}
+
+// TestAuthRawQueriesParsedOnce: each distinct raw query of /v1/auth is parsed
+// once and its parameters shared; a bad one is a 422 naming the parameter
+// and is not kept; a query longer than the bound works without being kept.
+func TestAuthRawQueriesParsedOnce(t *testing.T) {
+	s, key := authTestServer(t)
+	for i, tc := range []struct {
+		query, location string
+		code            int
+	}{
+		{"scopes=a&cost=2", "", 200},
+		{"scopes=a&cost=2", "", 200},
+		{"scopes=b", "", 403},
+		{"cost=-1", "query.cost", 422},
+		{"cost=two", "query.cost", 422},
+		{"scope_query=a+or+(", "query.scope_query", 422},
+		{"any_scopes=b,a&x=" + strings.Repeat("y", maxCachedAuthQuery), "", 200},
+	} {
+		rec := auth(s, tc.query, key)
+		if rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.location) {
+			t.Errorf("request %d (%.40q): %d %s, want %d naming %q", i, tc.query, rec.Code, rec.Body, tc.code, tc.location)
+		}
+	}
+	if n := s.authQueries.len(); n != 2 {
+		t.Errorf("%d raw queries kept, want 2 (scopes=a&cost=2, scopes=b)", n)
+	}
+	p1, _ := s.authQueries.get("scopes=a&cost=2", func(string) (*authParams, error) { return nil, errors.New("parsed again") })
+	if p1 == nil || *p1.cost != 2 || len(p1.scopes) != 1 || p1.scopes[0] != "a" {
+		t.Errorf("kept parameters of scopes=a&cost=2: %+v", p1)
 	}
 }

@@ -81,7 +81,8 @@ type Server struct {
 	api           huma.API
 	mux           *http.ServeMux
 	handler       http.Handler
-	queries       queryCache // the parsed scope queries of /v1/auth
+	queries       queryCache              // the parsed scope queries of /v1/auth
+	authQueries   parseCache[*authParams] // the parsed raw queries of /v1/auth
 	accessLog     AccessLog
 	rejects       *rejectLog      // bounds the access lines of rejections
 	adminPatterns map[string]bool // the mux patterns of the admin operations
