@@ -4,7 +4,6 @@ import (
 	"context"
 	"hash/maphash"
 	"math/bits"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,19 +75,11 @@ func (w *window) advance(idx int64) {
 }
 
 // shardsOf returns the shards of checks as a set (bit i: shard i) and, in
-// of[i], the shard of each of the first len(of) checks. A bucket's shard is
-// that of its counter's owner, the part of its name before the last ':'
-// ("k:<key id>" of "k:<key id>:<limit>"): the checks of one verification
-// then fall in two shards, one for the key and one for its owner, so a
-// decision hashes two names and takes two locks instead of one per limit.
+// of[i], the shard of each of the first len(of) checks.
 func (l *Local) shardsOf(checks []keyward.RateCheck, of *[keyward.MaxRateChecks]uint8) uint64 {
 	var set uint64
-	var prev string
-	var s uint8
 	for i := range checks {
-		if p := ownerPart(checks[i].Bucket); i == 0 || p != prev {
-			s, prev = l.shardOfOwner(p), p
-		}
+		s := l.shardOf(checks[i].Bucket)
 		if i < len(of) {
 			of[i] = s
 		}
@@ -97,19 +88,8 @@ func (l *Local) shardsOf(checks []keyward.RateCheck, of *[keyward.MaxRateChecks]
 	return set
 }
 
-// ownerPart is the part of a bucket name that picks its shard: up to the
-// last ':', or the whole name without one.
-func ownerPart(bucket string) string {
-	if i := strings.LastIndexByte(bucket, ':'); i > 0 {
-		return bucket[:i]
-	}
-	return bucket
-}
-
-func (l *Local) shardOf(bucket string) uint8 { return l.shardOfOwner(ownerPart(bucket)) }
-
-func (l *Local) shardOfOwner(part string) uint8 {
-	return uint8(maphash.String(l.seed, part) % shardCount)
+func (l *Local) shardOf(bucket string) uint8 {
+	return uint8(maphash.String(l.seed, bucket) % shardCount)
 }
 
 // lock locks a set of shards in ascending order, so that two calls never
