@@ -13,7 +13,9 @@
 #   defaults: 5 rounds, 10 s per run, serve with its default flags
 #
 # KEYWARD_BIN runs that binary instead of building ./cmd/keyward (to compare
-# two builds); WRK_ARGS replaces "-t1 -c50".
+# two builds); WRK_ARGS replaces "-t1 -c50"; BARE_ARGS passes flags to the
+# bare server (e.g. "-content-type application/json", the header /healthz
+# sets; see go -C bench run ./serve -h).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-5}
@@ -32,7 +34,8 @@ if [[ -z "$bin" ]]; then
 	bin=$tmp/keyward
 fi
 token=bench-serve-admin-token-of-32-characters
-"$tmp/bare" -addr "$bare_addr" &
+# shellcheck disable=SC2086 # BARE_ARGS is a list of flags
+"$tmp/bare" -addr "$bare_addr" ${BARE_ARGS:-} &
 bare_pid=$!
 KEYWARD_ADMIN_TOKEN=$token "$bin" serve --addr "$kw_addr" --database-url "sqlite:$tmp/k.db" \
 	"${extra[@]}" 2>"$tmp/serve.log" &
@@ -63,7 +66,7 @@ run() {
 		END {printf "%s %.2f\n", r, (n > 0 ? t / hz * 1e6 / n : 0)}'
 }
 median() { sort -g | awk '{v[NR]=$1} END{print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
-echo "wrk $wrkargs -d${secs}s; keyward serve ${extra[*]:-(default flags)}; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "wrk $wrkargs -d${secs}s; bare server ${BARE_ARGS:-(no flags)}; keyward serve ${extra[*]:-(default flags)}; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$tmp/ratios"
 mean() { echo "($1+$2)/2" | bc -l; }
 for i in $(seq "$rounds"); do
