@@ -57,7 +57,7 @@ func (s *Service) verify(ctx context.Context, req *VerifyRequest, r *Result) err
 // decisionTime is the time a verification decides at (expiry, rate limits,
 // usage): the reading of the wall clock taken as its pacing start when there
 // is one, which saves a second reading on the hot path (a clock reading is
-// about 1% of a /v1/auth request's CPU). The store lookup between the two
+// about 0.4% of a /v1/auth request's CPU). The store lookup between the two
 // takes microseconds on a cache hit and at most a lookup's time on a miss,
 // well under the granularity of anything decided at that time.
 func (s *Service) decisionTime(start time.Time) time.Time {
