@@ -14,9 +14,10 @@ import (
 // instead of Argon2id or bcrypt. The memo is bound to the hash string, so a
 // copy of the key with another hash (a rotation, a rehash) never uses it.
 type verifyMemo struct {
-	p      atomic.Pointer[memoEntry]
-	plan   atomic.Pointer[limitPlan] // the key's rate checks, with those of plan.owner
-	scopes atomic.Pointer[scopeSet]  // the key's effective scopes, with its role instances
+	p       atomic.Pointer[memoEntry]
+	plan    atomic.Pointer[limitPlan]   // the key's rate checks, with those of plan.owner
+	scopes  atomic.Pointer[scopeSet]    // the key's effective scopes, with its role instances
+	records atomic.Pointer[recordsMemo] // its owner record and effective scopes, for one epoch of a RecordCache
 }
 
 type memoEntry struct {

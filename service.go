@@ -76,6 +76,7 @@ type Options struct {
 // which flushes pending usage counts.
 type Service struct {
 	store    Store
+	records  RecordCache // store, when it caches owner records and roles; else nil
 	hasher   Hasher
 	limiter  Limiter
 	now      func() time.Time
@@ -129,6 +130,7 @@ func New(store Store, hasher Hasher, opts *Options) (*Service, error) {
 	if s.now == nil {
 		s.now, s.wallClock = time.Now, true
 	}
+	s.records, _ = store.(RecordCache)
 	s.legacy.refresh = cmp.Or(max(opts.LegacyFormatsRefresh, 0), DefaultLegacyRefresh)
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix

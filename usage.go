@@ -54,13 +54,21 @@ func newUsageAggregator() *usageAggregator {
 }
 
 // add counts one verification of the key id, carrying owner. used means the
-// secret was right, which moves the key's last_used_at.
-func (a *usageAggregator) add(id, owner string, o Outcome, used bool, now time.Time) {
-	a.addN(id, usageCell{minute: now.Unix() - now.Unix()%60, owner: owner, outcome: o, n: 1}, used, now.UnixNano())
+// secret was right, which moves the key's last_used_at. It returns the
+// stripe it used (stripe.Index), for the verification's other counts.
+func (a *usageAggregator) add(id, owner string, o Outcome, used bool, now time.Time) int {
+	i := stripe.Index()
+	a.addAt(i, id, usageCell{minute: now.Unix() - now.Unix()%60, owner: owner, outcome: o, n: 1}, used, now.UnixNano())
+	return i
 }
 
 func (a *usageAggregator) addN(id string, c usageCell, used bool, at int64) {
-	sh := &a.shards[stripe.Index()]
+	a.addAt(stripe.Index(), id, c, used, at)
+}
+
+// addAt is addN in shard i.
+func (a *usageAggregator) addAt(i int, id string, c usageCell, used bool, at int64) {
+	sh := &a.shards[i%stripe.N]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	k := sh.keys[id]

@@ -98,7 +98,12 @@ func (s *Service) verifyKey(ctx context.Context, req *VerifyRequest, r *Result, 
 		s.rehash(k.ID, k.Hash, tok.Secret)
 	}
 	r.Key, r.Remaining = k, credits(k.Remaining, k.Refill, k.RefilledAt, now)
-	if k.Owner != "" {
+	rm := s.keyRecords(ctx, k)
+	if rm != nil {
+		if o := rm.owner; o != nil {
+			r.Owner, r.OwnerRemaining = o, credits(o.Remaining, o.Refill, o.RefilledAt, now)
+		}
+	} else if k.Owner != "" {
 		o, err := s.store.GetOwner(ctx, k.Owner)
 		switch {
 		case err == nil:
@@ -108,19 +113,21 @@ func (s *Service) verifyKey(ctx context.Context, req *VerifyRequest, r *Result, 
 			return fmt.Errorf("keyward: verifying key: reading its owner: %w", err)
 		}
 	}
-	outcome, err := s.check(ctx, k, req, cost, now, r)
+	outcome, err := s.check(ctx, k, req, cost, now, r, rm)
 	if err != nil {
 		*r = Result{}
 		return err
 	}
-	s.usage.add(k.ID, k.Owner, outcome, outcome != OutcomeNotFound, now)
-	s.finish(r, outcome)
+	i := s.usage.add(k.ID, k.Owner, outcome, outcome != OutcomeNotFound, now)
+	r.Outcome = outcome
+	s.outcomes[outcome].AddAt(i, 1)
 	return nil
 }
 
 // check runs the checks after the secret's, in the contract's order, and
-// spends the cost when they pass.
-func (s *Service) check(ctx context.Context, k *Key, req *VerifyRequest, cost int64, now time.Time, r *Result) (Outcome, error) {
+// spends the cost when they pass. rm, if not nil, holds the key's effective
+// scopes (see keyRecords).
+func (s *Service) check(ctx context.Context, k *Key, req *VerifyRequest, cost int64, now time.Time, r *Result, rm *recordsMemo) (Outcome, error) {
 	switch {
 	case k.RevokedAt != nil:
 		return OutcomeRevoked, nil
@@ -131,7 +138,11 @@ func (s *Service) check(ctx context.Context, k *Key, req *VerifyRequest, cost in
 	case len(k.AllowedCIDRs) > 0 && !addressAllowed(k.AllowedCIDRs, req.ClientIP):
 		return OutcomeForbiddenAddress, nil
 	}
-	if len(k.Roles) > 0 {
+	switch {
+	case len(k.Roles) == 0:
+	case rm != nil:
+		r.scopes = rm.scopes
+	default:
 		scopes, err := s.effectiveScopes(ctx, k)
 		if err != nil {
 			return 0, err

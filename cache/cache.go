@@ -105,6 +105,7 @@ type Store struct {
 	negative               *otter.Cache[string, struct{}]
 	owners                 *records[*keyward.Owner]
 	roles                  *records[*keyward.Role]
+	recordChanges          atomic.Uint64 // owner records and roles dropped or loaded (RecordsEpoch)
 	flight                 singleflight.Group
 	seed                   maphash.Seed
 	gens                   [genStripes]atomic.Uint64

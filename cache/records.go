@@ -56,6 +56,7 @@ func (r *records[T]) gen(name string) *atomic.Uint64 {
 func (r *records[T]) drop(name string) {
 	r.gen(name).Add(1)
 	r.entries.Invalidate(name)
+	r.s.recordChanges.Add(1)
 }
 
 func (r *records[T]) reset() {
@@ -63,6 +64,7 @@ func (r *records[T]) reset() {
 		r.gens[i].Add(1)
 	}
 	r.entries.InvalidateAll()
+	r.s.recordChanges.Add(1)
 }
 
 func (r *records[T]) notFound(name string) error {
@@ -107,6 +109,25 @@ func (r *records[T]) get(ctx context.Context, name string) (T, error) {
 	}
 	var zero T
 	return zero, err
+}
+
+// RecordsEpoch implements [keyward.RecordCache]. Its changes count every
+// drop of an owner record or role (a write here, an event of the bus, a
+// reconnection of the bus); its period is half the window in which a hit
+// reloads a record in the background (RefreshAhead of the TTL in force). A
+// memo therefore gives up a record at once when a write drops it, and
+// otherwise within a period: a key verified in every period meets each of
+// its records in that window at least once, which keeps them refreshed, and
+// a record it holds is at most TTL old while its reloads succeed. With
+// refreshing off the period is an eighth of the TTL, which a record may
+// then outlive by up to that much.
+func (s *Store) RecordsEpoch() keyward.RecordEpoch {
+	ttl := s.effectiveTTL()
+	period := (ttl - time.Duration(s.refreshAt(ttl))) / 2
+	if period <= 0 {
+		period = ttl / 8
+	}
+	return keyward.RecordEpoch{Changes: s.recordChanges.Load(), Period: s.now().UnixNano() / max(int64(period), 1)}
 }
 
 // fetch reads the record of name and caches it unless a write to it

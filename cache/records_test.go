@@ -199,3 +199,32 @@ func TestCostZeroReportsCreditsFromTheStore(t *testing.T) {
 		t.Errorf("cost 0 after two spends: key %d, owner %d, %v; want 8 and 3", r.Remaining, r.OwnerRemaining, err)
 	}
 }
+
+// TestRecordsEpochMovesOnDropsAndPeriods: the epoch that lets a key's
+// verifications reuse its owner record and roles moves when a record is
+// dropped (a write through this cache) and when the clock enters the next
+// period (half of RefreshAhead), and stays put otherwise.
+func TestRecordsEpochMovesOnDropsAndPeriods(t *testing.T) {
+	back, clk := &recordBackend{backend: newBackend()}, testkit.NewClock(t0)
+	c, err := cache.New(back, &cache.Options{Now: clk.Now, TTL: 40 * time.Second}) // RefreshAhead 10s: periods of 5s
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	svc := testkit.NewService(t, c, hasher(t), &keyward.Options{Now: clk.Now})
+	e0 := c.RecordsEpoch()
+	if e := c.RecordsEpoch(); e != e0 {
+		t.Fatalf("the epoch moved with nothing happening: %+v, then %+v", e0, e)
+	}
+	if _, _, err := svc.PutRole(context.Background(), "reader", keyward.RoleParams{Scopes: []string{"read"}}); err != nil {
+		t.Fatal(err)
+	}
+	e1 := c.RecordsEpoch()
+	if e1 == e0 || e1.Period != e0.Period {
+		t.Fatalf("a role written: epoch %+v, then %+v; want more changes in the same period", e0, e1)
+	}
+	clk.Add(5 * time.Second)
+	if e2 := c.RecordsEpoch(); e2.Period != e1.Period+1 || e2.Changes != e1.Changes {
+		t.Fatalf("5s later: epoch %+v, then %+v; want the next period and no change", e1, e2)
+	}
+}

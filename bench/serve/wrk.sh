@@ -12,6 +12,12 @@
 #   bench/serve/wrk.sh [rounds] [seconds per run] [-- keyward serve flags...]
 #   defaults: 5 rounds, 10 s per run, serve with its default flags
 #
+# Every run sends the same request, the key's Authorization header included,
+# so that each server reads the same bytes and a ratio is what the servers do
+# with them, not how long the requests are. SAME_REQUEST=0 sends the header to
+# /v1/auth alone, as runs before this choice did (docs/benchmarks.md has
+# both).
+#
 # KEYWARD_BIN runs that binary instead of building ./cmd/keyward (to compare
 # two builds); WRK_ARGS replaces "-t1 -c50"; BARE_ARGS passes flags to the
 # bare server (e.g. "-content-type application/json", the header /healthz
@@ -66,16 +72,19 @@ run() {
 		END {printf "%s %.2f\n", r, (n > 0 ? t / hz * 1e6 / n : 0)}'
 }
 median() { sort -g | awk '{v[NR]=$1} END{print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
-echo "wrk $wrkargs -d${secs}s; bare server ${BARE_ARGS:-(no flags)}; keyward serve ${extra[*]:-(default flags)}; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+auth="Authorization: Bearer $key"
+all=$auth # the header of the bare server's and /healthz's runs
+[[ "${SAME_REQUEST:-1}" == 0 ]] && all=""
+echo "wrk $wrkargs -d${secs}s; key header to every route: $([[ -n "$all" ]] && echo yes || echo "no (SAME_REQUEST=0)"); bare server ${BARE_ARGS:-(no flags)}; keyward serve ${extra[*]:-(default flags)}; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$tmp/ratios"
 mean() { echo "($1+$2)/2" | bc -l; }
 for i in $(seq "$rounds"); do
-	read -r b1 cb1 <<<"$(run $bare_pid "http://$bare_addr/")"
-	read -r h1 ch1 <<<"$(run $kw_pid "http://$kw_addr/healthz")"
-	read -r a1 ca1 <<<"$(run $kw_pid "http://$kw_addr/v1/auth" "Authorization: Bearer $key")"
-	read -r a2 ca2 <<<"$(run $kw_pid "http://$kw_addr/v1/auth" "Authorization: Bearer $key")"
-	read -r h2 ch2 <<<"$(run $kw_pid "http://$kw_addr/healthz")"
-	read -r b2 cb2 <<<"$(run $bare_pid "http://$bare_addr/")"
+	read -r b1 cb1 <<<"$(run $bare_pid "http://$bare_addr/" "$all")"
+	read -r h1 ch1 <<<"$(run $kw_pid "http://$kw_addr/healthz" "$all")"
+	read -r a1 ca1 <<<"$(run $kw_pid "http://$kw_addr/v1/auth" "$auth")"
+	read -r a2 ca2 <<<"$(run $kw_pid "http://$kw_addr/v1/auth" "$auth")"
+	read -r h2 ch2 <<<"$(run $kw_pid "http://$kw_addr/healthz" "$all")"
+	read -r b2 cb2 <<<"$(run $bare_pid "http://$bare_addr/" "$all")"
 	b=$(mean "$b1" "$b2") h=$(mean "$h1" "$h2") a=$(mean "$a1" "$a2")
 	cb=$(mean "$cb1" "$cb2") ch=$(mean "$ch1" "$ch2") ca=$(mean "$ca1" "$ca2")
 	hr=$(echo "$h/$b" | bc -l) ar=$(echo "$a/$b" | bc -l)
