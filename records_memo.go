@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 )
 
 // RecordCache is implemented by a Store that caches owner records and roles
@@ -17,8 +18,20 @@ type RecordCache interface {
 	// give now: a record was dropped, replaced or loaded, here or (through
 	// the store's bus) elsewhere, or enough time passed for a cached record
 	// to come due for its reload. Equal epochs mean every earlier answer is
-	// still the store's answer.
-	RecordsEpoch() RecordEpoch
+	// still the store's answer. now is the verification's time when the
+	// Service is on the wall clock (a reading of time.Now that a store on
+	// the wall clock may use instead of reading it again), else the zero
+	// time; a store on its own clock reads that clock.
+	RecordsEpoch(now time.Time) RecordEpoch
+}
+
+// KeyGetterAt is implemented by a Store that can take the time of a lookup
+// from its caller (package cache): Verify passes the reading of the wall
+// clock it took when it started, and only when its own clock is the wall
+// clock, so that a cache hit reads the clock once per verification instead of
+// twice. GetAt(ctx, id, time.Time{}) is Get.
+type KeyGetterAt interface {
+	GetAt(ctx context.Context, id string, now time.Time) (*Key, error)
 }
 
 // RecordEpoch is a moment of a [RecordCache]: how many times its records
@@ -44,12 +57,12 @@ type recordsMemo struct {
 // records, a verification that asks for fresh reads, or a read that failed
 // (the caller's own reads then meet the same error where the contract's
 // order of checks puts it).
-func (s *Service) keyRecords(ctx context.Context, k *Key) *recordsMemo {
+func (s *Service) keyRecords(ctx context.Context, k *Key, start time.Time) *recordsMemo {
 	m := k.memo
 	if m == nil || s.records == nil || (k.Owner == "" && len(k.Roles) == 0) || FreshFromContext(ctx) {
 		return nil
 	}
-	epoch := s.records.RecordsEpoch()
+	epoch := s.records.RecordsEpoch(s.wallTime(start))
 	if cur := m.records.Load(); cur != nil && cur.epoch == epoch {
 		return cur
 	}
@@ -88,4 +101,22 @@ func (s *Service) keyRecords(ctx context.Context, k *Key) *recordsMemo {
 	}
 	m.records.Store(rm)
 	return rm
+}
+
+// wallTime returns start, a verification's reading of time.Now, when the
+// Service is on the wall clock; else the zero time, which lets a store read
+// its own clock (see KeyGetterAt).
+func (s *Service) wallTime(start time.Time) time.Time {
+	if s.wallClock {
+		return start
+	}
+	return time.Time{}
+}
+
+// getKey is store.Get, at the verification's start when the store takes it.
+func (s *Service) getKey(ctx context.Context, id string, start time.Time) (*Key, error) {
+	if s.getAt != nil {
+		return s.getAt.GetAt(ctx, id, s.wallTime(start))
+	}
+	return s.store.Get(ctx, id)
 }

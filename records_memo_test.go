@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/testkit"
@@ -24,7 +25,7 @@ type epochStore struct {
 	keys       map[string]*keyward.Key
 }
 
-func (s *epochStore) RecordsEpoch() keyward.RecordEpoch {
+func (s *epochStore) RecordsEpoch(time.Time) keyward.RecordEpoch {
 	return keyward.RecordEpoch{Changes: s.epoch.Load()}
 }
 

@@ -77,6 +77,7 @@ type Options struct {
 type Service struct {
 	store    Store
 	records  RecordCache // store, when it caches owner records and roles; else nil
+	getAt    KeyGetterAt // store, when it takes the time of a lookup; else nil
 	hasher   Hasher
 	limiter  Limiter
 	now      func() time.Time
@@ -131,6 +132,7 @@ func New(store Store, hasher Hasher, opts *Options) (*Service, error) {
 		s.now, s.wallClock = time.Now, true
 	}
 	s.records, _ = store.(RecordCache)
+	s.getAt, _ = store.(KeyGetterAt)
 	s.legacy.refresh = cmp.Or(max(opts.LegacyFormatsRefresh, 0), DefaultLegacyRefresh)
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix

@@ -71,7 +71,7 @@ func (s *Service) decisionTime(start time.Time) time.Time {
 // checked against the key's for a native key string, legacy is nil then)
 // from the lookup on.
 func (s *Service) verifyKey(ctx context.Context, req *VerifyRequest, r *Result, start time.Time, cost int64, tok Token, legacy *LegacyFormat) error {
-	k, err := s.store.Get(ctx, tok.ID)
+	k, err := s.getKey(ctx, tok.ID, start)
 	if errors.Is(err, ErrNotFound) {
 		s.checkUnknown(tok.Secret) // same work as a wrong secret
 		if legacy != nil {
@@ -98,7 +98,7 @@ func (s *Service) verifyKey(ctx context.Context, req *VerifyRequest, r *Result, 
 		s.rehash(k.ID, k.Hash, tok.Secret)
 	}
 	r.Key, r.Remaining = k, credits(k.Remaining, k.Refill, k.RefilledAt, now)
-	rm := s.keyRecords(ctx, k)
+	rm := s.keyRecords(ctx, k, start)
 	if rm != nil {
 		if o := rm.owner; o != nil {
 			r.Owner, r.OwnerRemaining = o, credits(o.Remaining, o.Refill, o.RefilledAt, now)

@@ -98,6 +98,7 @@ type Store struct {
 	next                   keyward.Store
 	bus                    Bus
 	now                    func() time.Time
+	wall                   bool // now is time.Now: a caller's reading of it may stand in (nanos)
 	log                    *slog.Logger
 	ttl, stale, fallback   time.Duration
 	refreshAhead           time.Duration
@@ -175,7 +176,8 @@ func New(next keyward.Store, opts *Options) (*Store, error) {
 	if o.Bus == nil {
 		o.Bus = NewLocalBus()
 	}
-	if o.Now == nil {
+	wall := o.Now == nil
+	if wall {
 		o.Now = time.Now
 	}
 	if o.Logger == nil {
@@ -201,7 +203,7 @@ func New(next keyward.Store, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
 	s := &Store{
-		next: next, bus: o.Bus, now: o.Now, log: o.Logger,
+		next: next, bus: o.Bus, now: o.Now, wall: wall, log: o.Logger,
 		ttl: o.TTL, stale: o.StaleTTL, fallback: o.FallbackTTL, refreshAhead: o.RefreshAhead,
 		entries: entries, negative: negative, seed: maphash.MakeSeed(),
 		budget: rate.NewLimiter(rate.Limit(o.UnknownLookups), o.UnknownLookups),
@@ -289,10 +291,18 @@ func (s *Store) publish(ctx context.Context, e Event) {
 // concurrent callers. See the package documentation for outages and unknown
 // ids. A context made with keyward.NewFreshContext always reads the store.
 func (s *Store) Get(ctx context.Context, id string) (*keyward.Key, error) {
+	return s.GetAt(ctx, id, time.Time{})
+}
+
+// GetAt is Get at the time now, a reading of the wall clock that the caller
+// took (keyward.KeyGetterAt): a store on the wall clock (Options.Now unset)
+// uses it instead of reading the clock again; one on its own clock, or given
+// the zero time, reads its clock.
+func (s *Store) GetAt(ctx context.Context, id string, at time.Time) (*keyward.Key, error) {
 	if keyward.FreshFromContext(ctx) {
 		return s.next.Get(ctx, id)
 	}
-	now := s.now().UnixNano()
+	now := s.nanos(at)
 	e, cached := s.entries.GetIfPresent(id)
 	if cached && now-e.loaded >= int64(s.stale) {
 		s.entries.Invalidate(id) // too old even to serve during an outage
@@ -334,6 +344,15 @@ func (s *Store) Get(ctx context.Context, id string) (*keyward.Key, error) {
 		return e.key, nil
 	}
 	return nil, err
+}
+
+// nanos returns at in Unix nanoseconds if the store is on the wall clock
+// and at is a reading of it, else the store's clock.
+func (s *Store) nanos(at time.Time) int64 {
+	if s.wall && !at.IsZero() {
+		return at.UnixNano()
+	}
+	return s.now().UnixNano()
 }
 
 // effectiveTTL is the TTL, shortened while the bus may be losing events.

@@ -457,3 +457,40 @@ func BenchmarkVerifyCacheHitParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestGetAtTakesTheCallersReadingOnTheWallClock: a cache on the wall clock
+// judges an entry's age by the reading GetAt is given (a verification's
+// own), so a reading past the TTL reloads the key; a cache on its own clock
+// ignores the reading.
+func TestGetAtTakesTheCallersReadingOnTheWallClock(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name       string
+		now        func() time.Time
+		wantMisses uint64
+	}{
+		{"wall clock", nil, 2},
+		{"own clock", testkit.NewClock(t0).Now, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := cache.New(newBackend(), &cache.Options{TTL: time.Minute, Now: tc.now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			svc := testkit.NewService(t, c, hasher(t), nil)
+			iss, err := svc.Create(ctx, keyward.CreateParams{Name: "k"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, at := range []time.Time{{}, time.Now(), time.Now().Add(2 * time.Minute)} {
+				if _, err := c.GetAt(ctx, iss.Key.ID, at); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if st := c.Stats(); st.Misses != tc.wantMisses {
+				t.Errorf("%d misses after a load, a hit and a reading 2 minutes on (TTL 1m), want %d", st.Misses, tc.wantMisses)
+			}
+		})
+	}
+}

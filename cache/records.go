@@ -121,13 +121,15 @@ func (r *records[T]) get(ctx context.Context, name string) (T, error) {
 // a record it holds is at most TTL old while its reloads succeed. With
 // refreshing off the period is an eighth of the TTL, which a record may
 // then outlive by up to that much.
-func (s *Store) RecordsEpoch() keyward.RecordEpoch {
+//
+// now stands in for the clock as in GetAt.
+func (s *Store) RecordsEpoch(now time.Time) keyward.RecordEpoch {
 	ttl := s.effectiveTTL()
 	period := (ttl - time.Duration(s.refreshAt(ttl))) / 2
 	if period <= 0 {
 		period = ttl / 8
 	}
-	return keyward.RecordEpoch{Changes: s.recordChanges.Load(), Period: s.now().UnixNano() / max(int64(period), 1)}
+	return keyward.RecordEpoch{Changes: s.recordChanges.Load(), Period: s.nanos(now) / max(int64(period), 1)}
 }
 
 // fetch reads the record of name and caches it unless a write to it

@@ -212,19 +212,19 @@ func TestRecordsEpochMovesOnDropsAndPeriods(t *testing.T) {
 	}
 	t.Cleanup(func() { c.Close() })
 	svc := testkit.NewService(t, c, hasher(t), &keyward.Options{Now: clk.Now})
-	e0 := c.RecordsEpoch()
-	if e := c.RecordsEpoch(); e != e0 {
+	e0 := c.RecordsEpoch(time.Time{})
+	if e := c.RecordsEpoch(time.Time{}); e != e0 {
 		t.Fatalf("the epoch moved with nothing happening: %+v, then %+v", e0, e)
 	}
 	if _, _, err := svc.PutRole(context.Background(), "reader", keyward.RoleParams{Scopes: []string{"read"}}); err != nil {
 		t.Fatal(err)
 	}
-	e1 := c.RecordsEpoch()
+	e1 := c.RecordsEpoch(time.Time{})
 	if e1 == e0 || e1.Period != e0.Period {
 		t.Fatalf("a role written: epoch %+v, then %+v; want more changes in the same period", e0, e1)
 	}
 	clk.Add(5 * time.Second)
-	if e2 := c.RecordsEpoch(); e2.Period != e1.Period+1 || e2.Changes != e1.Changes {
+	if e2 := c.RecordsEpoch(time.Time{}); e2.Period != e1.Period+1 || e2.Changes != e1.Changes {
 		t.Fatalf("5s later: epoch %+v, then %+v; want the next period and no change", e1, e2)
 	}
 }

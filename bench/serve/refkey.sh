@@ -9,6 +9,11 @@
 #
 #   bench/serve/refkey.sh [rounds] [seconds per run]   # defaults: 3 rounds of 5 s
 #
+# /healthz gets the reference key's Authorization header too, so that every
+# run sends the same request bytes and a ratio is what the server does with
+# them; SAME_REQUEST=0 sends /healthz no header, as runs before this choice
+# did (docs/benchmarks.md has both).
+#
 # KEYWARD_BIN runs that binary instead of building ./cmd/keyward.
 # REFKEY_DATABASE_URL runs the server on that database (an empty one, e.g. a
 # PostgreSQL database made for the run) instead of a new SQLite file.
@@ -54,10 +59,12 @@ for k in "$ref" "$paid"; do # cached from here on
 done
 # rps URL [KEY]: requests per second of one wrk run
 rps() { wrk -t1 -c50 -d"${secs}s" ${2:+-H "Authorization: Bearer $2"} "$1" | awk '/Requests\/sec/ {print $2}'; }
-echo "wrk -t1 -c50 -d${secs}s; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+hkey=$ref # the key header of /healthz's runs
+[[ "${SAME_REQUEST:-1}" == 0 ]] && hkey=""
+echo "wrk -t1 -c50 -d${secs}s; key header to /healthz: $([[ -n "$hkey" ]] && echo yes || echo "no (SAME_REQUEST=0)"); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for i in $(seq "$rounds"); do
-	h1=$(rps "http://$addr/healthz") a1=$(rps "$auth" "$ref") c1=$(rps "$auth" "$paid")
-	c2=$(rps "$auth" "$paid") a2=$(rps "$auth" "$ref") h2=$(rps "http://$addr/healthz")
+	h1=$(rps "http://$addr/healthz" "$hkey") a1=$(rps "$auth" "$ref") c1=$(rps "$auth" "$paid")
+	c2=$(rps "$auth" "$paid") a2=$(rps "$auth" "$ref") h2=$(rps "http://$addr/healthz" "$hkey")
 	awk -v h1="$h1" -v h2="$h2" -v a1="$a1" -v a2="$a2" -v c1="$c1" -v c2="$c2" -v i="$i" 'BEGIN {
 		h = (h1 + h2) / 2; a = (a1 + a2) / 2; c = (c1 + c2) / 2
 		printf "round %d: req/s healthz %.0f  reference key %.0f (%.3f)  with owner credits %.0f (%.3f)\n", i, h, a, a / h, c, c / h }'
