@@ -1,5 +1,7 @@
 package keyward
 
+import "sync/atomic"
+
 // limitPlan is the rate checks of a key and its owner's record, in the order
 // the Service reports them: the key's limits, then the owner's.
 type limitPlan struct {
@@ -7,7 +9,8 @@ type limitPlan struct {
 	group     string // the key's owner, or its id when it has none
 	checks    []RateCheck
 	names     []string
-	keyChecks int // checks[:keyChecks] are the key's
+	keyChecks int                    // checks[:keyChecks] are the key's
+	policy    atomic.Pointer[string] // the RateLimit-Policy value, once built (see RateLimitPolicy)
 }
 
 var emptyPlan = &limitPlan{}

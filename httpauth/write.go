@@ -276,50 +276,24 @@ func setResultHeaders(h http.Header, res *keyward.Result) bool {
 			return true
 		}
 	}
-	var buf [512]byte
-	b := buf[:0]
-	var fewest keyward.LimitState
-	for i := range n {
-		l := res.RateLimitAt(i)
-		if i > 0 {
-			b = append(b, ", "...)
-		}
-		b = appendPolicyName(b, l)
-		b = append(b, ";q="...)
-		b = strconv.AppendInt(b, l.Limit, 10)
-		b = append(b, ";w="...)
-		b = strconv.AppendInt(b, seconds(l.Period), 10)
-		if i == 0 || l.Remaining < fewest.Remaining {
+	policy := res.RateLimitPolicy() // built once per cached key and owner record
+	fewest := res.RateLimitAt(0)
+	for i := 1; i < n; i++ {
+		if l := res.RateLimitAt(i); l.Remaining < fewest.Remaining {
 			fewest = l
 		}
 	}
-	split := len(b)
-	b = appendPolicyName(b, fewest)
+	var buf [128]byte
+	b := keyward.AppendRateLimitName(buf[:0], fewest)
 	b = append(b, ";r="...)
 	b = strconv.AppendInt(b, max(fewest.Remaining, 0), 10)
 	b = append(b, ";t="...)
 	b = strconv.AppendInt(b, seconds(fewest.Reset), 10)
-	s := string(b)
 	v := new([2]string)
-	v[0], v[1] = s[:split], s[split:]
+	v[0], v[1] = policy, string(b)
 	h[hdrRateLimitPolicy] = v[0:1:1]
 	h[hdrRateLimit] = v[1:2:2]
 	return true
-}
-
-// appendPolicyName appends the quoted policy name of a limit.
-func appendPolicyName(b []byte, l keyward.LimitState) []byte {
-	b = append(b, '"')
-	switch {
-	case l.Owner:
-		b = append(b, "owner."...)
-		b = append(b, l.Name...)
-	case l.Name == keyward.DefaultLimitName:
-		b = append(b, "key"...)
-	default:
-		b = append(b, l.Name...)
-	}
-	return append(b, '"')
 }
 
 // seconds returns d in whole seconds, rounded up; 0 for d <= 0.
