@@ -5,7 +5,8 @@
 # burst, all too large to refuse), once with an owner without credits and
 # once with an owner with credits (a store write per request), under wrk on
 # loopback, in rounds of healthz, ref, credits, credits, ref, healthz. Prints
-# each round's requests per second and the ratios to /healthz.
+# each round's requests per second and the ratios to /healthz, and the CPU time
+# the server spent per request on each route (from /proc) and its ratios.
 #
 #   bench/serve/refkey.sh [rounds] [seconds per run]   # defaults: 3 rounds of 5 s
 #
@@ -57,15 +58,33 @@ auth="http://$addr/v1/auth?scopes=invoices:read"
 for k in "$ref" "$paid"; do # cached from here on
 	curl -sf -o /dev/null -H "Authorization: Bearer $k" "$auth"
 done
-# rps URL [KEY]: requests per second of one wrk run
-rps() { wrk -t1 -c50 -d"${secs}s" ${2:+-H "Authorization: Bearer $2"} "$1" | awk '/Requests\/sec/ {print $2}'; }
+hz=$(getconf CLK_TCK)
+ticks() { awk '{print $14+$15}' "/proc/$pid/stat"; } # user + system CPU of the server
+# rps URL [KEY]: "requests/s CPU-µs/request" of one wrk run; the CPU the
+# server spent per request depends less than requests per second on what
+# else the machine runs.
+rps() {
+	local t0 out t1
+	t0=$(ticks)
+	out=$(wrk -t1 -c50 -d"${secs}s" ${2:+-H "Authorization: Bearer $2"} "$1")
+	t1=$(ticks)
+	echo "$out" | awk -v t=$((t1 - t0)) -v hz="$hz" '
+		/requests in/ {n=$1} /Requests\/sec/ {r=$2}
+		END {printf "%s %.2f\n", r, (n > 0 ? t / hz * 1e6 / n : 0)}'
+}
 hkey=$ref # the key header of /healthz's runs
 [[ "${SAME_REQUEST:-1}" == 0 ]] && hkey=""
 echo "wrk -t1 -c50 -d${secs}s; key header to /healthz: $([[ -n "$hkey" ]] && echo yes || echo "no (SAME_REQUEST=0)"); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for i in $(seq "$rounds"); do
-	h1=$(rps "http://$addr/healthz" "$hkey") a1=$(rps "$auth" "$ref") c1=$(rps "$auth" "$paid")
-	c2=$(rps "$auth" "$paid") a2=$(rps "$auth" "$ref") h2=$(rps "http://$addr/healthz" "$hkey")
-	awk -v h1="$h1" -v h2="$h2" -v a1="$a1" -v a2="$a2" -v c1="$c1" -v c2="$c2" -v i="$i" 'BEGIN {
+	read -r h1 ch1 <<<"$(rps "http://$addr/healthz" "$hkey")"
+	read -r a1 ca1 <<<"$(rps "$auth" "$ref")"
+	read -r c1 cc1 <<<"$(rps "$auth" "$paid")"
+	read -r c2 cc2 <<<"$(rps "$auth" "$paid")"
+	read -r a2 ca2 <<<"$(rps "$auth" "$ref")"
+	read -r h2 ch2 <<<"$(rps "http://$addr/healthz" "$hkey")"
+	awk -v h1="$h1" -v h2="$h2" -v a1="$a1" -v a2="$a2" -v c1="$c1" -v c2="$c2" -v i="$i" \
+		-v ch1="$ch1" -v ch2="$ch2" -v ca1="$ca1" -v ca2="$ca2" -v cc1="$cc1" -v cc2="$cc2" 'BEGIN {
 		h = (h1 + h2) / 2; a = (a1 + a2) / 2; c = (c1 + c2) / 2
-		printf "round %d: req/s healthz %.0f  reference key %.0f (%.3f)  with owner credits %.0f (%.3f)\n", i, h, a, a / h, c, c / h }'
+		ch = (ch1 + ch2) / 2; ca = (ca1 + ca2) / 2; cc = (cc1 + cc2) / 2
+		printf "round %d: req/s healthz %.0f  reference key %.0f (%.3f)  with owner credits %.0f (%.3f);  server CPU µs/req healthz %.1f  ref %.1f (%.3f)  credits %.1f (%.3f)\n", i, h, a, a / h, c, c / h, ch, ca, ch / ca, cc, ch / cc }'
 done
