@@ -34,6 +34,12 @@
 //
 // A record loaded while the same key is being written is not cached, so a
 // write can never be undone by a slow read.
+//
+// Owner records and roles are cached the same way. A Store also tells a
+// Service when those may have changed ([Store.RecordsEpoch], for
+// [keyward.RecordCache]): at every drop of one (a write, an event of the
+// bus) and at least every half RefreshAhead, so that a key's verifications
+// can reuse the records they read until then.
 package cache
 
 import (
