@@ -14,11 +14,8 @@ import (
 // limits the verification checked, in the order of RateLimitAt: the key's
 // "default" limit as "key", its other limits by name, its owner's as
 // "owner.<name>", each with its limit and its period in seconds (rounded
-// up), comma-separated:
-//
-//	"key";q=100;w=60, "burst";q=10;w=1, "owner.daily";q=10000;w=86400
-//
-// It returns "" when no limit was checked.
+// up), comma-separated; for example `"key";q=100;w=60, "burst";q=10;w=1,
+// "owner.daily";q=10000;w=86400`. It returns "" when no limit was checked.
 func (r *Result) RateLimitPolicy() string {
 	p := r.plan
 	if p == nil || r.states != nil {
