@@ -3,7 +3,6 @@ package keyward
 import (
 	"context"
 	"errors"
-	"slices"
 	"time"
 )
 
@@ -78,26 +77,11 @@ func (s *Service) keyRecords(ctx context.Context, k *Key, start time.Time) *reco
 	}
 	if len(k.Roles) > 0 {
 		var buf [MaxKeyRoles]*Role
-		roles := buf[:0]
-		for _, name := range k.Roles {
-			role, err := s.store.GetRole(ctx, name)
-			switch {
-			case errors.Is(err, ErrNotFound):
-				continue
-			case err != nil:
-				return nil
-			}
-			if len(roles) < cap(roles) {
-				roles = append(roles, role)
-			}
+		roles, err := s.readRoles(ctx, k, buf[:0])
+		if err != nil {
+			return nil
 		}
-		if e := m.scopes.Load(); e != nil && slices.Equal(e.roles, roles) {
-			rm.scopes = e.scopes
-		} else {
-			e := &scopeSet{roles: slices.Clone(roles), scopes: joinScopes(k.Scopes, roles)}
-			m.scopes.Store(e)
-			rm.scopes = e.scopes
-		}
+		rm.scopes = scopesOf(k, roles)
 	}
 	m.records.Store(rm)
 	return rm

@@ -170,11 +170,19 @@ func credits(remaining *int64, refill *Refill, refilledAt *time.Time, now time.T
 
 // effectiveScopes returns the key's scopes followed by those of its roles
 // (cache hits in production), each once. A role that no longer exists
-// grants nothing. A key that keeps a memo (a cached instance) builds the
-// list once per set of role instances.
+// grants nothing.
 func (s *Service) effectiveScopes(ctx context.Context, k *Key) ([]string, error) {
 	var buf [MaxKeyRoles]*Role
-	roles := buf[:0]
+	roles, err := s.readRoles(ctx, k, buf[:0])
+	if err != nil {
+		return nil, err
+	}
+	return scopesOf(k, roles), nil
+}
+
+// readRoles appends to roles those of k's roles that exist, read from the
+// store, up to cap(roles).
+func (s *Service) readRoles(ctx context.Context, k *Key, roles []*Role) ([]*Role, error) {
 	for _, name := range k.Roles {
 		role, err := s.store.GetRole(ctx, name)
 		switch {
@@ -187,15 +195,23 @@ func (s *Service) effectiveScopes(ctx context.Context, k *Key) ([]string, error)
 			roles = append(roles, role)
 		}
 	}
-	if m := k.memo; m != nil {
-		if e := m.scopes.Load(); e != nil && slices.Equal(e.roles, roles) {
-			return e.scopes, nil
-		}
-		e := &scopeSet{roles: slices.Clone(roles), scopes: joinScopes(k.Scopes, roles)}
-		m.scopes.Store(e)
-		return e.scopes, nil
+	return roles, nil
+}
+
+// scopesOf returns k's scopes followed by those of roles, each once. A key
+// that keeps a memo (a cached instance) builds the list once per set of role
+// instances.
+func scopesOf(k *Key, roles []*Role) []string {
+	m := k.memo
+	if m == nil {
+		return joinScopes(k.Scopes, roles)
 	}
-	return joinScopes(k.Scopes, roles), nil
+	if e := m.scopes.Load(); e != nil && slices.Equal(e.roles, roles) {
+		return e.scopes
+	}
+	e := &scopeSet{roles: slices.Clone(roles), scopes: joinScopes(k.Scopes, roles)}
+	m.scopes.Store(e)
+	return e.scopes
 }
 
 // scopeSet is a key's effective scopes with the role instances they came
