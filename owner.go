@@ -148,6 +148,7 @@ func (s *Service) UpdateOwner(ctx context.Context, name string, p OwnerUpdate) (
 	if probs.err() != nil {
 		return nil, fmt.Errorf("keyward: owner %q: %w", name, ErrNotFound)
 	}
+	s.releaseLeases(ctx, func(p leasePair) bool { return p.owner == name })
 	_, err := s.store.UpdateOwner(ctx, name, func(o *Owner) (*AuditEntry, error) {
 		now := s.Now()
 		var changed []string
@@ -204,7 +205,11 @@ func (s *Service) GetOwner(ctx context.Context, name string) (*Owner, error) {
 // ownerView returns a copy of o as users should see it.
 func (s *Service) ownerView(o *Owner) *Owner {
 	c := o.Clone()
-	showRefilled(&c.Remaining, c.Refill, c.RefilledAt, s.Now())
+	now := s.Now()
+	if c.Remaining != nil {
+		*c.Remaining += s.leases.heldByOwner(o.Name, o.UpdatedAt, now)
+	}
+	showRefilled(&c.Remaining, c.Refill, c.RefilledAt, now)
 	return c
 }
 

@@ -66,6 +66,12 @@ type Options struct {
 	// background that often (keyward serve: every minute); 0 leaves it to
 	// the caller.
 	ExpiryCheckInterval time.Duration
+	// CreditLease is how long the Service keeps credits it took ahead of
+	// its spends (a lease) once the key stops using them, before it gives
+	// them back; 0 means DefaultCreditLease, a negative value turns leases
+	// off: every spend of credits is then a write to the store. Leases
+	// need a Store that implements [CreditRefunder]. See docs/metered-api.md.
+	CreditLease time.Duration
 	// OnEvents, if not nil, is called after the Service stored events (the
 	// server wakes its webhook dispatcher with it). It must not block.
 	OnEvents func()
@@ -107,7 +113,8 @@ type Service struct {
 	outcomes [numOutcomes]stripe.Counter // striped: every verification counts
 	scratch  sync.Pool                   // of *scratch
 
-	events *eventState // alerts and expiry warnings; see alerts.go
+	events *eventState   // alerts and expiry warnings; see alerts.go
+	leases *creditLeases // nil: every spend goes to the store; see credit_leases.go
 }
 
 // New returns a Service that keeps keys in store and hashes secrets with
@@ -151,6 +158,7 @@ func New(store Store, hasher Hasher, opts *Options) (*Service, error) {
 	s.dummy = dummy
 	s.dummySum = sha256.Sum256([]byte(dummySecret))
 	s.events = s.startEvents(opts)
+	s.leases = newCreditLeases(store, opts.CreditLease)
 	if iv := opts.UsageFlushInterval; iv >= 0 {
 		if iv == 0 {
 			iv = time.Second
@@ -179,7 +187,7 @@ func (s *Service) Close(ctx context.Context) error {
 	s.rehashMu.Unlock()
 	s.rehashWG.Wait()
 	s.events.stop()
-	return s.FlushUsage(ctx)
+	return errors.Join(s.FlushUsage(ctx), s.leases.close(ctx, s.now()))
 }
 
 // Create issues a new key. The returned secret is the full key string; it is
@@ -285,7 +293,11 @@ func (s *Service) Get(ctx context.Context, id string) (*Key, error) {
 // show the refilled amount.
 func (s *Service) view(k *Key) *Key {
 	c := k.Clone()
-	showRefilled(&c.Remaining, c.Refill, c.RefilledAt, s.Now())
+	now := s.Now()
+	if c.Remaining != nil {
+		*c.Remaining += s.leases.heldByKey(k.ID, k.UpdatedAt, now)
+	}
+	showRefilled(&c.Remaining, c.Refill, c.RefilledAt, now)
 	return c
 }
 
@@ -325,6 +337,7 @@ func (s *Service) Update(ctx context.Context, id string, p UpdateParams) (*Key, 
 			return nil, err
 		}
 	}
+	s.releaseLeases(ctx, func(p leasePair) bool { return p.key == id })
 	k, err := s.store.Update(ctx, id, func(k *Key) (*AuditEntry, error) {
 		if k.RevokedAt != nil {
 			return nil, &stateError{"key " + id + " is revoked"}
@@ -441,6 +454,7 @@ func (s *Service) Revoke(ctx context.Context, id string) (*Key, error) {
 	if !ValidID(id) {
 		return nil, fmt.Errorf("keyward: key %q: %w", id, ErrNotFound)
 	}
+	s.releaseLeases(ctx, func(p leasePair) bool { return p.key == id })
 	k, err := s.store.Update(ctx, id, func(k *Key) (*AuditEntry, error) {
 		if k.RevokedAt != nil {
 			return nil, ErrNoChange
@@ -509,6 +523,7 @@ func (s *Service) Rotate(ctx context.Context, id string, p RotateParams) (Issued
 	if err := probs.err(); err != nil {
 		return Issued{}, err
 	}
+	s.releaseLeases(ctx, func(p leasePair) bool { return p.key == id })
 	var secret string
 	for attempt := 0; ; attempt++ {
 		_, next, err := s.store.Rotate(ctx, id, func(old *Key) (*Key, *AuditEntry, error) {

@@ -203,6 +203,9 @@ func (s *Service) flushLoop(every time.Duration) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*every)
 		err := s.FlushUsage(ctx)
+		if lerr := s.SettleCredits(ctx); lerr != nil {
+			s.log.Error("giving back credit leases failed; they are kept for the next try", "err", lerr)
+		}
 		cancel()
 		switch {
 		case err != nil && !failing:

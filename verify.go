@@ -289,7 +289,7 @@ func (s *Service) spend(ctx context.Context, k *Key, cost int64, now time.Time, 
 		if ownerCredits {
 			sp.Owner = k.Owner
 		}
-		bal, err := s.store.SpendCredits(ctx, sp)
+		bal, err := s.spendCredits(ctx, sp, k, r.Owner)
 		if err != nil || !bal.Spent {
 			s.release(ctx, plan, cost, now, r)
 		}
@@ -308,6 +308,19 @@ func (s *Service) spend(ctx context.Context, k *Key, cost int64, now time.Time, 
 		}
 	}
 	return OutcomeValid, nil
+}
+
+// spendCredits spends sp from a lease when the Service has them, else in the
+// store.
+func (s *Service) spendCredits(ctx context.Context, sp CreditSpend, k *Key, o *Owner) (CreditBalance, error) {
+	if s.leases == nil {
+		return s.store.SpendCredits(ctx, sp)
+	}
+	var ownerVer time.Time
+	if sp.Owner != "" {
+		ownerVer = o.UpdatedAt
+	}
+	return s.leases.spend(ctx, sp, k.UpdatedAt, ownerVer)
 }
 
 // creditWait is how long until a refill restores the credits that were

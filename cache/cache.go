@@ -415,6 +415,11 @@ func (s *Store) SpendCredits(ctx context.Context, sp keyward.CreditSpend) (keywa
 	return s.next.SpendCredits(ctx, sp)
 }
 
+// RefundCredits goes to the store, as SpendCredits does.
+func (s *Store) RefundCredits(ctx context.Context, r keyward.CreditRefund) (keyward.CreditRefunded, error) {
+	return keyward.RefundCredits(ctx, s.next, r)
+}
+
 // RecordUsage goes to the store.
 func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
 	return s.next.RecordUsage(ctx, b)

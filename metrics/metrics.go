@@ -238,6 +238,17 @@ func (s *Store) SpendCredits(ctx context.Context, sp keyward.CreditSpend) (keywa
 	return b, err
 }
 
+// RefundCredits times RefundCredits.
+func (s *Store) RefundCredits(ctx context.Context, r keyward.CreditRefund) (keyward.CreditRefunded, error) {
+	if r.Amount == 0 {
+		return keyward.RefundCredits(ctx, s.next, r)
+	}
+	start := time.Now()
+	b, err := keyward.RefundCredits(ctx, s.next, r)
+	s.observe("refund_credits", start, err)
+	return b, err
+}
+
 // GetOwner times GetOwner.
 func (s *Store) GetOwner(ctx context.Context, name string) (*keyward.Owner, error) {
 	start := time.Now()

@@ -52,6 +52,7 @@ type serveConfig struct {
 	accessLog       string
 	hasher          string
 	usageFlush      time.Duration
+	creditLease     time.Duration
 	shutdownTimeout time.Duration
 	expiryWarning   time.Duration
 	leakPublicKeys  string
@@ -101,6 +102,7 @@ creates a random pepper beside it, and on first start creates an admin key and p
 	f.StringVar(&c.accessLog, "access-log", "default", "which requests get an access line: default (admin requests and rejections, rejections bounded per code), all, or off")
 	f.StringVar(&c.hasher, "hasher", "hmac", "hmac (HMAC-SHA256 with the pepper), argon2id or bcrypt, for new keys; every scheme still verifies")
 	f.DurationVar(&c.usageFlush, "usage-flush", time.Second, "how often usage counts and last-used times are written")
+	f.DurationVar(&c.creditLease, "credit-lease", keyward.DefaultCreditLease, "how long credits taken ahead by a busy key are kept once it stops using them (docs/metered-api.md); 0 turns leases off: every spend of credits is a database write")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to drain requests on SIGINT/SIGTERM")
 	c.eventFlags(f)
 	c.policy.register(f)
@@ -159,6 +161,9 @@ func (c *serveConfig) validate(pepperEnv string) (serveInputs, error) {
 	}
 	if c.cacheSize < 1 {
 		add("--cache-size must be at least 1, got %d", c.cacheSize)
+	}
+	if c.creditLease < 0 {
+		add("--credit-lease must not be negative, got %v", c.creditLease)
 	}
 	if c.staleTTL < 0 {
 		add("--stale-ttl must not be negative, got %v", c.staleTTL)
@@ -349,7 +354,10 @@ func (a *app) assemble(ctx context.Context, c serveConfig, in serveInputs, base 
 	opts := &keyward.Options{Limiter: limiter, Logger: log, UsageFlushInterval: c.usageFlush, LookupTime: cached.LookupTime,
 		// Legacy key formats recorded by a keys import reach this server as
 		// keys written by the CLI do: within --cache-ttl.
-		LegacyFormatsRefresh: c.cacheTTL}
+		LegacyFormatsRefresh: c.cacheTTL, CreditLease: c.creditLease}
+	if c.creditLease == 0 {
+		opts.CreditLease = -1 // off
+	}
 	c.serviceEvents(opts, startDispatcher(base, log, done)) // the dispatcher stops after the Service, before the store
 	svc, err := keyward.New(cached, hasher, opts)
 	if err != nil {

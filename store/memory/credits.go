@@ -129,3 +129,45 @@ func (s *Store) SpendCredits(_ context.Context, sp keyward.CreditSpend) (keyward
 	}
 	return bal, nil
 }
+
+var _ keyward.CreditRefunder = (*Store)(nil)
+
+// RefundCredits gives back credits taken ahead of spends (see
+// keyward.CreditRefunder) under the lock.
+func (s *Store) RefundCredits(_ context.Context, r keyward.CreditRefund) (keyward.CreditRefunded, error) {
+	var back keyward.CreditRefunded
+	if r.Amount <= 0 || r.KeyID == "" && r.Owner == "" {
+		return back, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(); err != nil {
+		return back, err
+	}
+	if k, ok := s.keys[r.KeyID]; ok && r.KeyID != "" && k.UpdatedAt.Equal(r.KeyUpdatedAt) {
+		back.Key = refund(s.keyCredits, k.ID, k.Remaining, k.Refill, k.RefilledAt, r)
+	}
+	if o, ok := s.owners[r.Owner]; ok && r.Owner != "" && o.UpdatedAt.Equal(r.OwnerUpdatedAt) {
+		back.Owner = refund(s.ownerCreds, o.Name, o.Remaining, o.Refill, o.RefilledAt, r)
+	}
+	return back, nil
+}
+
+// refund adds r.Amount to the credits of a record (remaining, refill and
+// refilledAt as stored, its credit in m under name) unless it counts none or
+// a refill of a period after r.Taken applied; s.mu must be held.
+func refund(m map[string]*credit, name string, remaining *int64, rf *keyward.Refill, refilledAt *time.Time, r keyward.CreditRefund) bool {
+	if remaining == nil {
+		return false
+	}
+	c := m[name]
+	if c == nil {
+		c = &credit{remaining: *remaining, refilledAt: refilledAt}
+	}
+	if rf != nil && (c.refilledAt == nil || !c.refilledAt.Equal(periodStart(rf, r.Taken))) {
+		return false
+	}
+	c.remaining += r.Amount
+	m[name] = c
+	return true
+}

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -55,6 +56,28 @@ func testPassThrough(t *testing.T, next, d keyward.Store) {
 		t.Errorf("Ping through the decorator: %v", err)
 	}
 	testEventsPassThrough(t, next, d)
+	testRefundPassThrough(t, next, d)
+}
+
+// testRefundPassThrough checks that RefundCredits reaches the store of
+// record when it gives credits back, and says ErrUnsupported when not.
+func testRefundPassThrough(t *testing.T, next, d keyward.Store) {
+	ctx := context.Background()
+	_, ok := next.(keyward.CreditRefunder)
+	k := plain(t, "refunded", base)
+	k.Remaining = keyward.Ptr[int64](10)
+	mustCreate(t, next, k)
+	back, err := keyward.RefundCredits(ctx, d, keyward.CreditRefund{KeyID: k.ID, Amount: 5, Taken: base, KeyUpdatedAt: k.UpdatedAt})
+	if !ok {
+		if !errors.Is(err, keyward.ErrUnsupported) {
+			t.Errorf("RefundCredits through the decorator of a store without refunds = %v; want ErrUnsupported", err)
+		}
+		return
+	}
+	got, gerr := next.Get(ctx, k.ID)
+	if err != nil || !back.Key || gerr != nil || *got.Remaining != 15 {
+		t.Errorf("RefundCredits through the decorator = %+v, %v; the store of record holds %v, %v; want the key's row, 15", back, err, got.Remaining, gerr)
+	}
 }
 
 // testEventsPassThrough checks that the event methods reach the store of

@@ -78,6 +78,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"OwnerListDelete", testOwnerListDelete},
 		{"RolesAndDeleteWhileInUse", testRoles},
 		{"SpendCreditsOfKeyAndOwner", testSpendOwnerCredits},
+		{"RefundCredits", testRefundCredits},
 		{"OwnerUsage", testOwnerUsage},
 		{"Settings", testSettings},
 		{"RoleInUseAfterEveryWrite", testRoleInUseAfterEveryWrite},

@@ -1,0 +1,137 @@
+package keyward
+
+import (
+	"context"
+	"time"
+)
+
+// The end of credit leases (see credit_leases.go): giving unspent credits
+// back, and counting the ones held in what readers see.
+
+// SettleCredits gives back to the store the credits of the Service's leases
+// (see [Options.CreditLease]) that were not used for the lease time, ended
+// with the UTC day, or were taken with records that changed since. The
+// background flush calls it at every flush; with the flush turned off, call
+// it yourself (Close gives back every lease).
+func (s *Service) SettleCredits(ctx context.Context) error {
+	return s.leases.settle(ctx, s.now(), false)
+}
+
+// settle gives back the unspent credits of leases idle for the lease time
+// or past their day, and of leases retired since the last settle, and drops
+// entries idle for long; with all, every lease's. Refunds that fail are
+// kept for the next settle, and the first error is returned.
+func (c *creditLeases) settle(ctx context.Context, now time.Time, all bool) error {
+	if c == nil {
+		return nil
+	}
+	var due []CreditRefund
+	c.leases.Range(func(k, v any) bool {
+		pair, e := k.(leasePair), v.(*creditLease)
+		e.mu.Lock()
+		idle := now.Sub(e.last)
+		if e.left > 0 && (all || idle >= c.life || !now.Before(e.until)) {
+			due = append(due, e.refund(pair))
+			e.left = 0
+		}
+		if e.left == 0 && !e.taking && (all || idle >= leaseForget*c.life) {
+			e.gone = true
+			c.leases.Delete(pair)
+		}
+		e.mu.Unlock()
+		return true
+	})
+	c.staleMu.Lock()
+	due, c.stale = append(due, c.stale...), nil
+	c.staleMu.Unlock()
+	return c.giveBack(ctx, due)
+}
+
+// giveBack refunds each of due; the ones that fail for a store error go
+// back on the stale list for the next settle.
+func (c *creditLeases) giveBack(ctx context.Context, due []CreditRefund) error {
+	for i, r := range due {
+		if _, err := c.refunder.RefundCredits(ctx, r); err != nil {
+			c.staleMu.Lock()
+			c.stale = append(c.stale, due[i:]...)
+			c.staleMu.Unlock()
+			return err
+		}
+	}
+	return nil
+}
+
+// close gives back every lease and takes no more: spends go to the store.
+func (c *creditLeases) close(ctx context.Context, now time.Time) error {
+	if c == nil {
+		return nil
+	}
+	c.closed.Store(true)
+	return c.settle(ctx, now, true)
+}
+
+// release gives back at once the leases of the pairs that match: before a
+// write to a key or an owner record, so that the write sees every credit.
+func (c *creditLeases) release(ctx context.Context, match func(leasePair) bool) error {
+	if c == nil {
+		return nil
+	}
+	var due []CreditRefund
+	c.leases.Range(func(k, v any) bool {
+		pair, e := k.(leasePair), v.(*creditLease)
+		if !match(pair) {
+			return true
+		}
+		e.mu.Lock()
+		if e.left > 0 {
+			due = append(due, e.refund(pair))
+			e.left = 0
+		}
+		e.mu.Unlock()
+		return true
+	})
+	return c.giveBack(ctx, due)
+}
+
+// heldByKey is the credits leased from the key with that id, version
+// updated, and not spent: what a reader of the key adds to its credits.
+func (c *creditLeases) heldByKey(id string, updated, now time.Time) int64 {
+	return c.held(now, func(p leasePair, e *creditLease) bool {
+		return p.key == id && e.base.Key >= 0 && e.keyVer.Equal(updated)
+	})
+}
+
+// heldByOwner is heldByKey for an owner record.
+func (c *creditLeases) heldByOwner(name string, updated, now time.Time) int64 {
+	return c.held(now, func(p leasePair, e *creditLease) bool {
+		return p.owner == name && e.base.Owner >= 0 && e.ownerVer.Equal(updated)
+	})
+}
+
+func (c *creditLeases) held(now time.Time, match func(leasePair, *creditLease) bool) int64 {
+	if c == nil {
+		return 0
+	}
+	var sum int64
+	c.leases.Range(func(k, v any) bool {
+		e := v.(*creditLease)
+		e.mu.Lock()
+		if e.left > 0 && now.Before(e.until) && match(k.(leasePair), e) {
+			sum += e.left
+		}
+		e.mu.Unlock()
+		return true
+	})
+	return sum
+}
+
+// releaseLeases gives back the credits leased from the pairs that match,
+// before a write to their key or owner record reads the credits: a write
+// that keeps them then keeps every credit. An error is logged and the write
+// goes on; the credits are then given back later if the write leaves the
+// record's credits alone, else they are lost to it (see credit_leases.go).
+func (s *Service) releaseLeases(ctx context.Context, match func(leasePair) bool) {
+	if err := s.leases.release(ctx, match); err != nil {
+		s.log.Error("giving back credit leases before a write failed", "err", err)
+	}
+}

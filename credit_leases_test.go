@@ -1,0 +1,339 @@
+package keyward_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/testkit"
+	"github.com/keyward/keyward/store/memory"
+)
+
+// spendCounter is a memory store that counts the credit spends and refunds
+// that reach it.
+type spendCounter struct {
+	*memory.Store
+	spends, refunds atomic.Int64
+}
+
+func (s *spendCounter) SpendCredits(ctx context.Context, sp keyward.CreditSpend) (keyward.CreditBalance, error) {
+	s.spends.Add(1)
+	return s.Store.SpendCredits(ctx, sp)
+}
+
+func (s *spendCounter) RefundCredits(ctx context.Context, r keyward.CreditRefund) (keyward.CreditRefunded, error) {
+	if r.Amount > 0 {
+		s.refunds.Add(1)
+	}
+	return s.Store.RefundCredits(ctx, r)
+}
+
+// leaseSetup is a Service on a counting memory store, on a clock the test
+// moves, with a key of owner "acme" that has key credits and owner
+// credits.
+type leaseSetup struct {
+	st     *spendCounter
+	clock  *testkit.Clock
+	svc    *keyward.Service
+	secret string
+	id     string
+}
+
+func newLeaseSetup(t *testing.T, st *spendCounter, clock *testkit.Clock, keyCredits, ownerCredits int64) *leaseSetup {
+	t.Helper()
+	ls := &leaseSetup{st: st, clock: clock, svc: testkit.NewService(t, st, nil, &keyward.Options{Now: clock.Now})}
+	ctx := context.Background()
+	if _, _, err := ls.svc.PutOwner(ctx, "acme", keyward.OwnerParams{Remaining: keyward.Ptr(ownerCredits)}); err != nil {
+		t.Fatal(err)
+	}
+	iss, err := ls.svc.Create(ctx, keyward.CreateParams{Name: "k", Owner: "acme", Remaining: keyward.Ptr(keyCredits)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls.secret, ls.id = iss.Secret, iss.Key.ID
+	return ls
+}
+
+// verify verifies the key at cost on svc and returns the answer.
+func (ls *leaseSetup) verify(t *testing.T, svc *keyward.Service, cost int64) keyward.Result {
+	t.Helper()
+	r, err := svc.Verify(context.Background(), keyward.VerifyRequest{Key: ls.secret, Cost: keyward.Ptr(cost)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// stored returns the key's and the owner's credits as the store holds them.
+func (ls *leaseSetup) stored(t *testing.T) (key, owner int64) {
+	t.Helper()
+	ctx := keyward.NewFreshContext(context.Background())
+	k, err := ls.st.Get(ctx, ls.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := ls.st.GetOwner(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *k.Remaining, *o.Remaining
+}
+
+// TestCreditLeaseAnswersExactlyWithFewStoreSpends: a key verified ten
+// thousand times a second takes its credits from the store in leases, so
+// that few spends reach the store, while every answer, Get and GetOwner
+// report the credits exactly as spend by spend; the store holds the rest
+// in the lease, and has it back once the key is idle for the lease time.
+func TestCreditLeaseAnswersExactlyWithFewStoreSpends(t *testing.T) {
+	clock := testkit.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	ls := newLeaseSetup(t, &spendCounter{Store: memory.New()}, clock, 1_000_000, 10_000_000)
+	const n = 20_000
+	for i := 1; i <= n; i++ {
+		clock.Add(100 * time.Microsecond)
+		r := ls.verify(t, ls.svc, 1)
+		if r.Outcome != keyward.OutcomeValid || r.Remaining != 1_000_000-int64(i) || r.OwnerRemaining != 10_000_000-int64(i) {
+			t.Fatalf("verification %d: %s, remaining %d, owner %d; want VALID, %d, %d",
+				i, r.Outcome, r.Remaining, r.OwnerRemaining, 1_000_000-i, 10_000_000-i)
+		}
+	}
+	// The first 100 ms measure the demand (1,000 spends); then each lease
+	// holds half a second of it, within a 64th of the key's credits.
+	if got := ls.st.spends.Load(); got > 1050 {
+		t.Errorf("%d spends reached the store for %d verifications; leases should keep them under 1050", got, n)
+	}
+	ctx := context.Background()
+	k, err := ls.svc.Get(ctx, ls.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := ls.svc.GetOwner(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *k.Remaining != 1_000_000-n || *o.Remaining != 10_000_000-n {
+		t.Errorf("Get and GetOwner report %d and %d credits; want %d and %d", *k.Remaining, *o.Remaining, 1_000_000-n, 10_000_000-n)
+	}
+	key, owner := ls.stored(t)
+	if key >= 1_000_000-n || key != owner-9_000_000 {
+		t.Errorf("the store holds %d and %d credits with a lease out; want fewer than %d, the same lease from both", key, owner, 1_000_000-n)
+	}
+
+	// Idle for less than the lease time: the lease stays.
+	clock.Add(keyward.DefaultCreditLease / 2)
+	if err := ls.svc.SettleCredits(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if k2, _ := ls.stored(t); k2 != key {
+		t.Errorf("a lease idle for half its time was given back: the store went from %d to %d", key, k2)
+	}
+	clock.Add(keyward.DefaultCreditLease)
+	if err := ls.svc.SettleCredits(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if key, owner := ls.stored(t); key != 1_000_000-n || owner != 10_000_000-n {
+		t.Errorf("after the lease time idle the store holds %d and %d credits; want %d and %d", key, owner, 1_000_000-n, 10_000_000-n)
+	}
+}
+
+// TestCreditLeasesOfTwoInstancesNeverOverspend: two Services on one store
+// spend one owner's credits, 10 a request, through three keys from eight
+// goroutines until refused. No more requests are admitted than the credits
+// pay for, and once both are closed the store holds exactly the credits
+// not spent.
+func TestCreditLeasesOfTwoInstancesNeverOverspend(t *testing.T) {
+	clock := testkit.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	st := &spendCounter{Store: memory.New()}
+	const credits, cost = 200_000, 10
+	ls := newLeaseSetup(t, st, clock, 10_000_000, credits)
+	other := testkit.NewService(t, st, nil, &keyward.Options{Now: clock.Now})
+	secrets := []string{ls.secret}
+	for range 2 {
+		iss, err := ls.svc.Create(context.Background(), keyward.CreateParams{Name: "k", Owner: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets = append(secrets, iss.Secret)
+	}
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 8 {
+		svc := []*keyward.Service{ls.svc, other}[g%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				clock.Add(100 * time.Microsecond)
+				r, err := svc.Verify(context.Background(), keyward.VerifyRequest{Key: secrets[(g+i)%3], Cost: keyward.Ptr[int64](cost)})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if r.Outcome != keyward.OutcomeValid {
+					return
+				}
+				admitted.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ls.svc.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, owner := ls.stored(t)
+	if got := admitted.Load(); got > credits/cost || owner != credits-got*cost {
+		t.Errorf("%d requests of cost %d admitted on %d credits, and %d credits stored after Close; want at most %d admitted and the rest stored",
+			got, cost, credits, owner, credits/cost)
+	}
+	if st.spends.Load() > credits/cost/2 {
+		t.Errorf("%d spends reached the store; leases should have taken most of the %d", st.spends.Load(), admitted.Load())
+	}
+}
+
+// TestCreditLeaseEndsWithAWriteToTheRecord: a write through the Service
+// that holds a lease sees every credit (the lease is given back first); a
+// write through another instance sets the balance, and the lease taken
+// before it ends without giving anything back once the holder sees the
+// new record.
+func TestCreditLeaseEndsWithAWriteToTheRecord(t *testing.T) {
+	clock := testkit.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	ls := newLeaseSetup(t, &spendCounter{Store: memory.New()}, clock, 1_000_000, 10_000_000)
+	ctx := context.Background()
+	lease := func() {
+		t.Helper()
+		var r keyward.Result
+		for range 3000 {
+			clock.Add(100 * time.Microsecond)
+			r = ls.verify(t, ls.svc, 1)
+		}
+		if key, _ := ls.stored(t); key >= r.Remaining {
+			t.Fatalf("no lease out: the store holds %d credits, the key has %d", key, r.Remaining)
+		}
+	}
+	lease()
+	// Through the holder: a change of name keeps every credit.
+	k, err := ls.svc.Update(ctx, ls.id, keyward.UpdateParams{Name: keyward.Ptr("renamed")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key, _ := ls.stored(t); key != 997_000 || *k.Remaining != 997_000 {
+		t.Errorf("after a rename through the lease holder the store holds %d credits and Update reports %d; want 997000", key, *k.Remaining)
+	}
+
+	lease()
+	other := testkit.NewService(t, ls.st, nil, &keyward.Options{Now: clock.Now})
+	clock.Add(100 * time.Microsecond)
+	if _, err := other.UpdateOwner(ctx, "acme", keyward.OwnerUpdate{Remaining: keyward.Nullable[int64]{Set: true, Value: keyward.Ptr[int64](500)}}); err != nil {
+		t.Fatal(err)
+	}
+	r := ls.verify(t, ls.svc, 1)
+	if r.Outcome != keyward.OutcomeValid || r.OwnerRemaining != 499 {
+		t.Errorf("after another instance set the owner's credits to 500: %s, owner remaining %d; want VALID, 499", r.Outcome, r.OwnerRemaining)
+	}
+	clock.Add(2 * keyward.DefaultCreditLease)
+	if err := ls.svc.SettleCredits(ctx); err != nil {
+		t.Fatal(err)
+	}
+	key, owner := ls.stored(t)
+	if owner != 499 || key != 994_000-1 {
+		t.Errorf("after the holder gave its leases back the store holds key %d, owner %d; want 993999 (nothing lost) and 499 (the write's balance, less one spend)", key, owner)
+	}
+}
+
+// TestCreditLeaseEndsWithTheDay: a lease taken before midnight UTC is not
+// spent after it, and what it held is not given back over a refill that
+// the new day applied.
+func TestCreditLeaseEndsWithTheDay(t *testing.T) {
+	clock := testkit.NewClock(time.Date(2026, 3, 1, 23, 59, 59, 0, time.UTC))
+	st := &spendCounter{Store: memory.New()}
+	svc := testkit.NewService(t, st, nil, &keyward.Options{Now: clock.Now})
+	ctx := context.Background()
+	iss, err := svc.Create(ctx, keyward.CreateParams{Name: "daily", Remaining: keyward.Ptr[int64](100_000),
+		Refill: &keyward.Refill{Interval: keyward.RefillDaily, Amount: 100_000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3000 {
+		clock.Add(100 * time.Microsecond)
+		r, err := svc.Verify(ctx, keyward.VerifyRequest{Key: iss.Secret})
+		if err != nil || r.Outcome != keyward.OutcomeValid {
+			t.Fatalf("before midnight: %v, %v", r.Outcome, err)
+		}
+	}
+	if st.spends.Load() > 1050 {
+		t.Fatalf("no lease taken: %d spends reached the store", st.spends.Load())
+	}
+	clock.Set(time.Date(2026, 3, 2, 0, 0, 0, 500_000_000, time.UTC))
+	r, err := svc.Verify(ctx, keyward.VerifyRequest{Key: iss.Secret})
+	if err != nil || r.Outcome != keyward.OutcomeValid || r.Remaining != 99_999 {
+		t.Fatalf("after midnight: %v, remaining %d, %v; want VALID, 99999 (the day's refill less one)", r.Outcome, r.Remaining, err)
+	}
+	if err := svc.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	k, err := st.Get(keyward.NewFreshContext(ctx), iss.Key.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *k.Remaining != 99_999 {
+		t.Errorf("after Close the store holds %d credits; want 99999: yesterday's lease is not given back over today's refill", *k.Remaining)
+	}
+}
+
+// TestNoCreditLeaseForFewCredits: with fewer than 64,000 credits left in
+// the key or its owner, every spend goes to the store, however busy the
+// key.
+func TestNoCreditLeaseForFewCredits(t *testing.T) {
+	clock := testkit.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	ls := newLeaseSetup(t, &spendCounter{Store: memory.New()}, clock, 10_000_000, 63_999)
+	for range 5000 {
+		clock.Add(100 * time.Microsecond)
+		ls.verify(t, ls.svc, 1)
+	}
+	if got := ls.st.spends.Load(); got != 5000 {
+		t.Errorf("%d of 5000 spends reached the store; want every one", got)
+	}
+	if _, owner := ls.stored(t); owner != 63_999-5000 {
+		t.Errorf("the store holds %d owner credits; want %d", owner, 63_999-5000)
+	}
+}
+
+// TestCreditLeaseOffSpendsInTheStore: Options.CreditLease < 0 sends every
+// spend to the store.
+func TestCreditLeaseOffSpendsInTheStore(t *testing.T) {
+	clock := testkit.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	st := &spendCounter{Store: memory.New()}
+	svc := testkit.NewService(t, st, nil, &keyward.Options{Now: clock.Now, CreditLease: -1})
+	iss, err := svc.Create(context.Background(), keyward.CreateParams{Name: "k", Remaining: keyward.Ptr[int64](1_000_000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 1000 {
+		clock.Add(100 * time.Microsecond)
+		if _, err := svc.Verify(context.Background(), keyward.VerifyRequest{Key: iss.Secret}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := st.spends.Load(); got != 1000 {
+		t.Errorf("%d spends reached the store; want 1000 with leases off", got)
+	}
+}
+
+// TestNoCreditLeaseForAQuietKey: a key spending under 2,000 credits a
+// second spends every credit in the store, however large its balance.
+func TestNoCreditLeaseForAQuietKey(t *testing.T) {
+	clock := testkit.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	ls := newLeaseSetup(t, &spendCounter{Store: memory.New()}, clock, 10_000_000, 10_000_000)
+	for range 3000 {
+		clock.Add(time.Millisecond) // 1,000 a second
+		ls.verify(t, ls.svc, 1)
+	}
+	if got := ls.st.spends.Load(); got != 3000 {
+		t.Errorf("%d of 3000 spends reached the store; want every one", got)
+	}
+}
