@@ -62,8 +62,12 @@ type creditLeases struct {
 	store    Store
 	refunder CreditRefunder
 	life     time.Duration
-	leases   sync.Map // leasePair → *creditLease
-	closed   atomic.Bool
+	leases   sync.Map // leasePair → *creditLease: every pair that spent lately
+	// active holds the pairs that took a lease since the settle that last
+	// found it empty: the few that settle, release and the readers visit.
+	active  sync.Map     // leasePair → *creditLease
+	settles atomic.Int64 // settles run; entries are swept every leaseForget
+	closed  atomic.Bool
 
 	staleMu sync.Mutex
 	stale   []CreditRefund // leases ended by a record's change, to give back
@@ -71,7 +75,9 @@ type creditLeases struct {
 
 // creditLease is the lease of one pair, and the demand that sizes it.
 type creditLease struct {
-	mu sync.Mutex
+	of   *creditLeases // whose entry it is, and of which pair: what a
+	pair leasePair     // key's verify memo checks before it uses the entry
+	mu   sync.Mutex
 	// left is the credits held and not spent, taken with the records of
 	// versions keyVer and ownerVer (their UpdatedAt) at taken; base is the
 	// store's balances after the last take, so that base + left is the
@@ -113,18 +119,22 @@ func newCreditLeases(store Store, life time.Duration) *creditLeases {
 }
 
 // spend spends sp as [Store.SpendCredits] does, from a lease when one holds
-// enough. keyVer and ownerVer are the UpdatedAt of the key and owner
-// records the caller verified with (ownerVer zero without owner credits).
-func (c *creditLeases) spend(ctx context.Context, sp CreditSpend, keyVer, ownerVer time.Time) (CreditBalance, error) {
+// enough. k is the key record the caller verified, ownerVer the UpdatedAt
+// of its owner record (zero without owner credits).
+func (c *creditLeases) spend(ctx context.Context, sp CreditSpend, k *Key, ownerVer time.Time) (CreditBalance, error) {
 	if c == nil || c.closed.Load() {
 		return c.storeSpend(ctx, sp)
 	}
 	pair := leasePair{sp.KeyID, sp.Owner}
+	keyVer := k.UpdatedAt
 	for {
-		e := c.entry(pair, sp.Now)
+		e := c.entryOf(k, pair, sp.Now)
 		e.mu.Lock()
 		if e.gone {
 			e.mu.Unlock()
+			if k.memo != nil {
+				k.memo.lease.CompareAndSwap(e, nil)
+			}
 			continue
 		}
 		e.count++
@@ -194,12 +204,28 @@ func (c *creditLeases) storeSpend(ctx context.Context, sp CreditSpend) (CreditBa
 	return c.store.SpendCredits(ctx, sp)
 }
 
+// entryOf returns the lease entry of pair, made at now if there is none:
+// the one k's verify memo holds when it is c's entry of pair, else the
+// map's, which the memo then holds.
+func (c *creditLeases) entryOf(k *Key, pair leasePair, now time.Time) *creditLease {
+	if k.memo != nil {
+		if e := k.memo.lease.Load(); e != nil && e.of == c && e.pair == pair {
+			return e
+		}
+	}
+	e := c.entry(pair, now)
+	if k.memo != nil {
+		k.memo.lease.Store(e)
+	}
+	return e
+}
+
 // entry returns the lease entry of pair, made at now if there is none.
 func (c *creditLeases) entry(pair leasePair, now time.Time) *creditLease {
 	if v, ok := c.leases.Load(pair); ok {
 		return v.(*creditLease)
 	}
-	v, _ := c.leases.LoadOrStore(pair, &creditLease{since: now})
+	v, _ := c.leases.LoadOrStore(pair, &creditLease{of: c, pair: pair, since: now})
 	return v.(*creditLease)
 }
 
@@ -230,7 +256,22 @@ func (c *creditLeases) take(ctx context.Context, e *creditLease, sp CreditSpend,
 	day, _ := RefillBoundaries(sp.Now)
 	e.until = day.AddDate(0, 0, 1)
 	out := e.balance()
+	c.active.Store(sp.pair(), e)
+	// Closed meanwhile: Close's settle may have passed this entry, so the
+	// lease goes back now. (Close sets closed before it settles, and its
+	// settle locks each entry: either it sees this lease, or this sees
+	// closed.)
+	var late []CreditRefund
+	if c.closed.Load() {
+		late = append(late, e.refund(sp.pair()))
+		e.left = 0
+	}
 	e.mu.Unlock()
+	if late != nil {
+		if err := c.giveBack(ctx, late); err != nil {
+			return out, nil // kept on the stale list; the spend itself stands
+		}
+	}
 	return out, nil
 }
 

@@ -26,25 +26,42 @@ func (c *creditLeases) settle(ctx context.Context, now time.Time, all bool) erro
 		return nil
 	}
 	var due []CreditRefund
-	c.leases.Range(func(k, v any) bool {
+	c.active.Range(func(k, v any) bool {
 		pair, e := k.(leasePair), v.(*creditLease)
 		e.mu.Lock()
-		idle := now.Sub(e.last)
-		if e.left > 0 && (all || idle >= c.life || !now.Before(e.until)) {
+		if e.left > 0 && (all || now.Sub(e.last) >= c.life || !now.Before(e.until)) {
 			due = append(due, e.refund(pair))
 			e.left = 0
 		}
-		if e.left == 0 && !e.taking && (all || idle >= leaseForget*c.life) {
-			e.gone = true
-			c.leases.Delete(pair)
+		if e.left == 0 {
+			c.active.Delete(pair) // a new lease stores it again
 		}
 		e.mu.Unlock()
 		return true
 	})
+	if n := c.settles.Add(1); all || n%leaseForget == 0 {
+		c.sweep(now, all)
+	}
 	c.staleMu.Lock()
 	due, c.stale = append(due, c.stale...), nil
 	c.staleMu.Unlock()
 	return c.giveBack(ctx, due)
+}
+
+// sweep drops the entries without a lease idle for leaseForget lease
+// times, with all every one, so that the pairs of keys no longer busy do
+// not pile up.
+func (c *creditLeases) sweep(now time.Time, all bool) {
+	c.leases.Range(func(k, v any) bool {
+		e := v.(*creditLease)
+		e.mu.Lock()
+		if e.left == 0 && !e.taking && (all || now.Sub(e.last) >= leaseForget*c.life) {
+			e.gone = true
+			c.leases.Delete(k)
+		}
+		e.mu.Unlock()
+		return true
+	})
 }
 
 // giveBack refunds each of due; the ones that fail for a store error go
@@ -77,7 +94,7 @@ func (c *creditLeases) release(ctx context.Context, match func(leasePair) bool) 
 		return nil
 	}
 	var due []CreditRefund
-	c.leases.Range(func(k, v any) bool {
+	c.active.Range(func(k, v any) bool {
 		pair, e := k.(leasePair), v.(*creditLease)
 		if !match(pair) {
 			return true
@@ -113,7 +130,7 @@ func (c *creditLeases) held(now time.Time, match func(leasePair, *creditLease) b
 		return 0
 	}
 	var sum int64
-	c.leases.Range(func(k, v any) bool {
+	c.active.Range(func(k, v any) bool {
 		e := v.(*creditLease)
 		e.mu.Lock()
 		if e.left > 0 && now.Before(e.until) && match(k.(leasePair), e) {

@@ -337,3 +337,68 @@ func TestNoCreditLeaseForAQuietKey(t *testing.T) {
 		t.Errorf("%d of 3000 spends reached the store; want every one", got)
 	}
 }
+
+// blockingLeaseStore is a spendCounter whose spends of more than one credit
+// (the take of a lease) signal taking and wait for release.
+type blockingLeaseStore struct {
+	*spendCounter
+	taking, release chan struct{}
+}
+
+func (s *blockingLeaseStore) SpendCredits(ctx context.Context, sp keyward.CreditSpend) (keyward.CreditBalance, error) {
+	if sp.Cost > 1 {
+		s.taking <- struct{}{}
+		<-s.release
+	}
+	return s.spendCounter.SpendCredits(ctx, sp)
+}
+
+// TestCreditLeaseTakenDuringCloseIsGivenBack: a lease whose take is still
+// in the store when Close gives every lease back is given back as soon as
+// the take returns: no credit is lost to a shutdown under traffic.
+func TestCreditLeaseTakenDuringCloseIsGivenBack(t *testing.T) {
+	clock := testkit.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	st := &blockingLeaseStore{spendCounter: &spendCounter{Store: memory.New()},
+		taking: make(chan struct{}), release: make(chan struct{})}
+	svc, err := keyward.New(st, testkit.HMAC(t), &keyward.Options{Now: clock.Now, UsageFlushInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	iss, err := svc.Create(ctx, keyward.CreateParams{Name: "k", Remaining: keyward.Ptr[int64](1_000_000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var valid atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			clock.Add(100 * time.Microsecond)
+			r, err := svc.Verify(ctx, keyward.VerifyRequest{Key: iss.Secret})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if r.Outcome == keyward.OutcomeValid {
+				valid.Add(1)
+			}
+			if r.Remaining < 1_000_000-2000 {
+				return // well past the lease taken during Close
+			}
+		}
+	}()
+	<-st.taking // the first lease's take is in the store
+	if err := svc.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(st.release)
+	<-done
+	k, err := st.Get(keyward.NewFreshContext(ctx), iss.Key.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 1_000_000 - valid.Load(); *k.Remaining != want {
+		t.Errorf("after Close the store holds %d credits; want %d, the lease taken during Close given back", *k.Remaining, want)
+	}
+}

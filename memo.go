@@ -18,6 +18,7 @@ type verifyMemo struct {
 	plan    atomic.Pointer[limitPlan]   // the key's rate checks, with those of plan.owner
 	scopes  atomic.Pointer[scopeSet]    // the key's effective scopes, with its role instances
 	records atomic.Pointer[recordsMemo] // its owner record and effective scopes, for one epoch of a RecordCache
+	lease   atomic.Pointer[creditLease] // its credit lease entry (credit_leases.go)
 }
 
 type memoEntry struct {

@@ -320,7 +320,7 @@ func (s *Service) spendCredits(ctx context.Context, sp CreditSpend, k *Key, o *O
 	if sp.Owner != "" {
 		ownerVer = o.UpdatedAt
 	}
-	return s.leases.spend(ctx, sp, k.UpdatedAt, ownerVer)
+	return s.leases.spend(ctx, sp, k, ownerVer)
 }
 
 // creditWait is how long until a refill restores the credits that were
