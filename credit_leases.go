@@ -86,9 +86,12 @@ type creditLease struct {
 	base             CreditBalance
 	keyVer, ownerVer time.Time
 	taken            time.Time
-	until            time.Time // the lease ends at the next UTC day
-	taking           bool      // a spend is taking a new lease
-	gone             bool      // dropped from the map: use a new entry
+	until            time.Time     // the lease ends at the next UTC day
+	taking           bool          // a spend is taking a new lease, and
+	takeDone         chan struct{} // closed when it is done
+	plain            int           // spends in the store without a lease, in flight
+	drained          chan struct{} // closed when plain is back to 0, for a take
+	gone             bool          // dropped from the map: use a new entry
 	// demand: spends since since, the last rate measured, the last spend,
 	// and the balances the store last reported
 	count int64
@@ -122,8 +125,8 @@ func newCreditLeases(store Store, life time.Duration) *creditLeases {
 // enough. k is the key record the caller verified, ownerVer the UpdatedAt
 // of its owner record (zero without owner credits).
 func (c *creditLeases) spend(ctx context.Context, sp CreditSpend, k *Key, ownerVer time.Time) (CreditBalance, error) {
-	if c == nil || c.closed.Load() {
-		return c.storeSpend(ctx, sp)
+	if c.closed.Load() {
+		return c.store.SpendCredits(ctx, sp)
 	}
 	pair := leasePair{sp.KeyID, sp.Owner}
 	keyVer := k.UpdatedAt
@@ -148,6 +151,18 @@ func (c *creditLeases) spend(ctx context.Context, sp CreditSpend, k *Key, ownerV
 			e.mu.Unlock()
 			return bal, nil
 		}
+		if e.taking {
+			// A new lease is on its way: wait for it rather than spend
+			// beside it, so that what a lease reports stays exact.
+			done := e.takeDone
+			e.mu.Unlock()
+			select {
+			case <-done:
+				continue
+			case <-ctx.Done():
+				return CreditBalance{Key: -1, Owner: -1}, context.Cause(ctx)
+			}
+		}
 		// The lease is short: what it holds pays part of the cost, and the
 		// store the rest (with a new lease, when it is worth one).
 		var part CreditRefund
@@ -155,22 +170,27 @@ func (c *creditLeases) spend(ctx context.Context, sp CreditSpend, k *Key, ownerV
 			part = e.refund(pair)
 			e.left = 0
 		}
-		n := int64(0)
-		if !e.taking {
-			if n = e.size(sp.Now, sp.Cost, c.life); n > 0 {
-				e.taking = true
-			}
-		}
-		e.mu.Unlock()
 		rest := sp
 		rest.Cost -= part.Amount
 		var bal CreditBalance
 		var err error
-		if n > 0 {
+		if n := e.size(sp.Now, sp.Cost, c.life); n > 0 {
+			// The store's spends in flight finish first: each reports the
+			// balance as the store has it, which must not leave out a lease
+			// taken before it.
+			e.taking, e.takeDone = true, make(chan struct{})
+			var drained chan struct{}
+			if e.plain > 0 {
+				drained = make(chan struct{})
+				e.drained = drained
+			}
+			e.mu.Unlock()
+			if drained != nil {
+				<-drained
+			}
 			bal, err = c.take(ctx, e, rest, n, keyVer, ownerVer)
 		} else {
-			bal, err = c.store.SpendCredits(ctx, rest)
-			e.note(bal, err)
+			bal, err = c.plainSpend(ctx, e, rest) // unlocks e
 		}
 		if part.Amount > 0 && (err != nil || !bal.Spent) {
 			c.putBack(e, part, keyVer, ownerVer, sp.Now)
@@ -180,6 +200,25 @@ func (c *creditLeases) spend(ctx context.Context, sp CreditSpend, k *Key, ownerV
 		}
 		return bal, err
 	}
+}
+
+// plainSpend spends sp in the store, without a lease, counted in e.plain
+// while it is in flight (a take waits for those); e.mu must be held, and
+// plainSpend unlocks it.
+func (c *creditLeases) plainSpend(ctx context.Context, e *creditLease, sp CreditSpend) (CreditBalance, error) {
+	e.plain++
+	e.mu.Unlock()
+	bal, err := c.store.SpendCredits(ctx, sp)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.plain--; e.plain == 0 && e.drained != nil {
+		close(e.drained)
+		e.drained = nil
+	}
+	if err == nil {
+		e.bal, e.known = bal, true
+	}
+	return bal, err
 }
 
 // putBack returns to e's lease the part of it that paid for a spend the
@@ -195,13 +234,6 @@ func (c *creditLeases) putBack(e *creditLease, part CreditRefund, keyVer, ownerV
 	c.staleMu.Lock()
 	c.stale = append(c.stale, part)
 	c.staleMu.Unlock()
-}
-
-func (c *creditLeases) storeSpend(ctx context.Context, sp CreditSpend) (CreditBalance, error) {
-	if c == nil {
-		return CreditBalance{}, ErrUnsupported // not reached: Service checks
-	}
-	return c.store.SpendCredits(ctx, sp)
 }
 
 // entryOf returns the lease entry of pair, made at now if there is none:
@@ -238,14 +270,16 @@ func (c *creditLeases) take(ctx context.Context, e *creditLease, sp CreditSpend,
 	bal, err := c.store.SpendCredits(ctx, lsp)
 	e.mu.Lock()
 	e.taking = false
-	if err != nil || !bal.Spent {
+	close(e.takeDone) // the spends that waited try again
+	if err != nil {
 		e.mu.Unlock()
-		if err != nil {
-			return bal, err
-		}
-		bal, err = c.store.SpendCredits(ctx, sp)
-		e.note(bal, err)
 		return bal, err
+	}
+	if !bal.Spent {
+		// Too few for the lease: size the next from these balances, and
+		// spend the cost alone, as a spend without a lease.
+		e.bal, e.known = bal, true
+		return c.plainSpend(ctx, e, sp) // unlocks e
 	}
 	if e.left > 0 && !e.valid(keyVer, ownerVer, sp.Now) {
 		c.retire(sp.pair(), e)
@@ -294,16 +328,6 @@ func withLease(left, lease int64) int64 {
 		return left // no credits counted
 	}
 	return left + lease
-}
-
-// note keeps the balances of a store spend, for sizing the next lease.
-func (e *creditLease) note(bal CreditBalance, err error) {
-	if err != nil {
-		return
-	}
-	e.mu.Lock()
-	e.bal, e.known = bal, true
-	e.mu.Unlock()
 }
 
 // size returns how many credits a lease taken now should hold for spends of

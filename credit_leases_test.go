@@ -2,6 +2,7 @@ package keyward_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -400,5 +401,51 @@ func TestCreditLeaseTakenDuringCloseIsGivenBack(t *testing.T) {
 	}
 	if want := 1_000_000 - valid.Load(); *k.Remaining != want {
 		t.Errorf("after Close the store holds %d credits; want %d, the lease taken during Close given back", *k.Remaining, want)
+	}
+}
+
+// TestCreditLeaseAnswersExactlyUnderConcurrency: eight goroutines verify
+// one busy key on one Service; the credits left that the answers report are
+// exactly the balances after each spend, in some order: every value from
+// the first balance less one down to the last, each once, as the store
+// would answer spend by spend.
+func TestCreditLeaseAnswersExactlyUnderConcurrency(t *testing.T) {
+	clock := testkit.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	ls := newLeaseSetup(t, &spendCounter{Store: memory.New()}, clock, 1_000_000, 10_000_000)
+	const workers, each = 8, 2500
+	seen := make([][]int64, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for range each {
+				clock.Add(12500 * time.Nanosecond) // 80,000 a second in all
+				r, err := ls.svc.Verify(context.Background(), keyward.VerifyRequest{Key: ls.secret})
+				if err != nil || r.Outcome != keyward.OutcomeValid || r.Remaining+9_000_000 != r.OwnerRemaining {
+					t.Errorf("%v, %v: key %d, owner %d", r.Outcome, err, r.Remaining, r.OwnerRemaining)
+					return
+				}
+				seen[w] = append(seen[w], r.Remaining)
+			}
+		})
+	}
+	wg.Wait()
+	got := map[int64]int{}
+	for _, s := range seen {
+		for _, v := range s {
+			got[v]++
+		}
+	}
+	var wrong []string
+	for v := int64(1_000_000 - workers*each); v < 1_000_000; v++ {
+		if got[v] != 1 {
+			wrong = append(wrong, fmt.Sprintf("%d (%d times)", v, got[v]))
+		}
+	}
+	if len(wrong) > 0 {
+		t.Fatalf("%d balances were not reported exactly once, e.g. %v; want each once (each answer is the balance after its own spend)", len(wrong), wrong[:min(len(wrong), 10)])
+	}
+	// The first 100 ms (8,000 verifications) measure the demand.
+	if ls.st.spends.Load() > 8_500 {
+		t.Errorf("%d spends reached the store for %d verifications: the leases did not serve them", ls.st.spends.Load(), workers*each)
 	}
 }
