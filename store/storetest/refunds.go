@@ -3,6 +3,8 @@ package storetest
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -99,5 +101,65 @@ func testRefundCredits(t *testing.T, s keyward.Store) {
 	}
 	if got := mustGet(t, s, free.ID); got.Remaining != nil {
 		t.Errorf("a refund gave credits to a key without a credit limit: %d", *got.Remaining)
+	}
+}
+
+// testServiceCreditLeases: two Services on the store spend one owner's
+// credits, 10 a request, through two keys from eight goroutines until
+// refused, on a clock that moves 100 µs a verification (10,000 a second),
+// so that they spend from leases. No more requests are admitted than the
+// credits pay for, and once both are closed the store holds exactly the
+// credits not spent.
+func testServiceCreditLeases(t *testing.T, s keyward.Store) {
+	if _, err := keyward.RefundCredits(context.Background(), s, keyward.CreditRefund{}); err != nil {
+		t.Skip("this store does not give credits back (keyward.CreditRefunder): no leases")
+	}
+	var nanos atomic.Int64
+	now := func() time.Time { return base.Add(time.Duration(nanos.Load())) }
+	svcs := [2]*keyward.Service{serviceClock(t, s, now), serviceClock(t, s, now)}
+	ctx := context.Background()
+	const credits, cost = 200_000, 10
+	if _, _, err := svcs[0].PutOwner(ctx, "leased", keyward.OwnerParams{Remaining: keyward.Ptr[int64](credits)}); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for range 2 {
+		iss, err := svcs[0].Create(ctx, keyward.CreateParams{Name: "k", Owner: "leased"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, iss.Secret)
+	}
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				nanos.Add(int64(100 * time.Microsecond))
+				r, err := svcs[g%2].Verify(ctx, keyward.VerifyRequest{Key: keys[(g+i)%2], Cost: keyward.Ptr[int64](cost)})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if r.Outcome != keyward.OutcomeValid {
+					return
+				}
+				admitted.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	for _, svc := range svcs {
+		if err := svc.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o, err := s.GetOwner(keyward.NewFreshContext(ctx), "leased")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := admitted.Load(); got > credits/cost || *o.Remaining != credits-got*cost {
+		t.Errorf("%d requests of cost %d admitted on %d credits, %d credits stored after Close; want at most %d admitted and the rest stored",
+			got, cost, credits, *o.Remaining, credits/cost)
 	}
 }

@@ -16,6 +16,12 @@ import (
 // service returns a Service on s with a fixed clock and a fast hasher.
 func service(tb testing.TB, s keyward.Store, now time.Time) *keyward.Service {
 	tb.Helper()
+	return serviceClock(tb, s, func() time.Time { return now })
+}
+
+// serviceClock is service on the clock now.
+func serviceClock(tb testing.TB, s keyward.Store, now func() time.Time) *keyward.Service {
+	tb.Helper()
 	p, err := keyhash.NewPepper([]byte("storetest pepper of thirty-two bytes or more"))
 	if err != nil {
 		tb.Fatal(err)
@@ -24,7 +30,7 @@ func service(tb testing.TB, s keyward.Store, now time.Time) *keyward.Service {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	svc, err := keyward.New(s, h, &keyward.Options{Now: func() time.Time { return now }, UsageFlushInterval: -1})
+	svc, err := keyward.New(s, h, &keyward.Options{Now: now, UsageFlushInterval: -1})
 	if err != nil {
 		tb.Fatal(err)
 	}

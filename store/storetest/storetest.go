@@ -79,6 +79,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"RolesAndDeleteWhileInUse", testRoles},
 		{"SpendCreditsOfKeyAndOwner", testSpendOwnerCredits},
 		{"RefundCredits", testRefundCredits},
+		{"ServiceCreditLeasesOfTwoInstances", testServiceCreditLeases},
 		{"OwnerUsage", testOwnerUsage},
 		{"Settings", testSettings},
 		{"RoleInUseAfterEveryWrite", testRoleInUseAfterEveryWrite},
