@@ -67,6 +67,8 @@ type creditLeases struct {
 	// found it empty: the few that settle, release and the readers visit.
 	active  sync.Map     // leasePair → *creditLease
 	settles atomic.Int64 // settles run; entries are swept every leaseForget
+	taken   atomic.Uint64 // leases taken
+	back    atomic.Uint64 // credits given back
 	closed  atomic.Bool
 
 	staleMu sync.Mutex
@@ -291,6 +293,7 @@ func (c *creditLeases) take(ctx context.Context, e *creditLease, sp CreditSpend,
 	e.until = day.AddDate(0, 0, 1)
 	out := e.balance()
 	c.active.Store(sp.pair(), e)
+	c.taken.Add(1)
 	// Closed meanwhile: Close's settle may have passed this entry, so the
 	// lease goes back now. (Close sets closed before it settles, and its
 	// settle locks each entry: either it sees this lease, or this sees

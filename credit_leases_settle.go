@@ -68,14 +68,39 @@ func (c *creditLeases) sweep(now time.Time, all bool) {
 // back on the stale list for the next settle.
 func (c *creditLeases) giveBack(ctx context.Context, due []CreditRefund) error {
 	for i, r := range due {
-		if _, err := c.refunder.RefundCredits(ctx, r); err != nil {
+		back, err := c.refunder.RefundCredits(ctx, r)
+		if err != nil {
 			c.staleMu.Lock()
 			c.stale = append(c.stale, due[i:]...)
 			c.staleMu.Unlock()
 			return err
 		}
+		if back.Key || back.Owner {
+			c.back.Add(uint64(r.Amount))
+		}
 	}
 	return nil
+}
+
+// CreditLeaseStats describes a Service's credit leases (see
+// [Options.CreditLease]).
+type CreditLeaseStats struct {
+	// Held is the credits the Service holds in leases now, not spent.
+	Held int64
+	// Taken counts the leases taken; GivenBack the credits given back to
+	// the store, unspent.
+	Taken, GivenBack uint64
+}
+
+// CreditLeaseStats returns the state of the Service's credit leases; all
+// zero with leases off.
+func (s *Service) CreditLeaseStats() CreditLeaseStats {
+	c := s.leases
+	if c == nil {
+		return CreditLeaseStats{}
+	}
+	held := c.held(time.Time{}, func(leasePair, *creditLease) bool { return true })
+	return CreditLeaseStats{Held: held, Taken: c.taken.Load(), GivenBack: c.back.Load()}
 }
 
 // close gives back every lease and takes no more: spends go to the store.

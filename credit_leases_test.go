@@ -122,6 +122,11 @@ func TestCreditLeaseAnswersExactlyWithFewStoreSpends(t *testing.T) {
 		t.Errorf("the store holds %d and %d credits with a lease out; want fewer than %d, the same lease from both", key, owner, 1_000_000-n)
 	}
 
+	st := ls.svc.CreditLeaseStats()
+	if held := int64(1_000_000-n) - key; st.Held != held || st.Taken == 0 || st.GivenBack != 0 {
+		t.Errorf("CreditLeaseStats = %+v; want %d held, some taken, none given back", st, held)
+	}
+
 	// Idle for less than the lease time: the lease stays.
 	clock.Add(keyward.DefaultCreditLease / 2)
 	if err := ls.svc.SettleCredits(ctx); err != nil {
@@ -136,6 +141,9 @@ func TestCreditLeaseAnswersExactlyWithFewStoreSpends(t *testing.T) {
 	}
 	if key, owner := ls.stored(t); key != 1_000_000-n || owner != 10_000_000-n {
 		t.Errorf("after the lease time idle the store holds %d and %d credits; want %d and %d", key, owner, 1_000_000-n, 10_000_000-n)
+	}
+	if after := ls.svc.CreditLeaseStats(); after.Held != 0 || after.GivenBack != uint64(st.Held) {
+		t.Errorf("CreditLeaseStats after the give-back = %+v; want none held, %d given back", after, st.Held)
 	}
 }
 

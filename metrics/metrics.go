@@ -41,6 +41,8 @@ type Sources struct {
 	Limiter       func() LimiterStats
 	// BusHealthy reports whether the invalidation bus is up.
 	BusHealthy func() bool
+	// Leases reports the credit leases (keyward.Service.CreditLeaseStats).
+	Leases func() keyward.CreditLeaseStats
 }
 
 var (
@@ -53,6 +55,9 @@ var (
 	descFallbacks     = prometheus.NewDesc("keyward_ratelimit_fallbacks_total", "Rate-limit decisions made locally because the shared limiter (Redis) failed.", nil, nil)
 	descDegraded      = prometheus.NewDesc("keyward_ratelimit_degraded", "1 while the shared limiter decides locally.", nil, nil)
 	descBus           = prometheus.NewDesc("keyward_invalidation_bus_up", "1 while the invalidation bus delivers events.", nil, nil)
+	descLeaseHeld     = prometheus.NewDesc("keyward_credit_leases_held", "Credits this instance holds in leases, taken from the database ahead of busy keys' spends and not spent yet.", nil, nil)
+	descLeaseTaken    = prometheus.NewDesc("keyward_credit_leases_taken_total", "Credit leases taken from the database.", nil, nil)
+	descLeaseBack     = prometheus.NewDesc("keyward_credit_leases_returned_total", "Credits of leases given back to the database unspent.", nil, nil)
 )
 
 // Collector is a prometheus.Collector over Sources.
@@ -63,7 +68,7 @@ func NewCollector(src Sources) *Collector { return &Collector{src: src} }
 
 // Describe sends the descriptors of every metric the collector may emit.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descVerifications, descCache, descCacheErrors, descCacheRefresh, descCacheSize, descLimiter, descFallbacks, descDegraded, descBus} {
+	for _, d := range []*prometheus.Desc{descVerifications, descCache, descCacheErrors, descCacheRefresh, descCacheSize, descLimiter, descFallbacks, descDegraded, descBus, descLeaseHeld, descLeaseTaken, descLeaseBack} {
 		ch <- d
 	}
 }
@@ -107,6 +112,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if f := c.src.BusHealthy; f != nil {
 		gauge(descBus, b2f(f()))
+	}
+	if f := c.src.Leases; f != nil {
+		s := f()
+		gauge(descLeaseHeld, float64(s.Held))
+		counter(descLeaseTaken, s.Taken)
+		counter(descLeaseBack, s.GivenBack)
 	}
 }
 

@@ -23,6 +23,7 @@ func TestCollector(t *testing.T) {
 		Cache:      func() metrics.CacheStats { return metrics.CacheStats{Hits: 5, Misses: 1, Refreshes: 2, Size: 3} },
 		Limiter:    func() metrics.LimiterStats { return metrics.LimiterStats{Allowed: 4, Degraded: true} },
 		BusHealthy: func() bool { return true },
+		Leases:     func() keyward.CreditLeaseStats { return keyward.CreditLeaseStats{Held: 1500, Taken: 3, GivenBack: 700} },
 	})
 	want := `
 # HELP keyward_verifications_total Key verifications by outcome.
@@ -38,12 +39,19 @@ keyward_cache_keys 3
 # HELP keyward_cache_refreshes_total Background reloads of cached keys in use, before their TTL ends.
 # TYPE keyward_cache_refreshes_total counter
 keyward_cache_refreshes_total 2
+# HELP keyward_credit_leases_held Credits this instance holds in leases, taken from the database ahead of busy keys' spends and not spent yet.
+# TYPE keyward_credit_leases_held gauge
+keyward_credit_leases_held 1500
+# HELP keyward_credit_leases_returned_total Credits of leases given back to the database unspent.
+# TYPE keyward_credit_leases_returned_total counter
+keyward_credit_leases_returned_total 700
 `
-	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "keyward_verifications_total", "keyward_ratelimit_degraded", "keyward_cache_keys", "keyward_cache_refreshes_total"); err != nil {
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "keyward_verifications_total", "keyward_ratelimit_degraded", "keyward_cache_keys", "keyward_cache_refreshes_total",
+		"keyward_credit_leases_held", "keyward_credit_leases_returned_total"); err != nil {
 		t.Error(err)
 	}
-	if n := testutil.CollectAndCount(c); n != 15 {
-		t.Errorf("%d metrics collected, want 15 (2 outcomes, 8 cache, 4 limiter, 1 bus)", n)
+	if n := testutil.CollectAndCount(c); n != 18 {
+		t.Errorf("%d metrics collected, want 18 (2 outcomes, 8 cache, 4 limiter, 1 bus, 3 leases)", n)
 	}
 }
 

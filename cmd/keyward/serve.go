@@ -378,6 +378,7 @@ func (a *app) assemble(ctx context.Context, c serveConfig, in serveInputs, base 
 		},
 		Limiter:    limiterStats,
 		BusHealthy: bus.Healthy,
+		Leases:     svc.CreditLeaseStats,
 	}))
 	srv, err := server.New(server.Config{
 		Service: svc, AdminToken: c.adminToken, TrustedProxies: in.proxies, AllowQueryKey: c.allowQueryKey,
