@@ -65,8 +65,8 @@ type creditLeases struct {
 	leases   sync.Map // leasePair → *creditLease: every pair that spent lately
 	// active holds the pairs that took a lease since the settle that last
 	// found it empty: the few that settle, release and the readers visit.
-	active  sync.Map     // leasePair → *creditLease
-	settles atomic.Int64 // settles run; entries are swept every leaseForget
+	active  sync.Map      // leasePair → *creditLease
+	settles atomic.Int64  // settles run; entries are swept every leaseForget
 	taken   atomic.Uint64 // leases taken
 	back    atomic.Uint64 // credits given back
 	closed  atomic.Bool
