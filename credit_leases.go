@@ -24,15 +24,15 @@ import (
 //     lease as the key's or owner's.
 //   - Leases are for busy keys with large balances, and small: a lease holds
 //     what the key spends in half the lease time, at least 1,000 credits
-//     (and 4 costs) and at most 1/64 of the credits left. So a key spending
-//     under 2,000 credits a second, or with under 64,000 credits left (in
+//     (and 4 costs) and at most 1/1024 of the credits left. So a key spending
+//     under 2,000 credits a second, or with under 1,024,000 credits left (in
 //     the key or the owner), has no lease: every spend is the store's, as
 //     without leases, and the last credits are spent one by one.
 //   - Another instance (or the CLI) reads the credits low by what leases
 //     hold, and may refuse a request while another instance still holds
 //     leased credits, until it gives them back (after its lease time idle).
 //   - A process killed without Close loses its unspent leases: at most a
-//     64th of each balance it leased from.
+//     1,024th of each balance it leased from.
 //   - A write to a key's or an owner's credits from another instance ends
 //     the leases taken before it: their unspent credits are not given back,
 //     since the write set the balance; the instance stops spending them when
@@ -43,7 +43,7 @@ import (
 const DefaultCreditLease = time.Second
 
 const (
-	leaseShare  = 64        // a lease takes at most 1/leaseShare of the credits left
+	leaseShare  = 1024      // a lease takes at most 1/leaseShare of the credits left
 	leaseCosts  = 4         // a lease below leaseCosts × the cost is not taken,
 	leaseLeast  = 1000      // nor one below leaseLeast credits
 	leaseMax    = 1_000_000 // the largest lease
@@ -336,7 +336,7 @@ func withLease(left, lease int64) int64 {
 // size returns how many credits a lease taken now should hold for spends of
 // cost, 0 for none; e.mu must be held. It measures the demand since the
 // last measure, at least leaseWindow ago, and takes what it spends in half
-// the lease time, within a 64th of the credits left.
+// the lease time, within a 1,024th of the credits left.
 func (e *creditLease) size(now time.Time, cost int64, life time.Duration) int64 {
 	if d := now.Sub(e.since); d >= leaseWindow {
 		e.rate = float64(e.count) / d.Seconds()

@@ -90,14 +90,14 @@ func (ls *leaseSetup) stored(t *testing.T) (key, owner int64) {
 // in the lease, and has it back once the key is idle for the lease time.
 func TestCreditLeaseAnswersExactlyWithFewStoreSpends(t *testing.T) {
 	clock := testkit.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
-	ls := newLeaseSetup(t, &spendCounter{Store: memory.New()}, clock, 1_000_000, 10_000_000)
+	ls := newLeaseSetup(t, &spendCounter{Store: memory.New()}, clock, 100_000_000, 1_000_000_000)
 	const n = 20_000
 	for i := 1; i <= n; i++ {
 		clock.Add(100 * time.Microsecond)
 		r := ls.verify(t, ls.svc, 1)
-		if r.Outcome != keyward.OutcomeValid || r.Remaining != 1_000_000-int64(i) || r.OwnerRemaining != 10_000_000-int64(i) {
+		if r.Outcome != keyward.OutcomeValid || r.Remaining != 100_000_000-int64(i) || r.OwnerRemaining != 1_000_000_000-int64(i) {
 			t.Fatalf("verification %d: %s, remaining %d, owner %d; want VALID, %d, %d",
-				i, r.Outcome, r.Remaining, r.OwnerRemaining, 1_000_000-i, 10_000_000-i)
+				i, r.Outcome, r.Remaining, r.OwnerRemaining, 100_000_000-i, 1_000_000_000-i)
 		}
 	}
 	// The first 100 ms measure the demand (1,000 spends); then each lease
@@ -114,16 +114,16 @@ func TestCreditLeaseAnswersExactlyWithFewStoreSpends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *k.Remaining != 1_000_000-n || *o.Remaining != 10_000_000-n {
-		t.Errorf("Get and GetOwner report %d and %d credits; want %d and %d", *k.Remaining, *o.Remaining, 1_000_000-n, 10_000_000-n)
+	if *k.Remaining != 100_000_000-n || *o.Remaining != 1_000_000_000-n {
+		t.Errorf("Get and GetOwner report %d and %d credits; want %d and %d", *k.Remaining, *o.Remaining, 100_000_000-n, 1_000_000_000-n)
 	}
 	key, owner := ls.stored(t)
-	if key >= 1_000_000-n || key != owner-9_000_000 {
-		t.Errorf("the store holds %d and %d credits with a lease out; want fewer than %d, the same lease from both", key, owner, 1_000_000-n)
+	if key >= 100_000_000-n || key != owner-900_000_000 {
+		t.Errorf("the store holds %d and %d credits with a lease out; want fewer than %d, the same lease from both", key, owner, 100_000_000-n)
 	}
 
 	st := ls.svc.CreditLeaseStats()
-	if held := int64(1_000_000-n) - key; st.Held != held || st.Taken == 0 || st.GivenBack != 0 {
+	if held := int64(100_000_000-n) - key; st.Held != held || st.Taken == 0 || st.GivenBack != 0 {
 		t.Errorf("CreditLeaseStats = %+v; want %d held, some taken, none given back", st, held)
 	}
 
@@ -139,8 +139,8 @@ func TestCreditLeaseAnswersExactlyWithFewStoreSpends(t *testing.T) {
 	if err := ls.svc.SettleCredits(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if key, owner := ls.stored(t); key != 1_000_000-n || owner != 10_000_000-n {
-		t.Errorf("after the lease time idle the store holds %d and %d credits; want %d and %d", key, owner, 1_000_000-n, 10_000_000-n)
+	if key, owner := ls.stored(t); key != 100_000_000-n || owner != 1_000_000_000-n {
+		t.Errorf("after the lease time idle the store holds %d and %d credits; want %d and %d", key, owner, 100_000_000-n, 1_000_000_000-n)
 	}
 	if after := ls.svc.CreditLeaseStats(); after.Held != 0 || after.GivenBack != uint64(st.Held) {
 		t.Errorf("CreditLeaseStats after the give-back = %+v; want none held, %d given back", after, st.Held)
@@ -148,15 +148,15 @@ func TestCreditLeaseAnswersExactlyWithFewStoreSpends(t *testing.T) {
 }
 
 // TestCreditLeasesOfTwoInstancesNeverOverspend: two Services on one store
-// spend one owner's credits, 10 a request, through three keys from eight
+// spend one owner's credits, 1,000 a request, through three keys from eight
 // goroutines until refused. No more requests are admitted than the credits
 // pay for, and once both are closed the store holds exactly the credits
 // not spent.
 func TestCreditLeasesOfTwoInstancesNeverOverspend(t *testing.T) {
 	clock := testkit.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
 	st := &spendCounter{Store: memory.New()}
-	const credits, cost = 200_000, 10
-	ls := newLeaseSetup(t, st, clock, 10_000_000, credits)
+	const credits, cost = 20_000_000, 1000
+	ls := newLeaseSetup(t, st, clock, 1_000_000_000, credits)
 	other := testkit.NewService(t, st, nil, &keyward.Options{Now: clock.Now})
 	secrets := []string{ls.secret}
 	for range 2 {
@@ -211,7 +211,7 @@ func TestCreditLeasesOfTwoInstancesNeverOverspend(t *testing.T) {
 // new record.
 func TestCreditLeaseEndsWithAWriteToTheRecord(t *testing.T) {
 	clock := testkit.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
-	ls := newLeaseSetup(t, &spendCounter{Store: memory.New()}, clock, 1_000_000, 10_000_000)
+	ls := newLeaseSetup(t, &spendCounter{Store: memory.New()}, clock, 100_000_000, 1_000_000_000)
 	ctx := context.Background()
 	lease := func() {
 		t.Helper()
@@ -230,8 +230,8 @@ func TestCreditLeaseEndsWithAWriteToTheRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if key, _ := ls.stored(t); key != 997_000 || *k.Remaining != 997_000 {
-		t.Errorf("after a rename through the lease holder the store holds %d credits and Update reports %d; want 997000", key, *k.Remaining)
+	if key, _ := ls.stored(t); key != 99_997_000 || *k.Remaining != 99_997_000 {
+		t.Errorf("after a rename through the lease holder the store holds %d credits and Update reports %d; want 99997000", key, *k.Remaining)
 	}
 
 	lease()
@@ -249,8 +249,8 @@ func TestCreditLeaseEndsWithAWriteToTheRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	key, owner := ls.stored(t)
-	if owner != 499 || key != 994_000-1 {
-		t.Errorf("after the holder gave its leases back the store holds key %d, owner %d; want 993999 (nothing lost) and 499 (the write's balance, less one spend)", key, owner)
+	if owner != 499 || key != 99_994_000-1 {
+		t.Errorf("after the holder gave its leases back the store holds key %d, owner %d; want 99993999 (nothing lost) and 499 (the write's balance, less one spend)", key, owner)
 	}
 }
 
@@ -262,8 +262,8 @@ func TestCreditLeaseEndsWithTheDay(t *testing.T) {
 	st := &spendCounter{Store: memory.New()}
 	svc := testkit.NewService(t, st, nil, &keyward.Options{Now: clock.Now})
 	ctx := context.Background()
-	iss, err := svc.Create(ctx, keyward.CreateParams{Name: "daily", Remaining: keyward.Ptr[int64](100_000),
-		Refill: &keyward.Refill{Interval: keyward.RefillDaily, Amount: 100_000}})
+	iss, err := svc.Create(ctx, keyward.CreateParams{Name: "daily", Remaining: keyward.Ptr[int64](10_000_000),
+		Refill: &keyward.Refill{Interval: keyward.RefillDaily, Amount: 10_000_000}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,8 +279,8 @@ func TestCreditLeaseEndsWithTheDay(t *testing.T) {
 	}
 	clock.Set(time.Date(2026, 3, 2, 0, 0, 0, 500_000_000, time.UTC))
 	r, err := svc.Verify(ctx, keyward.VerifyRequest{Key: iss.Secret})
-	if err != nil || r.Outcome != keyward.OutcomeValid || r.Remaining != 99_999 {
-		t.Fatalf("after midnight: %v, remaining %d, %v; want VALID, 99999 (the day's refill less one)", r.Outcome, r.Remaining, err)
+	if err != nil || r.Outcome != keyward.OutcomeValid || r.Remaining != 9_999_999 {
+		t.Fatalf("after midnight: %v, remaining %d, %v; want VALID, 9999999 (the day's refill less one)", r.Outcome, r.Remaining, err)
 	}
 	if err := svc.Close(ctx); err != nil {
 		t.Fatal(err)
@@ -289,17 +289,17 @@ func TestCreditLeaseEndsWithTheDay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *k.Remaining != 99_999 {
-		t.Errorf("after Close the store holds %d credits; want 99999: yesterday's lease is not given back over today's refill", *k.Remaining)
+	if *k.Remaining != 9_999_999 {
+		t.Errorf("after Close the store holds %d credits; want 9999999: yesterday's lease is not given back over today's refill", *k.Remaining)
 	}
 }
 
-// TestNoCreditLeaseForFewCredits: with fewer than 64,000 credits left in
+// TestNoCreditLeaseForFewCredits: with fewer than 1,024,000 credits left in
 // the key or its owner, every spend goes to the store, however busy the
 // key.
 func TestNoCreditLeaseForFewCredits(t *testing.T) {
 	clock := testkit.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
-	ls := newLeaseSetup(t, &spendCounter{Store: memory.New()}, clock, 10_000_000, 63_999)
+	ls := newLeaseSetup(t, &spendCounter{Store: memory.New()}, clock, 1_000_000_000, 1_023_999)
 	for range 5000 {
 		clock.Add(100 * time.Microsecond)
 		ls.verify(t, ls.svc, 1)
@@ -307,8 +307,8 @@ func TestNoCreditLeaseForFewCredits(t *testing.T) {
 	if got := ls.st.spends.Load(); got != 5000 {
 		t.Errorf("%d of 5000 spends reached the store; want every one", got)
 	}
-	if _, owner := ls.stored(t); owner != 63_999-5000 {
-		t.Errorf("the store holds %d owner credits; want %d", owner, 63_999-5000)
+	if _, owner := ls.stored(t); owner != 1_023_999-5000 {
+		t.Errorf("the store holds %d owner credits; want %d", owner, 1_023_999-5000)
 	}
 }
 
@@ -337,7 +337,7 @@ func TestCreditLeaseOffSpendsInTheStore(t *testing.T) {
 // second spends every credit in the store, however large its balance.
 func TestNoCreditLeaseForAQuietKey(t *testing.T) {
 	clock := testkit.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
-	ls := newLeaseSetup(t, &spendCounter{Store: memory.New()}, clock, 10_000_000, 10_000_000)
+	ls := newLeaseSetup(t, &spendCounter{Store: memory.New()}, clock, 1_000_000_000, 1_000_000_000)
 	for range 3000 {
 		clock.Add(time.Millisecond) // 1,000 a second
 		ls.verify(t, ls.svc, 1)
@@ -374,7 +374,7 @@ func TestCreditLeaseTakenDuringCloseIsGivenBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	iss, err := svc.Create(ctx, keyward.CreateParams{Name: "k", Remaining: keyward.Ptr[int64](1_000_000)})
+	iss, err := svc.Create(ctx, keyward.CreateParams{Name: "k", Remaining: keyward.Ptr[int64](100_000_000)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +392,7 @@ func TestCreditLeaseTakenDuringCloseIsGivenBack(t *testing.T) {
 			if r.Outcome == keyward.OutcomeValid {
 				valid.Add(1)
 			}
-			if r.Remaining < 1_000_000-2000 {
+			if r.Remaining < 100_000_000-2000 {
 				return // well past the lease taken during Close
 			}
 		}
@@ -407,7 +407,7 @@ func TestCreditLeaseTakenDuringCloseIsGivenBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := 1_000_000 - valid.Load(); *k.Remaining != want {
+	if want := 100_000_000 - valid.Load(); *k.Remaining != want {
 		t.Errorf("after Close the store holds %d credits; want %d, the lease taken during Close given back", *k.Remaining, want)
 	}
 }
@@ -419,7 +419,7 @@ func TestCreditLeaseTakenDuringCloseIsGivenBack(t *testing.T) {
 // would answer spend by spend.
 func TestCreditLeaseAnswersExactlyUnderConcurrency(t *testing.T) {
 	clock := testkit.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
-	ls := newLeaseSetup(t, &spendCounter{Store: memory.New()}, clock, 1_000_000, 10_000_000)
+	ls := newLeaseSetup(t, &spendCounter{Store: memory.New()}, clock, 100_000_000, 1_000_000_000)
 	const workers, each = 8, 2500
 	seen := make([][]int64, workers)
 	var wg sync.WaitGroup
@@ -428,7 +428,7 @@ func TestCreditLeaseAnswersExactlyUnderConcurrency(t *testing.T) {
 			for range each {
 				clock.Add(12500 * time.Nanosecond) // 80,000 a second in all
 				r, err := ls.svc.Verify(context.Background(), keyward.VerifyRequest{Key: ls.secret})
-				if err != nil || r.Outcome != keyward.OutcomeValid || r.Remaining+9_000_000 != r.OwnerRemaining {
+				if err != nil || r.Outcome != keyward.OutcomeValid || r.Remaining+900_000_000 != r.OwnerRemaining {
 					t.Errorf("%v, %v: key %d, owner %d", r.Outcome, err, r.Remaining, r.OwnerRemaining)
 					return
 				}
@@ -444,7 +444,7 @@ func TestCreditLeaseAnswersExactlyUnderConcurrency(t *testing.T) {
 		}
 	}
 	var wrong []string
-	for v := int64(1_000_000 - workers*each); v < 1_000_000; v++ {
+	for v := int64(100_000_000 - workers*each); v < 100_000_000; v++ {
 		if got[v] != 1 {
 			wrong = append(wrong, fmt.Sprintf("%d (%d times)", v, got[v]))
 		}

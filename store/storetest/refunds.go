@@ -105,7 +105,7 @@ func testRefundCredits(t *testing.T, s keyward.Store) {
 }
 
 // testServiceCreditLeases: two Services on the store spend one owner's
-// credits, 10 a request, through two keys from eight goroutines until
+// credits, 1,000 a request, through two keys from eight goroutines until
 // refused, on a clock that moves 100 µs a verification (10,000 a second),
 // so that they spend from leases. No more requests are admitted than the
 // credits pay for, and once both are closed the store holds exactly the
@@ -118,7 +118,7 @@ func testServiceCreditLeases(t *testing.T, s keyward.Store) {
 	now := func() time.Time { return base.Add(time.Duration(nanos.Load())) }
 	svcs := [2]*keyward.Service{serviceClock(t, s, now), serviceClock(t, s, now)}
 	ctx := context.Background()
-	const credits, cost = 200_000, 10
+	const credits, cost = 20_000_000, 1000
 	if _, _, err := svcs[0].PutOwner(ctx, "leased", keyward.OwnerParams{Remaining: keyward.Ptr[int64](credits)}); err != nil {
 		t.Fatal(err)
 	}
