@@ -147,63 +147,6 @@ func TestCreditLeaseAnswersExactlyWithFewStoreSpends(t *testing.T) {
 	}
 }
 
-// TestCreditLeasesOfTwoInstancesNeverOverspend: two Services on one store
-// spend one owner's credits, 1,000 a request, through three keys from eight
-// goroutines until refused. No more requests are admitted than the credits
-// pay for, and once both are closed the store holds exactly the credits
-// not spent.
-func TestCreditLeasesOfTwoInstancesNeverOverspend(t *testing.T) {
-	clock := testkit.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
-	st := &spendCounter{Store: memory.New()}
-	const credits, cost = 20_000_000, 1000
-	ls := newLeaseSetup(t, st, clock, 1_000_000_000, credits)
-	other := testkit.NewService(t, st, nil, &keyward.Options{Now: clock.Now})
-	secrets := []string{ls.secret}
-	for range 2 {
-		iss, err := ls.svc.Create(context.Background(), keyward.CreateParams{Name: "k", Owner: "acme"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		secrets = append(secrets, iss.Secret)
-	}
-	var admitted atomic.Int64
-	var wg sync.WaitGroup
-	for g := range 8 {
-		svc := []*keyward.Service{ls.svc, other}[g%2]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				clock.Add(100 * time.Microsecond)
-				r, err := svc.Verify(context.Background(), keyward.VerifyRequest{Key: secrets[(g+i)%3], Cost: keyward.Ptr[int64](cost)})
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if r.Outcome != keyward.OutcomeValid {
-					return
-				}
-				admitted.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	if err := ls.svc.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := other.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	_, owner := ls.stored(t)
-	if got := admitted.Load(); got > credits/cost || owner != credits-got*cost {
-		t.Errorf("%d requests of cost %d admitted on %d credits, and %d credits stored after Close; want at most %d admitted and the rest stored",
-			got, cost, credits, owner, credits/cost)
-	}
-	if st.spends.Load() > credits/cost/2 {
-		t.Errorf("%d spends reached the store; leases should have taken most of the %d", st.spends.Load(), admitted.Load())
-	}
-}
-
 // TestCreditLeaseEndsWithAWriteToTheRecord: a write through the Service
 // that holds a lease sees every credit (the lease is given back first); a
 // write through another instance sets the balance, and the lease taken

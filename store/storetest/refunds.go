@@ -107,16 +107,17 @@ func testRefundCredits(t *testing.T, s keyward.Store) {
 // testServiceCreditLeases: two Services on the store spend one owner's
 // credits, 1,000 a request, through two keys from eight goroutines until
 // refused, on a clock that moves 100 µs a verification (10,000 a second),
-// so that they spend from leases. No more requests are admitted than the
-// credits pay for, and once both are closed the store holds exactly the
-// credits not spent.
+// so that they spend from leases: most spends never reach the store. No
+// more requests are admitted than the credits pay for, and once both are
+// closed the store holds exactly the credits not spent.
 func testServiceCreditLeases(t *testing.T, s keyward.Store) {
 	if _, err := keyward.RefundCredits(context.Background(), s, keyward.CreditRefund{}); err != nil {
 		t.Skip("this store does not give credits back (keyward.CreditRefunder): no leases")
 	}
 	var nanos atomic.Int64
 	now := func() time.Time { return base.Add(time.Duration(nanos.Load())) }
-	svcs := [2]*keyward.Service{serviceClock(t, s, now), serviceClock(t, s, now)}
+	counted := &spendCounting{Store: s}
+	svcs := [2]*keyward.Service{serviceClock(t, counted, now), serviceClock(t, counted, now)}
 	ctx := context.Background()
 	const credits, cost = 20_000_000, 1000
 	if _, _, err := svcs[0].PutOwner(ctx, "leased", keyward.OwnerParams{Remaining: keyward.Ptr[int64](credits)}); err != nil {
@@ -162,4 +163,23 @@ func testServiceCreditLeases(t *testing.T, s keyward.Store) {
 		t.Errorf("%d requests of cost %d admitted on %d credits, %d credits stored after Close; want at most %d admitted and the rest stored",
 			got, cost, credits, *o.Remaining, credits/cost)
 	}
+	if n := counted.spends.Load(); n > admitted.Load()/2 {
+		t.Errorf("%d spends reached the store for %d requests admitted: the leases did not serve most of them", n, admitted.Load())
+	}
+}
+
+// spendCounting counts the credit spends that reach the store it wraps,
+// and passes refunds on.
+type spendCounting struct {
+	keyward.Store
+	spends atomic.Int64
+}
+
+func (s *spendCounting) SpendCredits(ctx context.Context, sp keyward.CreditSpend) (keyward.CreditBalance, error) {
+	s.spends.Add(1)
+	return s.Store.SpendCredits(ctx, sp)
+}
+
+func (s *spendCounting) RefundCredits(ctx context.Context, r keyward.CreditRefund) (keyward.CreditRefunded, error) {
+	return keyward.RefundCredits(ctx, s.Store, r)
 }
