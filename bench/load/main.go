@@ -61,6 +61,7 @@ type config struct {
 	databaseURL string // "": SQLite; else a PostgreSQL server
 	instances   int
 	redisURL    string
+	sameRequest bool // /healthz gets the valid keys' Authorization headers too
 }
 
 // Result is one measured scenario.
@@ -94,7 +95,9 @@ type Report struct {
 	Results   []Result          `json:"results"`
 	Ratios    map[string]string `json:"ratios"`
 	Machine   string            `json:"machine"`
-	Soak      *SoakResult       `json:"soak,omitempty"`
+	// SameRequest is whether /healthz got the valid keys' headers too.
+	SameRequest bool        `json:"same_request"`
+	Soak        *SoakResult `json:"soak,omitempty"`
 }
 
 func main() {
@@ -116,6 +119,7 @@ func main() {
 	flag.StringVar(&c.databaseURL, "database-url", "", "a postgres:// URL of a PostgreSQL server to run on, in a database keyward_load_<keys> made there (default: SQLite in -workdir)")
 	flag.IntVar(&c.instances, "instances", 1, "keyward serve processes sharing the database (more than 1 needs PostgreSQL and -redis-url); the load spreads over them")
 	flag.StringVar(&c.redisURL, "redis-url", "", "Redis shared by the instances (cache invalidations and rate limits)")
+	flag.BoolVar(&c.sameRequest, "same-request", true, "send /healthz the Authorization headers of the valid-keys scenario too, drawn the same way, so that a ratio compares what the server does with the same request bytes (false: /healthz without a key, as runs before this flag)")
 	flag.Parse()
 	if c.instances > 1 && (c.databaseURL == "" || c.redisURL == "") {
 		log.Fatal("-instances above 1 needs -database-url (PostgreSQL) and -redis-url")
@@ -189,7 +193,7 @@ func run(c config) error {
 		storeName = "PostgreSQL"
 	}
 	report := Report{Keys: c.keys, Store: storeName, Instances: c.instances, CacheTTL: c.cacheTTL, Dist: c.dist, Mix: fmt.Sprintf("valid %d%%, unknown %d%%, rate-limited %d%%", c.valid, c.unknown, c.limited),
-		Ratios: map[string]string{}, Machine: fmt.Sprintf("%d CPUs, %s", runtime.NumCPU(), runtime.Version())}
+		Ratios: map[string]string{}, Machine: fmt.Sprintf("%d CPUs, %s", runtime.NumCPU(), runtime.Version()), SameRequest: c.sameRequest}
 	if c.soak > 0 {
 		s, err := soak(srv.servers[0], c, pick)
 		report.Soak = &s
@@ -201,15 +205,19 @@ func run(c config) error {
 	// Warm up: every valid key once would take long at 1M; warm what the
 	// load will use, at a bounded cost.
 	drive(srv.urls(), c.warmup, c.concurrency, "/v1/auth", pick)
-	static := measure(srv, "static handler (/healthz)", c, "/healthz", nil)
+	var staticKey func(*rand.Rand) string // nil: no Authorization header
+	if c.sameRequest {
+		staticKey = validKey
+	}
+	static := measure(srv, "static handler (/healthz)", c, "/healthz", staticKey)
 	auth := measure(srv, "/v1/auth (mixed keys)", c, "/v1/auth", pick)
 	validOnly := measure(srv, "/v1/auth (valid keys only)", c, "/v1/auth", validKey)
-	static2 := measure(srv, "static handler (/healthz), again", c, "/healthz", nil)
+	static2 := measure(srv, "static handler (/healthz), again", c, "/healthz", staticKey)
 	report.Results = []Result{static, auth, validOnly, static2}
 	base := (static.RPS + static2.RPS) / 2
 	report.Ratios["mixed / static"] = fmt.Sprintf("%.2f", auth.RPS/base)
 	report.Ratios["valid / static"] = fmt.Sprintf("%.2f", validOnly.RPS/base)
-	fmt.Printf("\nkeyward serve on loopback (%d instance(s)), %d keys in %s, %s key choice, cache TTL %s, %d connections, %s each (%s)\n", c.instances, c.keys, storeName, c.dist, c.cacheTTL, c.concurrency, c.duration, report.Machine)
+	fmt.Printf("\nkeyward serve on loopback (%d instance(s)), %d keys in %s, %s key choice, cache TTL %s, %d connections, %s each, key header to /healthz: %v (%s)\n", c.instances, c.keys, storeName, c.dist, c.cacheTTL, c.concurrency, c.duration, c.sameRequest, report.Machine)
 	fmt.Printf("%-36s %10s %9s %9s %9s %12s %10s %-22s %s\n", "scenario", "req/s", "p50 ms", "p90 ms", "p99 ms", "allocs/req", "cache hit", "usage rows/s each", "answers")
 	for _, r := range report.Results {
 		rows := make([]string, len(r.UsageRowsPerSec))

@@ -121,7 +121,7 @@ func (s *Store) AppendEvents(ctx context.Context, events []keyward.Event) (int, 
 // ListExpiring reads live keys expiring in (f.From, f.To] through the
 // keys_expiring index.
 func (s *Store) ListExpiring(ctx context.Context, f keyward.ExpiringFilter) ([]*keyward.Key, error) {
-	query := `SELECT ` + keyColumns + ` FROM keys
+	query := `SELECT ` + keySelect + ` FROM keys
 	WHERE revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at > ? AND expires_at <= ?`
 	args := []any{ms(f.From), ms(f.To)}
 	if c := f.After; c != nil {

@@ -17,6 +17,24 @@ const keyColumns = `id, prefix, name, description, owner, scopes, metadata, enab
 	rate_limit_limit, rate_limit_period_ms, remaining, refill_interval, refill_amount,
 	allowed_cidrs, replaced_by, replaces, hash, rate_limits, roles`
 
+// keySelect is keyColumns as a query of keys reads them: last_used_at is
+// lastUsedExpr.
+const keySelect = `id, prefix, name, description, owner, scopes, metadata, enabled,
+	created_at, updated_at, expires_at, ` + lastUsedExpr + `, revoked_at, refilled_at,
+	rate_limit_limit, rate_limit_period_ms, remaining, refill_interval, refill_amount,
+	allowed_cidrs, replaced_by, replaces, hash, rate_limits, roles`
+
+// lastUsedExpr is a key's last use in a query of keys. A usage flush writes
+// the key row's last_used_at only at the key's first use of a day (see
+// RecordUsage); later uses go into the last_at of the key's usage rows of
+// the minute they fall in. So the last use is the later of the key row's
+// and the greatest last_at of the newest minute that has one: two descents
+// of the usage table's primary key, and none for a key never used (whose
+// first use always writes its row).
+const lastUsedExpr = `CASE WHEN keys.last_used_at IS NULL THEN NULL ELSE max(keys.last_used_at, coalesce(
+	(SELECT max(u.last_at) FROM usage u WHERE u.key_id = keys.id AND u.minute =
+		(SELECT l.minute FROM usage l WHERE l.key_id = keys.id AND l.last_at IS NOT NULL ORDER BY l.minute DESC LIMIT 1)), 0)) END`
+
 const insertKeySQL = `INSERT INTO keys (` + keyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 const updateKeySQL = `UPDATE keys SET prefix = ?, name = ?, description = ?, owner = ?, scopes = ?,

@@ -58,7 +58,7 @@ func (s *Store) Get(ctx context.Context, id string) (*keyward.Key, error) {
 
 // getTx reads a key inside a write transaction.
 func getTx(ctx context.Context, tx *sql.Tx, id string) (*keyward.Key, error) {
-	k, err := scanKey(tx.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE id = ?`, id))
+	k, err := scanKey(tx.QueryRowContext(ctx, `SELECT `+keySelect+` FROM keys WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, passthrough{notFound(id)}
 	}

@@ -12,7 +12,7 @@ import (
 func (s *Store) List(ctx context.Context, f keyward.ListFilter) ([]*keyward.Key, error) {
 	where, args := listWhere(f)
 	const order = " ORDER BY created_at DESC, id DESC"
-	query := `SELECT ` + keyColumns + ` FROM keys` + where + order
+	query := `SELECT ` + keySelect + ` FROM keys` + where + order
 	if f.Limit > 0 {
 		query += " LIMIT ?"
 		args = append(args, f.Limit)
@@ -23,7 +23,7 @@ func (s *Store) List(ctx context.Context, f keyward.ListFilter) ([]*keyward.Key,
 			// Left alone, SQLite may walk keys_created instead, hoping to
 			// meet them early; but keys that expire soon are rarely the
 			// newest (they were created a lifetime ago).
-			query = `SELECT ` + keyColumns + ` FROM keys WHERE rid IN (SELECT rid FROM keys INDEXED BY keys_expires` +
+			query = `SELECT ` + keySelect + ` FROM keys WHERE rid IN (SELECT rid FROM keys INDEXED BY keys_expires` +
 				where + order + ` LIMIT ?)` + order
 		}
 	}
@@ -80,7 +80,7 @@ func listWhere(f keyward.ListFilter) (string, []any) {
 		// of t need their row read here.
 		cut := ms(t)
 		day := cut / dayMs
-		add("(used_day IS NULL OR used_day < ? OR (used_day = ? AND last_used_at < ?))", day, day, cut)
+		add("(used_day IS NULL OR used_day < ? OR (used_day = ? AND "+lastUsedExpr+" < ?))", day, day, cut)
 	}
 	if c := before(f); c != nil {
 		// One row value, so that SQLite seeks the (created_at, id) index to

@@ -71,6 +71,8 @@ type Store struct {
 	evStmts atomic.Pointer[eventStmts] // see events.go
 
 	spends spendgroup.Queue // see spends.go
+
+	usedDays usedDays // see RecordUsage
 }
 
 var _ keyward.Store = (*Store)(nil)
@@ -326,7 +328,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		db  *sql.DB
 		sql string
 	}{
-		{s.reader, `SELECT ` + keyColumns + ` FROM keys WHERE id = ?`},
+		{s.reader, `SELECT ` + keySelect + ` FROM keys WHERE id = ?`},
 		{s.writer, spendKeySQL},
 		{s.writer, spendOwnerSQL},
 		{s.writer, keyCreditsSQL},

@@ -8,34 +8,54 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keyward/keyward"
 )
 
-// RecordUsage upserts the counts and moves last_used_at forward, all in one
+// RecordUsage upserts the counts and moves last uses forward, all in one
 // transaction, in key order: a flush of thousands of distinct keys then
-// walks each B-tree once from left to right instead of jumping around it
-// (about a third less time per flush at 1,000,000 keys; docs/benchmarks.md,
-// issue 17).
+// walks each B-tree once from left to right instead of jumping around it.
+//
+// A key's last use goes into the last_at of its count rows of the minute
+// the use falls in (lastUsedExpr reads it back). The key's row in keys, a
+// random page of the largest table, is written only when no count row
+// carries the use or when the Store has not yet written that key's row for
+// the use's day (usedDays): at most once a day per key, which keeps used_day
+// exact. At 1,000,000 keys this took the key table out of nearly every
+// flush (docs/benchmarks.md, "Last uses in the usage rows").
 func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
 	if len(b.Counts) == 0 && len(b.LastUsed) == 0 {
 		return nil
 	}
 	counts := slices.SortedFunc(slices.Values(b.Counts), compareCounts)
-	return s.inTx(ctx, "recording usage", func(tx *sql.Tx) error {
+	carried := make(map[string]bool, len(b.LastUsed))
+	lastAt := make([]any, len(counts)) // nil or Unix ms, per count
+	for i, c := range counts {
+		if t, ok := b.LastUsed[c.KeyID]; ok && minuteOf(t) == c.Start.Unix() {
+			lastAt[i], carried[c.KeyID] = ms(t), true
+		}
+	}
+	var rows []string // the keys whose row is written
+	for _, id := range slices.Sorted(maps.Keys(b.LastUsed)) {
+		if !carried[id] || !s.usedDays.has(id, dayOf(b.LastUsed[id])) {
+			rows = append(rows, id)
+		}
+	}
+	err := s.inTx(ctx, "recording usage", func(tx *sql.Tx) error {
 		if len(counts) > 0 {
-			if err := recordCounts(ctx, tx, counts); err != nil {
+			if err := recordCounts(ctx, tx, counts, lastAt); err != nil {
 				return err
 			}
 		}
-		if len(b.LastUsed) > 0 {
+		if len(rows) > 0 {
 			st, err := tx.PrepareContext(ctx, `UPDATE keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)`)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			for _, id := range slices.Sorted(maps.Keys(b.LastUsed)) {
+			for _, id := range rows {
 				if _, err := st.ExecContext(ctx, id, ms(b.LastUsed[id])); err != nil {
 					return err
 				}
@@ -43,6 +63,58 @@ func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
 		}
 		return nil
 	})
+	if err == nil {
+		for _, id := range rows {
+			s.usedDays.set(id, dayOf(b.LastUsed[id]))
+		}
+	}
+	return err
+}
+
+// minuteOf returns the Unix seconds of the start of t's minute.
+func minuteOf(t time.Time) int64 {
+	u := t.Unix()
+	return u - ((u%60)+60)%60
+}
+
+// dayOf returns t's day as used_day counts them (Unix milliseconds / 86,400,000).
+func dayOf(t time.Time) int64 {
+	m := ms(t)
+	d := m / dayMs
+	if m < 0 && m%dayMs != 0 {
+		d--
+	}
+	return d
+}
+
+// usedDays remembers, per key whose row this Store wrote a last use to, the
+// day of that use. A key row only moves forward, so a row written with a use
+// of day d holds a use of day d or later: a use of day d or before need
+// not touch it.
+// It is bounded: past maxUsedDays keys it starts over, which costs one more
+// row write per key, never a wrong used_day.
+type usedDays struct {
+	mu   sync.Mutex
+	days map[string]int64
+}
+
+// maxUsedDays bounds usedDays: about 20 MiB of ids.
+const maxUsedDays = 1 << 18
+
+func (u *usedDays) has(id string, day int64) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	d, ok := u.days[id]
+	return ok && d >= day
+}
+
+func (u *usedDays) set(id string, day int64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.days == nil || len(u.days) >= maxUsedDays {
+		u.days = make(map[string]int64)
+	}
+	u.days[id] = max(u.days[id], day)
 }
 
 // compareCounts orders counts as the usage table's primary key does.
@@ -50,18 +122,20 @@ func compareCounts(x, y keyward.UsageCount) int {
 	return cmp.Or(strings.Compare(x.KeyID, y.KeyID), x.Start.Compare(y.Start), strings.Compare(x.Outcome.String(), y.Outcome.String()))
 }
 
-// recordCounts adds the counts per key and, for those with an owner, per
+// recordCounts adds the counts per key, with lastAt[i] as the last use of
+// counts[i]'s row when it is not nil, and, for those with an owner, per
 // owner.
-func recordCounts(ctx context.Context, tx *sql.Tx, counts []keyward.UsageCount) error {
-	keyStmt, err := tx.PrepareContext(ctx, `INSERT INTO usage (key_id, minute, outcome, count) VALUES (?, ?, ?, ?)
-		ON CONFLICT (key_id, minute, outcome) DO UPDATE SET count = count + excluded.count`)
+func recordCounts(ctx context.Context, tx *sql.Tx, counts []keyward.UsageCount, lastAt []any) error {
+	keyStmt, err := tx.PrepareContext(ctx, `INSERT INTO usage (key_id, minute, outcome, count, last_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (key_id, minute, outcome) DO UPDATE SET count = count + excluded.count,
+			last_at = coalesce(max(last_at, excluded.last_at), last_at, excluded.last_at)`)
 	if err != nil {
 		return err
 	}
 	defer keyStmt.Close()
 	var ownerStmt *sql.Stmt
-	for _, c := range counts {
-		if _, err := keyStmt.ExecContext(ctx, c.KeyID, c.Start.Unix(), c.Outcome.String(), c.Count); err != nil {
+	for i, c := range counts {
+		if _, err := keyStmt.ExecContext(ctx, c.KeyID, c.Start.Unix(), c.Outcome.String(), c.Count, lastAt[i]); err != nil {
 			return err
 		}
 		if c.Owner == "" {

@@ -67,6 +67,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"UsageRecordAndRead", testUsage},
 		{"LastUsedMovesForward", testLastUsed},
 		{"UsageConcurrentFlushes", testUsageConcurrent},
+		{"LastUsedWithCounts", testLastUsedWithCounts},
 		{"AuditPagination", testAuditPagination},
 		{"Counts", testCounts},
 		{"Ping", testPing},
