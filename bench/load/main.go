@@ -80,8 +80,11 @@ type Result struct {
 	// CacheHitRatio is hits / (hits + misses) of the verified-key cache
 	// during the scenario; 0 when it made no lookup.
 	CacheHitRatio float64 `json:"cache_hit_ratio"`
-	Errors        int64   `json:"errors"`
-	Codes         map[int]int64
+	// RefreshesPerSec is the background reloads of cached keys in use
+	// (keyward_cache_refreshes_total) per second, all instances together.
+	RefreshesPerSec float64 `json:"cache_refreshes_per_second"`
+	Errors          int64   `json:"errors"`
+	Codes           map[int]int64
 	// UsageRowsPerSec is the usage rows (counts and last-used times) each
 	// instance wrote per second during the scenario.
 	UsageRowsPerSec []float64 `json:"usage_rows_per_second"`
@@ -223,13 +226,13 @@ func run(c config) error {
 	cpuBase := (static.CPUPerReqUs + static2.CPUPerReqUs) / 2
 	report.Ratios["valid / static by server CPU"] = fmt.Sprintf("%.2f", cpuBase/max(validOnly.CPUPerReqUs, 1e-9))
 	fmt.Printf("\nkeyward serve on loopback (%d instance(s)), %d keys in %s, %s key choice, cache TTL %s, %d connections, %s each, key header to /healthz: %v (%s)\n", c.instances, c.keys, storeName, c.dist, c.cacheTTL, c.concurrency, c.duration, c.sameRequest, report.Machine)
-	fmt.Printf("%-36s %10s %9s %9s %9s %12s %11s %10s %-22s %s\n", "scenario", "req/s", "p50 ms", "p90 ms", "p99 ms", "allocs/req", "CPU µs/req", "cache hit", "usage rows/s each", "answers")
+	fmt.Printf("%-36s %10s %9s %9s %9s %12s %11s %10s %10s %-22s %s\n", "scenario", "req/s", "p50 ms", "p90 ms", "p99 ms", "allocs/req", "CPU µs/req", "cache hit", "refresh/s", "usage rows/s each", "answers")
 	for _, r := range report.Results {
 		rows := make([]string, len(r.UsageRowsPerSec))
 		for i, v := range r.UsageRowsPerSec {
 			rows[i] = strconv.FormatFloat(v, 'f', 0, 64)
 		}
-		fmt.Printf("%-36s %10.0f %9.3f %9.3f %9.3f %12.1f %11.1f %9.1f%% %-22s %v\n", r.Name, r.RPS, r.P50Ms, r.P90Ms, r.P99Ms, r.AllocsPerReq, r.CPUPerReqUs, 100*r.CacheHitRatio, strings.Join(rows, " "), r.Codes)
+		fmt.Printf("%-36s %10.0f %9.3f %9.3f %9.3f %12.1f %11.1f %9.1f%% %10.0f %-22s %v\n", r.Name, r.RPS, r.P50Ms, r.P90Ms, r.P99Ms, r.AllocsPerReq, r.CPUPerReqUs, 100*r.CacheHitRatio, r.RefreshesPerSec, strings.Join(rows, " "), r.Codes)
 	}
 	fmt.Printf("ratios: mixed / static %s, valid / static %s; by server CPU per request, valid / static %s\n", report.Ratios["mixed / static"], report.Ratios["valid / static"], report.Ratios["valid / static by server CPU"])
 	return write(c.jsonOut, report)
@@ -332,6 +335,7 @@ func measure(s *cluster, name string, c config, path string, pick func(*rand.Ran
 	const hitsName, missesName = `keyward_cache_requests_total{result="hit"}`, `keyward_cache_requests_total{result="miss"}`
 	mallocs := s.sum("go_memstats_mallocs_total")
 	cpu := s.sum("process_cpu_seconds_total")
+	refreshes := s.sum("keyward_cache_refreshes_total")
 	hits, misses := s.sum(hitsName), s.sum(missesName)
 	rows := s.usageRows()
 	start := time.Now()
@@ -339,6 +343,7 @@ func measure(s *cluster, name string, c config, path string, pick func(*rand.Ran
 	elapsed := time.Since(start)
 	allocs := s.sum("go_memstats_mallocs_total") - mallocs
 	cpu = s.sum("process_cpu_seconds_total") - cpu
+	refreshes = s.sum("keyward_cache_refreshes_total") - refreshes
 	hits, misses = s.sum(hitsName)-hits, s.sum(missesName)-misses
 	for i, v := range s.usageRows() {
 		rows[i] = (v - rows[i]) / elapsed.Seconds()
@@ -357,5 +362,5 @@ func measure(s *cluster, name string, c config, path string, pick func(*rand.Ran
 	n := int64(len(lat))
 	log.Printf("%s: %d requests", name, n)
 	return Result{Name: name, Keys: c.keys, Requests: n, RPS: float64(n) / elapsed.Seconds(), P50Ms: q(0.5), P90Ms: q(0.9), P99Ms: q(0.99),
-		AllocsPerReq: allocs / float64(max(n, 1)), CPUPerReqUs: cpu * 1e6 / float64(max(n, 1)), CacheHitRatio: ratio, Errors: errs, Codes: codes, UsageRowsPerSec: rows}
+		AllocsPerReq: allocs / float64(max(n, 1)), CPUPerReqUs: cpu * 1e6 / float64(max(n, 1)), CacheHitRatio: ratio, RefreshesPerSec: refreshes / elapsed.Seconds(), Errors: errs, Codes: codes, UsageRowsPerSec: rows}
 }
