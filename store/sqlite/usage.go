@@ -123,35 +123,77 @@ func compareCounts(x, y keyward.UsageCount) int {
 }
 
 // recordCounts adds the counts per key, with lastAt[i] as the last use of
-// counts[i]'s row when it is not nil, and, for those with an owner, per
-// owner.
+// counts[i]'s row when it is not nil, and, summed per owner, minute and
+// outcome, per owner.
 func recordCounts(ctx context.Context, tx *sql.Tx, counts []keyward.UsageCount, lastAt []any) error {
-	keyStmt, err := tx.PrepareContext(ctx, `INSERT INTO usage (key_id, minute, outcome, count, last_at) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (key_id, minute, outcome) DO UPDATE SET count = count + excluded.count,
-			last_at = coalesce(max(last_at, excluded.last_at), last_at, excluded.last_at)`)
-	if err != nil {
+	rows := make([]any, 0, 5*len(counts))
+	for i, c := range counts {
+		rows = append(rows, c.KeyID, c.Start.Unix(), c.Outcome.String(), c.Count, lastAt[i])
+	}
+	if err := upsertRows(ctx, tx, `INSERT INTO usage (key_id, minute, outcome, count, last_at) VALUES `,
+		`ON CONFLICT (key_id, minute, outcome) DO UPDATE SET count = count + excluded.count,
+			last_at = coalesce(max(last_at, excluded.last_at), last_at, excluded.last_at)`, 5, rows); err != nil {
 		return err
 	}
-	defer keyStmt.Close()
-	var ownerStmt *sql.Stmt
-	for i, c := range counts {
-		if _, err := keyStmt.ExecContext(ctx, c.KeyID, c.Start.Unix(), c.Outcome.String(), c.Count, lastAt[i]); err != nil {
-			return err
+	return upsertRows(ctx, tx, `INSERT INTO owner_usage (owner, minute, outcome, count) VALUES `,
+		`ON CONFLICT (owner, minute, outcome) DO UPDATE SET count = count + excluded.count`, 4, ownerRows(counts))
+}
+
+// ownerRows sums the counts of keys with an owner per owner, minute and
+// outcome, in owner_usage's primary-key order, as rows of 4 values.
+func ownerRows(counts []keyward.UsageCount) []any {
+	type cell struct {
+		owner   string
+		minute  int64
+		outcome string
+	}
+	sums := make(map[cell]int64)
+	for _, c := range counts {
+		if c.Owner != "" {
+			sums[cell{c.Owner, c.Start.Unix(), c.Outcome.String()}] += c.Count
 		}
-		if c.Owner == "" {
-			continue
-		}
-		if ownerStmt == nil {
-			ownerStmt, err = tx.PrepareContext(ctx, `INSERT INTO owner_usage (owner, minute, outcome, count) VALUES (?, ?, ?, ?)
-				ON CONFLICT (owner, minute, outcome) DO UPDATE SET count = count + excluded.count`)
+	}
+	cells := slices.SortedFunc(maps.Keys(sums), func(x, y cell) int {
+		return cmp.Or(strings.Compare(x.owner, y.owner), cmp.Compare(x.minute, y.minute), strings.Compare(x.outcome, y.outcome))
+	})
+	rows := make([]any, 0, 4*len(cells))
+	for _, c := range cells {
+		rows = append(rows, c.owner, c.minute, c.outcome, sums[c])
+	}
+	return rows
+}
+
+// upsertChunk is the number of rows one upsert statement writes: a
+// statement per row spent more in database/sql and in SQLite's statement
+// setup than in the B-tree (docs/benchmarks.md, "Multi-row count upserts").
+// 200 rows of 5 values stay far below SQLite's limit of 32,766 parameters.
+const upsertChunk = 200
+
+// upsertRows runs insert, a VALUES list of rows of width values, and
+// conflict over rows, at most upsertChunk rows a statement. A row that
+// conflicts with one before it in the same statement updates it, as SQLite
+// applies the rows of a VALUES list one by one.
+func upsertRows(ctx context.Context, tx *sql.Tx, insert, conflict string, width int, rows []any) error {
+	var full *sql.Stmt // the statement of upsertChunk rows, kept for the next chunk
+	for len(rows) > 0 {
+		n := min(len(rows)/width, upsertChunk)
+		st := full
+		if st == nil || n < upsertChunk {
+			tuple := "(?" + strings.Repeat(", ?", width-1) + ")"
+			var err error
+			st, err = tx.PrepareContext(ctx, insert+tuple+strings.Repeat(", "+tuple, n-1)+" "+conflict)
 			if err != nil {
 				return err
 			}
-			defer ownerStmt.Close()
+			defer st.Close()
+			if n == upsertChunk {
+				full = st
+			}
 		}
-		if _, err := ownerStmt.ExecContext(ctx, c.Owner, c.Start.Unix(), c.Outcome.String(), c.Count); err != nil {
+		if _, err := st.ExecContext(ctx, rows[:n*width]...); err != nil {
 			return err
 		}
+		rows = rows[n*width:]
 	}
 	return nil
 }

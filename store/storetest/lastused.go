@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -63,4 +64,49 @@ func testLastUsedWithCounts(t *testing.T, s keyward.Store) {
 	next := minute.Add(24*time.Hour + 3*time.Second)
 	flush(keyward.OutcomeValid, next.Truncate(time.Minute), &next)
 	want("the next day", next)
+}
+
+// testUsageLargeBatch: one flush of 450 keys' counts (more than a store may
+// write in one statement), two rows of one key, minute and outcome that
+// differ by owner (its owner changed within the minute), and owners shared
+// by many keys: every key's and every owner's counts add up.
+func testUsageLargeBatch(t *testing.T, s keyward.Store) {
+	ctx := context.Background()
+	minute := base.Truncate(time.Minute)
+	owners := []string{"large-batch-a", "large-batch-b", ""}
+	var b keyward.UsageBatch
+	wantOwner := map[string]int64{}
+	ids := make([]string, 450)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("kwlargebatch%04d", i)
+		o := owners[i%len(owners)]
+		b.Counts = append(b.Counts, keyward.UsageCount{KeyID: ids[i], Owner: o, Start: minute, Outcome: keyward.OutcomeValid, Count: int64(i + 1)})
+		wantOwner[o] += int64(i + 1)
+	}
+	// The first key's owner changed within the minute: a second row.
+	b.Counts = append(b.Counts, keyward.UsageCount{KeyID: ids[0], Owner: "large-batch-b", Start: minute, Outcome: keyward.OutcomeValid, Count: 1000})
+	wantOwner["large-batch-b"] += 1000
+	if err := s.RecordUsage(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	q := keyward.UsageQuery{From: minute, To: minute.Add(time.Minute), Bucket: time.Minute}
+	for i, id := range ids {
+		q.KeyID = id
+		got, err := s.Usage(ctx, q)
+		want := int64(i + 1)
+		if i == 0 {
+			want += 1000
+		}
+		if err != nil || len(got) != 1 || got[0].Count != want {
+			t.Fatalf("key %d: usage %+v, %v; want one count of %d", i, got, err, want)
+		}
+	}
+	q.KeyID = ""
+	for _, o := range owners[:2] {
+		q.Owner = o
+		got, err := s.Usage(ctx, q)
+		if err != nil || len(got) != 1 || got[0].Count != wantOwner[o] {
+			t.Errorf("owner %s: usage %+v, %v; want one count of %d", o, got, err, wantOwner[o])
+		}
+	}
 }

@@ -68,6 +68,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"LastUsedMovesForward", testLastUsed},
 		{"UsageConcurrentFlushes", testUsageConcurrent},
 		{"LastUsedWithCounts", testLastUsedWithCounts},
+		{"UsageLargeBatch", testUsageLargeBatch},
 		{"AuditPagination", testAuditPagination},
 		{"Counts", testCounts},
 		{"Ping", testPing},
