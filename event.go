@@ -87,6 +87,9 @@ type Event struct {
 	// Webhook, if not "", sends the event to that endpoint only, whatever
 	// its filter (webhook.test).
 	Webhook string `json:"-"`
+	// Seq is the event's place in the outbox, set by a store that reads it
+	// back ([EventStore.EventsAfter]); ignored on writes.
+	Seq int64 `json:"-"`
 }
 
 // NewEventID returns a fresh random event id.

@@ -59,6 +59,18 @@ type EventStore interface {
 	// event twice. Returns how many events it took.
 	FanOut(ctx context.Context, now time.Time, limit int) (int, error)
 
+	// EventsAfter returns at most limit events of the outbox whose Seq is
+	// above after, by Seq, fanned out or not, with Seq set: the change log
+	// that caches follow (package cache). Seq grows with each event
+	// appended; on PostgreSQL an event can become visible after one with a
+	// higher Seq (its transaction committed later), and a Seq can be
+	// skipped (a rolled-back transaction).
+	EventsAfter(ctx context.Context, after int64, limit int) ([]Event, error)
+
+	// LastEventSeq returns the highest Seq of the events stored, 0 when
+	// there are none.
+	LastEventSeq(ctx context.Context) (int64, error)
+
 	// ClaimDeliveries claims deliveries that are not done, are due at c.Now
 	// and belong to enabled endpoints not in c.Skip: at most c.PerWebhook
 	// per endpoint (earliest due first) and c.Limit in all. A claimed

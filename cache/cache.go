@@ -16,6 +16,10 @@
 //     invalidation on the [Bus], so other instances drop it too; revoking a
 //     key is seen everywhere within the bus's latency, and within TTL in any
 //     case. While the bus is unhealthy the TTL shrinks to FallbackTTL.
+//   - Writes made without the cache (the CLI, another instance with no
+//     shared bus) arrive through a [Follower], a Bus that reads the store's
+//     events outbox every 500 ms: keyward serve uses one, which makes its
+//     longer TTL (5 minutes) safe.
 //   - When the store cannot be reached, a key cached less than StaleTTL ago
 //     (default 5m) keeps verifying; a key not cached gets the store's error
 //     (an HTTP layer answers 503), never a success.

@@ -15,6 +15,16 @@ func (s *Store) AppendEvents(ctx context.Context, events []keyward.Event) (int, 
 	return s.next.AppendEvents(ctx, events)
 }
 
+// EventsAfter goes to the store.
+func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]keyward.Event, error) {
+	return s.next.EventsAfter(ctx, after, limit)
+}
+
+// LastEventSeq goes to the store.
+func (s *Store) LastEventSeq(ctx context.Context) (int64, error) {
+	return s.next.LastEventSeq(ctx)
+}
+
 // ListExpiring goes to the store.
 func (s *Store) ListExpiring(ctx context.Context, f keyward.ExpiringFilter) ([]*keyward.Key, error) {
 	return s.next.ListExpiring(ctx, f)

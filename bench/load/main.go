@@ -17,6 +17,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -115,7 +116,7 @@ func main() {
 	flag.IntVar(&c.valid, "valid", 80, "percent of requests with a valid key")
 	flag.IntVar(&c.unknown, "unknown", 10, "percent with a well-formed key that does not exist")
 	flag.IntVar(&c.limited, "limited", 10, "percent with a rate-limited key (mostly 429)")
-	flag.StringVar(&c.cacheTTL, "cache-ttl", "30s", "the server's --cache-ttl (1ns: every verification reads the store)")
+	flag.StringVar(&c.cacheTTL, "cache-ttl", "", "the server's --cache-ttl (default: the server's default; 1ns: every verification reads the store)")
 	flag.IntVar(&c.cacheSize, "cache-size", 0, "the server's --cache-size (0: its default)")
 	flag.StringVar(&c.dist, "dist", "zipf", "how valid keys are picked: zipf (a few keys carry most traffic, as in production) or uniform (the worst case for a cache)")
 	flag.DurationVar(&c.soak, "soak", 0, "run a soak at -rate requests per second for this long instead, and check the heap stays flat")
@@ -198,7 +199,7 @@ func run(c config) error {
 	if c.databaseURL != "" {
 		storeName = "PostgreSQL"
 	}
-	report := Report{Keys: c.keys, Store: storeName, Instances: c.instances, CacheTTL: c.cacheTTL, Dist: c.dist, Mix: fmt.Sprintf("valid %d%%, unknown %d%%, rate-limited %d%%", c.valid, c.unknown, c.limited),
+	report := Report{Keys: c.keys, Store: storeName, Instances: c.instances, CacheTTL: cmp.Or(c.cacheTTL, "default"), Dist: c.dist, Mix: fmt.Sprintf("valid %d%%, unknown %d%%, rate-limited %d%%", c.valid, c.unknown, c.limited),
 		Ratios: map[string]string{}, Machine: fmt.Sprintf("%d CPUs, %s", runtime.NumCPU(), runtime.Version()), SameRequest: c.sameRequest}
 	if c.soak > 0 {
 		s, err := soak(srv.servers[0], c, pick)
@@ -225,7 +226,7 @@ func run(c config) error {
 	report.Ratios["valid / static"] = fmt.Sprintf("%.2f", validOnly.RPS/base)
 	cpuBase := (static.CPUPerReqUs + static2.CPUPerReqUs) / 2
 	report.Ratios["valid / static by server CPU"] = fmt.Sprintf("%.2f", cpuBase/max(validOnly.CPUPerReqUs, 1e-9))
-	fmt.Printf("\nkeyward serve on loopback (%d instance(s)), %d keys in %s, %s key choice, cache TTL %s, %d connections, %s each, key header to /healthz: %v (%s)\n", c.instances, c.keys, storeName, c.dist, c.cacheTTL, c.concurrency, c.duration, c.sameRequest, report.Machine)
+	fmt.Printf("\nkeyward serve on loopback (%d instance(s)), %d keys in %s, %s key choice, cache TTL %s, %d connections, %s each, key header to /healthz: %v (%s)\n", c.instances, c.keys, storeName, c.dist, cmp.Or(c.cacheTTL, "the default"), c.concurrency, c.duration, c.sameRequest, report.Machine)
 	fmt.Printf("%-36s %10s %9s %9s %9s %12s %11s %10s %10s %-22s %s\n", "scenario", "req/s", "p50 ms", "p90 ms", "p99 ms", "allocs/req", "CPU µs/req", "cache hit", "refresh/s", "usage rows/s each", "answers")
 	for _, r := range report.Results {
 		rows := make([]string, len(r.UsageRowsPerSec))
@@ -251,7 +252,10 @@ func write(path string, v any) error {
 // request, which would otherwise dominate the measurement).
 func startServer(bin, db, redisURL, cacheTTL string, cacheSize int) (*harness.Server, error) {
 	addr := harness.FreeAddr()
-	args := []string{"serve", "--addr", addr, "--database-url", db, "--admin-token", adminToken, "--log-level", "warn", "--cache-ttl", cacheTTL}
+	args := []string{"serve", "--addr", addr, "--database-url", db, "--admin-token", adminToken, "--log-level", "warn"}
+	if cacheTTL != "" {
+		args = append(args, "--cache-ttl", cacheTTL)
+	}
 	if redisURL != "" {
 		args = append(args, "--redis-url", redisURL)
 	}

@@ -51,8 +51,8 @@ func (a *app) keysCmd() *cobra.Command {
 	o := &keysOptions{}
 	cmd := o.group("keys", "Manage keys straight in the database",
 		`Manage keys straight in the database named by --database-url, whether keyward serve
-is running or not. Changes reach running servers within their --cache-ttl (30s by
-default), or at once when this command gets the same --redis-url.
+is running or not. Changes reach running servers within about a second (they follow
+the database's change log), or at once when this command gets the same --redis-url.
 
 keys create and keys import set up a SQLite database that does not exist yet, as
 keyward serve does: migrated, and for keys create with a random pepper beside it unless

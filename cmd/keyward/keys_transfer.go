@@ -93,7 +93,7 @@ A progress bar shows on a terminal (--progress forces it).
 --from-keyshield and --from-simple-security move the keys of those FastAPI libraries
 without reissuing any: their key strings keep verifying everywhere keyward verifies, on
 every instance, with no flag (the formats are recorded in the database; a running
-server accepts them within its --cache-ttl). keyshield's hashes are kept and upgraded to
+server accepts them within 30 s). keyshield's hashes are kept and upgraded to
 keyward's hasher on each key's first use; its pepper is stored sealed with keyward's.
 fastapi_simple_security's plaintext keys are hashed at once and never stored. Rows
 keyward cannot use are refused with a reason; the others are written in one

@@ -20,8 +20,8 @@ when it exists, its rate limits count across all the keys that carry its name, a
 credits are spent by all of them, whenever the keys were created. Deleting the record
 ends the shared limits and credits; the keys keep their owner string.
 
-Changes reach running servers within their --cache-ttl, or at once with the same
---redis-url. Owners need no pepper. Output is a table for people; --output json for
+Changes reach running servers within about a second (they follow the database's
+change log), or at once with the same --redis-url. Owners need no pepper. Output is a table for people; --output json for
 scripts (the objects of the HTTP API). Exit status: 0 on success, 1 on an error, 2 on
 bad usage.`,
 		a.ownersPut(o, n),

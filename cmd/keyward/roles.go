@@ -18,8 +18,8 @@ A role is a named set of scopes. A key with the role (keys create/update --role)
 the role's scopes as well as its own, and changing a role changes every key that has
 it. A role cannot be deleted while a key has it.
 
-Changes reach running servers within their --cache-ttl, or at once with the same
---redis-url. Roles need no pepper. Output is a table for people; --output json for
+Changes reach running servers within about a second (they follow the database's
+change log), or at once with the same --redis-url. Roles need no pepper. Output is a table for people; --output json for
 scripts (the objects of the HTTP API). Exit status: 0 on success, 1 on an error, 2 on
 bad usage.`,
 		a.rolesPut(o, n),

@@ -92,7 +92,7 @@ creates a random pepper beside it, and on first start creates an admin key and p
 	f.StringVar(&c.adminToken, "admin-token", "", "an admin credential of at least 32 characters (prefer KEYWARD_ADMIN_TOKEN: flags show in ps)")
 	f.BoolVar(&c.allowQueryKey, "allow-query-key", false, "accept keys in the api_key query parameter on /v1/auth (URLs end up in logs)")
 	f.StringSliceVar(&c.trustedProxies, "trusted-proxies", nil, "CIDRs of proxies whose X-Forwarded-For is believed, comma-separated")
-	f.DurationVar(&c.cacheTTL, "cache-ttl", 30*time.Second, "how long a verified key is cached; also the longest a change made elsewhere without Redis takes to be seen")
+	f.DurationVar(&c.cacheTTL, "cache-ttl", 5*time.Minute, "how long a verified key is cached; changes made elsewhere arrive within about 1 s through the database's change log, and this bounds what it could miss")
 	f.IntVar(&c.cacheSize, "cache-size", cache.DefaultMaxKeys, "how many verified keys the cache holds (about 1 KiB each); size it to your working set")
 	f.DurationVar(&c.staleTTL, "stale-ttl", 5*time.Minute, "how long cached keys keep verifying while the database is unreachable")
 	f.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve HTTPS")
@@ -333,6 +333,11 @@ func (a *app) serve(ctx context.Context, c serveConfig) error {
 	return err
 }
 
+// settingsRefresh bounds how long a server takes to see what reaches it
+// through no change log: legacy key formats recorded by a keys import, and
+// the memory that a key id is unknown.
+const settingsRefresh = 30 * time.Second
+
 // assemble builds the Service on base, with the cache, the invalidation bus,
 // the rate limiter and the metrics, and the HTTP handler for it. It closes
 // base if it fails; otherwise done closes everything, base last.
@@ -345,16 +350,23 @@ func (a *app) assemble(ctx context.Context, c serveConfig, in serveInputs, base 
 		return nil, nil, err
 	}
 	bus, limiter, limiterStats := a.sharing(ctx, c.redisURL, log, done)
-	cached, err := cache.New(instrumented, &cache.Options{TTL: c.cacheTTL, StaleTTL: c.staleTTL, MaxKeys: c.cacheSize, Bus: bus, Logger: log})
+	// Changes written by other processes (the CLI, instances without a
+	// shared Redis) reach the cache through the database's events outbox
+	// within about a second; --cache-ttl is the bound for what it misses.
+	feed := cache.Follow(ctx, bus, base, &cache.FollowOptions{Logger: log})
+	cached, err := cache.New(instrumented, &cache.Options{TTL: c.cacheTTL, StaleTTL: c.staleTTL, MaxKeys: c.cacheSize, Bus: feed, Logger: log,
+		NegativeTTL: min(c.cacheTTL, settingsRefresh)})
 	if err != nil {
+		feed.Close()
 		base.Close()
 		return nil, nil, err
 	}
 	done.add(func() { cached.Close() }) // closes the store too, last
+	done.add(feed.Close)                // stops reading the store before it is closed
 	opts := &keyward.Options{Limiter: limiter, Logger: log, UsageFlushInterval: c.usageFlush, LookupTime: cached.LookupTime,
-		// Legacy key formats recorded by a keys import reach this server as
-		// keys written by the CLI do: within --cache-ttl.
-		LegacyFormatsRefresh: c.cacheTTL, CreditLease: c.creditLease}
+		// Legacy key formats recorded by a keys import are a setting, which
+		// no change log carries: re-read every settingsRefresh.
+		LegacyFormatsRefresh: min(c.cacheTTL, settingsRefresh), CreditLease: c.creditLease}
 	if c.creditLease == 0 {
 		opts.CreditLease = -1 // off
 	}
@@ -377,7 +389,7 @@ func (a *app) assemble(ctx context.Context, c serveConfig, in serveInputs, base 
 			return metrics.CacheStats{Hits: s.Hits, Misses: s.Misses, StaleServed: s.StaleServed, NegativeHits: s.NegativeHits, BudgetDenials: s.BudgetDenials, LoadErrors: s.LoadErrors, Refreshes: s.Refreshes, Size: s.Size}
 		},
 		Limiter:    limiterStats,
-		BusHealthy: bus.Healthy,
+		BusHealthy: feed.Healthy, // Redis, when set, and the change log
 		Leases:     svc.CreditLeaseStats,
 	}))
 	srv, err := server.New(server.Config{

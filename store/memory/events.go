@@ -20,10 +20,12 @@ type eventData struct {
 	deliveries map[int64]*delivery
 	attempts   []attemptRow // by ID
 	lastID     int64        // of deliveries and attempts
+	lastSeq    int64        // of outbox events
 }
 
 type outboxEvent struct {
 	keyward.Event
+	seq    int64 // read back by EventsAfter alone, as the other stores do
 	fanned bool
 }
 
@@ -65,7 +67,9 @@ func (s *Store) appendEvents(events []keyward.Event) int {
 		}
 		c := e
 		c.Data = slices.Clone(e.Data)
-		s.ev.outbox = append(s.ev.outbox, &outboxEvent{Event: c})
+		s.ev.lastSeq++
+		c.Seq = 0
+		s.ev.outbox = append(s.ev.outbox, &outboxEvent{Event: c, seq: s.ev.lastSeq})
 		n++
 	}
 	return n
@@ -79,6 +83,37 @@ func (s *Store) AppendEvents(_ context.Context, events []keyward.Event) (int, er
 		return 0, err
 	}
 	return s.appendEvents(events), nil
+}
+
+// EventsAfter returns the outbox's events after the sequence number after.
+func (s *Store) EventsAfter(_ context.Context, after int64, limit int) ([]keyward.Event, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	var out []keyward.Event
+	for _, e := range s.ev.outbox {
+		if e.seq > after && len(out) < limit {
+			c := e.Event
+			c.Data, c.Seq = slices.Clone(e.Data), e.seq
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// LastEventSeq returns the sequence number of the newest event stored.
+func (s *Store) LastEventSeq(context.Context) (int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	if n := len(s.ev.outbox); n > 0 {
+		return s.ev.outbox[n-1].seq, nil
+	}
+	return 0, nil
 }
 
 // ListExpiring returns live keys expiring in (f.From, f.To].

@@ -132,6 +132,34 @@ func (s *Store) ListExpiring(ctx context.Context, f keyward.ExpiringFilter) ([]*
 	return keys, nil
 }
 
+// EventsAfter reads the outbox by its primary key.
+func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]keyward.Event, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT seq, id, type, at, data, webhook FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
+	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (keyward.Event, error) {
+		var e keyward.Event
+		var data []byte
+		err := r.Scan(&e.Seq, &e.ID, &e.Type, &e.At, &data, &e.Webhook)
+		e.At, e.Data = e.At.UTC(), data
+		return e, err
+	})
+	if err != nil {
+		return nil, s.fail(ctx, err, "read events", "")
+	}
+	return events, nil
+}
+
+// LastEventSeq reads the highest sequence number of the outbox.
+func (s *Store) LastEventSeq(ctx context.Context) (int64, error) {
+	var n *int64
+	if err := s.pool.QueryRow(ctx, `SELECT max(seq) FROM events`).Scan(&n); err != nil {
+		return 0, s.fail(ctx, err, "read events", "")
+	}
+	if n == nil {
+		return 0, nil
+	}
+	return *n, nil
+}
+
 // FanOut turns the oldest events not fanned out into deliveries.
 func (s *Store) FanOut(ctx context.Context, now time.Time, limit int) (int, error) {
 	var n int

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -116,6 +117,28 @@ func (s *Store) AppendEvents(ctx context.Context, events []keyward.Event) (int, 
 		return 0, err
 	}
 	return n, nil
+}
+
+// EventsAfter reads the outbox by its primary key. SQLite has one writer
+// at a time, so sequence numbers become visible in order.
+func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]keyward.Event, error) {
+	return queryRows(ctx, s, "reading events", nil, func(sc scanner) (keyward.Event, error) {
+		var e keyward.Event
+		var at int64
+		var data string
+		err := sc.Scan(&e.Seq, &e.ID, &e.Type, &at, &data, &e.Webhook)
+		e.At, e.Data = fromMs(at), json.RawMessage(data)
+		return e, err
+	}, `SELECT seq, id, type, at, data, webhook FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+}
+
+// LastEventSeq reads the highest sequence number of the outbox.
+func (s *Store) LastEventSeq(ctx context.Context) (int64, error) {
+	var n sql.NullInt64
+	if err := s.reader.QueryRowContext(ctx, `SELECT max(seq) FROM events`).Scan(&n); err != nil {
+		return 0, s.wrap(ctx, "reading events", err)
+	}
+	return n.Int64, nil
 }
 
 // ListExpiring reads live keys expiring in (f.From, f.To] through the

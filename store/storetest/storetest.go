@@ -95,6 +95,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"EventsOfEveryWrite", testEventsEveryWrite},
 		{"EventsFailedWriteLeavesNeither", testEventsFailedWrite},
 		{"AppendEventsDedupe", testAppendEventsDedupe},
+		{"EventsAfter", testEventsAfter},
 		{"ListExpiring", testListExpiring},
 		{"WebhookCRUD", testWebhookCRUD},
 		{"FanOutFollowsFilters", testFanOutFilters},
