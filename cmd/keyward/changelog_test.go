@@ -17,22 +17,10 @@ func TestCLIChangesReachTheServerThroughTheChangeLog(t *testing.T) {
 		"--database-url", c.db, "--admin-token", "shared-db-admin-token-of-32-characters")
 	c.mustRun("roles", "put", "reader", "--scope", "invoices:read")
 	id, secret := c.createKeyWith("prod", "--role", "reader")
-	auth := func(scope string) int {
-		t.Helper()
-		return srv.Do(t, "GET", "/v1/auth?scopes="+scope, "", nil, "X-API-Key", secret).Status
-	}
-	waitFor := func(what string, done func() bool) {
-		t.Helper()
-		const limit = 3 * time.Second // the log is read every 500 ms
-		start := time.Now()
-		for !done() {
-			if time.Since(start) > limit {
-				t.Fatalf("%s: not seen by the server after %v (its cache TTL is 5 minutes: only the change log can carry it)", what, limit)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Logf("%s: seen by the server after %v", what, time.Since(start).Round(time.Millisecond))
-	}
+	auth := func(scope string) int { t.Helper(); return scopeAuth(t, srv, secret, scope) }
+	// The log is read every 500 ms; the cache TTL is 5 minutes, so only the
+	// change log can carry these within the limit.
+	const limit = 3 * time.Second
 	if code := auth("invoices:read"); code != 200 {
 		t.Fatalf("a key the CLI created, with its role's scope: %d", code)
 	}
@@ -40,7 +28,7 @@ func TestCLIChangesReachTheServerThroughTheChangeLog(t *testing.T) {
 		t.Fatalf("a scope the key's role lacks: %d, want 403", code)
 	}
 	c.mustRun("roles", "put", "reader", "--scope", "invoices:read", "--scope", "invoices:write")
-	waitFor("role change", func() bool { return auth("invoices:write") == 200 })
+	waitSeen(t, "role change (through the change log)", limit, func() bool { return auth("invoices:write") == 200 })
 	c.mustRun("keys", "revoke", id)
-	waitFor("revocation", func() bool { return auth("invoices:read") == 401 })
+	waitSeen(t, "revocation (through the change log)", limit, func() bool { return auth("invoices:read") == 401 })
 }

@@ -351,31 +351,17 @@ func TestRoleChangesReachTheServer(t *testing.T) {
 	c.mustRun("roles", "put", "reader", "--scope", "invoices:read")
 	c.mustRun("owners", "put", "acme", "--remaining", "0")
 	_, secret := c.createKeyWith("prod", "--owner", "acme", "--role", "reader")
-	auth := func(scope string) int {
-		t.Helper()
-		return srv.Do(t, "GET", "/v1/auth?scopes="+scope, "", nil, "X-API-Key", secret).Status
-	}
-	waitFor := func(what string, limit time.Duration, done func() bool) {
-		t.Helper()
-		start := time.Now()
-		for !done() {
-			if time.Since(start) > limit {
-				t.Fatalf("%s: not seen by the server after %v", what, limit)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Logf("%s: seen by the server after %v", what, time.Since(start).Round(time.Millisecond))
-	}
+	auth := func(scope string) int { t.Helper(); return scopeAuth(t, srv, secret, scope) }
 	if code := auth("invoices:read"); code == 200 {
 		t.Fatal("the server admits a key whose owner has no credits")
 	}
 	c.mustRun("owners", "update", "acme", "--remaining", "1000")
-	waitFor("owner top-up", 3*time.Second, func() bool { return auth("invoices:read") == 200 })
+	waitSeen(t, "owner top-up", 3*time.Second, func() bool { return auth("invoices:read") == 200 })
 	if code := auth("invoices:write"); code != 403 {
 		t.Fatalf("a scope the key's role lacks: %d, want 403", code)
 	}
 	c.mustRun("roles", "put", "reader", "--scope", "invoices:read", "--scope", "invoices:write")
-	waitFor("role change with cache TTL 1s", 3*time.Second, func() bool { return auth("invoices:write") == 200 })
+	waitSeen(t, "role change with cache TTL 1s", 3*time.Second, func() bool { return auth("invoices:write") == 200 })
 
 	if redisURL == "" {
 		t.Log("KEYWARD_TEST_REDIS_URL is not set: the shared-Redis part is skipped")
@@ -383,5 +369,5 @@ func TestRoleChangesReachTheServer(t *testing.T) {
 	}
 	c.env["KEYWARD_REDIS_URL"] = redisURL
 	c.mustRun("roles", "put", "reader", "--scope", "invoices:read")
-	waitFor("role change with shared Redis", 500*time.Millisecond, func() bool { return auth("invoices:write") == 403 })
+	waitSeen(t, "role change with shared Redis", 500*time.Millisecond, func() bool { return auth("invoices:write") == 403 })
 }

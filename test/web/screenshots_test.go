@@ -153,19 +153,9 @@ func seedKeys(tb testing.TB, srv *testserver.Server) (ids, owners map[string]str
 	ids, owners = map[string]string{}, map[string]string{}
 	secrets := map[string]string{}
 	for _, k := range keys {
-		r := srv.Do(tb, "POST", "/v1/keys", adminToken, k)
-		if r.Status != 201 {
-			tb.Fatalf("creating %v: %d %s", k["name"], r.Status, r.Body)
-		}
-		var iss struct {
-			Key struct {
-				ID string `json:"id"`
-			} `json:"key"`
-			Secret string `json:"secret"`
-		}
-		r.JSON(tb, &iss)
-		ids[k["name"].(string)], secrets[k["name"].(string)] = iss.Key.ID, iss.Secret
-		owners[k["name"].(string)], _ = k["owner"].(string)
+		name := k["name"].(string)
+		ids[name], secrets[name] = createKey(tb, srv, k)
+		owners[name], _ = k["owner"].(string)
 	}
 	if r := srv.Do(tb, "POST", "/v1/keys/"+ids["legacy-reports"]+"/revoke", adminToken, nil); r.Status != 200 {
 		tb.Fatalf("revoking: %d %s", r.Status, r.Body)
