@@ -27,11 +27,13 @@ const keySelect = `id, prefix, name, description, owner, scopes, metadata, enabl
 // lastUsedExpr is a key's last use in a query of keys. A usage flush writes
 // the key row's last_used_at only at the key's first use of a day (see
 // RecordUsage); later uses go into the last_at of the key's usage rows of
-// the minute they fall in. So the last use is the later of the key row's
-// and the greatest last_at of the newest minute that has one: two descents
-// of the usage table's primary key, and none for a key never used (whose
-// first use always writes its row).
-const lastUsedExpr = `CASE WHEN keys.last_used_at IS NULL THEN NULL ELSE max(keys.last_used_at, coalesce(
+// the minute they fall in, in usage_recent and later in usage. So the last
+// use is the latest of the key row's, the greatest last_at of the key's few
+// rows in usage_recent, and the greatest last_at of the newest minute in
+// usage that has one: three descents of small or primary-key B-trees, and
+// none for a key never used (whose first use always writes its row).
+const lastUsedExpr = `CASE WHEN keys.last_used_at IS NULL THEN NULL ELSE max(keys.last_used_at,
+	coalesce((SELECT max(r.last_at) FROM usage_recent r WHERE r.key_id = keys.id), 0), coalesce(
 	(SELECT max(u.last_at) FROM usage u WHERE u.key_id = keys.id AND u.minute =
 		(SELECT l.minute FROM usage l WHERE l.key_id = keys.id AND l.last_at IS NOT NULL ORDER BY l.minute DESC LIMIT 1)), 0)) END`
 

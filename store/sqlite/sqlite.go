@@ -72,7 +72,8 @@ type Store struct {
 
 	spends spendgroup.Queue // see spends.go
 
-	usedDays usedDays // see RecordUsage
+	usedDays usedDays     // see RecordUsage
+	rolledUp atomic.Int64 // the minute before which usage_recent was last moved into usage
 }
 
 var _ keyward.Store = (*Store)(nil)

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +18,11 @@ import (
 // RecordUsage upserts the counts and moves last uses forward, all in one
 // transaction, in key order: a flush of thousands of distinct keys then
 // walks each B-tree once from left to right instead of jumping around it.
+// The counts go into usage_recent, which holds about the current minute, and
+// the first flush of each new minute moves the minutes before it into usage
+// (rollUpUsage): a flush writes a few hundred pages of the small table, not
+// a page of the history per key (docs/benchmarks.md, "The current minute's
+// counts apart").
 //
 // A key's last use goes into the last_at of its count rows of the minute
 // the use falls in (lastUsedExpr reads it back). The key's row in keys, a
@@ -43,9 +49,19 @@ func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
 			rows = append(rows, id)
 		}
 	}
+	newest := int64(math.MinInt64) // the newest minute of the counts
+	for _, c := range counts {
+		newest = max(newest, c.Start.Unix())
+	}
+	rollUp := newest > s.rolledUp.Load()
 	err := s.inTx(ctx, "recording usage", func(tx *sql.Tx) error {
 		if len(counts) > 0 {
 			if err := recordCounts(ctx, tx, counts, lastAt); err != nil {
+				return err
+			}
+		}
+		if rollUp {
+			if err := rollUpUsage(ctx, tx, newest); err != nil {
 				return err
 			}
 		}
@@ -67,7 +83,29 @@ func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
 		for _, id := range rows {
 			s.usedDays.set(id, dayOf(b.LastUsed[id]))
 		}
+		if rollUp {
+			s.rolledUp.Store(newest)
+		}
 	}
+	return err
+}
+
+// rollUpUsage moves the counts of minutes before before from usage_recent
+// into usage, in key order, in the flush's transaction: a reader sees each
+// count in exactly one of the two tables. RecordUsage calls it when a flush
+// brings a minute newer than the last one it moved up to, so usage_recent
+// holds about a minute of rows and the flushes in between write only its few
+// hundred pages (migration 0008). Rows of older minutes that a flush writes
+// later (a retried batch, another process's clock) stay in usage_recent until
+// the next minute's move; every read adds both tables.
+func rollUpUsage(ctx context.Context, tx *sql.Tx, before int64) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO usage (key_id, minute, outcome, count, last_at)
+		SELECT key_id, minute, outcome, count, last_at FROM usage_recent WHERE minute < ?1 ORDER BY key_id, minute, outcome
+		ON CONFLICT (key_id, minute, outcome) DO UPDATE SET count = count + excluded.count,
+			last_at = coalesce(max(last_at, excluded.last_at), last_at, excluded.last_at)`, before); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM usage_recent WHERE minute < ?1`, before)
 	return err
 }
 
@@ -122,7 +160,7 @@ func compareCounts(x, y keyward.UsageCount) int {
 	return cmp.Or(strings.Compare(x.KeyID, y.KeyID), x.Start.Compare(y.Start), strings.Compare(x.Outcome.String(), y.Outcome.String()))
 }
 
-// recordCounts adds the counts per key, with lastAt[i] as the last use of
+// recordCounts adds the counts per key (to usage_recent), with lastAt[i] as the last use of
 // counts[i]'s row when it is not nil, and, summed per owner, minute and
 // outcome, per owner.
 func recordCounts(ctx context.Context, tx *sql.Tx, counts []keyward.UsageCount, lastAt []any) error {
@@ -130,7 +168,7 @@ func recordCounts(ctx context.Context, tx *sql.Tx, counts []keyward.UsageCount, 
 	for i, c := range counts {
 		rows = append(rows, c.KeyID, c.Start.Unix(), c.Outcome.String(), c.Count, lastAt[i])
 	}
-	if err := upsertRows(ctx, tx, `INSERT INTO usage (key_id, minute, outcome, count, last_at) VALUES `,
+	if err := upsertRows(ctx, tx, `INSERT INTO usage_recent (key_id, minute, outcome, count, last_at) VALUES `,
 		`ON CONFLICT (key_id, minute, outcome) DO UPDATE SET count = count + excluded.count,
 			last_at = coalesce(max(last_at, excluded.last_at), last_at, excluded.last_at)`, 5, rows); err != nil {
 		return err
@@ -202,16 +240,19 @@ func upsertRows(ctx context.Context, tx *sql.Tx, insert, conflict string, width 
 // owner_usage) or of all keys.
 func (s *Store) Usage(ctx context.Context, q keyward.UsageQuery) ([]keyward.UsageCount, error) {
 	size := int64(q.Bucket / time.Second)
-	table, which, id := "usage", "key_id = ?2 AND", q.KeyID
+	from, id := "", q.KeyID
 	switch {
 	case q.Owner != "":
-		table, which, id = "owner_usage", "owner = ?2 AND", q.Owner
-	case q.KeyID == "":
-		which = "?2 = '' AND" // all keys, through the minute index
+		from, id = `SELECT minute, outcome, count FROM owner_usage WHERE owner = ?2 AND minute >= ?3 AND minute < ?4`, q.Owner
+	case q.KeyID != "":
+		from = `SELECT minute, outcome, count FROM usage WHERE key_id = ?2 AND minute >= ?3 AND minute < ?4
+			UNION ALL SELECT minute, outcome, count FROM usage_recent WHERE key_id = ?2 AND minute >= ?3 AND minute < ?4`
+	default: // all keys: usage through its minute index, and the whole of the small usage_recent
+		from = `SELECT minute, outcome, count FROM usage WHERE ?2 = '' AND minute >= ?3 AND minute < ?4
+			UNION ALL SELECT minute, outcome, count FROM usage_recent WHERE ?2 = '' AND minute >= ?3 AND minute < ?4`
 	}
 	rows, err := s.reader.QueryContext(ctx, `SELECT (minute / ?1) * ?1 AS start, outcome, sum(count)
-		FROM `+table+` WHERE `+which+` minute >= ?3 AND minute < ?4
-		GROUP BY start, outcome ORDER BY start, outcome`, size, id, q.From.Unix(), q.To.Unix())
+		FROM (`+from+`) GROUP BY start, outcome ORDER BY start, outcome`, size, id, q.From.Unix(), q.To.Unix())
 	if err != nil {
 		return nil, s.wrap(ctx, "reading usage", err)
 	}

@@ -85,8 +85,9 @@ func authRate(t *testing.T, url, secret string, workers int, d time.Duration) fl
 
 // TestDeadWebhooksDoNotSlowAuthOrWrites measures a real keyward serve
 // (SQLite) with three dead endpoints receiving every event, against the
-// same with the endpoints disabled, in alternating rounds (the best of 3
-// each, against the noise of a shared machine): /v1/auth throughput while a
+// same with the endpoints disabled, in alternating rounds (the best of 5
+// each, against the noise of a shared machine: with 3, single runs on two
+// busy cores fell to 0.78x and rose to 1.05x): /v1/auth throughput while a
 // writer produces an event every 20 ms, and the time of 100 admin writes.
 // The contract: /v1/auth within noise (checked at 0.8x, the figures are
 // logged), writes within 2x.
@@ -143,7 +144,7 @@ func TestDeadWebhooksDoNotSlowAuthOrWrites(t *testing.T) {
 	authRate(t, srv.URL, k.Secret, 8, 500*time.Millisecond) // warm up: the key cached, connections open
 	baseW, deadW := time.Hour, time.Hour
 	var baseA, deadA float64
-	for range 3 {
+	for range 5 {
 		enable(false)
 		w, a := round()
 		baseW, baseA = min(baseW, w), max(baseA, a)
@@ -151,7 +152,7 @@ func TestDeadWebhooksDoNotSlowAuthOrWrites(t *testing.T) {
 		w, a = round()
 		deadW, deadA = min(deadW, w), max(deadA, a)
 	}
-	t.Logf("best of 3: /v1/auth %.0f req/s with the endpoints off, %.0f with 3 dead ones on (%.2fx); 100 admin writes %v, %v (%.2fx)",
+	t.Logf("best of 5: /v1/auth %.0f req/s with the endpoints off, %.0f with 3 dead ones on (%.2fx); 100 admin writes %v, %v (%.2fx)",
 		baseA, deadA, deadA/baseA, baseW.Round(time.Millisecond), deadW.Round(time.Millisecond), float64(deadW)/float64(baseW))
 	r := srv.Do(t, "GET", "/v1/webhooks/"+hooks[0]+"/deliveries?limit=1", hookAdmin, nil)
 	var page struct{ Items []attempt }

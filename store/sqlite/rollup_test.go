@@ -1,0 +1,99 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward"
+)
+
+// A flush writes its counts into usage_recent; the first flush of a new
+// minute moves the older minutes into usage. Every read (a key's usage, all
+// keys' usage, last_used_at) gives the same answer wherever the rows are,
+// and a count of an old minute written after its move is still read.
+func TestUsageMovesFromRecentEachMinute(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "keyward.db")
+	s := open(t, path)
+	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(60000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	k := &keyward.Key{ID: "kwrollup00001", Prefix: "kw", Name: "k", Hash: "h", Enabled: true, CreatedAt: time.Unix(0, 0).UTC(), UpdatedAt: time.Unix(0, 0).UTC()}
+	if err := s.Create(ctx, k, nil); err != nil {
+		t.Fatal(err)
+	}
+	m0 := time.Date(2026, 12, 1, 10, 30, 0, 0, time.UTC)
+	use := func(at time.Time, n int64) {
+		t.Helper()
+		b := keyward.UsageBatch{
+			LastUsed: map[string]time.Time{k.ID: at},
+			Counts:   []keyward.UsageCount{{KeyID: k.ID, Start: at.Truncate(time.Minute), Outcome: keyward.OutcomeValid, Count: n}},
+		}
+		if err := s.RecordUsage(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows := func(table string) (n int) {
+		t.Helper()
+		if err := raw.QueryRow(`SELECT count(*) FROM ` + table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	check := func(step string, wantTotal int64, wantLast time.Time) {
+		t.Helper()
+		for _, q := range []keyward.UsageQuery{
+			{KeyID: k.ID, From: m0, To: m0.Add(time.Hour), Bucket: time.Hour},
+			{From: m0, To: m0.Add(time.Hour), Bucket: time.Hour},
+		} {
+			got, err := s.Usage(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var total int64
+			for _, c := range got {
+				total += c.Count
+			}
+			if total != wantTotal {
+				t.Errorf("%s: usage of key %q: %d, want %d", step, q.KeyID, total, wantTotal)
+			}
+		}
+		if got := mustGetKey(t, s, k.ID).LastUsedAt; got == nil || !got.Equal(wantLast) {
+			t.Errorf("%s: last_used_at %v, want %v", step, got, wantLast)
+		}
+	}
+
+	use(m0.Add(time.Second), 2)
+	use(m0.Add(2*time.Second), 3)
+	check("within the first minute", 5, m0.Add(2*time.Second))
+	if got := rows("usage_recent"); got != 1 {
+		t.Errorf("within the first minute, usage_recent holds %d rows, want 1", got)
+	}
+
+	last := m0.Add(time.Minute + 5*time.Second)
+	use(last, 4) // the first flush of the next minute moves the first one
+	check("after the move", 9, last)
+	if got, want := rows("usage"), 1; got != want {
+		t.Errorf("after the move, usage holds %d rows, want %d", got, want)
+	}
+	if got := rows("usage_recent"); got != 1 {
+		t.Errorf("after the move, usage_recent holds %d rows, want 1 (the new minute's)", got)
+	}
+
+	use(m0.Add(30*time.Second), 1) // late: its minute was moved already
+	check("a late count of a moved minute", 10, last)
+	use(m0.Add(2*time.Minute), 6) // the next move adds it to the moved row
+	check("after the second move", 16, m0.Add(2*time.Minute))
+	var first int64
+	if err := raw.QueryRow(`SELECT count FROM usage WHERE key_id = ? AND minute = ?`, k.ID, m0.Unix()).Scan(&first); err != nil {
+		t.Fatal(err)
+	}
+	if first != 6 {
+		t.Errorf("the first minute's row in usage counts %d, want 6 (2 + 3 + the late 1)", first)
+	}
+}
