@@ -24,3 +24,11 @@ func (s *Store) SpendsWaiting() int { return s.spends.Waiting() }
 
 // SpendsRunning reports whether a group of credit spends is running.
 func (s *Store) SpendsRunning() bool { return s.spends.Running() }
+
+// SetMoveChunk sets the number of rows a flush moves from usage_recent into
+// usage, for the test's duration.
+func SetMoveChunk(t interface{ Cleanup(func()) }, n int) {
+	old := moveChunk
+	moveChunk = n
+	t.Cleanup(func() { moveChunk = old })
+}

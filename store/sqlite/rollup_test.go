@@ -3,11 +3,13 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/store/sqlite"
 )
 
 // A flush writes its counts into usage_recent; the first flush of a new
@@ -95,5 +97,74 @@ func TestUsageMovesFromRecentEachMinute(t *testing.T) {
 	}
 	if first != 6 {
 		t.Errorf("the first minute's row in usage counts %d, want 6 (2 + 3 + the late 1)", first)
+	}
+}
+
+// A minute's move is spread over flushes, a chunk of keys each, in key
+// order; the reads add up the same after each of them.
+func TestUsageMoveIsSpreadOverFlushes(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "keyward.db")
+	s := open(t, path)
+	sqlite.SetMoveChunk(t, 10)
+	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(60000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	m0 := time.Date(2026, 12, 1, 10, 30, 0, 0, time.UTC)
+	flush := func(at time.Time, ids ...string) {
+		t.Helper()
+		b := keyward.UsageBatch{LastUsed: map[string]time.Time{}}
+		for _, id := range ids {
+			b.LastUsed[id] = at
+			b.Counts = append(b.Counts, keyward.UsageCount{KeyID: id, Start: at.Truncate(time.Minute), Outcome: keyward.OutcomeValid, Count: 1})
+		}
+		if err := s.RecordUsage(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(query string, args ...any) (n int64) {
+		t.Helper()
+		if err := raw.QueryRow(query, args...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	total := func() (n int64) {
+		t.Helper()
+		got, err := s.Usage(ctx, keyward.UsageQuery{From: m0, To: m0.Add(time.Hour), Bucket: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range got {
+			n += c.Count
+		}
+		return n
+	}
+	var ids []string
+	for i := range 25 {
+		ids = append(ids, fmt.Sprintf("kwchunk%05d", i))
+	}
+	flush(m0, ids...)
+	m1 := m0.Add(time.Minute)
+	for step, wantMoved := range []int64{10, 20, 25, 25} {
+		flush(m1.Add(time.Duration(step)*time.Second), ids[0])
+		if got := count(`SELECT count(*) FROM usage WHERE minute = ?`, m0.Unix()); got != wantMoved {
+			t.Errorf("flush %d of the new minute: %d rows of the old one moved, want %d", step+1, got, wantMoved)
+		}
+		if got := count(`SELECT count(*) FROM usage_recent WHERE minute = ?`, m0.Unix()); got != 25-wantMoved {
+			t.Errorf("flush %d of the new minute: %d rows of the old one left, want %d", step+1, got, 25-wantMoved)
+		}
+		if got, want := total(), int64(25+step+1); got != want {
+			t.Errorf("flush %d of the new minute: all keys' usage %d, want %d", step+1, got, want)
+		}
+	}
+	var first, last string
+	if err := raw.QueryRow(`SELECT min(key_id), max(key_id) FROM usage`).Scan(&first, &last); err != nil {
+		t.Fatal(err)
+	}
+	if first != ids[0] || last != ids[24] {
+		t.Errorf("moved keys from %s to %s, want %s to %s", first, last, ids[0], ids[24])
 	}
 }

@@ -3,8 +3,9 @@
 -- into usage, whose rows are ordered by key over all of history, they landed
 -- on thousands of random pages per flush, each written to the WAL. Flushes
 -- now write here, a table that holds about a minute of rows and so stays a
--- few hundred pages, and the flush that first sees a new minute moves the
--- older rows into usage in key order (RecordUsage). Reads add both tables.
+-- few hundred pages, and the flushes of each new minute move the older rows
+-- into usage in key order, a chunk of keys each (RecordUsage). Reads add
+-- both tables.
 CREATE TABLE usage_recent (
 	key_id  TEXT NOT NULL,
 	minute  INTEGER NOT NULL, -- Unix seconds of the minute's start
