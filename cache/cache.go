@@ -19,7 +19,8 @@
 //   - Writes made without the cache (the CLI, another instance with no
 //     shared bus) arrive through a [Follower], a Bus that reads the store's
 //     events outbox every 500 ms: keyward serve uses one, which makes its
-//     longer TTL (5 minutes) safe.
+//     longer TTL (5 minutes) safe. A Follower stays healthy while its inner
+//     bus (Redis) is down, since the outbox still carries every change.
 //   - When the store cannot be reached, a key cached less than StaleTTL ago
 //     (default 5m) keeps verifying; a key not cached gets the store's error
 //     (an HTTP layer answers 503), never a success.

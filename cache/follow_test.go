@@ -284,3 +284,40 @@ func TestFollowerStartsAtTheEndOfTheLogOnceItCanReadIt(t *testing.T) {
 		t.Fatalf("delivered %v, want next", got)
 	}
 }
+
+// downBus is a bus that has lost its connection (Redis down).
+type downBus struct{ *cache.LocalBus }
+
+func (downBus) Healthy() bool { return false }
+
+// With its inner bus down, a follower that reads the log is healthy (a cache
+// keeps its TTL) and still delivers every change.
+func TestFollowerHealthyWhileOnlyTheInnerBusIsDown(t *testing.T) {
+	clk := testkit.NewClock(t0)
+	log := &fakeLog{}
+	f := cache.Follow(context.Background(), downBus{cache.NewLocalBus()}, log, &cache.FollowOptions{Interval: time.Hour, Now: clk.Now})
+	t.Cleanup(f.Close)
+	var mu sync.Mutex
+	var got []string
+	f.Subscribe(func(e cache.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, e.ID)
+	})
+	ctx := context.Background()
+	if err := f.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	log.add(1, "a")
+	if err := f.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !f.Healthy() {
+		t.Error("unhealthy while the log is read: the inner bus's outage must not shorten every TTL")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0] != "a" {
+		t.Errorf("delivered %v with the inner bus down, want a", got)
+	}
+}

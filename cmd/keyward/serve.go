@@ -389,7 +389,7 @@ func (a *app) assemble(ctx context.Context, c serveConfig, in serveInputs, base 
 			return metrics.CacheStats{Hits: s.Hits, Misses: s.Misses, StaleServed: s.StaleServed, NegativeHits: s.NegativeHits, BudgetDenials: s.BudgetDenials, LoadErrors: s.LoadErrors, Refreshes: s.Refreshes, Size: s.Size}
 		},
 		Limiter:    limiterStats,
-		BusHealthy: feed.Healthy, // Redis, when set, and the change log
+		BusHealthy: func() bool { return feed.Healthy() && bus.Healthy() }, // the change log, and Redis when set
 		Leases:     svc.CreditLeaseStats,
 	}))
 	srv, err := server.New(server.Config{
