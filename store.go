@@ -174,6 +174,21 @@ type Store interface {
 	EventStore
 }
 
+// RecentKeys is implemented by a Store that can read, in one pass, the keys
+// in use lately: those with usage counts (of any outcome) in the minute of
+// a time or later. A cache loads them when a server starts (Warm in package
+// cache), so that a restarted server holds the keys in use at once instead
+// of reading each one on its first request. The stores of this module
+// implement it.
+type RecentKeys interface {
+	// RecentKeys calls fn with each key that has usage counts in the minute
+	// of since or later, in any order, at most limit of them (0: no limit;
+	// the keys used last when there are more), stopping at fn's first error
+	// (which it returns). The keys are as Get returns them; fn may keep
+	// them.
+	RecentKeys(ctx context.Context, since time.Time, limit int, fn func(*Key) error) error
+}
+
 // ErrNoChange, returned by the function given to [Store.Update], means the key
 // needs no write (and no audit entry).
 var ErrNoChange = errors.New("keyward: no change")

@@ -155,7 +155,13 @@ func (l *fakeLog) LastEventSeq(context.Context) (int64, error) {
 // followed returns a follower of log and the ids it delivered, in order.
 func followed(t *testing.T, log cache.ChangeLog, clk *testkit.Clock, batch int) (*cache.Follower, func() []string) {
 	t.Helper()
-	f := cache.Follow(context.Background(), cache.NewLocalBus(), log, &cache.FollowOptions{Interval: time.Hour, GapWait: 10 * time.Second, Batch: batch, Now: clk.Now})
+	return followedOn(t, cache.NewLocalBus(), log, clk, batch)
+}
+
+// followedOn is followed with inner as the Follower's inner bus.
+func followedOn(t *testing.T, inner cache.Bus, log cache.ChangeLog, clk *testkit.Clock, batch int) (*cache.Follower, func() []string) {
+	t.Helper()
+	f := cache.Follow(context.Background(), inner, log, &cache.FollowOptions{Interval: time.Hour, GapWait: 10 * time.Second, Batch: batch, Now: clk.Now})
 	t.Cleanup(f.Close)
 	var mu sync.Mutex
 	var got []string
@@ -295,15 +301,7 @@ func (downBus) Healthy() bool { return false }
 func TestFollowerHealthyWhileOnlyTheInnerBusIsDown(t *testing.T) {
 	clk := testkit.NewClock(t0)
 	log := &fakeLog{}
-	f := cache.Follow(context.Background(), downBus{cache.NewLocalBus()}, log, &cache.FollowOptions{Interval: time.Hour, Now: clk.Now})
-	t.Cleanup(f.Close)
-	var mu sync.Mutex
-	var got []string
-	f.Subscribe(func(e cache.Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		got = append(got, e.ID)
-	})
+	f, delivered := followedOn(t, downBus{cache.NewLocalBus()}, log, clk, 0)
 	ctx := context.Background()
 	if err := f.Poll(ctx); err != nil {
 		t.Fatal(err)
@@ -315,9 +313,7 @@ func TestFollowerHealthyWhileOnlyTheInnerBusIsDown(t *testing.T) {
 	if !f.Healthy() {
 		t.Error("unhealthy while the log is read: the inner bus's outage must not shorten every TTL")
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(got) != 1 || got[0] != "a" {
+	if got := delivered(); len(got) != 1 || got[0] != "a" {
 		t.Errorf("delivered %v with the inner bus down, want a", got)
 	}
 }

@@ -22,10 +22,10 @@ import (
 // them by connection.
 type cluster struct{ servers []*harness.Server }
 
-func startCluster(bin, db, redisURL string, n int, cacheTTL string, cacheSize int) (*cluster, error) {
+func startCluster(bin, db string, n int, o serveOpts) (*cluster, error) {
 	c := &cluster{}
 	for range n {
-		s, err := startServer(bin, db, redisURL, cacheTTL, cacheSize)
+		s, err := startServer(bin, db, o)
 		if err != nil {
 			c.stop()
 			return nil, err

@@ -63,6 +63,8 @@ type config struct {
 	instances   int
 	redisURL    string
 	sameRequest bool // /healthz gets the valid keys' Authorization headers too
+	noWarm      bool // the servers start with --cache-warm=false
+	restart     bool // restart the servers after the warm-up
 }
 
 // Result is one measured scenario.
@@ -127,7 +129,10 @@ func main() {
 	flag.IntVar(&c.instances, "instances", 1, "keyward serve processes sharing the database (more than 1 needs PostgreSQL and -redis-url); the load spreads over them")
 	flag.StringVar(&c.redisURL, "redis-url", "", "Redis shared by the instances (cache invalidations and rate limits)")
 	flag.BoolVar(&c.sameRequest, "same-request", true, "send /healthz the Authorization headers of the valid-keys scenario too, drawn the same way, so that a ratio compares what the server does with the same request bytes (false: /healthz without a key, as runs before this flag)")
+	warm := flag.Bool("cache-warm", true, "the server's --cache-warm: at start it loads the keys used within its cache TTL")
+	flag.BoolVar(&c.restart, "restart", false, "after the warm-up, restart the servers (SIGTERM, then start again, as a deploy under traffic) and first measure valid keys on the just-restarted servers")
 	flag.Parse()
+	c.noWarm = !*warm
 	if c.instances > 1 && (c.databaseURL == "" || c.redisURL == "") {
 		log.Fatal("-instances above 1 needs -database-url (PostgreSQL) and -redis-url")
 	}
@@ -159,11 +164,11 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	srv, err := startCluster(bin, db, c.redisURL, c.instances, c.cacheTTL, c.cacheSize)
+	srv, err := startCluster(bin, db, c.instances, c.serveOpts())
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
+	defer func() { srv.stop() }()
 	limitedKeys, err := makeLimited(srv.servers[0], 20)
 	if err != nil {
 		return err
@@ -212,6 +217,17 @@ func run(c config) error {
 	// Warm up: every valid key once would take long at 1M; warm what the
 	// load will use, at a bounded cost.
 	drive(srv.urls(), c.warmup, c.concurrency, "/v1/auth", pick)
+	var restarted []Result
+	if c.restart {
+		srv.stop()
+		again, err := startCluster(bin, db, c.instances, c.serveOpts())
+		if err != nil {
+			srv = &cluster{} // stopped already
+			return err
+		}
+		srv = again
+		restarted = append(restarted, measure(srv, "/v1/auth (valid keys), just restarted", c, "/v1/auth", validKey))
+	}
 	var staticKey func(*rand.Rand) string // nil: no Authorization header
 	if c.sameRequest {
 		staticKey = validKey
@@ -220,7 +236,7 @@ func run(c config) error {
 	auth := measure(srv, "/v1/auth (mixed keys)", c, "/v1/auth", pick)
 	validOnly := measure(srv, "/v1/auth (valid keys only)", c, "/v1/auth", validKey)
 	static2 := measure(srv, "static handler (/healthz), again", c, "/healthz", staticKey)
-	report.Results = []Result{static, auth, validOnly, static2}
+	report.Results = append(restarted, static, auth, validOnly, static2)
 	base := (static.RPS + static2.RPS) / 2
 	report.Ratios["mixed / static"] = fmt.Sprintf("%.2f", auth.RPS/base)
 	report.Ratios["valid / static"] = fmt.Sprintf("%.2f", validOnly.RPS/base)
@@ -248,19 +264,33 @@ func write(path string, v any) error {
 	return os.WriteFile(path, b, 0o644)
 }
 
+// serveOpts are the flags of the keyward serve processes.
+type serveOpts struct {
+	redisURL, cacheTTL string
+	cacheSize          int
+	noWarm             bool
+}
+
+func (c config) serveOpts() serveOpts {
+	return serveOpts{redisURL: c.redisURL, cacheTTL: c.cacheTTL, cacheSize: c.cacheSize, noWarm: c.noWarm}
+}
+
 // startServer runs keyward serve with warn-level logs (no access log line per
 // request, which would otherwise dominate the measurement).
-func startServer(bin, db, redisURL, cacheTTL string, cacheSize int) (*harness.Server, error) {
+func startServer(bin, db string, o serveOpts) (*harness.Server, error) {
 	addr := harness.FreeAddr()
 	args := []string{"serve", "--addr", addr, "--database-url", db, "--admin-token", adminToken, "--log-level", "warn"}
-	if cacheTTL != "" {
-		args = append(args, "--cache-ttl", cacheTTL)
+	if o.cacheTTL != "" {
+		args = append(args, "--cache-ttl", o.cacheTTL)
 	}
-	if redisURL != "" {
-		args = append(args, "--redis-url", redisURL)
+	if o.redisURL != "" {
+		args = append(args, "--redis-url", o.redisURL)
 	}
-	if cacheSize > 0 {
-		args = append(args, "--cache-size", strconv.Itoa(cacheSize))
+	if o.cacheSize > 0 {
+		args = append(args, "--cache-size", strconv.Itoa(o.cacheSize))
+	}
+	if o.noWarm {
+		args = append(args, "--cache-warm=false")
 	}
 	return harness.Start(bin, addr, pepper, args...)
 }

@@ -44,6 +44,7 @@ type serveConfig struct {
 	trustedProxies  []string
 	cacheTTL        time.Duration
 	cacheSize       int
+	cacheWarm       bool
 	staleTTL        time.Duration
 	tlsCert         string
 	tlsKey          string
@@ -94,6 +95,7 @@ creates a random pepper beside it, and on first start creates an admin key and p
 	f.StringSliceVar(&c.trustedProxies, "trusted-proxies", nil, "CIDRs of proxies whose X-Forwarded-For is believed, comma-separated")
 	f.DurationVar(&c.cacheTTL, "cache-ttl", 5*time.Minute, "how long a verified key is cached; changes made elsewhere arrive within about 1 s through the database's change log, and this bounds what it could miss")
 	f.IntVar(&c.cacheSize, "cache-size", cache.DefaultMaxKeys, "how many verified keys the cache holds (about 1 KiB each); size it to your working set")
+	f.BoolVar(&c.cacheWarm, "cache-warm", true, "at start, load the keys used within the last --cache-ttl into the cache in the background, so that a restart under load does not read each key in use on its first request")
 	f.DurationVar(&c.staleTTL, "stale-ttl", 5*time.Minute, "how long cached keys keep verifying while the database is unreachable")
 	f.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve HTTPS")
 	f.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
@@ -333,6 +335,18 @@ func (a *app) serve(ctx context.Context, c serveConfig) error {
 	return err
 }
 
+// warmCache loads the keys used within the last ttl into the cache (see
+// cache.Store.Warm) and logs how many, and how long it took.
+func warmCache(ctx context.Context, cached *cache.Store, recent keyward.RecentKeys, ttl time.Duration, log *slog.Logger) {
+	began := time.Now()
+	n, err := cached.Warm(ctx, recent, began.Add(-ttl))
+	if err != nil && !errors.Is(err, keyward.ErrClosed) && ctx.Err() == nil {
+		log.Warn("cache: warming failed; keys load on their first request", "keys", n, "err", err)
+		return
+	}
+	log.Info("cache: warmed with the keys in use", "keys", n, "used_within", ttl.String(), "took_ms", time.Since(began).Milliseconds())
+}
+
 // settingsRefresh bounds how long a server takes to see what reaches it
 // through no change log: legacy key formats recorded by a keys import, and
 // the memory that a key id is unknown.
@@ -363,6 +377,9 @@ func (a *app) assemble(ctx context.Context, c serveConfig, in serveInputs, base 
 	}
 	done.add(func() { cached.Close() }) // closes the store too, last
 	done.add(feed.Close)                // stops reading the store before it is closed
+	if recent, ok := base.(keyward.RecentKeys); ok && c.cacheWarm {
+		go warmCache(ctx, cached, recent, c.cacheTTL, log)
+	}
 	opts := &keyward.Options{Limiter: limiter, Logger: log, UsageFlushInterval: c.usageFlush, LookupTime: cached.LookupTime,
 		// Legacy key formats recorded by a keys import are a setting, which
 		// no change log carries: re-read every settingsRefresh.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/keyward/keyward"
 )
@@ -53,8 +54,31 @@ func (s *Store) Get(ctx context.Context, id string) (*keyward.Key, error) {
 	if err := s.prepare(ctx); err != nil {
 		return nil, err
 	}
-	return getRow(ctx, s, s.getStmt.QueryRowContext(ctx, id), scanKey, "key", id)
+	return getRow(ctx, s, s.getStmt.QueryRowContext(ctx, id), s.scanKeyNoting, "key", id)
 }
+
+// scanKeyNoting scans a row of keySelect followed by the key row's own
+// last_used_at, and notes that row's day in usedDays: a row that holds a
+// use of day d needs no write for another use of that day, so a new
+// process does not write the row of every key it meets again (at 1,000,000
+// keys, a random page of the largest table per key after each restart).
+func (s *Store) scanKeyNoting(sc scanner) (*keyward.Key, error) {
+	var row sql.NullInt64
+	k, err := scanKey(extraColumn{sc, &row})
+	if err == nil && row.Valid {
+		s.usedDays.set(k.ID, dayOf(time.UnixMilli(row.Int64)))
+	}
+	return k, err
+}
+
+// extraColumn scans one more column after those its scanner's caller asks
+// for, into dest.
+type extraColumn struct {
+	sc   scanner
+	dest any
+}
+
+func (e extraColumn) Scan(dest ...any) error { return e.sc.Scan(append(dest, e.dest)...) }
 
 // getTx reads a key inside a write transaction.
 func getTx(ctx context.Context, tx *sql.Tx, id string) (*keyward.Key, error) {

@@ -2,8 +2,6 @@ package sqlite_test
 
 import (
 	"context"
-	"database/sql"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,21 +11,13 @@ import (
 
 // A usage flush writes a key's row at the key's first use of a day and
 // keeps the day's later uses beside their counts; a use without a count, a
-// new day and a new Store write the row again. (storetest's
+// new day and a new Store write the row again, unless that Store read the
+// key first and so knows its row holds the day. (storetest's
 // LastUsedWithCounts checks that reads see every use either way.)
 func TestKeyRowWrittenOncePerDay(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "keyward.db")
-	s := open(t, path)
-	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(60000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	k := &keyward.Key{ID: "kwlastused0001", Prefix: "kw", Name: "k", Hash: "h", Enabled: true, CreatedAt: time.Unix(0, 0).UTC(), UpdatedAt: time.Unix(0, 0).UTC()}
-	if err := s.Create(ctx, k, nil); err != nil {
-		t.Fatal(err)
-	}
+	path, s, raw := openRaw(t)
+	k := createPlain(t, s, "kwlastused0001")
 	minute := time.Date(2026, 12, 1, 10, 30, 0, 0, time.UTC)
 	use := func(s *sqlite.Store, at time.Time, withCount bool) {
 		t.Helper()
@@ -73,6 +63,21 @@ func TestKeyRowWrittenOncePerDay(t *testing.T) {
 	use(s2, nextDay.Add(time.Minute), true)
 	if got := mustGetKey(t, s2, k.ID).LastUsedAt; got == nil || !got.Equal(nextDay.Add(time.Minute)) {
 		t.Errorf("Get: last_used_at %v, want %v", got, nextDay.Add(time.Minute))
+	}
+	// A new Store that read the key first (a cache's miss, or its warm at
+	// start) knows the row holds a use of the day: no write for another.
+	s3 := open(t, path)
+	mustGetKey(t, s3, k.ID)
+	use(s3, nextDay.Add(2*time.Minute), true)
+	row("a use of the day through a new Store that read the key first", nextDay)
+	s4 := open(t, path)
+	if err := s4.RecentKeys(ctx, nextDay, 0, func(*keyward.Key) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	use(s4, nextDay.Add(3*time.Minute), true)
+	row("a use of the day through a new Store that read the keys in use", nextDay)
+	if got := mustGetKey(t, s4, k.ID).LastUsedAt; got == nil || !got.Equal(nextDay.Add(3*time.Minute)) {
+		t.Errorf("Get: last_used_at %v, want %v (from the count rows)", got, nextDay.Add(3*time.Minute))
 	}
 }
 

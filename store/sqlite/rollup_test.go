@@ -2,9 +2,7 @@ package sqlite_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,17 +16,8 @@ import (
 // and a count of an old minute written after its move is still read.
 func TestUsageMovesFromRecentEachMinute(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "keyward.db")
-	s := open(t, path)
-	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(60000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	k := &keyward.Key{ID: "kwrollup00001", Prefix: "kw", Name: "k", Hash: "h", Enabled: true, CreatedAt: time.Unix(0, 0).UTC(), UpdatedAt: time.Unix(0, 0).UTC()}
-	if err := s.Create(ctx, k, nil); err != nil {
-		t.Fatal(err)
-	}
+	_, s, raw := openRaw(t)
+	k := createPlain(t, s, "kwrollup00001")
 	m0 := time.Date(2026, 12, 1, 10, 30, 0, 0, time.UTC)
 	use := func(at time.Time, n int64) {
 		t.Helper()
@@ -104,14 +93,8 @@ func TestUsageMovesFromRecentEachMinute(t *testing.T) {
 // order; the reads add up the same after each of them.
 func TestUsageMoveIsSpreadOverFlushes(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "keyward.db")
-	s := open(t, path)
+	_, s, raw := openRaw(t)
 	sqlite.SetMoveChunk(t, 10)
-	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(60000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
 	m0 := time.Date(2026, 12, 1, 10, 30, 0, 0, time.UTC)
 	flush := func(at time.Time, ids ...string) {
 		t.Helper()

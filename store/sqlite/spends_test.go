@@ -227,12 +227,7 @@ type writeLock struct {
 
 func holdWriteLock(t *testing.T, path string) *writeLock {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(60000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	conn, err := db.Conn(context.Background())
+	conn, err := rawDB(t, path).Conn(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

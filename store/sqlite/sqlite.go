@@ -329,7 +329,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		db  *sql.DB
 		sql string
 	}{
-		{s.reader, `SELECT ` + keySelect + ` FROM keys WHERE id = ?`},
+		{s.reader, `SELECT ` + keySelect + `, keys.last_used_at FROM keys WHERE id = ?`},
 		{s.writer, spendKeySQL},
 		{s.writer, spendOwnerSQL},
 		{s.writer, keyCreditsSQL},

@@ -75,6 +75,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"MigrateTwiceIsNoOp", testMigrateTwice},
 		{"CreateBatchSkipsTakenIDs", testCreateBatch},
 		{"KeyIDsListsEachIDOnce", testKeyIDs},
+		{"RecentKeysAreTheKeysInUse", testRecentKeys},
 		{"OwnerPutGetReplace", testOwnerPutGet},
 		{"OwnerUpdate", testOwnerUpdate},
 		{"OwnerListDelete", testOwnerListDelete},
