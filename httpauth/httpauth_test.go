@@ -74,150 +74,158 @@ func (failingStore) Get(context.Context, string) (*keyward.Key, error) {
 	return nil, fmt.Errorf("dial tcp 10.0.0.5:5432: connection refused: %w", keyward.ErrUnavailable)
 }
 
-func TestRejections(t *testing.T) {
-	ctx := context.Background()
-	minute := keyward.Duration(time.Minute)
-	invalid := `Bearer realm="keyward", error="invalid_token"`
+// A rejectionSetup runs on a fresh env, with the clock at base, and returns
+// the request to send and the secret it holds ("" for none).
+type rejectionSetup func(t *testing.T, e *env) (req *http.Request, secret string)
 
-	// A setup runs on a fresh env, with the clock at base.
-	type setup func(t *testing.T, e *env) (req *http.Request, secret string)
-	withKey := func(p keyward.CreateParams, before func(t *testing.T, e *env, iss keyward.Issued)) setup {
-		return func(t *testing.T, e *env) (*http.Request, string) {
-			iss := e.create(t, p)
-			if before != nil {
-				before(t, e, iss)
-			}
-			return bearerRequest(iss.Secret), iss.Secret
+// rejectionCase is a request that the middleware must reject, and the
+// response it must get.
+type rejectionCase struct {
+	name   string
+	opts   *httpauth.Options
+	req    rejectionSetup
+	status int
+	header http.Header // every header of the response, exactly
+}
+
+// withKey is the setup that creates a key with p, runs before (when not nil)
+// and presents the key's secret.
+func withKey(p keyward.CreateParams, before func(t *testing.T, e *env, iss keyward.Issued)) rejectionSetup {
+	return func(t *testing.T, e *env) (*http.Request, string) {
+		iss := e.create(t, p)
+		if before != nil {
+			before(t, e, iss)
 		}
+		return bearerRequest(iss.Secret), iss.Secret
 	}
-	cases := []struct {
-		name   string
-		opts   *httpauth.Options
-		req    setup
-		status int
-		header http.Header // every header of the response, exactly
-	}{
-		{
-			name: "no key",
-			req: func(t *testing.T, _ *env) (*http.Request, string) {
-				return httptest.NewRequest(http.MethodGet, "/things", nil), ""
-			},
-			status: 401,
-			header: http.Header{"X-Keyward-Code": {"MISSING"}, "Www-Authenticate": {`Bearer realm="keyward"`}},
+}
+
+const invalidToken = `Bearer realm="keyward", error="invalid_token"`
+
+var rejectionCases = []rejectionCase{
+	{
+		name: "no key",
+		req: func(t *testing.T, _ *env) (*http.Request, string) {
+			return httptest.NewRequest(http.MethodGet, "/things", nil), ""
 		},
-		{
-			name: "malformed",
-			req: func(t *testing.T, _ *env) (*http.Request, string) {
-				return bearerRequest("kw_not-a-key"), "kw_not-a-key"
-			},
-			status: 401,
-			header: http.Header{"X-Keyward-Code": {"MALFORMED"}, "Www-Authenticate": {invalid}},
+		status: 401,
+		header: http.Header{"X-Keyward-Code": {"MISSING"}, "Www-Authenticate": {`Bearer realm="keyward"`}},
+	},
+	{
+		name: "malformed",
+		req: func(t *testing.T, _ *env) (*http.Request, string) {
+			return bearerRequest("kw_not-a-key"), "kw_not-a-key"
 		},
-		{
-			name: "unknown id",
-			req: func(t *testing.T, _ *env) (*http.Request, string) {
-				tok, err := keyward.NewToken("kw")
-				if err != nil {
-					t.Fatal(err)
+		status: 401,
+		header: http.Header{"X-Keyward-Code": {"MALFORMED"}, "Www-Authenticate": {invalidToken}},
+	},
+	{
+		name: "unknown id",
+		req: func(t *testing.T, _ *env) (*http.Request, string) {
+			tok, err := keyward.NewToken("kw")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return bearerRequest(tok.String()), tok.String()
+		},
+		status: 401,
+		header: http.Header{"X-Keyward-Code": {"NOT_FOUND"}, "Www-Authenticate": {invalidToken}},
+	},
+	{
+		name: "revoked",
+		req: withKey(keyward.CreateParams{}, func(t *testing.T, e *env, iss keyward.Issued) {
+			if _, err := e.svc.Revoke(context.Background(), iss.Key.ID); err != nil {
+				t.Fatal(err)
+			}
+		}),
+		status: 401,
+		header: http.Header{"X-Keyward-Code": {"REVOKED"}, "Www-Authenticate": {invalidToken}},
+	},
+	{
+		name: "expired",
+		req: withKey(keyward.CreateParams{ExpiresIn: keyward.Ptr(keyward.Duration(time.Second))}, func(t *testing.T, e *env, _ keyward.Issued) {
+			e.clock.Add(2 * time.Second)
+		}),
+		status: 401,
+		header: http.Header{"X-Keyward-Code": {"EXPIRED"}, "Www-Authenticate": {invalidToken}},
+	},
+	{
+		name:   "disabled",
+		req:    withKey(keyward.CreateParams{Enabled: keyward.Ptr(false)}, nil),
+		status: 401,
+		header: http.Header{"X-Keyward-Code": {"DISABLED"}, "Www-Authenticate": {invalidToken}},
+	},
+	{
+		name:   "address outside allowed_cidrs",
+		req:    withKey(keyward.CreateParams{AllowedCIDRs: []string{"10.0.0.0/8"}}, nil), // httptest's peer is 192.0.2.1
+		status: 403,
+		header: http.Header{"X-Keyward-Code": {"FORBIDDEN_ADDRESS"}},
+	},
+	{
+		name:   "scope not granted",
+		opts:   &httpauth.Options{Scopes: []string{"invoices:read", "invoices:write"}},
+		req:    withKey(keyward.CreateParams{Scopes: []string{"invoices:read"}}, nil),
+		status: 403,
+		header: http.Header{
+			"X-Keyward-Code":   {"INSUFFICIENT_SCOPE"},
+			"Www-Authenticate": {`Bearer realm="keyward", error="insufficient_scope", scope="invoices:write"`},
+		},
+	},
+	{
+		// Two units spent at base; the third request comes 10.3 s later.
+		// Both units were spent at base; they return when they leave the
+		// 60 s window, at base+60s: 49.7 s later, rounded up to 50 (never
+		// more than the period).
+		name: "rate limited",
+		req: withKey(keyward.CreateParams{RateLimit: &keyward.RateLimit{Limit: 2, Period: keyward.Duration(time.Minute)}}, func(t *testing.T, e *env, iss keyward.Issued) {
+			for range 2 {
+				if rec := serve(httpauth.New(e.svc, nil)(okHandler), bearerRequest(iss.Secret)); rec.Code != 200 {
+					t.Fatalf("spending the limit: %d", rec.Code)
 				}
-				return bearerRequest(tok.String()), tok.String()
-			},
-			status: 401,
-			header: http.Header{"X-Keyward-Code": {"NOT_FOUND"}, "Www-Authenticate": {invalid}},
+			}
+			e.clock.Add(10*time.Second + 300*time.Millisecond)
+		}),
+		status: 429,
+		header: http.Header{
+			"X-Keyward-Code":   {"RATE_LIMITED"},
+			"Retry-After":      {"50"},
+			"Ratelimit-Policy": {`"key";q=2;w=60`},
+			"Ratelimit":        {`"key";r=0;t=50`},
 		},
-		{
-			name: "revoked",
-			req: withKey(keyward.CreateParams{}, func(t *testing.T, e *env, iss keyward.Issued) {
-				if _, err := e.svc.Revoke(ctx, iss.Key.ID); err != nil {
-					t.Fatal(err)
-				}
-			}),
-			status: 401,
-			header: http.Header{"X-Keyward-Code": {"REVOKED"}, "Www-Authenticate": {invalid}},
+	},
+	{
+		name:   "credits spent, no refill",
+		req:    withKey(keyward.CreateParams{Remaining: keyward.Ptr[int64](0)}, nil),
+		status: 429,
+		header: http.Header{"X-Keyward-Code": {"USAGE_EXCEEDED"}},
+	},
+	{
+		// The daily refill comes at midnight UTC, 13.5 h after base; the
+		// clock is half a second past base: 48599.5 s rounded up.
+		name: "credits spent, daily refill",
+		req: withKey(keyward.CreateParams{Remaining: keyward.Ptr[int64](0), Refill: &keyward.Refill{Interval: keyward.RefillDaily, Amount: 10}}, func(t *testing.T, e *env, _ keyward.Issued) {
+			e.clock.Add(500 * time.Millisecond)
+		}),
+		status: 429,
+		header: http.Header{"X-Keyward-Code": {"USAGE_EXCEEDED"}, "Retry-After": {"48600"}},
+	},
+	{
+		// The rate-limit unit taken before the credit check is given
+		// back: the budget is full again (the Service reports the reset
+		// time of the unit it took).
+		name:   "credits spent on a rate-limited key",
+		req:    withKey(keyward.CreateParams{Remaining: keyward.Ptr[int64](0), RateLimit: &keyward.RateLimit{Limit: 10, Period: keyward.Duration(time.Minute)}}, nil),
+		status: 429,
+		header: http.Header{
+			"X-Keyward-Code":   {"USAGE_EXCEEDED"},
+			"Ratelimit-Policy": {`"key";q=10;w=60`},
+			"Ratelimit":        {`"key";r=10;t=0`},
 		},
-		{
-			name: "expired",
-			req: withKey(keyward.CreateParams{ExpiresIn: keyward.Ptr(keyward.Duration(time.Second))}, func(t *testing.T, e *env, _ keyward.Issued) {
-				e.clock.Add(2 * time.Second)
-			}),
-			status: 401,
-			header: http.Header{"X-Keyward-Code": {"EXPIRED"}, "Www-Authenticate": {invalid}},
-		},
-		{
-			name:   "disabled",
-			req:    withKey(keyward.CreateParams{Enabled: keyward.Ptr(false)}, nil),
-			status: 401,
-			header: http.Header{"X-Keyward-Code": {"DISABLED"}, "Www-Authenticate": {invalid}},
-		},
-		{
-			name:   "address outside allowed_cidrs",
-			req:    withKey(keyward.CreateParams{AllowedCIDRs: []string{"10.0.0.0/8"}}, nil), // httptest's peer is 192.0.2.1
-			status: 403,
-			header: http.Header{"X-Keyward-Code": {"FORBIDDEN_ADDRESS"}},
-		},
-		{
-			name:   "scope not granted",
-			opts:   &httpauth.Options{Scopes: []string{"invoices:read", "invoices:write"}},
-			req:    withKey(keyward.CreateParams{Scopes: []string{"invoices:read"}}, nil),
-			status: 403,
-			header: http.Header{
-				"X-Keyward-Code":   {"INSUFFICIENT_SCOPE"},
-				"Www-Authenticate": {`Bearer realm="keyward", error="insufficient_scope", scope="invoices:write"`},
-			},
-		},
-		{
-			// Two units spent at base; the third request comes 10.3 s later.
-			// Both units were spent at base; they return when they leave the
-			// 60 s window, at base+60s: 49.7 s later, rounded up to 50 (never
-			// more than the period).
-			name: "rate limited",
-			req: withKey(keyward.CreateParams{RateLimit: &keyward.RateLimit{Limit: 2, Period: minute}}, func(t *testing.T, e *env, iss keyward.Issued) {
-				for range 2 {
-					if rec := serve(httpauth.New(e.svc, nil)(okHandler), bearerRequest(iss.Secret)); rec.Code != 200 {
-						t.Fatalf("spending the limit: %d", rec.Code)
-					}
-				}
-				e.clock.Add(10*time.Second + 300*time.Millisecond)
-			}),
-			status: 429,
-			header: http.Header{
-				"X-Keyward-Code":   {"RATE_LIMITED"},
-				"Retry-After":      {"50"},
-				"Ratelimit-Policy": {`"key";q=2;w=60`},
-				"Ratelimit":        {`"key";r=0;t=50`},
-			},
-		},
-		{
-			name:   "credits spent, no refill",
-			req:    withKey(keyward.CreateParams{Remaining: keyward.Ptr[int64](0)}, nil),
-			status: 429,
-			header: http.Header{"X-Keyward-Code": {"USAGE_EXCEEDED"}},
-		},
-		{
-			// The daily refill comes at midnight UTC, 13.5 h after base; the
-			// clock is half a second past base: 48599.5 s rounded up.
-			name: "credits spent, daily refill",
-			req: withKey(keyward.CreateParams{Remaining: keyward.Ptr[int64](0), Refill: &keyward.Refill{Interval: keyward.RefillDaily, Amount: 10}}, func(t *testing.T, e *env, _ keyward.Issued) {
-				e.clock.Add(500 * time.Millisecond)
-			}),
-			status: 429,
-			header: http.Header{"X-Keyward-Code": {"USAGE_EXCEEDED"}, "Retry-After": {"48600"}},
-		},
-		{
-			// The rate-limit unit taken before the credit check is given
-			// back: the budget is full again (the Service reports the reset
-			// time of the unit it took).
-			name:   "credits spent on a rate-limited key",
-			req:    withKey(keyward.CreateParams{Remaining: keyward.Ptr[int64](0), RateLimit: &keyward.RateLimit{Limit: 10, Period: minute}}, nil),
-			status: 429,
-			header: http.Header{
-				"X-Keyward-Code":   {"USAGE_EXCEEDED"},
-				"Ratelimit-Policy": {`"key";q=10;w=60`},
-				"Ratelimit":        {`"key";r=10;t=0`},
-			},
-		},
-	}
-	for _, tc := range cases {
+	},
+}
+
+func TestRejections(t *testing.T) {
+	for _, tc := range rejectionCases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
 			req, secret := tc.req(t, e)

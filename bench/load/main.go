@@ -173,32 +173,9 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	var validKey func(r *rand.Rand) string
-	switch c.dist {
-	case "uniform":
-		validKey = func(r *rand.Rand) string { return secrets[r.IntN(len(secrets))] }
-	case "zipf":
-		// Rank k is picked with probability proportional to 1/(1+k)^1.1;
-		// a table of draws made once keeps the workers lock-free.
-		z := rand.NewZipf(rand.New(rand.NewPCG(3, 4)), 1.1, 1, uint64(len(secrets)-1))
-		table := make([]uint32, 1<<20)
-		for i := range table {
-			table[i] = uint32(z.Uint64())
-		}
-		validKey = func(r *rand.Rand) string { return secrets[table[r.IntN(len(table))]] }
-	default:
-		return fmt.Errorf("-dist must be zipf or uniform, got %q", c.dist)
-	}
-	pick := func(r *rand.Rand) string {
-		p := r.IntN(100)
-		switch {
-		case p < c.valid:
-			return validKey(r)
-		case p < c.valid+c.unknown:
-			return unknownKey(r)
-		default:
-			return limitedKeys[r.IntN(len(limitedKeys))]
-		}
+	validKey, pick, err := chooseKeys(c, secrets, limitedKeys)
+	if err != nil {
+		return err
 	}
 	storeName := "SQLite"
 	if c.databaseURL != "" {
@@ -242,7 +219,46 @@ func run(c config) error {
 	report.Ratios["valid / static"] = fmt.Sprintf("%.2f", validOnly.RPS/base)
 	cpuBase := (static.CPUPerReqUs + static2.CPUPerReqUs) / 2
 	report.Ratios["valid / static by server CPU"] = fmt.Sprintf("%.2f", cpuBase/max(validOnly.CPUPerReqUs, 1e-9))
-	fmt.Printf("\nkeyward serve on loopback (%d instance(s)), %d keys in %s, %s key choice, cache TTL %s, %d connections, %s each, key header to /healthz: %v (%s)\n", c.instances, c.keys, storeName, c.dist, cmp.Or(c.cacheTTL, "the default"), c.concurrency, c.duration, c.sameRequest, report.Machine)
+	printReport(c, report)
+	return write(c.jsonOut, report)
+}
+
+// chooseKeys returns the draw of a valid key (c.dist over secrets) and the
+// draw of the mixed scenario's key (valid, unknown and rate-limited in c's
+// shares).
+func chooseKeys(c config, secrets, limitedKeys []string) (validKey, pick func(*rand.Rand) string, err error) {
+	switch c.dist {
+	case "uniform":
+		validKey = func(r *rand.Rand) string { return secrets[r.IntN(len(secrets))] }
+	case "zipf":
+		// Rank k is picked with probability proportional to 1/(1+k)^1.1;
+		// a table of draws made once keeps the workers lock-free.
+		z := rand.NewZipf(rand.New(rand.NewPCG(3, 4)), 1.1, 1, uint64(len(secrets)-1))
+		table := make([]uint32, 1<<20)
+		for i := range table {
+			table[i] = uint32(z.Uint64())
+		}
+		validKey = func(r *rand.Rand) string { return secrets[table[r.IntN(len(table))]] }
+	default:
+		return nil, nil, fmt.Errorf("-dist must be zipf or uniform, got %q", c.dist)
+	}
+	pick = func(r *rand.Rand) string {
+		p := r.IntN(100)
+		switch {
+		case p < c.valid:
+			return validKey(r)
+		case p < c.valid+c.unknown:
+			return unknownKey(r)
+		default:
+			return limitedKeys[r.IntN(len(limitedKeys))]
+		}
+	}
+	return validKey, pick, nil
+}
+
+// printReport prints the results and ratios of a run as a table.
+func printReport(c config, report Report) {
+	fmt.Printf("\nkeyward serve on loopback (%d instance(s)), %d keys in %s, %s key choice, cache TTL %s, %d connections, %s each, key header to /healthz: %v (%s)\n", c.instances, c.keys, report.Store, c.dist, cmp.Or(c.cacheTTL, "the default"), c.concurrency, c.duration, c.sameRequest, report.Machine)
 	fmt.Printf("%-36s %10s %9s %9s %9s %12s %11s %10s %10s %-22s %s\n", "scenario", "req/s", "p50 ms", "p90 ms", "p99 ms", "allocs/req", "CPU µs/req", "cache hit", "refresh/s", "usage rows/s each", "answers")
 	for _, r := range report.Results {
 		rows := make([]string, len(r.UsageRowsPerSec))
@@ -252,7 +268,6 @@ func run(c config) error {
 		fmt.Printf("%-36s %10.0f %9.3f %9.3f %9.3f %12.1f %11.1f %9.1f%% %10.0f %-22s %v\n", r.Name, r.RPS, r.P50Ms, r.P90Ms, r.P99Ms, r.AllocsPerReq, r.CPUPerReqUs, 100*r.CacheHitRatio, r.RefreshesPerSec, strings.Join(rows, " "), r.Codes)
 	}
 	fmt.Printf("ratios: mixed / static %s, valid / static %s; by server CPU per request, valid / static %s\n", report.Ratios["mixed / static"], report.Ratios["valid / static"], report.Ratios["valid / static by server CPU"])
-	return write(c.jsonOut, report)
 }
 
 func write(path string, v any) error {

@@ -80,6 +80,50 @@ func TestOwnerPage(t *testing.T) {
 	const name = "acme corp/eu"
 	ownerURL := srv.URL + "/#/owners/" + url.PathEscape(name)
 
+	createOwnerInPage(t, b, srv, name)
+	giveOwnerTwoKeys(t, b, srv, name, ownerURL)
+	checkOwnerPage(t, b, srv, name, ownerURL)
+	// The list finds it by name.
+	b.do("searching the owners",
+		chromedp.Navigate(srv.URL+"/#/owners?q=CORP"),
+		chromedp.WaitVisible(chromedp.CSS(`#owners-body[aria-busy="false"]`)),
+	)
+	row := b.text("#owners-body")
+	for _, want := range []string{name, "2", "daily: 1,000 per day", "1,200"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("owners list %q lacks %q", row, want)
+		}
+	}
+
+	// Deleting asks first; the keys keep their owner string.
+	b.do("deleting",
+		chromedp.Navigate(ownerURL),
+		chromedp.WaitVisible(chromedp.CSS("#action-delete")),
+		chromedp.Click(chromedp.CSS("#action-delete")),
+		chromedp.WaitVisible(chromedp.CSS("#confirm-ok")),
+	)
+	if txt := b.text("#confirm-text"); !strings.Contains(txt, "2 keys") {
+		t.Errorf("the confirmation says %q", txt)
+	}
+	b.do("confirming", chromedp.Click(chromedp.CSS("#confirm-ok")), chromedp.WaitVisible(chromedp.CSS(`#owners-body[aria-busy="false"]`)))
+	if r := srv.Do(t, "GET", "/v1/owners/"+url.PathEscape(name), adminToken, nil); r.Status != 404 {
+		t.Errorf("after deleting, GET the owner: %d", r.Status)
+	}
+	b.do("opening the owner without a record",
+		chromedp.Navigate(ownerURL),
+		chromedp.WaitVisible(chromedp.CSS("#owner-no-record")),
+		chromedp.WaitVisible(chromedp.CSS(`#owner-keys-body[aria-busy="false"]`)),
+	)
+	if keys := b.text("#owner-keys-body"); !strings.Contains(keys, "acme-production") {
+		t.Errorf("the keys of a deleted owner: %q", keys)
+	}
+}
+
+// createOwnerInPage creates the owner record name with a shared daily limit
+// of 1,000 and 500 credits in the page, and checks that a second "New
+// owner" of the same name does not replace it.
+func createOwnerInPage(t *testing.T, b *browser, srv *testserver.Server, name string) {
+	t.Helper()
 	b.do("opening the owners", chromedp.Navigate(srv.URL+"/#/owners"))
 	b.signIn(adminToken)
 	b.do("creating an owner",
@@ -122,8 +166,13 @@ func TestOwnerPage(t *testing.T) {
 	}
 	b.do("closing the form", chromedp.Click(chromedp.CSS("#owner-dialog [data-close]")), chromedp.WaitNotVisible(chromedp.CSS("#owner-dialog")))
 
-	// One key through the owner's page (the form comes with the owner
-	// filled in), one through the API.
+}
+
+// giveOwnerTwoKeys creates a key of the owner through its page (the form
+// comes with the owner filled in) and one through the API, and sends three
+// verifications, for the owner's chart.
+func giveOwnerTwoKeys(t *testing.T, b *browser, srv *testserver.Server, name, ownerURL string) {
+	t.Helper()
 	b.do("creating a key from the owner's page",
 		chromedp.Navigate(ownerURL),
 		chromedp.WaitVisible(chromedp.CSS(`#owner-keys-body[aria-busy="false"]`)),
@@ -137,13 +186,19 @@ func TestOwnerPage(t *testing.T) {
 	b.do("closing the secret", chromedp.Click(chromedp.CSS("#secret-done")), waitText("#view h1", "acme-production"))
 	_, secret2 := createKey(t, srv, map[string]any{"name": "acme-staging", "owner": name, "rate_limits": []map[string]any{{"name": "burst", "limit": 10, "period": "1s"}}})
 
-	// Traffic of both keys, for the owner's chart.
 	for _, s := range []string{secret1, secret2, secret2} {
 		if r := srv.Do(t, "GET", "/v1/auth", s, nil); r.Status != 200 {
 			t.Fatalf("/v1/auth: %d %s", r.Status, r.Body)
 		}
 	}
 
+}
+
+// checkOwnerPage checks the owner's page (key count, credits, limits, keys,
+// usage), tops its credits up, and opens a key of the owner, whose page shows
+// its own limits, its owner's and the shared credits.
+func checkOwnerPage(t *testing.T, b *browser, srv *testserver.Server, name, ownerURL string) {
+	t.Helper()
 	b.do("opening the owner",
 		chromedp.Navigate(ownerURL),
 		waitText("#view h1", name),
@@ -178,6 +233,7 @@ func TestOwnerPage(t *testing.T) {
 		chromedp.WaitNotVisible(chromedp.CSS("#topup-dialog")),
 		waitText("#owner-credits", "1,200"),
 	)
+	var got owner
 	srv.Do(t, "GET", "/v1/owners/"+url.PathEscape(name), adminToken, nil).JSON(t, &got)
 	if got.Remaining == nil || *got.Remaining != 1200 {
 		t.Errorf("after the top-up the owner has %v credits", got.Remaining)
@@ -195,40 +251,6 @@ func TestOwnerPage(t *testing.T) {
 		t.Errorf("the key's owner credits %q", c)
 	}
 
-	// The list finds it by name.
-	b.do("searching the owners",
-		chromedp.Navigate(srv.URL+"/#/owners?q=CORP"),
-		chromedp.WaitVisible(chromedp.CSS(`#owners-body[aria-busy="false"]`)),
-	)
-	row := b.text("#owners-body")
-	for _, want := range []string{name, "2", "daily: 1,000 per day", "1,200"} {
-		if !strings.Contains(row, want) {
-			t.Errorf("owners list %q lacks %q", row, want)
-		}
-	}
-
-	// Deleting asks first; the keys keep their owner string.
-	b.do("deleting",
-		chromedp.Navigate(ownerURL),
-		chromedp.WaitVisible(chromedp.CSS("#action-delete")),
-		chromedp.Click(chromedp.CSS("#action-delete")),
-		chromedp.WaitVisible(chromedp.CSS("#confirm-ok")),
-	)
-	if txt := b.text("#confirm-text"); !strings.Contains(txt, "2 keys") {
-		t.Errorf("the confirmation says %q", txt)
-	}
-	b.do("confirming", chromedp.Click(chromedp.CSS("#confirm-ok")), chromedp.WaitVisible(chromedp.CSS(`#owners-body[aria-busy="false"]`)))
-	if r := srv.Do(t, "GET", "/v1/owners/"+url.PathEscape(name), adminToken, nil); r.Status != 404 {
-		t.Errorf("after deleting, GET the owner: %d", r.Status)
-	}
-	b.do("opening the owner without a record",
-		chromedp.Navigate(ownerURL),
-		chromedp.WaitVisible(chromedp.CSS("#owner-no-record")),
-		chromedp.WaitVisible(chromedp.CSS(`#owner-keys-body[aria-busy="false"]`)),
-	)
-	if keys := b.text("#owner-keys-body"); !strings.Contains(keys, "acme-production") {
-		t.Errorf("the keys of a deleted owner: %q", keys)
-	}
 }
 
 // waitChart reloads the chart of #usage until ok holds (the server flushes
@@ -263,6 +285,15 @@ func TestRolesEditor(t *testing.T) {
 	srv, _ := startServer(t)
 	id, secret := createKey(t, srv, map[string]any{"name": "reports-bot", "scopes": []string{"reports:read"}})
 
+	createRoleInPage(t, b, srv)
+	giveKeyTheRole(t, b, srv, id, secret)
+	replaceAndDeleteRole(t, b, srv, id)
+}
+
+// createRoleInPage creates the role invoices-reader in the editor, and sees
+// a badly named one refused with the API's message on the name field.
+func createRoleInPage(t *testing.T, b *browser, srv *testserver.Server) {
+	t.Helper()
 	b.do("opening the roles", chromedp.Navigate(srv.URL+"/#/roles"))
 	b.signIn(adminToken)
 	b.do("creating a role",
@@ -296,6 +327,13 @@ func TestRolesEditor(t *testing.T) {
 	}
 	b.do("closing the editor", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.CSS("#role-dialog")))
 
+}
+
+// giveKeyTheRole gives the key id the role invoices-reader and a named limit
+// in the key form, and checks the key's page, the API and the server's
+// decision.
+func giveKeyTheRole(t *testing.T, b *browser, srv *testserver.Server, id, secret string) {
+	t.Helper()
 	// The key form offers the role; the key gets it and a named limit.
 	b.do("editing the key",
 		chromedp.Navigate(srv.URL+"/#/keys/"+id),
@@ -333,6 +371,12 @@ func TestRolesEditor(t *testing.T) {
 		t.Errorf("/v1/auth with a scope of the role: %d %s", r.Status, r.Body)
 	}
 
+}
+
+// replaceAndDeleteRole is refused the role's deletion while the key id has
+// it, replaces the role's scopes, takes it off the key and deletes it.
+func replaceAndDeleteRole(t *testing.T, b *browser, srv *testserver.Server, id string) {
+	t.Helper()
 	// Deleting the role is refused while the key has it.
 	deleteRole := chromedp.Steps(
 		chromedp.Navigate(srv.URL+"/#/roles"),

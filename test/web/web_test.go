@@ -199,7 +199,38 @@ func TestAdminPage(t *testing.T) {
 	b := newBrowser(t, 1280, 900)
 	srv, _ := startServer(t)
 
-	// A wrong token: a readable error, not JSON, and no sign-in.
+	signInWithWrongToken(t, b, srv)
+	b.signIn(adminToken)
+	b.do("loading the keys", chromedp.WaitVisible(chromedp.CSS(`#keys-body[aria-busy="false"]`)))
+	if loc := run(b, "location", chromedp.Location()); strings.Contains(loc, adminToken) {
+		t.Errorf("the admin token is in the URL: %s", loc)
+	}
+	checkDialogFocus(t, b)
+	secret, id := createKeyInPage(t, b)
+	revokeInPage(t, b, srv, secret)
+
+	png := run(b, "screenshot", chromedp.CaptureScreenshot())
+	path := filepath.Join(artifactDir(t), "key-page.png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot of the key page: %s", path)
+
+	// The keys table finds the key by name and status.
+	b.do("filtering the keys",
+		chromedp.Navigate(srv.URL+"/#/keys?q=browser&status=revoked"),
+		chromedp.WaitVisible(chromedp.CSS(`#keys-body[aria-busy="false"]`)),
+	)
+	if row := b.text("#keys-body"); !strings.Contains(row, "browser test") || !strings.Contains(row, id) || !strings.Contains(row, "team-web") {
+		t.Errorf("keys table: %q", row)
+	}
+	signOutAfterBadToken(t, b)
+}
+
+// signInWithWrongToken opens the page and signs in with a wrong token: a
+// readable error, not JSON, and no sign-in.
+func signInWithWrongToken(t *testing.T, b *browser, srv *testserver.Server) {
+	t.Helper()
 	b.do("opening the page", chromedp.Navigate(srv.URL+"/#/keys"))
 	b.do("signing in with a wrong token",
 		chromedp.WaitVisible(chromedp.CSS("#signin-token")),
@@ -211,13 +242,12 @@ func TestAdminPage(t *testing.T) {
 		t.Errorf("wrong token: error %q", msg)
 	}
 
-	b.signIn(adminToken)
-	b.do("loading the keys", chromedp.WaitVisible(chromedp.CSS(`#keys-body[aria-busy="false"]`)))
-	if loc := run(b, "location", chromedp.Location()); strings.Contains(loc, adminToken) {
-		t.Errorf("the admin token is in the URL: %s", loc)
-	}
+}
 
-	// Keyboard: a dialog takes focus, Escape closes it, and focus returns.
+// checkDialogFocus checks the keyboard in the create dialog: the dialog
+// takes focus, Shift+Tab wraps, Escape closes it, and focus returns.
+func checkDialogFocus(t *testing.T, b *browser) {
+	t.Helper()
 	focused := func() string {
 		t.Helper()
 		return run(b, "reading the focus", chromedp.Evaluate[string](`document.activeElement.id`))
@@ -235,6 +265,13 @@ func TestAdminPage(t *testing.T) {
 		t.Errorf("after Escape, focus is on %q, want new-key", f)
 	}
 
+}
+
+// createKeyInPage fails a create with an expiry in the past ("field:
+// message"), then creates a key, whose secret is shown once and leaves the
+// page with its dialog; it returns the secret and the key's id.
+func createKeyInPage(t *testing.T, b *browser) (secret, id string) {
+	t.Helper()
 	// A validation error from the API reads as "field: message".
 	b.do("creating a key that expires in the past",
 		chromedp.Click(chromedp.CSS("#new-key")),
@@ -259,7 +296,7 @@ func TestAdminPage(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#key-form-submit")),
 		chromedp.WaitVisible(chromedp.CSS("#secret-value")),
 	)
-	secret := b.text("#secret-value")
+	secret = b.text("#secret-value")
 	if !strings.HasPrefix(secret, "kw_") {
 		t.Fatalf("secret %q", secret)
 	}
@@ -288,6 +325,14 @@ func TestAdminPage(t *testing.T) {
 		t.Errorf("status %q, want active", s)
 	}
 
+	return secret, id
+}
+
+// revokeInPage checks that the secret works, revokes the key in the page,
+// and waits for the key's chart to show the two verifications and its audit
+// log the creation and the revocation.
+func revokeInPage(t *testing.T, b *browser, srv *testserver.Server, secret string) {
+	t.Helper()
 	// The secret works, until the key is revoked in the page.
 	if r := srv.Do(t, "GET", "/v1/auth", secret, nil); r.Status != 200 {
 		t.Fatalf("/v1/auth with the new key: %d %s", r.Status, r.Body)
@@ -304,25 +349,8 @@ func TestAdminPage(t *testing.T) {
 	}
 
 	// The chart shows both verifications, one valid and one rejected, once
-	// the server has flushed its usage counts (every 200ms here).
-	var got chartState
-	deadline := time.Now().Add(5 * time.Second)
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		b.do("reloading the chart",
-			chromedp.Click(chromedp.CSS("#usage-refresh")),
-			chromedp.WaitVisible(chromedp.CSS(`#usage[aria-busy="false"] figure.chart`)),
-		)
-		got = run(b, "reading the chart", chromedp.Evaluate[chartState](readChart))
-		if got.Valid == "1" && got.Rejected == "1" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 5s the chart shows %+v, want 1 valid and 1 rejected", got)
-		}
-		<-tick.C
-	}
+	// the server has flushed its usage counts.
+	got := waitChart(t, b, func(c chartState) bool { return c.Valid == "1" && c.Rejected == "1" })
 	if got.Total != "2" || got.Limited != "0" || got.Bars < 1 || !strings.Contains(got.Label, "2 verifications, 1 valid, 0 rate limited, 1 rejected") {
 		t.Errorf("chart: %+v", got)
 	}
@@ -335,22 +363,12 @@ func TestAdminPage(t *testing.T) {
 		t.Errorf("audit log: %q", audit)
 	}
 
-	png := run(b, "screenshot", chromedp.CaptureScreenshot())
-	path := filepath.Join(artifactDir(t), "key-page.png")
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot of the key page: %s", path)
+}
 
-	// The keys table finds the key by name and status.
-	b.do("filtering the keys",
-		chromedp.Navigate(srv.URL+"/#/keys?q=browser&status=revoked"),
-		chromedp.WaitVisible(chromedp.CSS(`#keys-body[aria-busy="false"]`)),
-	)
-	if row := b.text("#keys-body"); !strings.Contains(row, "browser test") || !strings.Contains(row, id) || !strings.Contains(row, "team-web") {
-		t.Errorf("keys table: %q", row)
-	}
-
+// signOutAfterBadToken checks that a token the API stops accepting sends the
+// page back to sign-in, and that signing out forgets the token.
+func signOutAfterBadToken(t *testing.T, b *browser) {
+	t.Helper()
 	// A token the API stops accepting sends the page back to sign-in.
 	b.do("using a bad stored token",
 		chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem('keyward.adminToken', 'not-the-admin-token-0123456789abcdef')`),
