@@ -224,7 +224,7 @@ func testWaits(t *testing.T, a, b keyward.Limiter) {
 	}
 }
 
-// testRetryAfterWithinPeriod is issue 13's example: the Retry-After header
+// testRetryAfterWithinPeriod is the example users reported: the Retry-After header
 // (the wait rounded up to seconds) never exceeds the period: 1 for 1 per
 // second, 60 for 5 per minute.
 func testRetryAfterWithinPeriod(t *testing.T, newLimiters Factory) {

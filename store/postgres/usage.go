@@ -66,7 +66,7 @@ const (
 // one) and moves last_used_at forward in one transaction and one round trip:
 // one statement per table over arrays, whatever the number of keys (a
 // statement per key's last use took about 1.5x as long per flush of 8,500
-// keys; docs/benchmarks.md, issue 17).
+// keys; docs/benchmarks.md).
 func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
 	if len(b.Counts) == 0 && len(b.LastUsed) == 0 {
 		return nil

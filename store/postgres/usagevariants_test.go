@@ -44,7 +44,8 @@ func (s *Store) sendBatch(ctx context.Context, batch *pgx.Batch) error {
 	})
 }
 
-// usageBatch is RecordUsage as it was before issue 17: the counts by
+// usageBatch is RecordUsage as it was before one statement for all last
+// uses (docs/benchmarks.md, "Usage flushes at scale"): the counts by
 // arrays, one UPDATE per last use, all in one pipelined batch.
 func (s *Store) usageBatch(ctx context.Context, b keyward.UsageBatch) error {
 	batch := &pgx.Batch{}

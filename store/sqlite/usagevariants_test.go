@@ -26,7 +26,8 @@ var UsageVariants = map[string]func(*Store, context.Context, keyward.UsageBatch)
 	"lastused-only": (*Store).usageLastUsedOnly,
 }
 
-// usageRows is RecordUsage as it was before issue 17: one statement per row.
+// usageRows is RecordUsage as it was before the writes in key order: one
+// statement per row.
 func (s *Store) usageRows(ctx context.Context, b keyward.UsageBatch) error {
 	return s.inTx(ctx, "recording usage", func(tx *sql.Tx) error {
 		if err := rowCounts(ctx, tx, b.Counts); err != nil {

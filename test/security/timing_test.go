@@ -84,7 +84,7 @@ func TestRejectionTiming(t *testing.T) {
 	}
 }
 
-// TestRejectionTimingAtLowRate is the attack of issue 13, item 1: at a low
+// TestRejectionTimingAtLowRate is the timing attack at a low rate: at a low
 // request rate, where every never-seen id reads the store (the cache's
 // budget of unknown lookups, 50 a second, is not spent) and the server is
 // otherwise idle, a wrong secret for a cached key and an unknown id must take
