@@ -13,115 +13,130 @@ import (
 	"github.com/keyward/keyward/extauthz"
 )
 
+// contractCase is one outcome of the contract: what the key and request
+// are, and the answer both /v1/auth and the gRPC Check must give.
+type contractCase struct {
+	name   string
+	code   string // X-Keyward-Code; "" for VALID
+	status int
+	grpc   codes.Code
+	setup  func(t *testing.T, e *env) call
+}
+
+// anHour is the period and lifetime of the keys of contractCases.
+var anHour = keyward.Duration(time.Hour)
+
+// contractCases are the outcomes TestGRPCCheckAnswersAsV1Auth asks about,
+// each with the setup that makes a key and a request answered so.
+var contractCases = []contractCase{
+	{name: "MISSING", code: "MISSING", status: 401, grpc: codes.Unauthenticated, setup: func(t *testing.T, e *env) call {
+		return call{headers: map[string]string{"authorization": "Basic dXNlcjpwYXNz"}}
+	}},
+	{name: "MALFORMED", code: "MALFORMED", status: 401, grpc: codes.Unauthenticated, setup: func(t *testing.T, e *env) call {
+		return call{headers: bearer("not-a-key")}
+	}},
+	{name: "NOT_FOUND", code: "NOT_FOUND", status: 401, grpc: codes.Unauthenticated, setup: func(t *testing.T, e *env) call {
+		return call{headers: bearer(unknownKey())}
+	}},
+	{name: "NOT_FOUND, wrong secret", code: "NOT_FOUND", status: 401, grpc: codes.Unauthenticated, setup: func(t *testing.T, e *env) call {
+		tok, _ := keyward.Parse(e.create(t, keyward.CreateParams{}).Secret)
+		tok.Secret = strings.Repeat("y", keyward.SecretLength)
+		return call{headers: bearer(tok.String())}
+	}},
+	{name: "REVOKED", code: "REVOKED", status: 401, grpc: codes.Unauthenticated, setup: func(t *testing.T, e *env) call {
+		iss := e.create(t, keyward.CreateParams{})
+		if _, err := e.svc.Revoke(context.Background(), iss.Key.ID); err != nil {
+			t.Fatal(err)
+		}
+		return call{headers: bearer(iss.Secret)}
+	}},
+	{name: "EXPIRED", code: "EXPIRED", status: 401, grpc: codes.Unauthenticated, setup: func(t *testing.T, e *env) call {
+		iss := e.create(t, keyward.CreateParams{ExpiresIn: &anHour})
+		e.clock.Add(2 * time.Hour)
+		return call{headers: bearer(iss.Secret)}
+	}},
+	{name: "DISABLED", code: "DISABLED", status: 401, grpc: codes.Unauthenticated, setup: func(t *testing.T, e *env) call {
+		return call{headers: map[string]string{"x-api-key": e.create(t, keyward.CreateParams{Enabled: keyward.Ptr(false)}).Secret}}
+	}},
+	{name: "FORBIDDEN_ADDRESS", code: "FORBIDDEN_ADDRESS", status: 403, grpc: codes.PermissionDenied, setup: func(t *testing.T, e *env) call {
+		return call{headers: bearer(e.create(t, keyward.CreateParams{AllowedCIDRs: []string{"10.0.0.0/8"}}).Secret)}
+	}},
+	{name: "INSUFFICIENT_SCOPE", code: "INSUFFICIENT_SCOPE", status: 403, grpc: codes.PermissionDenied, setup: func(t *testing.T, e *env) call {
+		iss := e.create(t, keyward.CreateParams{Scopes: []string{"invoices:read"}})
+		return call{headers: bearer(iss.Secret), ext: map[string]string{"scopes": "invoices:read, invoices:write"}}
+	}},
+	{name: "RATE_LIMITED", code: "RATE_LIMITED", status: 429, grpc: codes.ResourceExhausted, setup: func(t *testing.T, e *env) call {
+		iss := e.create(t, keyward.CreateParams{RateLimit: &keyward.RateLimit{Limit: 1, Period: anHour}})
+		spend(t, e, iss.Secret)
+		return call{headers: bearer(iss.Secret)}
+	}},
+	{name: "RATE_LIMITED, key and owner limits", code: "RATE_LIMITED", status: 429, grpc: codes.ResourceExhausted, setup: func(t *testing.T, e *env) call {
+		iss := keyWithThreeLimits(t, e)
+		spend(t, e, iss.Secret)
+		spend(t, e, iss.Secret) // the burst limit (2/s) is spent
+		return call{headers: bearer(iss.Secret)}
+	}},
+	{name: "USAGE_EXCEEDED", code: "USAGE_EXCEEDED", status: 429, grpc: codes.ResourceExhausted, setup: func(t *testing.T, e *env) call {
+		iss := e.create(t, keyward.CreateParams{Remaining: keyward.Ptr[int64](0), Refill: &keyward.Refill{Interval: "daily", Amount: 10}})
+		return call{headers: bearer(iss.Secret)}
+	}},
+	{name: "USAGE_EXCEEDED, no refill", code: "USAGE_EXCEEDED", status: 429, grpc: codes.ResourceExhausted, setup: func(t *testing.T, e *env) call {
+		return call{headers: bearer(e.create(t, keyward.CreateParams{Remaining: keyward.Ptr[int64](0)}).Secret)}
+	}},
+	{name: "UNAVAILABLE", code: "UNAVAILABLE", status: 503, grpc: codes.Unavailable, setup: func(t *testing.T, e *env) call {
+		iss := e.create(t, keyward.CreateParams{})
+		e.store.down.Store(true)
+		return call{headers: bearer(iss.Secret)}
+	}},
+	{name: "VALID", status: 200, grpc: codes.OK, setup: func(t *testing.T, e *env) call {
+		iss := e.create(t, keyward.CreateParams{Owner: "acme", Scopes: []string{"invoices:read", "invoices:write"}, AllowedCIDRs: []string{"127.0.0.0/8"}})
+		return call{headers: bearer(iss.Secret), ext: map[string]string{"scopes": "invoices:read"}}
+	}},
+	{name: "VALID, no owner", status: 200, grpc: codes.OK, setup: func(t *testing.T, e *env) call {
+		return call{headers: map[string]string{"x-api-key": e.create(t, keyward.CreateParams{}).Secret}}
+	}},
+	{name: "VALID, key and owner limits, cost 0", status: 200, grpc: codes.OK, setup: func(t *testing.T, e *env) call {
+		iss := keyWithThreeLimits(t, e)
+		spend(t, e, iss.Secret)
+		return call{headers: bearer(iss.Secret), ext: map[string]string{"cost": "0"}}
+	}},
+}
+
 // TestGRPCCheckAnswersAsV1Auth asks /v1/auth and the gRPC Check about the
 // same key and the same request, on one Service, for every outcome of the
 // contract: status, headers and body must be the same, and the gRPC status
 // must say OK only for a key that passes.
 func TestGRPCCheckAnswersAsV1Auth(t *testing.T) {
-	hour := keyward.Duration(time.Hour)
-	cases := []struct {
-		name   string
-		code   string // X-Keyward-Code; "" for VALID
-		status int
-		grpc   codes.Code
-		setup  func(t *testing.T, e *env) call
-	}{
-		{name: "MISSING", code: "MISSING", status: 401, grpc: codes.Unauthenticated, setup: func(t *testing.T, e *env) call {
-			return call{headers: map[string]string{"authorization": "Basic dXNlcjpwYXNz"}}
-		}},
-		{name: "MALFORMED", code: "MALFORMED", status: 401, grpc: codes.Unauthenticated, setup: func(t *testing.T, e *env) call {
-			return call{headers: bearer("not-a-key")}
-		}},
-		{name: "NOT_FOUND", code: "NOT_FOUND", status: 401, grpc: codes.Unauthenticated, setup: func(t *testing.T, e *env) call {
-			return call{headers: bearer(unknownKey())}
-		}},
-		{name: "NOT_FOUND, wrong secret", code: "NOT_FOUND", status: 401, grpc: codes.Unauthenticated, setup: func(t *testing.T, e *env) call {
-			tok, _ := keyward.Parse(e.create(t, keyward.CreateParams{}).Secret)
-			tok.Secret = strings.Repeat("y", keyward.SecretLength)
-			return call{headers: bearer(tok.String())}
-		}},
-		{name: "REVOKED", code: "REVOKED", status: 401, grpc: codes.Unauthenticated, setup: func(t *testing.T, e *env) call {
-			iss := e.create(t, keyward.CreateParams{})
-			if _, err := e.svc.Revoke(context.Background(), iss.Key.ID); err != nil {
-				t.Fatal(err)
-			}
-			return call{headers: bearer(iss.Secret)}
-		}},
-		{name: "EXPIRED", code: "EXPIRED", status: 401, grpc: codes.Unauthenticated, setup: func(t *testing.T, e *env) call {
-			iss := e.create(t, keyward.CreateParams{ExpiresIn: &hour})
-			e.clock.Add(2 * time.Hour)
-			return call{headers: bearer(iss.Secret)}
-		}},
-		{name: "DISABLED", code: "DISABLED", status: 401, grpc: codes.Unauthenticated, setup: func(t *testing.T, e *env) call {
-			return call{headers: map[string]string{"x-api-key": e.create(t, keyward.CreateParams{Enabled: keyward.Ptr(false)}).Secret}}
-		}},
-		{name: "FORBIDDEN_ADDRESS", code: "FORBIDDEN_ADDRESS", status: 403, grpc: codes.PermissionDenied, setup: func(t *testing.T, e *env) call {
-			return call{headers: bearer(e.create(t, keyward.CreateParams{AllowedCIDRs: []string{"10.0.0.0/8"}}).Secret)}
-		}},
-		{name: "INSUFFICIENT_SCOPE", code: "INSUFFICIENT_SCOPE", status: 403, grpc: codes.PermissionDenied, setup: func(t *testing.T, e *env) call {
-			iss := e.create(t, keyward.CreateParams{Scopes: []string{"invoices:read"}})
-			return call{headers: bearer(iss.Secret), ext: map[string]string{"scopes": "invoices:read, invoices:write"}}
-		}},
-		{name: "RATE_LIMITED", code: "RATE_LIMITED", status: 429, grpc: codes.ResourceExhausted, setup: func(t *testing.T, e *env) call {
-			iss := e.create(t, keyward.CreateParams{RateLimit: &keyward.RateLimit{Limit: 1, Period: hour}})
-			spend(t, e, iss.Secret)
-			return call{headers: bearer(iss.Secret)}
-		}},
-		{name: "RATE_LIMITED, key and owner limits", code: "RATE_LIMITED", status: 429, grpc: codes.ResourceExhausted, setup: func(t *testing.T, e *env) call {
-			iss := keyWithThreeLimits(t, e)
-			spend(t, e, iss.Secret)
-			spend(t, e, iss.Secret) // the burst limit (2/s) is spent
-			return call{headers: bearer(iss.Secret)}
-		}},
-		{name: "USAGE_EXCEEDED", code: "USAGE_EXCEEDED", status: 429, grpc: codes.ResourceExhausted, setup: func(t *testing.T, e *env) call {
-			iss := e.create(t, keyward.CreateParams{Remaining: keyward.Ptr[int64](0), Refill: &keyward.Refill{Interval: "daily", Amount: 10}})
-			return call{headers: bearer(iss.Secret)}
-		}},
-		{name: "USAGE_EXCEEDED, no refill", code: "USAGE_EXCEEDED", status: 429, grpc: codes.ResourceExhausted, setup: func(t *testing.T, e *env) call {
-			return call{headers: bearer(e.create(t, keyward.CreateParams{Remaining: keyward.Ptr[int64](0)}).Secret)}
-		}},
-		{name: "UNAVAILABLE", code: "UNAVAILABLE", status: 503, grpc: codes.Unavailable, setup: func(t *testing.T, e *env) call {
-			iss := e.create(t, keyward.CreateParams{})
-			e.store.down.Store(true)
-			return call{headers: bearer(iss.Secret)}
-		}},
-		{name: "VALID", status: 200, grpc: codes.OK, setup: func(t *testing.T, e *env) call {
-			iss := e.create(t, keyward.CreateParams{Owner: "acme", Scopes: []string{"invoices:read", "invoices:write"}, AllowedCIDRs: []string{"127.0.0.0/8"}})
-			return call{headers: bearer(iss.Secret), ext: map[string]string{"scopes": "invoices:read"}}
-		}},
-		{name: "VALID, no owner", status: 200, grpc: codes.OK, setup: func(t *testing.T, e *env) call {
-			return call{headers: map[string]string{"x-api-key": e.create(t, keyward.CreateParams{}).Secret}}
-		}},
-		{name: "VALID, key and owner limits, cost 0", status: 200, grpc: codes.OK, setup: func(t *testing.T, e *env) call {
-			iss := keyWithThreeLimits(t, e)
-			spend(t, e, iss.Secret)
-			return call{headers: bearer(iss.Secret), ext: map[string]string{"cost": "0"}}
-		}},
+	for _, tc := range contractCases {
+		t.Run(tc.name, func(t *testing.T) { checkAnswersAsV1Auth(t, tc) })
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, envOptions{})
-			c := tc.setup(t, e)
-			resp := e.check(t, c)
-			if got := codes.Code(resp.GetStatus().GetCode()); got != tc.grpc {
-				t.Errorf("gRPC status %v, want %v", got, tc.grpc)
-			}
-			if got := resp.GetStatus().GetMessage(); got != tc.code {
-				t.Errorf("gRPC status message %q, want %q", got, tc.code)
-			}
-			g := toAnswer(t, resp)
-			if g.status != tc.status {
-				t.Errorf("HTTP status %d, want %d", g.status, tc.status)
-			}
-			if got := g.header.Get("X-Keyward-Code"); got != tc.code {
-				t.Errorf("X-Keyward-Code %q, want %q", got, tc.code)
-			}
-			if tc.code != "" && !strings.Contains(g.body, `"code":"`+tc.code+`"`) {
-				t.Errorf("body does not carry the code: %s", g.body)
-			}
-			sameAnswer(t, e.viaHTTP(t, c), g)
-		})
+}
+
+// checkAnswersAsV1Auth sets tc up on a new Service and checks that the gRPC
+// Check answers with tc's gRPC status, message, HTTP status, X-Keyward-Code
+// and body code, and the same answer as /v1/auth.
+func checkAnswersAsV1Auth(t *testing.T, tc contractCase) {
+	t.Helper()
+	e := newEnv(t, envOptions{})
+	c := tc.setup(t, e)
+	resp := e.check(t, c)
+	if got := codes.Code(resp.GetStatus().GetCode()); got != tc.grpc {
+		t.Errorf("gRPC status %v, want %v", got, tc.grpc)
 	}
+	if got := resp.GetStatus().GetMessage(); got != tc.code {
+		t.Errorf("gRPC status message %q, want %q", got, tc.code)
+	}
+	g := toAnswer(t, resp)
+	if g.status != tc.status {
+		t.Errorf("HTTP status %d, want %d", g.status, tc.status)
+	}
+	if got := g.header.Get("X-Keyward-Code"); got != tc.code {
+		t.Errorf("X-Keyward-Code %q, want %q", got, tc.code)
+	}
+	if tc.code != "" && !strings.Contains(g.body, `"code":"`+tc.code+`"`) {
+		t.Errorf("body does not carry the code: %s", g.body)
+	}
+	sameAnswer(t, e.viaHTTP(t, c), g)
 }
 
 // keyWithThreeLimits creates a key with its rate_limit (50/min) and a burst

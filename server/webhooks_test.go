@@ -130,113 +130,154 @@ func TestWebhookEndpoints(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := newHookEnv(t, open(t))
 			recv := newHookReceiver(t)
-
-			rec := e.call("POST", "/v1/webhooks", `{"url":"`+recv.srv.URL+`/hooks","events":["key.created"],"description":"billing"}`)
-			var created struct {
-				Webhook hookJSON `json:"webhook"`
-				Secret  string   `json:"secret"`
-			}
-			json.Unmarshal(rec.Body.Bytes(), &created)
-			if rec.Code != 201 || !strings.HasPrefix(created.Secret, "whsec_") || !created.Webhook.Enabled || created.Webhook.Description != "billing" {
-				t.Fatalf("create: %d %s", rec.Code, rec.Body)
-			}
-			if cc := rec.Header().Get("Cache-Control"); cc != "no-store" {
-				t.Errorf("create answered Cache-Control %q, want no-store", cc)
-			}
-			recv.mu.Lock()
-			recv.secret = created.Secret
-			recv.mu.Unlock()
-			id := created.Webhook.ID
-
-			for _, target := range []string{"/v1/webhooks", "/v1/webhooks/" + id} {
-				if rec := e.call("GET", target, ""); rec.Code != 200 || strings.Contains(rec.Body.String(), created.Secret) || !strings.Contains(rec.Body.String(), id) {
-					t.Errorf("GET %s: %d %s (want the endpoint, never its secret)", target, rec.Code, rec.Body)
-				}
-			}
-			var h hookJSON
-			rec = e.call("PATCH", "/v1/webhooks/"+id, `{"events":["*"],"description":"all events"}`)
-			json.Unmarshal(rec.Body.Bytes(), &h)
-			if rec.Code != 200 || len(h.Events) != 1 || h.Events[0] != "*" || h.Description != "all events" {
-				t.Errorf("PATCH: %d %s", rec.Code, rec.Body)
-			}
-
-			// A test event and a key created: two deliveries, signed.
-			rec = e.call("POST", "/v1/webhooks/"+id+"/test", "")
-			var queued struct {
-				EventID string `json:"event_id"`
-			}
-			json.Unmarshal(rec.Body.Bytes(), &queued)
-			if rec.Code != 202 || !strings.HasPrefix(queued.EventID, "evt_") {
-				t.Fatalf("test: %d %s", rec.Code, rec.Body)
-			}
-			if rec := e.call("POST", "/v1/keys", `{"name":"k"}`); rec.Code != 201 {
-				t.Fatalf("create key: %d %s", rec.Code, rec.Body)
-			}
-			if n, err := e.disp.RunOnce(context.Background()); err != nil || n != 2 {
-				t.Fatalf("RunOnce = %d, %v; want 2 attempts", n, err)
-			}
-			recv.mu.Lock()
-			got, bad := strings.Join(recv.types, " "), recv.bad
-			recv.mu.Unlock()
-			if bad != 0 || !strings.Contains(got, "webhook.test") || !strings.Contains(got, "key.created") {
-				t.Errorf("the receiver got %q with %d bad signatures", got, bad)
-			}
-
-			// The deliveries, by pages of one, newest first.
-			var seen []keyward.Attempt
-			cursor := ""
-			for range 3 {
-				rec := e.call("GET", "/v1/webhooks/"+id+"/deliveries?limit=1&cursor="+cursor, "")
-				var page struct {
-					Items      []keyward.Attempt `json:"items"`
-					NextCursor string            `json:"next_cursor"`
-				}
-				json.Unmarshal(rec.Body.Bytes(), &page)
-				if rec.Code != 200 {
-					t.Fatalf("deliveries: %d %s", rec.Code, rec.Body)
-				}
-				seen = append(seen, page.Items...)
-				if cursor = page.NextCursor; cursor == "" {
-					break
-				}
-			}
-			// (Both were sent at once: the order of their attempts is the order they were recorded in.)
-			if len(seen) != 2 || seen[0].EventID == seen[1].EventID ||
-				!slices.ContainsFunc(seen, func(a keyward.Attempt) bool { return a.EventID == queued.EventID && a.Type == "webhook.test" }) ||
-				!slices.ContainsFunc(seen, func(a keyward.Attempt) bool { return a.Type == "key.created" }) {
-				t.Fatalf("deliveries %+v; want the test event %s and key.created", seen, queued.EventID)
-			}
-			for _, a := range seen {
-				if a.Attempt != 1 || a.Status != 200 || a.Error != "" || a.NextAttemptAt != nil {
-					t.Errorf("attempt %+v; want attempt 1, status 200, done", a)
-				}
-			}
-
-			// Disabled: no test (409). Deleted: 404 after.
-			if rec := e.call("PATCH", "/v1/webhooks/"+id, `{"enabled":false}`); rec.Code != 200 {
-				t.Errorf("disable: %d %s", rec.Code, rec.Body)
-			}
-			if rec := e.call("POST", "/v1/webhooks/"+id+"/test", ""); rec.Code != 409 {
-				t.Errorf("test of a disabled endpoint: %d %s, want 409", rec.Code, rec.Body)
-			}
-			if rec := e.call("DELETE", "/v1/webhooks/"+id, ""); rec.Code != 204 {
-				t.Errorf("delete: %d %s", rec.Code, rec.Body)
-			}
-			for _, target := range []string{"/v1/webhooks/" + id, "/v1/webhooks/" + id + "/deliveries"} {
-				if rec := e.call("GET", target, ""); rec.Code != 404 {
-					t.Errorf("GET %s after delete: %d, want 404", target, rec.Code)
-				}
-			}
-			rec = e.call("GET", "/v1/audit?limit=20", "")
-			for _, action := range []string{"webhook.create", "webhook.update", "webhook.delete"} {
-				if !strings.Contains(rec.Body.String(), `"action":"`+action+`"`) {
-					t.Errorf("the audit log has no %s: %s", action, rec.Body)
-				}
-			}
-			if strings.Contains(rec.Body.String(), created.Secret) {
-				t.Error("the audit log holds the secret")
-			}
+			id, secret := createWebhook(t, e, recv)
+			checkWebhookReadAndPatch(t, e, id, secret)
+			testEvent := deliverTestAndKeyEvents(t, e, recv, id)
+			checkDeliveryPages(t, e, id, testEvent)
+			disableAndDeleteWebhook(t, e, id)
+			checkWebhookAudit(t, e, secret)
 		})
+	}
+}
+
+// createWebhook creates an endpoint for key.created at the receiver, checks
+// that the answer (201, not cached) shows its whsec_ secret, gives the
+// receiver that secret, and returns the endpoint's id and secret.
+func createWebhook(t *testing.T, e *hookEnv, recv *hookReceiver) (id, secret string) {
+	t.Helper()
+	rec := e.call("POST", "/v1/webhooks", `{"url":"`+recv.srv.URL+`/hooks","events":["key.created"],"description":"billing"}`)
+	var created struct {
+		Webhook hookJSON `json:"webhook"`
+		Secret  string   `json:"secret"`
+	}
+	json.Unmarshal(rec.Body.Bytes(), &created)
+	if rec.Code != 201 || !strings.HasPrefix(created.Secret, "whsec_") || !created.Webhook.Enabled || created.Webhook.Description != "billing" {
+		t.Fatalf("create: %d %s", rec.Code, rec.Body)
+	}
+	if cc := rec.Header().Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("create answered Cache-Control %q, want no-store", cc)
+	}
+	recv.mu.Lock()
+	recv.secret = created.Secret
+	recv.mu.Unlock()
+	return created.Webhook.ID, created.Secret
+}
+
+// checkWebhookReadAndPatch checks that the list and the endpoint show it
+// without its secret, and that PATCH changes its events and description.
+func checkWebhookReadAndPatch(t *testing.T, e *hookEnv, id, secret string) {
+	t.Helper()
+	for _, target := range []string{"/v1/webhooks", "/v1/webhooks/" + id} {
+		if rec := e.call("GET", target, ""); rec.Code != 200 || strings.Contains(rec.Body.String(), secret) || !strings.Contains(rec.Body.String(), id) {
+			t.Errorf("GET %s: %d %s (want the endpoint, never its secret)", target, rec.Code, rec.Body)
+		}
+	}
+	var h hookJSON
+	rec := e.call("PATCH", "/v1/webhooks/"+id, `{"events":["*"],"description":"all events"}`)
+	json.Unmarshal(rec.Body.Bytes(), &h)
+	if rec.Code != 200 || len(h.Events) != 1 || h.Events[0] != "*" || h.Description != "all events" {
+		t.Errorf("PATCH: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// deliverTestAndKeyEvents queues a test event and creates a key, runs the
+// dispatcher once (two attempts), checks that the receiver got both with
+// good signatures, and returns the test event's id.
+func deliverTestAndKeyEvents(t *testing.T, e *hookEnv, recv *hookReceiver, id string) string {
+	t.Helper()
+	// A test event and a key created: two deliveries, signed.
+	rec := e.call("POST", "/v1/webhooks/"+id+"/test", "")
+	var queued struct {
+		EventID string `json:"event_id"`
+	}
+	json.Unmarshal(rec.Body.Bytes(), &queued)
+	if rec.Code != 202 || !strings.HasPrefix(queued.EventID, "evt_") {
+		t.Fatalf("test: %d %s", rec.Code, rec.Body)
+	}
+	if rec := e.call("POST", "/v1/keys", `{"name":"k"}`); rec.Code != 201 {
+		t.Fatalf("create key: %d %s", rec.Code, rec.Body)
+	}
+	if n, err := e.disp.RunOnce(context.Background()); err != nil || n != 2 {
+		t.Fatalf("RunOnce = %d, %v; want 2 attempts", n, err)
+	}
+	recv.mu.Lock()
+	got, bad := strings.Join(recv.types, " "), recv.bad
+	recv.mu.Unlock()
+	if bad != 0 || !strings.Contains(got, "webhook.test") || !strings.Contains(got, "key.created") {
+		t.Errorf("the receiver got %q with %d bad signatures", got, bad)
+	}
+	return queued.EventID
+}
+
+// checkDeliveryPages reads the endpoint's deliveries by pages of one and
+// checks that they are the test event testEvent and key.created, each done
+// at its first attempt with status 200.
+func checkDeliveryPages(t *testing.T, e *hookEnv, id, testEvent string) {
+	t.Helper()
+	// The deliveries, by pages of one, newest first.
+	var seen []keyward.Attempt
+	cursor := ""
+	for range 3 {
+		rec := e.call("GET", "/v1/webhooks/"+id+"/deliveries?limit=1&cursor="+cursor, "")
+		var page struct {
+			Items      []keyward.Attempt `json:"items"`
+			NextCursor string            `json:"next_cursor"`
+		}
+		json.Unmarshal(rec.Body.Bytes(), &page)
+		if rec.Code != 200 {
+			t.Fatalf("deliveries: %d %s", rec.Code, rec.Body)
+		}
+		seen = append(seen, page.Items...)
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	// (Both were sent at once: the order of their attempts is the order they were recorded in.)
+	if len(seen) != 2 || seen[0].EventID == seen[1].EventID ||
+		!slices.ContainsFunc(seen, func(a keyward.Attempt) bool { return a.EventID == testEvent && a.Type == "webhook.test" }) ||
+		!slices.ContainsFunc(seen, func(a keyward.Attempt) bool { return a.Type == "key.created" }) {
+		t.Fatalf("deliveries %+v; want the test event %s and key.created", seen, testEvent)
+	}
+	for _, a := range seen {
+		if a.Attempt != 1 || a.Status != 200 || a.Error != "" || a.NextAttemptAt != nil {
+			t.Errorf("attempt %+v; want attempt 1, status 200, done", a)
+		}
+	}
+}
+
+// disableAndDeleteWebhook checks that a disabled endpoint refuses a test
+// event (409), and that once deleted it and its deliveries are 404.
+func disableAndDeleteWebhook(t *testing.T, e *hookEnv, id string) {
+	t.Helper()
+	// Disabled: no test (409). Deleted: 404 after.
+	if rec := e.call("PATCH", "/v1/webhooks/"+id, `{"enabled":false}`); rec.Code != 200 {
+		t.Errorf("disable: %d %s", rec.Code, rec.Body)
+	}
+	if rec := e.call("POST", "/v1/webhooks/"+id+"/test", ""); rec.Code != 409 {
+		t.Errorf("test of a disabled endpoint: %d %s, want 409", rec.Code, rec.Body)
+	}
+	if rec := e.call("DELETE", "/v1/webhooks/"+id, ""); rec.Code != 204 {
+		t.Errorf("delete: %d %s", rec.Code, rec.Body)
+	}
+	for _, target := range []string{"/v1/webhooks/" + id, "/v1/webhooks/" + id + "/deliveries"} {
+		if rec := e.call("GET", target, ""); rec.Code != 404 {
+			t.Errorf("GET %s after delete: %d, want 404", target, rec.Code)
+		}
+	}
+}
+
+// checkWebhookAudit checks that the audit log has the endpoint's create,
+// update and delete, and never its secret.
+func checkWebhookAudit(t *testing.T, e *hookEnv, secret string) {
+	t.Helper()
+	rec := e.call("GET", "/v1/audit?limit=20", "")
+	for _, action := range []string{"webhook.create", "webhook.update", "webhook.delete"} {
+		if !strings.Contains(rec.Body.String(), `"action":"`+action+`"`) {
+			t.Errorf("the audit log has no %s: %s", action, rec.Body)
+		}
+	}
+	if strings.Contains(rec.Body.String(), secret) {
+		t.Error("the audit log holds the secret")
 	}
 }
 

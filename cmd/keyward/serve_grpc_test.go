@@ -24,12 +24,31 @@ import (
 // stops cleanly with the HTTP server when its context ends.
 func TestServeGRPCCheck(t *testing.T) {
 	const admin = "serve-grpc-test-admin-token-32-characters"
-	env := map[string]string{"KEYWARD_GRPC_ADDR": "127.0.0.1:0", "KEYWARD_ADMIN_TOKEN": admin}
-	db := "sqlite:" + filepath.Join(t.TempDir(), "k.db")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	where, exited := startServeWithGRPC(t, ctx, admin)
+	keyID, secret := createKeyOverHTTP(t, where.URL, admin)
+	checkGRPCAnswers(t, ctx, where.GRPC, keyID, secret)
+
+	cancel()
+	checkServeStopped(t, exited, where.GRPC)
+}
+
+// listenAddrs are the addresses of the "keyward listening" log line: the
+// HTTP server's URL and the gRPC check's address.
+type listenAddrs struct{ URL, GRPC string }
+
+// startServeWithGRPC runs keyward serve in-process on a new SQLite database
+// with KEYWARD_GRPC_ADDR and the admin token from the environment, until ctx
+// ends; it waits for the "keyward listening" line, checks that it names the
+// gRPC address, and returns the addresses and the channel run's result
+// arrives on.
+func startServeWithGRPC(t *testing.T, ctx context.Context, admin string) (listenAddrs, <-chan error) {
+	t.Helper()
+	env := map[string]string{"KEYWARD_GRPC_ADDR": "127.0.0.1:0", "KEYWARD_ADMIN_TOKEN": admin}
+	db := "sqlite:" + filepath.Join(t.TempDir(), "k.db")
 	pr, pw := io.Pipe()
-	listening := make(chan struct{ URL, GRPC string }, 1)
+	listening := make(chan listenAddrs, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
@@ -39,7 +58,7 @@ func TestServeGRPCCheck(t *testing.T) {
 				GRPC string `json:"grpc_addr"`
 			}
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "keyward listening" {
-				listening <- struct{ URL, GRPC string }{line.URL, line.GRPC}
+				listening <- listenAddrs{line.URL, line.GRPC}
 			}
 		}
 	}()
@@ -49,7 +68,7 @@ func TestServeGRPCCheck(t *testing.T) {
 			strings.NewReader(""), io.Discard, pw, func(k string) string { return env[k] })
 		pw.Close()
 	}()
-	var where struct{ URL, GRPC string }
+	var where listenAddrs
 	select {
 	case where = <-listening:
 	case err := <-exited:
@@ -60,9 +79,16 @@ func TestServeGRPCCheck(t *testing.T) {
 	if where.GRPC == "" {
 		t.Fatal(`the "keyward listening" line has no grpc_addr`)
 	}
+	return where, exited
+}
 
+// createKeyOverHTTP creates a key of owner acme with the scope
+// invoices:read through the HTTP API at url, checks the 201, and returns
+// the key's id and secret.
+func createKeyOverHTTP(t *testing.T, url, admin string) (id, secret string) {
+	t.Helper()
 	body := `{"name":"envoy client","owner":"acme","scopes":["invoices:read"]}`
-	req, _ := http.NewRequest(http.MethodPost, where.URL+"/v1/keys", strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, url+"/v1/keys", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+admin)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
@@ -78,12 +104,21 @@ func TestServeGRPCCheck(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated || iss.Secret == "" {
 		t.Fatalf("creating a key: %d", resp.StatusCode)
 	}
+	return iss.Key.ID, iss.Secret
+}
 
-	conn, err := grpc.NewClient(where.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// checkGRPCAnswers checks, with a real gRPC client of the check at addr,
+// that the key allows GET /invoices with scope invoices:read and passes the
+// X-Keyward-* headers upstream, and that a bad key gets a denied 401. The
+// client's connection stays open until the test ends, so serve must stop
+// with it open.
+func checkGRPCAnswers(t *testing.T, ctx context.Context, addr, keyID, secret string) {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	client := authv3.NewAuthorizationClient(conn)
 	check := func(key string) *authv3.CheckResponse {
 		t.Helper()
@@ -96,7 +131,7 @@ func TestServeGRPCCheck(t *testing.T) {
 		}
 		return resp
 	}
-	ok := check(iss.Secret).GetOkResponse()
+	ok := check(secret).GetOkResponse()
 	if ok == nil {
 		t.Fatal("the new key is not allowed")
 	}
@@ -104,14 +139,19 @@ func TestServeGRPCCheck(t *testing.T) {
 	for _, h := range ok.GetHeaders() {
 		got[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
 	}
-	if got["x-keyward-key-id"] != iss.Key.ID || got["x-keyward-owner"] != "acme" || got["x-keyward-scopes"] != "invoices:read" {
+	if got["x-keyward-key-id"] != keyID || got["x-keyward-owner"] != "acme" || got["x-keyward-scopes"] != "invoices:read" {
 		t.Errorf("upstream headers %v", got)
 	}
 	if d := check("kw_garbage").GetDeniedResponse(); d == nil || d.GetStatus().GetCode() != 401 {
 		t.Errorf("a bad key: %v, want a denied 401", d)
 	}
+}
 
-	cancel()
+// checkServeStopped checks, once serve's context has ended, that run
+// returns without error within 30s and the gRPC port at addr no longer
+// accepts connections.
+func checkServeStopped(t *testing.T, exited <-chan error, addr string) {
+	t.Helper()
 	select {
 	case err := <-exited:
 		if err != nil {
@@ -120,7 +160,7 @@ func TestServeGRPCCheck(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop within 30s of its context ending")
 	}
-	if c, err := net.DialTimeout("tcp", where.GRPC, time.Second); err == nil {
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		c.Close()
 		t.Error("the gRPC port still accepts connections after serve returned")
 	}

@@ -24,30 +24,58 @@ import (
 // gave up before its group ran spends nothing.
 func TestSpendsCommitInGroups(t *testing.T) {
 	u, s, svc := spendsEnv(t)
+	a, b := richAndPoorKeys(t, svc)
+	lock := lockKeyRow(t, u, a)
+	groups := s.SpendGroups()
+	spent, goneErr := spendBehindLock(t, s, lock, a, b)
+
+	if n := s.SpendGroups() - groups; n != 2 {
+		t.Errorf("64 spends ran in %d groups, want 2 (the first, then all that queued)", n)
+	}
+	if !errors.Is(goneErr, context.Canceled) {
+		t.Errorf("the spend whose caller gave up returned %v, want context.Canceled", goneErr)
+	}
+	checkSpendsPaid(t, spent)
+	checkCreditsLeft(t, svc, a, b)
+}
+
+// richAndPoorKeys creates the owners rich (1,000 credits) and poor (5), and
+// returns the ids of key a (40 credits, owner rich) and key b (100 credits,
+// owner poor).
+func richAndPoorKeys(t *testing.T, svc *keyward.Service) (a, b string) {
+	t.Helper()
 	ctx := context.Background()
 	for name, credits := range map[string]int64{"rich": 1000, "poor": 5} {
 		if _, _, err := svc.PutOwner(ctx, name, keyward.OwnerParams{Remaining: keyward.Ptr(credits)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	a, err := svc.Create(ctx, keyward.CreateParams{Name: "a", Owner: "rich", Remaining: keyward.Ptr[int64](40)})
+	ka, err := svc.Create(ctx, keyward.CreateParams{Name: "a", Owner: "rich", Remaining: keyward.Ptr[int64](40)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := svc.Create(ctx, keyward.CreateParams{Name: "b", Owner: "poor", Remaining: keyward.Ptr[int64](100)})
+	kb, err := svc.Create(ctx, keyward.CreateParams{Name: "b", Owner: "poor", Remaining: keyward.Ptr[int64](100)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ka.Key.ID, kb.Key.ID
+}
 
-	lock := lockKeyRow(t, u, a.Key.ID)
-	groups := s.SpendGroups()
+// spendBehindLock, while lock holds key a's row, starts a first spend and
+// waits until it leads a group, queues 62 more behind it (the even ones
+// for key a, the odd ones and the last for key b) and a 64th whose caller
+// gives up before its group runs, then commits lock and waits for all. It
+// returns whether each of the 63 spends was paid, and the 64th's error.
+func spendBehindLock(t *testing.T, s *postgres.Store, lock *pgx.Conn, a, b string) (spent []bool, goneErr error) {
+	t.Helper()
+	ctx := context.Background()
 	now := time.Now()
 	var wg sync.WaitGroup
-	spent := make([]bool, 63)
+	spent = make([]bool, 63)
 	spend := func(i int) {
-		sp := keyward.CreditSpend{KeyID: a.Key.ID, Owner: "rich", Cost: 1, Now: now}
+		sp := keyward.CreditSpend{KeyID: a, Owner: "rich", Cost: 1, Now: now}
 		if i%2 == 1 || i == 62 {
-			sp.KeyID, sp.Owner = b.Key.ID, "poor"
+			sp.KeyID, sp.Owner = b, "poor"
 		}
 		wg.Go(func() {
 			bal, err := s.SpendCredits(ctx, sp)
@@ -64,9 +92,8 @@ func TestSpendsCommitInGroups(t *testing.T) {
 	}
 	waitFor(t, "62 spends queued behind the first", func() bool { return s.SpendsWaiting() == 62 })
 	gone, cancel := context.WithCancel(ctx)
-	var goneErr error
 	wg.Go(func() {
-		_, goneErr = s.SpendCredits(gone, keyward.CreditSpend{KeyID: a.Key.ID, Owner: "rich", Cost: 1, Now: now})
+		_, goneErr = s.SpendCredits(gone, keyward.CreditSpend{KeyID: a, Owner: "rich", Cost: 1, Now: now})
 	})
 	waitFor(t, "the 64th spend queued", func() bool { return s.SpendsWaiting() == 63 })
 	cancel()
@@ -74,13 +101,13 @@ func TestSpendsCommitInGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
+	return spent, goneErr
+}
 
-	if n := s.SpendGroups() - groups; n != 2 {
-		t.Errorf("64 spends ran in %d groups, want 2 (the first, then all that queued)", n)
-	}
-	if !errors.Is(goneErr, context.Canceled) {
-		t.Errorf("the spend whose caller gave up returned %v, want context.Canceled", goneErr)
-	}
+// checkSpendsPaid checks that every spend of key a (the even ones but the
+// last) was paid, and exactly 5 of key b's.
+func checkSpendsPaid(t *testing.T, spent []bool) {
+	t.Helper()
 	paid := 0
 	for i, ok := range spent {
 		if i%2 == 0 && i != 62 && !ok {
@@ -93,6 +120,13 @@ func TestSpendsCommitInGroups(t *testing.T) {
 	if paid != 5 {
 		t.Errorf("key b's owner paid for %d spends, want 5", paid)
 	}
+}
+
+// checkCreditsLeft checks the balances after the spends: key a and owner
+// rich paid for 31, key b and owner poor for 5 (all the owner had).
+func checkCreditsLeft(t *testing.T, svc *keyward.Service, a, b string) {
+	t.Helper()
+	ctx := context.Background()
 	left := func(id, owner string) int64 {
 		var r *int64
 		if id != "" {
@@ -114,9 +148,9 @@ func TestSpendsCommitInGroups(t *testing.T) {
 		what      string
 		got, want int64
 	}{
-		{"key a", left(a.Key.ID, ""), 40 - 31},
+		{"key a", left(a, ""), 40 - 31},
 		{"owner rich", left("", "rich"), 1000 - 31},
-		{"key b", left(b.Key.ID, ""), 100 - 5},
+		{"key b", left(b, ""), 100 - 5},
 		{"owner poor", left("", "poor"), 0},
 	} {
 		if c.got != c.want {

@@ -174,11 +174,34 @@ type issued struct {
 	Secret string              `json:"secret"`
 }
 
+// recipeRun is keyward behind caddy, configured by the recipe, with the
+// upstream's request counter and the keys the steps use.
+type recipeRun struct {
+	kw                           *testserver.Server
+	hits                         *atomic.Int64
+	base                         string // the guarded URL, through caddy
+	good, limited, other, office issued
+}
+
 func TestCaddyRecipe(t *testing.T) {
 	caddy, err := exec.LookPath("caddy")
 	if err != nil {
 		t.Skip("caddy is not installed: skipping the Caddy integration test (apt-get install caddy; .ci/run does)")
 	}
+	r := startRecipe(t, caddy)
+	t.Run("valid key reaches the upstream", func(t *testing.T) { checkValidKey(t, r) })
+	t.Run("missing or invalid key", func(t *testing.T) { checkRejectedKeys(t, r) })
+	t.Run("rate limit", func(t *testing.T) { checkRateLimit(t, r) })
+	t.Run("client address", func(t *testing.T) { checkClientAddress(t, r) })
+	r.kw.Stop() // here: Stop fails the test that started keyward
+	t.Run("keyward unreachable", func(t *testing.T) { checkKeywardUnreachable(t, r) })
+}
+
+// startRecipe starts keyward, the upstream and caddy with the recipe, and
+// creates the keys: good (owner team-a), limited (1 per hour), other
+// (another scope) and office (10.0.0.0/8 only).
+func startRecipe(t *testing.T, caddy string) *recipeRun {
+	t.Helper()
 	// As docs/proxies.md says: keyward believes X-Forwarded-For from caddy only.
 	kw := testserver.Start(t, nil, "--database-url", "sqlite:"+filepath.Join(t.TempDir(), "k.db"),
 		"--admin-token", adminToken, "--trusted-proxies", "127.0.0.1")
@@ -196,121 +219,147 @@ func TestCaddyRecipe(t *testing.T) {
 		r.JSON(t, &k)
 		return k
 	}
-	good := create(map[string]any{"name": "good", "owner": "team-a", "scopes": []string{"invoices:read"}})
-	limited := create(map[string]any{"name": "limited", "scopes": []string{"invoices:read"}, "rate_limit": map[string]any{"limit": 1, "period": "1h"}})
-	other := create(map[string]any{"name": "other scope", "scopes": []string{"reports:read"}})
-	office := create(map[string]any{"name": "office only", "scopes": []string{"invoices:read"}, "allowed_cidrs": []string{"10.0.0.0/8"}})
-
-	base := fmt.Sprintf("http://127.0.0.1:%d/api/invoices", port)
-	do := func(method, body string, header ...string) (int, http.Header, string) {
-		t.Helper()
-		req, _ := http.NewRequest(method, base, strings.NewReader(body))
-		for i := 0; i+1 < len(header); i += 2 {
-			req.Header.Set(header[i], header[i+1])
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, resp.Header, string(b)
+	return &recipeRun{
+		kw:      kw,
+		hits:    hits,
+		base:    fmt.Sprintf("http://127.0.0.1:%d/api/invoices", port),
+		good:    create(map[string]any{"name": "good", "owner": "team-a", "scopes": []string{"invoices:read"}}),
+		limited: create(map[string]any{"name": "limited", "scopes": []string{"invoices:read"}, "rate_limit": map[string]any{"limit": 1, "period": "1h"}}),
+		other:   create(map[string]any{"name": "other scope", "scopes": []string{"reports:read"}}),
+		office:  create(map[string]any{"name": "office only", "scopes": []string{"invoices:read"}, "allowed_cidrs": []string{"10.0.0.0/8"}}),
 	}
-	passed := func(what, body string) seen {
-		t.Helper()
-		var s seen
-		if err := json.Unmarshal([]byte(body), &s); err != nil {
-			t.Fatalf("%s: the upstream's answer %q: %v", what, body, err)
-		}
-		return s
+}
+
+// do sends a request with the body and the header name, value pairs to the
+// guarded URL through caddy, and returns the answer.
+func (r *recipeRun) do(t *testing.T, method, body string, header ...string) (int, http.Header, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, r.base, strings.NewReader(body))
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
 	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
 
-	t.Run("valid key reaches the upstream", func(t *testing.T) {
-		code, h, body := do("GET", "", "Authorization", "Bearer "+good.Secret, "X-Keyward-Key-Id", "forged")
-		if code != 200 {
-			t.Fatalf("valid key: %d %v %s", code, h, body)
-		}
-		s := passed("valid key", body)
-		if s.KeyID != good.Key.ID || s.Owner != "team-a" || s.Scopes != "invoices:read" || s.Authorization != "" {
-			t.Errorf("valid key: the upstream saw %+v; want the key id, owner and scopes, and no key", s)
-		}
-		// The key has no rate limit: no RateLimit fields, and no unfilled placeholder anywhere.
-		if h.Get("RateLimit") != "" || h.Get("RateLimit-Policy") != "" {
-			t.Errorf("valid key without a rate limit: RateLimit fields %v", h)
-		}
-		for name, vals := range h {
-			if strings.Contains(strings.Join(vals, ","), "{") {
-				t.Errorf("header %s: %q", name, vals)
-			}
-		}
-		code, _, body = do("GET", "", "X-API-Key", good.Secret)
-		if s := passed("X-API-Key", body); code != 200 || s.KeyID != good.Key.ID || s.APIKey != "" {
-			t.Errorf("valid key in X-API-Key: %d, the upstream saw %+v", code, s)
-		}
-		code, _, body = do("POST", `{"amount": 42}`, "Authorization", "Bearer "+good.Secret, "Content-Type", "application/json")
-		if s := passed("POST", body); code != 200 || s.Method != "POST" || s.Body != `{"amount": 42}` {
-			t.Errorf("POST with a body: %d, the upstream saw %+v", code, s)
-		}
-	})
+// passed decodes what the upstream says it received.
+func passed(t *testing.T, what, body string) seen {
+	t.Helper()
+	var s seen
+	if err := json.Unmarshal([]byte(body), &s); err != nil {
+		t.Fatalf("%s: the upstream's answer %q: %v", what, body, err)
+	}
+	return s
+}
 
-	t.Run("missing or invalid key", func(t *testing.T) {
-		before := hits.Load()
-		bad := good.Secret[:len(good.Secret)-1] + "x" // one character changed: never the key itself
-		if bad == good.Secret {
-			bad = good.Secret[:len(good.Secret)-1] + "y"
+// checkValidKey checks that a valid key, in Authorization or X-API-Key,
+// reaches the upstream with its id, owner and scopes but not the key (nor a
+// forged X-Keyward-Key-Id), without RateLimit fields or unfilled
+// placeholders, and that a POST keeps its body.
+func checkValidKey(t *testing.T, r *recipeRun) {
+	t.Helper()
+	code, h, body := r.do(t, "GET", "", "Authorization", "Bearer "+r.good.Secret, "X-Keyward-Key-Id", "forged")
+	if code != 200 {
+		t.Fatalf("valid key: %d %v %s", code, h, body)
+	}
+	s := passed(t, "valid key", body)
+	if s.KeyID != r.good.Key.ID || s.Owner != "team-a" || s.Scopes != "invoices:read" || s.Authorization != "" {
+		t.Errorf("valid key: the upstream saw %+v; want the key id, owner and scopes, and no key", s)
+	}
+	// The key has no rate limit: no RateLimit fields, and no unfilled placeholder anywhere.
+	if h.Get("RateLimit") != "" || h.Get("RateLimit-Policy") != "" {
+		t.Errorf("valid key without a rate limit: RateLimit fields %v", h)
+	}
+	for name, vals := range h {
+		if strings.Contains(strings.Join(vals, ","), "{") {
+			t.Errorf("header %s: %q", name, vals)
 		}
-		for _, c := range []struct {
-			name   string
-			header []string
-		}{
-			{"no key", nil},
-			{"invalid key", []string{"Authorization", "Bearer " + bad}},
-		} {
-			code, h, _ := do("GET", "", c.header...)
-			if code != 401 || !strings.Contains(h.Get("WWW-Authenticate"), `realm="keyward"`) || h.Get("X-Keyward-Code") == "" {
-				t.Errorf("%s: %d %v; want 401 with WWW-Authenticate and X-Keyward-Code", c.name, code, h)
-			}
-		}
-		if code, h, _ := do("GET", "", "Authorization", "Bearer "+other.Secret); code != 403 || h.Get("X-Keyward-Code") != "INSUFFICIENT_SCOPE" {
-			t.Errorf("wrong scope: %d %v, want 403", code, h)
-		}
-		if n := hits.Load() - before; n != 0 {
-			t.Errorf("%d rejected requests reached the upstream", n)
-		}
-	})
+	}
+	code, _, body = r.do(t, "GET", "", "X-API-Key", r.good.Secret)
+	if s := passed(t, "X-API-Key", body); code != 200 || s.KeyID != r.good.Key.ID || s.APIKey != "" {
+		t.Errorf("valid key in X-API-Key: %d, the upstream saw %+v", code, s)
+	}
+	code, _, body = r.do(t, "POST", `{"amount": 42}`, "Authorization", "Bearer "+r.good.Secret, "Content-Type", "application/json")
+	if s := passed(t, "POST", body); code != 200 || s.Method != "POST" || s.Body != `{"amount": 42}` {
+		t.Errorf("POST with a body: %d, the upstream saw %+v", code, s)
+	}
+}
 
-	t.Run("rate limit", func(t *testing.T) {
-		code, h, _ := do("GET", "", "Authorization", "Bearer "+limited.Secret)
-		if code != 200 || h.Get("RateLimit-Policy") != `"key";q=1;w=3600` || !strings.HasPrefix(h.Get("RateLimit"), `"key";r=0;t=`) {
-			t.Errorf("rate-limited key, first request: %d %v; want 200 with keyward's RateLimit fields", code, h)
+// checkRejectedKeys checks that no key and an invalid key get 401 with
+// WWW-Authenticate and X-Keyward-Code, a key without the scope gets 403
+// INSUFFICIENT_SCOPE, and none of them reaches the upstream.
+func checkRejectedKeys(t *testing.T, r *recipeRun) {
+	t.Helper()
+	before := r.hits.Load()
+	bad := r.good.Secret[:len(r.good.Secret)-1] + "x" // one character changed: never the key itself
+	if bad == r.good.Secret {
+		bad = r.good.Secret[:len(r.good.Secret)-1] + "y"
+	}
+	for _, c := range []struct {
+		name   string
+		header []string
+	}{
+		{"no key", nil},
+		{"invalid key", []string{"Authorization", "Bearer " + bad}},
+	} {
+		code, h, _ := r.do(t, "GET", "", c.header...)
+		if code != 401 || !strings.Contains(h.Get("WWW-Authenticate"), `realm="keyward"`) || h.Get("X-Keyward-Code") == "" {
+			t.Errorf("%s: %d %v; want 401 with WWW-Authenticate and X-Keyward-Code", c.name, code, h)
 		}
-		before := hits.Load()
-		code, h, _ = do("GET", "", "Authorization", "Bearer "+limited.Secret)
-		if code != 429 || h.Get("Retry-After") == "" || h.Get("X-Keyward-Code") != "RATE_LIMITED" ||
-			h.Get("RateLimit-Policy") != `"key";q=1;w=3600` || !strings.HasPrefix(h.Get("RateLimit"), `"key";r=0;t=`) {
-			t.Errorf("over the limit: %d %v; want 429 with Retry-After and the RateLimit fields", code, h)
-		}
-		if hits.Load() != before {
-			t.Error("the request over the limit reached the upstream")
-		}
-	})
+	}
+	if code, h, _ := r.do(t, "GET", "", "Authorization", "Bearer "+r.other.Secret); code != 403 || h.Get("X-Keyward-Code") != "INSUFFICIENT_SCOPE" {
+		t.Errorf("wrong scope: %d %v, want 403", code, h)
+	}
+	if n := r.hits.Load() - before; n != 0 {
+		t.Errorf("%d rejected requests reached the upstream", n)
+	}
+}
 
-	t.Run("client address", func(t *testing.T) {
-		// caddy replaces the client's X-Forwarded-For with the address it
-		// sees (127.0.0.1), so claiming an office address does not help.
-		if code, h, _ := do("GET", "", "Authorization", "Bearer "+office.Secret, "X-Forwarded-For", "10.1.2.3"); code != 403 || h.Get("X-Keyward-Code") != "FORBIDDEN_ADDRESS" {
-			t.Errorf("key for 10.0.0.0/8 with a forged X-Forwarded-For: %d %v, want 403 FORBIDDEN_ADDRESS", code, h)
-		}
-	})
+// checkRateLimit checks that the key limited to 1 per hour passes once with
+// keyward's RateLimit fields, then gets 429 with Retry-After and the
+// RateLimit fields without reaching the upstream.
+func checkRateLimit(t *testing.T, r *recipeRun) {
+	t.Helper()
+	code, h, _ := r.do(t, "GET", "", "Authorization", "Bearer "+r.limited.Secret)
+	if code != 200 || h.Get("RateLimit-Policy") != `"key";q=1;w=3600` || !strings.HasPrefix(h.Get("RateLimit"), `"key";r=0;t=`) {
+		t.Errorf("rate-limited key, first request: %d %v; want 200 with keyward's RateLimit fields", code, h)
+	}
+	before := r.hits.Load()
+	code, h, _ = r.do(t, "GET", "", "Authorization", "Bearer "+r.limited.Secret)
+	if code != 429 || h.Get("Retry-After") == "" || h.Get("X-Keyward-Code") != "RATE_LIMITED" ||
+		h.Get("RateLimit-Policy") != `"key";q=1;w=3600` || !strings.HasPrefix(h.Get("RateLimit"), `"key";r=0;t=`) {
+		t.Errorf("over the limit: %d %v; want 429 with Retry-After and the RateLimit fields", code, h)
+	}
+	if r.hits.Load() != before {
+		t.Error("the request over the limit reached the upstream")
+	}
+}
 
-	kw.Stop() // here: Stop fails the test that started keyward
-	t.Run("keyward unreachable", func(t *testing.T) {
-		before := hits.Load()
-		if code, _, _ := do("GET", "", "Authorization", "Bearer "+good.Secret); code != 502 {
-			t.Errorf("keyward stopped: %d, want 502", code)
-		}
-		if hits.Load() != before {
-			t.Error("with keyward stopped, a request reached the upstream")
-		}
-	})
+// checkClientAddress checks that a client cannot claim an allowed address
+// with X-Forwarded-For: the office-only key gets 403 FORBIDDEN_ADDRESS.
+func checkClientAddress(t *testing.T, r *recipeRun) {
+	t.Helper()
+	// caddy replaces the client's X-Forwarded-For with the address it
+	// sees (127.0.0.1), so claiming an office address does not help.
+	if code, h, _ := r.do(t, "GET", "", "Authorization", "Bearer "+r.office.Secret, "X-Forwarded-For", "10.1.2.3"); code != 403 || h.Get("X-Keyward-Code") != "FORBIDDEN_ADDRESS" {
+		t.Errorf("key for 10.0.0.0/8 with a forged X-Forwarded-For: %d %v, want 403 FORBIDDEN_ADDRESS", code, h)
+	}
+}
+
+// checkKeywardUnreachable checks that with keyward stopped, caddy answers
+// 502 and the request does not reach the upstream.
+func checkKeywardUnreachable(t *testing.T, r *recipeRun) {
+	t.Helper()
+	before := r.hits.Load()
+	if code, _, _ := r.do(t, "GET", "", "Authorization", "Bearer "+r.good.Secret); code != 502 {
+		t.Errorf("keyward stopped: %d, want 502", code)
+	}
+	if r.hits.Load() != before {
+		t.Error("with keyward stopped, a request reached the upstream")
+	}
 }

@@ -107,6 +107,12 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// issued is a created key and its secret.
+type issued struct {
+	Key    struct{ ID string } `json:"key"`
+	Secret string              `json:"secret"`
+}
+
 func TestNginxAuthRequest(t *testing.T) {
 	nginx, err := exec.LookPath("nginx")
 	if err != nil {
@@ -119,12 +125,31 @@ func TestNginxAuthRequest(t *testing.T) {
 	kw := testserver.Start(t, nil, "--database-url", "sqlite:"+filepath.Join(t.TempDir(), "k.db"),
 		"--admin-token", "nginx-test-admin-token-of-32-characters")
 	admin := "nginx-test-admin-token-of-32-characters"
+	base := startNginx(t, nginx, kw)
 
+	var good, limited, other issued
+	kw.Do(t, "POST", "/v1/keys", admin, map[string]any{"name": "good", "owner": "team-a", "scopes": []string{"invoices:read"}}).JSON(t, &good)
+	kw.Do(t, "POST", "/v1/keys", admin, map[string]any{"name": "limited", "scopes": []string{"invoices:read"}, "rate_limit": map[string]any{"limit": 1, "period": "1h"}}).JSON(t, &limited)
+	kw.Do(t, "POST", "/v1/keys", admin, map[string]any{"name": "other scope", "scopes": []string{"reports:read"}}).JSON(t, &other)
+
+	checkMissingOrBadKey(t, base, good.Secret)
+	checkValidKey(t, base, good)
+	if code, _, _ := get(t, base, "Authorization", "Bearer "+other.Secret); code != 403 {
+		t.Errorf("wrong scope: %d, want 403", code)
+	}
+	checkRateLimit(t, base, limited.Secret)
+}
+
+// startNginx starts the upstream, which echoes what nginx passed on, and
+// nginx with config in front of it and keyward, once `nginx -t` accepts the
+// configuration; it waits until nginx listens and returns its base URL.
+func startNginx(t *testing.T, nginx string, kw *testserver.Server) string {
+	t.Helper()
 	// The upstream echoes what nginx passed on.
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "key=%s owner=%s auth=%q", r.Header.Get("X-Keyward-Key-Id"), r.Header.Get("X-Keyward-Owner"), r.Header.Get("Authorization"))
 	}))
-	defer upstream.Close()
+	t.Cleanup(upstream.Close)
 
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
@@ -146,11 +171,10 @@ func TestNginxAuthRequest(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		cmd.Process.Signal(os.Interrupt)
 		cmd.Wait()
-	}()
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
@@ -163,58 +187,71 @@ func TestNginxAuthRequest(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // waiting for a process to start
 	}
+	return fmt.Sprintf("http://127.0.0.1:%d", port)
+}
 
-	var good, limited, other struct {
-		Key    struct{ ID string } `json:"key"`
-		Secret string              `json:"secret"`
+// get sends GET /api/invoices through nginx at base, with the header name,
+// value pairs, and returns the answer.
+func get(t *testing.T, base string, header ...string) (int, http.Header, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/api/invoices", nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
 	}
-	kw.Do(t, "POST", "/v1/keys", admin, map[string]any{"name": "good", "owner": "team-a", "scopes": []string{"invoices:read"}}).JSON(t, &good)
-	kw.Do(t, "POST", "/v1/keys", admin, map[string]any{"name": "limited", "scopes": []string{"invoices:read"}, "rate_limit": map[string]any{"limit": 1, "period": "1h"}}).JSON(t, &limited)
-	kw.Do(t, "POST", "/v1/keys", admin, map[string]any{"name": "other scope", "scopes": []string{"reports:read"}}).JSON(t, &other)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
 
-	get := func(header ...string) (int, http.Header, string) {
-		t.Helper()
-		req, _ := http.NewRequest("GET", base+"/api/invoices", nil)
-		for i := 0; i+1 < len(header); i += 2 {
-			req.Header.Set(header[i], header[i+1])
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, resp.Header, string(b)
-	}
-	bad := good.Secret[:len(good.Secret)-1] + "x" // one character changed: never the key itself
-	if bad == good.Secret {
-		bad = good.Secret[:len(good.Secret)-1] + "y"
+// checkMissingOrBadKey checks that a request without a key gets 401 with
+// keyward's WWW-Authenticate, and one with the secret changed by a
+// character gets 401.
+func checkMissingOrBadKey(t *testing.T, base, secret string) {
+	t.Helper()
+	bad := secret[:len(secret)-1] + "x" // one character changed: never the key itself
+	if bad == secret {
+		bad = secret[:len(secret)-1] + "y"
 	}
 
-	if code, h, _ := get(); code != 401 || !strings.Contains(h.Get("WWW-Authenticate"), `realm="keyward"`) {
+	if code, h, _ := get(t, base); code != 401 || !strings.Contains(h.Get("WWW-Authenticate"), `realm="keyward"`) {
 		t.Errorf("no key: %d %v", code, h)
 	}
-	if code, _, _ := get("Authorization", "Bearer "+bad); code != 401 {
+	if code, _, _ := get(t, base, "Authorization", "Bearer "+bad); code != 401 {
 		t.Errorf("bad key: %d", code)
 	}
-	code, h, body := get("Authorization", "Bearer "+good.Secret)
+}
+
+// checkValidKey checks that the key good (owner team-a, no rate limit), in
+// Authorization or X-API-Key, reaches the upstream with its id and owner but
+// not the key, and that the answer has no RateLimit field.
+func checkValidKey(t *testing.T, base string, good issued) {
+	t.Helper()
+	code, h, body := get(t, base, "Authorization", "Bearer "+good.Secret)
 	if code != 200 || !strings.Contains(body, "key="+good.Key.ID) || !strings.Contains(body, "owner=team-a") || !strings.Contains(body, `auth=""`) {
 		t.Errorf("valid key: %d %q (want the key id and owner passed upstream, and no key)", code, body)
 	}
 	if _, ok := h["Ratelimit"]; ok {
 		t.Errorf("valid key without a rate limit: RateLimit %q", h["Ratelimit"])
 	}
-	if code, _, body := get("X-API-Key", good.Secret); code != 200 || !strings.Contains(body, good.Key.ID) {
+	if code, _, body := get(t, base, "X-API-Key", good.Secret); code != 200 || !strings.Contains(body, good.Key.ID) {
 		t.Errorf("valid key in X-API-Key: %d %q", code, body)
 	}
-	if code, _, _ := get("Authorization", "Bearer "+other.Secret); code != 403 {
-		t.Errorf("wrong scope: %d, want 403", code)
-	}
-	code, h, _ = get("Authorization", "Bearer "+limited.Secret)
+}
+
+// checkRateLimit checks that the key limited to 1 per hour passes once with
+// keyward's RateLimit fields, then gets 429 (mapped back from nginx's 500)
+// with Retry-After, X-Keyward-Code and the RateLimit fields.
+func checkRateLimit(t *testing.T, base, secret string) {
+	t.Helper()
+	code, h, _ := get(t, base, "Authorization", "Bearer "+secret)
 	if code != 200 || h.Get("RateLimit-Policy") != `"key";q=1;w=3600` || !strings.HasPrefix(h.Get("RateLimit"), `"key";r=0;t=`) {
 		t.Errorf("rate-limited key, first request: %d %v; want 200 with keyward's RateLimit fields", code, h)
 	}
-	code, h, _ = get("Authorization", "Bearer "+limited.Secret)
+	code, h, _ = get(t, base, "Authorization", "Bearer "+secret)
 	if code != 429 || h.Get("Retry-After") == "" || h.Get("X-Keyward-Code") != "RATE_LIMITED" {
 		t.Errorf("over the limit: %d %v; want 429 with Retry-After", code, h)
 	}

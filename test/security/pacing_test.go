@@ -33,6 +33,26 @@ func (s slowStore) Get(ctx context.Context, id string) (*keyward.Key, error) {
 // answers come back far sooner (the control at the end), which is what an
 // attacker measured.
 func TestNotFoundPacedToLookupTime(t *testing.T) {
+	e := newPacingEnv(t)
+	tok := cacheProbedKey(t, e)
+	checkNotFoundPaced(t, e, tok)
+	checkUnpacedIsFaster(t, e, tok)
+}
+
+// pacingEnv is a service paced to the lookup time of its cache, in front of
+// a store whose key lookups take at least 3ms.
+type pacingEnv struct {
+	ctx    context.Context
+	cached *cache.Store
+	hasher keyward.Hasher
+	svc    *keyward.Service
+}
+
+// newPacingEnv opens the slow store behind a cache whose lookup budget lets
+// one unknown id reach the store, starts the service with LookupTime set to
+// the cache's, and waits until the cache's filter of existing ids is built.
+func newPacingEnv(t *testing.T) *pacingEnv {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "k.db"), &sqlite.Options{Migrate: true})
 	if err != nil {
@@ -43,7 +63,7 @@ func TestNotFoundPacedToLookupTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cached.Close()
+	t.Cleanup(func() { cached.Close() })
 	pepper, err := keyhash.NewPepper([]byte("security-test-pepper-of-at-least-32-bytes"))
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +76,7 @@ func TestNotFoundPacedToLookupTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer svc.Close(ctx)
+	t.Cleanup(func() { svc.Close(ctx) })
 	deadline := time.Now().Add(10 * time.Second)
 	for !cached.Stats().FilterReady { // until then unknown ids skip the budget
 		if time.Now().After(deadline) {
@@ -64,86 +84,115 @@ func TestNotFoundPacedToLookupTime(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+	return &pacingEnv{ctx: ctx, cached: cached, hasher: hasher, svc: svc}
+}
 
-	issued, err := svc.Create(ctx, keyward.CreateParams{Name: "probed"})
+// cacheProbedKey creates the key "probed", verifies it once so that the
+// cache holds it, and returns its parsed token.
+func cacheProbedKey(t *testing.T, e *pacingEnv) keyward.Token {
+	t.Helper()
+	issued, err := e.svc.Create(e.ctx, keyward.CreateParams{Name: "probed"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, err := svc.Verify(ctx, keyward.VerifyRequest{Key: issued.Secret}); err != nil || r.Outcome != keyward.OutcomeValid {
+	if r, err := e.svc.Verify(e.ctx, keyward.VerifyRequest{Key: issued.Secret}); err != nil || r.Outcome != keyward.OutcomeValid {
 		t.Fatalf("verifying the key once (to cache it): %v %v", r.Outcome, err)
 	}
 	tok, err := keyward.Parse(issued.Secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fresh := func() keyward.Token {
-		tk, err := keyward.NewToken(tok.Prefix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tk
-	}
-	wrongSecret := func() string { return keyward.Token{Prefix: tok.Prefix, ID: tok.ID, Secret: fresh().Secret}.String() }
-	unknown := fresh().String()
-	overBudget := fresh().String()
+	return tok
+}
 
-	// paced verifies key with s and fails unless the NOT_FOUND answer took
-	// at least the store's lookup time, and the cache counter named by
-	// counter moved (so the path under test was the one taken).
-	paced := func(s *keyward.Service, what, key string, counter func(cache.Stats) uint64) (took, lookup time.Duration) {
-		t.Helper()
-		before := counter(cached.Stats())
-		lookup = cached.LookupTime()
-		start := time.Now()
-		r, err := s.Verify(ctx, keyward.VerifyRequest{Key: key})
-		took = time.Since(start)
-		if err != nil || r.Outcome != keyward.OutcomeNotFound {
-			t.Fatalf("%s: %v %v, want NOT_FOUND", what, r.Outcome, err)
-		}
-		if counter(cached.Stats()) == before {
-			t.Fatalf("%s: the cache did not answer it the way this test means", what)
-		}
-		if lookup < 3*time.Millisecond {
-			t.Fatalf("the cache reports a lookup time of %v, below the store's 3ms", lookup)
-		}
-		return took, lookup
+// freshToken returns a new random token with the prefix.
+func freshToken(t *testing.T, prefix string) keyward.Token {
+	t.Helper()
+	tk, err := keyward.NewToken(prefix)
+	if err != nil {
+		t.Fatal(err)
 	}
-	hits := func(s cache.Stats) uint64 { return s.Hits }
-	loads := func(s cache.Stats) uint64 { return s.Loads }
-	negHits := func(s cache.Stats) uint64 { return s.NegativeHits }
-	denials := func(s cache.Stats) uint64 { return s.BudgetDenials }
+	return tk
+}
 
+// withWrongSecret returns tok's id with a new random secret.
+func withWrongSecret(t *testing.T, tok keyward.Token) string {
+	t.Helper()
+	return keyward.Token{Prefix: tok.Prefix, ID: tok.ID, Secret: freshToken(t, tok.Prefix).Secret}.String()
+}
+
+// The cache counters that tell which path answered.
+var (
+	statHits    = func(s cache.Stats) uint64 { return s.Hits }
+	statLoads   = func(s cache.Stats) uint64 { return s.Loads }
+	statNegHits = func(s cache.Stats) uint64 { return s.NegativeHits }
+	statDenials = func(s cache.Stats) uint64 { return s.BudgetDenials }
+)
+
+// paced verifies key with s and fails unless the NOT_FOUND answer took
+// at least the store's lookup time, and the cache counter named by
+// counter moved (so the path under test was the one taken).
+func paced(t *testing.T, e *pacingEnv, s *keyward.Service, what, key string, counter func(cache.Stats) uint64) (took, lookup time.Duration) {
+	t.Helper()
+	before := counter(e.cached.Stats())
+	lookup = e.cached.LookupTime()
+	start := time.Now()
+	r, err := s.Verify(e.ctx, keyward.VerifyRequest{Key: key})
+	took = time.Since(start)
+	if err != nil || r.Outcome != keyward.OutcomeNotFound {
+		t.Fatalf("%s: %v %v, want NOT_FOUND", what, r.Outcome, err)
+	}
+	if counter(e.cached.Stats()) == before {
+		t.Fatalf("%s: the cache did not answer it the way this test means", what)
+	}
+	if lookup < 3*time.Millisecond {
+		t.Fatalf("the cache reports a lookup time of %v, below the store's 3ms", lookup)
+	}
+	return took, lookup
+}
+
+// checkNotFoundPaced checks that every NOT_FOUND the paced service answers
+// from memory (a cached key with a wrong secret, an id in the negative
+// cache, an unknown id over the lookup budget), and one read from the
+// store, takes at least the lookup time.
+func checkNotFoundPaced(t *testing.T, e *pacingEnv, tok keyward.Token) {
+	t.Helper()
+	unknown := freshToken(t, tok.Prefix).String()
+	overBudget := freshToken(t, tok.Prefix).String()
 	for _, c := range []struct {
 		what    string
 		key     string
 		counter func(cache.Stats) uint64
 	}{
-		{"a cached key with a wrong secret", wrongSecret(), hits},
-		{"an unknown id (read from the store)", unknown, loads},
-		{"the same unknown id again (negative cache)", unknown, negHits},
-		{"another unknown id, over the lookup budget", overBudget, denials},
-		{"a cached key with another wrong secret", wrongSecret(), hits},
+		{"a cached key with a wrong secret", withWrongSecret(t, tok), statHits},
+		{"an unknown id (read from the store)", unknown, statLoads},
+		{"the same unknown id again (negative cache)", unknown, statNegHits},
+		{"another unknown id, over the lookup budget", overBudget, statDenials},
+		{"a cached key with another wrong secret", withWrongSecret(t, tok), statHits},
 	} {
-		took, lookup := paced(svc, c.what, c.key, c.counter)
+		took, lookup := paced(t, e, e.svc, c.what, c.key, c.counter)
 		t.Logf("%s: NOT_FOUND after %v (lookup time %v)", c.what, took, lookup)
 		if took < lookup {
 			t.Errorf("%s: NOT_FOUND after %v, sooner than a store lookup (%v): the answer tells it came from memory", c.what, took, lookup)
 		}
 	}
+}
 
-	// The control: without LookupTime the same answers from memory are
-	// faster than a lookup, so the test above can fail.
-	unpaced, err := keyward.New(cached, hasher, &keyward.Options{UsageFlushInterval: -1})
+// checkUnpacedIsFaster is the control: without LookupTime the same answers
+// from memory are faster than a lookup, so checkNotFoundPaced can fail.
+func checkUnpacedIsFaster(t *testing.T, e *pacingEnv, tok keyward.Token) {
+	t.Helper()
+	unpaced, err := keyward.New(e.cached, e.hasher, &keyward.Options{UsageFlushInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unpaced.Close(ctx)
+	defer unpaced.Close(e.ctx)
 	fastest := time.Hour
 	for range 10 {
-		took, _ := paced(unpaced, "a cached key with a wrong secret, unpaced", wrongSecret(), hits)
+		took, _ := paced(t, e, unpaced, "a cached key with a wrong secret, unpaced", withWrongSecret(t, tok), statHits)
 		fastest = min(fastest, took)
 	}
-	if fastest >= cached.LookupTime() {
-		t.Errorf("without LookupTime the fastest of 10 cached wrong secrets took %v, not less than a lookup (%v): the test cannot tell pacing from no pacing", fastest, cached.LookupTime())
+	if fastest >= e.cached.LookupTime() {
+		t.Errorf("without LookupTime the fastest of 10 cached wrong secrets took %v, not less than a lookup (%v): the test cannot tell pacing from no pacing", fastest, e.cached.LookupTime())
 	}
 }

@@ -396,6 +396,27 @@ func signOutAfterBadToken(t *testing.T, b *browser) {
 func TestKeyActions(t *testing.T) {
 	b := newBrowser(t, 1280, 900)
 	srv, _ := startServer(t)
+	id := createOrdersKey(t, srv)
+
+	b.do("opening the key", chromedp.Navigate(srv.URL+"/#/keys/"+id))
+	b.signIn(adminToken)
+	editKeyInPage(t, b, srv, id)
+	b.do("disabling", chromedp.Click(chromedp.CSS("#action-toggle")), chromedp.WaitVisible(chromedp.CSS("#key-status.badge-disabled")))
+	b.do("enabling", chromedp.Click(chromedp.CSS("#action-toggle")), chromedp.WaitVisible(chromedp.CSS("#key-status.badge-active")))
+	rotateKeyInPage(t, b, srv, id)
+	deleteOldKeyInPage(t, b, srv, id)
+	checkKeyPaging(t, b, srv)
+}
+
+// usageLoaded waits until the key page's usage chart has loaded.
+func usageLoaded() chromedp.Action[chromedp.Void] {
+	return chromedp.WaitVisible(chromedp.CSS(`#usage[aria-busy="false"] figure.chart`))
+}
+
+// createOrdersKey creates the key "orders" of team-a with a rate limit
+// through the API and returns its id.
+func createOrdersKey(t *testing.T, srv *testserver.Server) string {
+	t.Helper()
 	r := srv.Do(t, "POST", "/v1/keys", adminToken, map[string]any{"name": "orders", "owner": "team-a", "rate_limit": map[string]any{"limit": 5, "period": "1m"}})
 	if r.Status != 201 {
 		t.Fatalf("create: %d %s", r.Status, r.Body)
@@ -406,13 +427,16 @@ func TestKeyActions(t *testing.T) {
 		} `json:"key"`
 	}
 	r.JSON(t, &iss)
-	id := iss.Key.ID
-	loaded := chromedp.WaitVisible(chromedp.CSS(`#usage[aria-busy="false"] figure.chart`))
+	return iss.Key.ID
+}
 
-	b.do("opening the key", chromedp.Navigate(srv.URL+"/#/keys/"+id))
-	b.signIn(adminToken)
+// editKeyInPage renames the open key to orders-v2 and gives it metadata in
+// the edit dialog, and checks through the API that the name and metadata
+// changed and the rate limit stayed.
+func editKeyInPage(t *testing.T, b *browser, srv *testserver.Server, id string) {
+	t.Helper()
 	b.do("editing",
-		loaded,
+		usageLoaded(),
 		chromedp.Click(chromedp.CSS("#action-edit")),
 		chromedp.WaitVisible(chromedp.CSS("#f-name")),
 		chromedp.Evaluate[chromedp.Void](`document.getElementById('f-name').value = ''`),
@@ -433,12 +457,15 @@ func TestKeyActions(t *testing.T) {
 	if got.Name != "orders-v2" || got.Metadata["plan"] != "pro" || got.RateLimit == nil {
 		t.Errorf("after editing: %+v", got)
 	}
+}
 
-	b.do("disabling", chromedp.Click(chromedp.CSS("#action-toggle")), chromedp.WaitVisible(chromedp.CSS("#key-status.badge-disabled")))
-	b.do("enabling", chromedp.Click(chromedp.CSS("#action-toggle")), chromedp.WaitVisible(chromedp.CSS("#key-status.badge-active")))
-
+// rotateKeyInPage rotates the open key, checks that the dialog shows a new
+// secret (not naming the old id) once and that /v1/auth accepts it, and
+// closes the dialog onto the new key, which links to the old one.
+func rotateKeyInPage(t *testing.T, b *browser, srv *testserver.Server, id string) {
+	t.Helper()
 	b.do("rotating",
-		loaded,
+		usageLoaded(),
 		chromedp.Click(chromedp.CSS("#action-rotate")),
 		chromedp.WaitVisible(chromedp.CSS("#rotate-grace")),
 		chromedp.Click(chromedp.CSS("#rotate-submit")),
@@ -452,11 +479,17 @@ func TestKeyActions(t *testing.T) {
 	if r := srv.Do(t, "GET", "/v1/auth", secret, nil); r.Status != 200 {
 		t.Errorf("/v1/auth with the rotated secret: %d %s", r.Status, r.Body)
 	}
+}
 
+// deleteOldKeyInPage deletes the rotated-out key id from its page and
+// checks that the API no longer has it and the keys list shows only the
+// new orders-v2.
+func deleteOldKeyInPage(t *testing.T, b *browser, srv *testserver.Server, id string) {
+	t.Helper()
 	b.do("deleting the old key",
 		chromedp.Navigate(srv.URL+"/#/keys/"+id),
 		chromedp.WaitVisible(chromedp.CSS(".notice")), // only the old key has one
-		loaded,
+		usageLoaded(),
 		chromedp.Click(chromedp.CSS("#action-delete")),
 		chromedp.WaitVisible(chromedp.CSS("#confirm-ok")),
 		chromedp.Click(chromedp.CSS("#confirm-ok")),
@@ -468,7 +501,12 @@ func TestKeyActions(t *testing.T) {
 	if rows := b.text("#keys-body"); strings.Contains(rows, id) || !strings.Contains(rows, "orders-v2") {
 		t.Errorf("keys after deleting the old one: %q", rows)
 	}
+}
 
+// checkKeyPaging creates 22 keys and checks that a search shows them in two
+// pages of 20, newest first, and that previous goes back to the first page.
+func checkKeyPaging(t *testing.T, b *browser, srv *testserver.Server) {
+	t.Helper()
 	// Paging: 22 keys are two pages of 20; previous goes back by a
 	// remembered cursor.
 	for i := range 22 {
