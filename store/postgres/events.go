@@ -121,7 +121,7 @@ func (s *Store) ListExpiring(ctx context.Context, f keyward.ExpiringFilter) ([]*
 	if f.Limit > 0 {
 		limit = f.Limit
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT `+keyColumns+` FROM keys
+	rows, _ := s.pool.Query(ctx, `SELECT `+keySelect+` FROM keys
 	WHERE revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at > $1 AND expires_at <= $2
 	AND ($3::timestamptz IS NULL OR (expires_at, id) > ($3, $4::text COLLATE "C"))
 	ORDER BY expires_at, id LIMIT $5`, ts(f.From), ts(f.To), afterAt, afterID, limit)

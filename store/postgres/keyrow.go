@@ -15,8 +15,30 @@ const keyColumns = `id, prefix, name, description, owner, scopes, metadata, enab
 	rate_limit_limit, rate_limit_period_ms, remaining, refill_interval, refill_amount,
 	allowed_cidrs, replaced_by, replaces, hash, rate_limits, roles`
 
+// keySelect is keyColumns as a query of keys reads them: last_used_at is
+// lastUsedExpr.
+const keySelect = `id, prefix, name, description, owner, scopes, metadata, enabled,
+	created_at, updated_at, expires_at, ` + lastUsedExpr + ` AS last_used_at, revoked_at, refilled_at,
+	rate_limit_limit, rate_limit_period_ms, remaining, refill_interval, refill_amount,
+	allowed_cidrs, replaced_by, replaces, hash, rate_limits, roles`
+
+// lastUsedExpr is a key's last use in a query of keys. A usage flush writes
+// the key row's last_used_at only at the key's first use of a day (see
+// RecordUsage); later uses go into the last_at of the key's usage rows of
+// the minute they fall in. So the last use is the later of the key row's and
+// the greatest last_at of the newest minute, since the row's, whose rows
+// carry one: two descents of usage's primary key, and none for a key never
+// used (whose first use always writes its row).
+const lastUsedExpr = `CASE WHEN keys.last_used_at IS NULL THEN NULL ELSE greatest(keys.last_used_at,
+	(SELECT max(u.last_at) FROM usage u WHERE u.key_id = keys.id AND u.minute =
+		(SELECT l.minute FROM usage l WHERE l.key_id = keys.id AND l.last_at IS NOT NULL
+			AND l.minute >= floor(extract(epoch FROM keys.last_used_at) / 60)::bigint * 60
+			ORDER BY l.minute DESC LIMIT 1))) END`
+
 const (
-	selectKey          = `SELECT ` + keyColumns + ` FROM keys WHERE id = $1`
+	// selectKey reads a key, and its row's own last_used_at after the
+	// columns of keySelect (scanKeyNoting).
+	selectKey          = `SELECT ` + keySelect + `, keys.last_used_at FROM keys WHERE id = $1`
 	selectKeyForUpdate = selectKey + ` FOR UPDATE`
 
 	insertKey = `INSERT INTO keys (` + keyColumns + `)

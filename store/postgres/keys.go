@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/useddays"
 )
 
 const insertAudit = `INSERT INTO audit (at, actor, action, key_id, client_ip, details) VALUES ($1, $2, $3, $4, $5, $6)`
@@ -48,13 +49,37 @@ func (s *Store) Create(ctx context.Context, k *keyward.Key, a *keyward.AuditEntr
 
 // Get reads one key with a single prepared query.
 func (s *Store) Get(ctx context.Context, id string) (*keyward.Key, error) {
-	return getRow(ctx, s, s.pool.QueryRow(ctx, selectKey, id), scanKey, "key", id)
+	return getRow(ctx, s, s.pool.QueryRow(ctx, selectKey, id), s.scanKeyNoting, "key", id)
 }
+
+// scanKeyNoting scans a row of keySelect followed by the key row's own
+// last_used_at, and notes that row's day in usedDays: a row that holds a
+// use of day d needs no write for another use of that day, so a new
+// process does not write the row of every key it meets again.
+func (s *Store) scanKeyNoting(row pgx.Row) (*keyward.Key, error) {
+	var own *time.Time
+	k, err := scanKey(extraColumn{row, &own})
+	if err == nil && own != nil {
+		s.usedDays.Set(k.ID, useddays.Of(*own))
+	}
+	return k, err
+}
+
+// extraColumn scans one more column after those its row's caller asks
+// for, into dest.
+type extraColumn struct {
+	row  pgx.Row
+	dest any
+}
+
+func (e extraColumn) Scan(dest ...any) error { return e.row.Scan(append(dest, e.dest)...) }
 
 // Update locks the row, applies fn to the key read and writes it back, with
 // the audit entry, in one transaction.
 func (s *Store) Update(ctx context.Context, id string, fn func(k *keyward.Key) (*keyward.AuditEntry, error)) (*keyward.Key, error) {
-	read := func(tx pgx.Tx) (*keyward.Key, error) { return scanKey(tx.QueryRow(ctx, selectKeyForUpdate, id)) }
+	read := func(tx pgx.Tx) (*keyward.Key, error) {
+		return s.scanKeyNoting(tx.QueryRow(ctx, selectKeyForUpdate, id))
+	}
 	write := func(tx pgx.Tx, _, k *keyward.Key) (*keyward.Key, error) {
 		k.ID = id
 		return scanKey(tx.QueryRow(ctx, updateKey, keyArgs(k)...))
@@ -66,7 +91,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(k *keyward.Key) (
 // successor and the audit entry in one transaction.
 func (s *Store) Rotate(ctx context.Context, id string, fn func(old *keyward.Key) (next *keyward.Key, a *keyward.AuditEntry, err error)) (old, nextKey *keyward.Key, err error) {
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		k, err := scanKey(tx.QueryRow(ctx, selectKeyForUpdate, id))
+		k, err := s.scanKeyNoting(tx.QueryRow(ctx, selectKeyForUpdate, id))
 		if err != nil {
 			return err
 		}

@@ -8,13 +8,14 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/useddays"
 )
 
 // List returns the keys matching f, newest first.
 func (s *Store) List(ctx context.Context, f keyward.ListFilter) ([]*keyward.Key, error) {
 	w := listWhere(f, unusedBoth)
 	const order = ` ORDER BY created_at DESC, id DESC`
-	q := `SELECT ` + keyColumns + ` FROM keys` + w.sql() + order
+	q := `SELECT ` + keySelect + ` FROM keys` + w.sql() + order
 	if f.Limit > 0 {
 		limit := w.arg(f.Limit)
 		q += ` LIMIT ` + limit
@@ -25,7 +26,7 @@ func (s *Store) List(ctx context.Context, f keyward.ListFilter) ([]*keyward.Key,
 			// hoping to meet them early, but keys that expire soon are
 			// rarely the newest (they were created a lifetime ago); the
 			// expression in ORDER BY keeps it from walking that index.
-			q = `SELECT ` + keyColumns + ` FROM keys WHERE id IN (SELECT id FROM keys` + w.sql() +
+			q = `SELECT ` + keySelect + ` FROM keys WHERE id IN (SELECT id FROM keys` + w.sql() +
 				` ORDER BY created_at + interval '0' DESC, id DESC LIMIT ` + limit + `)` + order
 		}
 	}
@@ -123,13 +124,22 @@ func listWhere(f keyward.ListFilter, part unusedPart) *where {
 		add("expires_at > " + w.arg(f.Now) + " AND expires_at <= " + w.arg(t))
 	}
 	if t := f.UnusedSince; !t.IsZero() {
+		// Last used before t: the key row's last_used_at is before t (a
+		// range of keys_used_idx) and, when it falls on t's day, so is the
+		// newest use the key's count rows hold. A row holds the first use
+		// of each day the key was used on (RecordUsage), so a row before
+		// the start of t's day means no use since.
+		before := func() string {
+			return "last_used_at < " + w.arg(t) + " AND (last_used_at < " + w.arg(useddays.Start(useddays.Of(t))) +
+				" OR " + lastUsedExpr + " < " + w.arg(t) + ")"
+		}
 		switch part {
 		case unusedNever:
 			add("last_used_at IS NULL")
 		case unusedBefore:
-			add("last_used_at < " + w.arg(t))
+			add(before())
 		default:
-			add("(last_used_at IS NULL OR last_used_at < " + w.arg(t) + ")")
+			add("(last_used_at IS NULL OR (" + before() + "))")
 		}
 	}
 	if c := before(f); c != nil {

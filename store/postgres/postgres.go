@@ -31,6 +31,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/spendgroup"
+	"github.com/keyward/keyward/internal/useddays"
 )
 
 // defaultConnectTimeout bounds a connection attempt when the URL sets no
@@ -58,6 +59,7 @@ type Store struct {
 	migrations []migration
 	closed     atomic.Bool
 	spends     spendgroup.Queue // see spends.go
+	usedDays   useddays.Days    // see RecordUsage
 }
 
 var _ keyward.Store = (*Store)(nil)

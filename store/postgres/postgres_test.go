@@ -49,6 +49,20 @@ func connect(tb testing.TB, raw string) *pgx.Conn {
 	return c
 }
 
+// trgmInPublic creates pg_trgm in public once. The extension is
+// database-wide: created by a migration in a test's schema, it would be
+// dropped with that schema, or missed by migrations in another one.
+// Concurrent creations may collide; the loser's error is harmless.
+func trgmInPublic(tb testing.TB, c *pgx.Conn) {
+	tb.Helper()
+	if _, err := c.Exec(context.Background(), `CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public`); err != nil {
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "23505" && pe.Code != "42710" {
+			tb.Fatalf("creating pg_trgm: %v", err)
+		}
+	}
+}
+
 // freshSchema creates an empty schema, dropped when tb ends, and returns a
 // URL whose search_path starts with it (then public, where pg_trgm is).
 func freshSchema(tb testing.TB) (schemaURL, schema string) {
@@ -56,15 +70,7 @@ func freshSchema(tb testing.TB) (schemaURL, schema string) {
 	raw := serverURL(tb)
 	ctx := context.Background()
 	c := connect(tb, raw)
-	// The extension is database-wide: create it in public once, so that
-	// dropping a test schema never drops it and migrations find it there.
-	// Concurrent creations may collide; the loser's error is harmless.
-	if _, err := c.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public`); err != nil {
-		var pe *pgconn.PgError
-		if !errors.As(err, &pe) || pe.Code != "23505" && pe.Code != "42710" {
-			tb.Fatalf("creating pg_trgm: %v", err)
-		}
-	}
+	trgmInPublic(tb, c)
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	schema = "t_" + hex.EncodeToString(b[:])

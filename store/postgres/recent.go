@@ -11,7 +11,7 @@ var _ keyward.RecentKeys = (*Store)(nil)
 
 // selectRecentKeys reads the keys with usage counts in minute $1 or later,
 // the $2 used last (all for NULL), through usage's minute index.
-const selectRecentKeys = `SELECT ` + keyColumns + ` FROM keys JOIN (
+const selectRecentKeys = `SELECT ` + keySelect + `, keys.last_used_at FROM keys JOIN (
 	SELECT key_id, max(minute) AS used FROM usage WHERE minute >= $1 GROUP BY key_id) u
 	ON u.key_id = keys.id ORDER BY u.used DESC LIMIT $2`
 
@@ -29,7 +29,7 @@ func (s *Store) RecentKeys(ctx context.Context, since time.Time, limit int, fn f
 	}
 	defer rows.Close()
 	for rows.Next() {
-		k, err := scanKey(rows)
+		k, err := s.scanKeyNoting(rows)
 		if err != nil {
 			return s.fail(ctx, err, "read the keys in use", "")
 		}

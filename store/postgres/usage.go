@@ -13,18 +13,21 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/useddays"
 )
 
 const (
-	// upsertUsage adds the counts of four parallel arrays (key id, minute,
-	// outcome code, count), summing duplicates first. Rows are written in
-	// key order so that concurrent flushes lock them in the same order.
-	upsertUsage = `INSERT INTO usage (key_id, minute, outcome, count)
-	SELECT key_id, minute, outcome, sum(count)::bigint
-	FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[]) AS u(key_id, minute, outcome, count)
+	// upsertUsage adds the counts of five parallel arrays (key id, minute,
+	// outcome code, count, and the last use within the minute or NULL),
+	// summing duplicates first; last_at only moves forward. Rows are written
+	// in key order so that concurrent flushes lock them in the same order.
+	upsertUsage = `INSERT INTO usage (key_id, minute, outcome, count, last_at)
+	SELECT key_id, minute, outcome, sum(count)::bigint, max(last_at)
+	FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::timestamptz[]) AS u(key_id, minute, outcome, count, last_at)
 	GROUP BY 1, 2, 3
 	ORDER BY 1, 2, 3
-	ON CONFLICT (key_id, minute, outcome) DO UPDATE SET count = usage.count + excluded.count`
+	ON CONFLICT (key_id, minute, outcome) DO UPDATE SET count = usage.count + excluded.count,
+		last_at = greatest(usage.last_at, excluded.last_at)`
 
 	// upsertOwnerUsage is upsertUsage for owner_usage, by owner.
 	upsertOwnerUsage = `INSERT INTO owner_usage (owner, minute, outcome, count)
@@ -63,38 +66,59 @@ const (
 )
 
 // RecordUsage adds the batch's counts (per key, and per owner for those with
-// one) and moves last_used_at forward in one transaction and one round trip:
+// one) and moves last uses forward in one transaction and one round trip:
 // one statement per table over arrays, whatever the number of keys (a
 // statement per key's last use took about 1.5x as long per flush of 8,500
 // keys; docs/benchmarks.md).
+//
+// A key's last use goes into the last_at of its count rows of the minute
+// the use falls in (lastUsedExpr reads it back). The key's row in keys, wide
+// and under seven indexes, is written only when no count row carries the use
+// or when the Store has not yet seen that key's row hold the use's day
+// (usedDays): at most once a day per key and process, which keeps the
+// filters on last_used_at exact (listWhere).
 func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
 	if len(b.Counts) == 0 && len(b.LastUsed) == 0 {
 		return nil
 	}
 	batch := &pgx.Batch{}
+	carried := make(map[string]bool, len(b.LastUsed))
 	if n := len(b.Counts); n > 0 {
 		ids, minutes, outcomes, counts := make([]string, n), make([]int64, n), make([]string, n), make([]int64, n)
+		lastAt := make([]*time.Time, n)
 		for i, c := range b.Counts {
 			ids[i], minutes[i], outcomes[i], counts[i] = c.KeyID, c.Start.Unix(), c.Outcome.String(), c.Count
+			if t, ok := b.LastUsed[c.KeyID]; ok && t.Truncate(time.Minute).Equal(c.Start) {
+				at := ts(t)
+				lastAt[i], carried[c.KeyID] = &at, true
+			}
 		}
-		batch.Queue(upsertUsage, ids, minutes, outcomes, counts)
+		batch.Queue(upsertUsage, ids, minutes, outcomes, counts, lastAt)
 		if owners, minutes, outcomes, counts := ownerCounts(b.Counts); len(owners) > 0 {
 			batch.Queue(upsertOwnerUsage, owners, minutes, outcomes, counts)
 		}
 	}
-	if len(b.LastUsed) > 0 {
-		ids := slices.Sorted(maps.Keys(b.LastUsed))
-		at := make([]time.Time, len(ids))
-		for i, id := range ids {
+	var rows []string // the keys whose row is written
+	for _, id := range slices.Sorted(maps.Keys(b.LastUsed)) {
+		if !carried[id] || !s.usedDays.Has(id, useddays.Of(b.LastUsed[id])) {
+			rows = append(rows, id)
+		}
+	}
+	if len(rows) > 0 {
+		at := make([]time.Time, len(rows))
+		for i, id := range rows {
 			at[i] = ts(b.LastUsed[id])
 		}
-		batch.Queue(touchKeys, ids, at)
+		batch.Queue(touchKeys, rows, at)
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		return tx.SendBatch(ctx, batch).Close()
 	})
 	if err != nil {
 		return s.fail(ctx, err, "record usage", "")
+	}
+	for _, id := range rows {
+		s.usedDays.Set(id, useddays.Of(b.LastUsed[id]))
 	}
 	return nil
 }

@@ -109,6 +109,7 @@ func seedSchema(b *testing.B, prefix string, n int) *postgres.Store {
 	probe := open(b, raw, nil)
 	schema := fmt.Sprintf("%s_%d_v%d", prefix, n, probe.LatestVersion())
 	c := connect(b, raw)
+	trgmInPublic(b, c)
 	var exists bool
 	if err := c.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&exists); err != nil {
 		b.Fatal(err)

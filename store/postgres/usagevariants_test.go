@@ -31,7 +31,7 @@ func queueCounts(batch *pgx.Batch, b keyward.UsageBatch) {
 		for i, c := range b.Counts {
 			ids[i], minutes[i], outcomes[i], counts[i] = c.KeyID, c.Start.Unix(), c.Outcome.String(), c.Count
 		}
-		batch.Queue(upsertUsage, ids, minutes, outcomes, counts)
+		batch.Queue(upsertUsage, ids, minutes, outcomes, counts, make([]*time.Time, n)) // no last uses in the count rows
 		if owners, minutes, outcomes, counts := ownerCounts(b.Counts); len(owners) > 0 {
 			batch.Queue(upsertOwnerUsage, owners, minutes, outcomes, counts)
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/useddays"
 )
 
 const insertAuditSQL = `INSERT INTO audit (at, actor, action, key_id, client_ip, details) VALUES (?, ?, ?, ?, ?, ?)`
@@ -66,7 +67,7 @@ func (s *Store) scanKeyNoting(sc scanner) (*keyward.Key, error) {
 	var row sql.NullInt64
 	k, err := scanKey(extraColumn{sc, &row})
 	if err == nil && row.Valid {
-		s.usedDays.set(k.ID, dayOf(time.UnixMilli(row.Int64)))
+		s.usedDays.Set(k.ID, useddays.Of(time.UnixMilli(row.Int64)))
 	}
 	return k, err
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/useddays"
 )
 
 // List pages through keys newest first, with the filters in SQL.
@@ -79,7 +80,7 @@ func listWhere(f keyward.ListFilter) (string, []any) {
 		// keys_created holds used_day: only the keys last used on the day
 		// of t need their row read here.
 		cut := ms(t)
-		day := cut / dayMs
+		day := useddays.Of(t)
 		add("(used_day IS NULL OR used_day < ? OR (used_day = ? AND "+lastUsedExpr+" < ?))", day, day, cut)
 	}
 	if c := before(f); c != nil {
@@ -92,9 +93,6 @@ func listWhere(f keyward.ListFilter) (string, []any) {
 	}
 	return " WHERE " + strings.Join(where, " AND "), args
 }
-
-// dayMs is the length of a day of used_day in milliseconds.
-const dayMs = 24 * 60 * 60 * 1000
 
 // before returns the position in list order that the keys f keeps come
 // after: the cursor, or the creation time of UnusedSince (keys created

@@ -32,6 +32,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/spendgroup"
+	"github.com/keyward/keyward/internal/useddays"
 )
 
 //go:embed migrations/*.sql
@@ -72,8 +73,8 @@ type Store struct {
 
 	spends spendgroup.Queue // see spends.go
 
-	usedDays usedDays     // see RecordUsage
-	rolledUp atomic.Int64 // the minute before which usage_recent was last moved into usage
+	usedDays useddays.Days // see RecordUsage
+	rolledUp atomic.Int64  // the minute before which usage_recent was last moved into usage
 }
 
 var _ keyward.Store = (*Store)(nil)

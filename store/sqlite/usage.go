@@ -10,10 +10,10 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/useddays"
 )
 
 // RecordUsage upserts the counts and moves last uses forward, all in one
@@ -46,7 +46,7 @@ func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
 	}
 	var rows []string // the keys whose row is written
 	for _, id := range slices.Sorted(maps.Keys(b.LastUsed)) {
-		if !carried[id] || !s.usedDays.has(id, dayOf(b.LastUsed[id])) {
+		if !carried[id] || !s.usedDays.Has(id, useddays.Of(b.LastUsed[id])) {
 			rows = append(rows, id)
 		}
 	}
@@ -83,7 +83,7 @@ func (s *Store) RecordUsage(ctx context.Context, b keyward.UsageBatch) error {
 	})
 	if err == nil {
 		for _, id := range rows {
-			s.usedDays.set(id, dayOf(b.LastUsed[id]))
+			s.usedDays.Set(id, useddays.Of(b.LastUsed[id]))
 		}
 		if rolled {
 			s.rolledUp.Store(newest)
@@ -134,46 +134,6 @@ var moveChunk = 5000
 func minuteOf(t time.Time) int64 {
 	u := t.Unix()
 	return u - ((u%60)+60)%60
-}
-
-// dayOf returns t's day as used_day counts them (Unix milliseconds / 86,400,000).
-func dayOf(t time.Time) int64 {
-	m := ms(t)
-	d := m / dayMs
-	if m < 0 && m%dayMs != 0 {
-		d--
-	}
-	return d
-}
-
-// usedDays remembers, per key whose row this Store wrote a last use to, the
-// day of that use. A key row only moves forward, so a row written with a use
-// of day d holds a use of day d or later: a use of day d or before need
-// not touch it.
-// It is bounded: past maxUsedDays keys it starts over, which costs one more
-// row write per key, never a wrong used_day.
-type usedDays struct {
-	mu   sync.Mutex
-	days map[string]int64
-}
-
-// maxUsedDays bounds usedDays: about 20 MiB of ids.
-const maxUsedDays = 1 << 18
-
-func (u *usedDays) has(id string, day int64) bool {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	d, ok := u.days[id]
-	return ok && d >= day
-}
-
-func (u *usedDays) set(id string, day int64) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.days == nil || len(u.days) >= maxUsedDays {
-		u.days = make(map[string]int64)
-	}
-	u.days[id] = max(u.days[id], day)
 }
 
 // compareCounts orders counts as the usage table's primary key does.
