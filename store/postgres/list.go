@@ -43,9 +43,13 @@ func (s *Store) CountKeys(ctx context.Context, f keyward.ListFilter) (int64, err
 	f.After = nil
 	parts := []unusedPart{unusedBoth}
 	if !f.UnusedSince.IsZero() && !f.NeverUsed {
-		// Unused keys are the never used ones and those used before: two
-		// ranges of keys_used_idx, counted apart (an OR of both reads rows).
-		parts = []unusedPart{unusedNever, unusedBefore}
+		// Unused keys are the never used ones, those whose row holds a use
+		// before the day of UnusedSince, and those whose row falls on that
+		// day before it and whose count rows hold no later use: three
+		// ranges of keys_used_idx, counted apart (an OR of them reads rows,
+		// and the look at the count rows, costed as if every key needed it,
+		// turns the planner away from the index-only scan of the others).
+		parts = []unusedPart{unusedNever, unusedBeforeDay, unusedOnDay}
 	}
 	var total int64
 	for _, p := range parts {
@@ -63,9 +67,10 @@ func (s *Store) CountKeys(ctx context.Context, f keyward.ListFilter) (int64, err
 type unusedPart int
 
 const (
-	unusedBoth   unusedPart = iota // never used or used before
-	unusedNever                    // never used
-	unusedBefore                   // used before
+	unusedBoth      unusedPart = iota // never used or used before
+	unusedNever                       // never used
+	unusedBeforeDay                   // the row holds a use before the day of UnusedSince
+	unusedOnDay                       // the row holds a use on that day, before UnusedSince, and no later one is counted
 )
 
 // where is a WHERE clause being built: conditions joined by AND, with their
@@ -129,17 +134,19 @@ func listWhere(f keyward.ListFilter, part unusedPart) *where {
 		// newest use the key's count rows hold. A row holds the first use
 		// of each day the key was used on (RecordUsage), so a row before
 		// the start of t's day means no use since.
-		before := func() string {
-			return "last_used_at < " + w.arg(t) + " AND (last_used_at < " + w.arg(useddays.Start(useddays.Of(t))) +
-				" OR " + lastUsedExpr + " < " + w.arg(t) + ")"
+		day := useddays.Start(useddays.Of(t))
+		onDay := func() string {
+			return "last_used_at >= " + w.arg(day) + " AND last_used_at < " + w.arg(t) + " AND " + lastUsedExpr + " < " + w.arg(t)
 		}
 		switch part {
 		case unusedNever:
 			add("last_used_at IS NULL")
-		case unusedBefore:
-			add(before())
+		case unusedBeforeDay:
+			add("last_used_at < " + w.arg(day))
+		case unusedOnDay:
+			add(onDay())
 		default:
-			add("(last_used_at IS NULL OR (" + before() + "))")
+			add("(last_used_at IS NULL OR last_used_at < " + w.arg(day) + " OR (" + onDay() + "))")
 		}
 	}
 	if c := before(f); c != nil {

@@ -30,12 +30,15 @@ const keySelect = `id, prefix, name, description, owner, scopes, metadata, enabl
 // the minute they fall in, in usage_recent and later in usage. So the last
 // use is the latest of the key row's, the greatest last_at of the key's few
 // rows in usage_recent, and the greatest last_at of the newest minute in
-// usage that has one: three descents of small or primary-key B-trees, and
-// none for a key never used (whose first use always writes its row).
+// usage, since the row's, that has one: three descents of small or
+// primary-key B-trees, and none for a key never used (whose first use always
+// writes its row). The bound keeps a key whose count rows have no last_at
+// (written before migration 0007) from reading all of them.
 const lastUsedExpr = `CASE WHEN keys.last_used_at IS NULL THEN NULL ELSE max(keys.last_used_at,
 	coalesce((SELECT max(r.last_at) FROM usage_recent r WHERE r.key_id = keys.id), 0), coalesce(
 	(SELECT max(u.last_at) FROM usage u WHERE u.key_id = keys.id AND u.minute =
-		(SELECT l.minute FROM usage l WHERE l.key_id = keys.id AND l.last_at IS NOT NULL ORDER BY l.minute DESC LIMIT 1)), 0)) END`
+		(SELECT l.minute FROM usage l WHERE l.key_id = keys.id AND l.last_at IS NOT NULL
+			AND l.minute >= keys.last_used_at / 60000 * 60 ORDER BY l.minute DESC LIMIT 1)), 0)) END`
 
 const insertKeySQL = `INSERT INTO keys (` + keyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
