@@ -225,6 +225,30 @@ func (s *Server) TryDo(method, path, token string, body any, header ...string) (
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	return send(req, header)
+}
+
+// Send sends a request to url (a proxy in front of a server, say) with the
+// body and the header name, value pairs, failing the test if the request
+// cannot be sent.
+func Send(tb testing.TB, method, url, body string, header ...string) Response {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r, err := send(req, header)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, url, err)
+	}
+	return r
+}
+
+// send sets the header name, value pairs on req, sends it and reads the
+// answer.
+func send(req *http.Request, header []string) (Response, error) {
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}

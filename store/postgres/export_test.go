@@ -33,3 +33,6 @@ func (s *Store) SpendsWaiting() int { return s.spends.Waiting() }
 
 // SpendsRunning reports whether a group of credit spends is running.
 func (s *Store) SpendsRunning() bool { return s.spends.Running() }
+
+// SelectKey is the query of Get.
+const SelectKey = selectKey

@@ -28,10 +28,12 @@ const keySelect = `id, prefix, name, description, owner, scopes, metadata, enabl
 // the minute they fall in. So the last use is the later of the key row's and
 // the greatest last_at of the newest minute, since the row's, whose rows
 // carry one: two descents of usage's primary key, and none for a key never
-// used (whose first use always writes its row).
+// used (whose first use always writes its row). keys.id is COLLATE "C" and
+// usage.key_id is not: without the database's collation on keys.id the
+// comparison matches neither index, and the planner walks usage_minute.
 const lastUsedExpr = `CASE WHEN keys.last_used_at IS NULL THEN NULL ELSE greatest(keys.last_used_at,
-	(SELECT max(u.last_at) FROM usage u WHERE u.key_id = keys.id AND u.minute =
-		(SELECT l.minute FROM usage l WHERE l.key_id = keys.id AND l.last_at IS NOT NULL
+	(SELECT max(u.last_at) FROM usage u WHERE u.key_id = (keys.id COLLATE "default") AND u.minute =
+		(SELECT l.minute FROM usage l WHERE l.key_id = (keys.id COLLATE "default") AND l.last_at IS NOT NULL
 			AND l.minute >= floor(extract(epoch FROM keys.last_used_at) / 60)::bigint * 60
 			ORDER BY l.minute DESC LIMIT 1))) END`
 

@@ -234,17 +234,8 @@ func startRecipe(t *testing.T, caddy string) *recipeRun {
 // guarded URL through caddy, and returns the answer.
 func (r *recipeRun) do(t *testing.T, method, body string, header ...string) (int, http.Header, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, r.base, strings.NewReader(body))
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(b)
+	res := testserver.Send(t, method, r.base, body, header...)
+	return res.Status, res.Header, string(res.Body)
 }
 
 // passed decodes what the upstream says it received.

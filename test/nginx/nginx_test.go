@@ -4,7 +4,6 @@ package nginx
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -194,17 +193,8 @@ func startNginx(t *testing.T, nginx string, kw *testserver.Server) string {
 // value pairs, and returns the answer.
 func get(t *testing.T, base string, header ...string) (int, http.Header, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", base+"/api/invoices", nil)
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(b)
+	res := testserver.Send(t, "GET", base+"/api/invoices", "", header...)
+	return res.Status, res.Header, string(res.Body)
 }
 
 // checkMissingOrBadKey checks that a request without a key gets 401 with
