@@ -3,6 +3,7 @@ package cache_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,9 +104,11 @@ func TestWarmStopsAtClose(t *testing.T) {
 	}
 	k := &keyward.Key{ID: "warmclose000001", Prefix: "kw", Name: "k", Enabled: true, CreatedAt: t0, UpdatedAt: t0, Hash: "h"}
 	started := make(chan struct{})
+	var calls atomic.Int64 // keys handed to the warm
 	endless := recentFunc(func(_ context.Context, _ time.Time, _ int, fn func(*keyward.Key) error) error {
 		close(started)
 		for {
+			calls.Add(1)
 			if err := fn(k); err != nil {
 				return err
 			}
@@ -120,13 +123,14 @@ func TestWarmStopsAtClose(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, keyward.ErrClosed) {
-			t.Errorf("Warm ended by Close: %v, want ErrClosed", err)
-		}
-	default:
-		t.Fatal("Close returned before the Warm in progress ended")
+	// Close waits for the warm in progress: once it returns, the warm
+	// takes no more keys (its own return follows; a hang fails the test).
+	after := calls.Load()
+	if err := <-done; !errors.Is(err, keyward.ErrClosed) {
+		t.Errorf("Warm ended by Close: %v, want ErrClosed", err)
+	}
+	if n := calls.Load(); n != after {
+		t.Errorf("the warm took %d more keys after Close returned", n-after)
 	}
 	if n, err := c.Warm(context.Background(), endless, t0); n != 0 || !errors.Is(err, keyward.ErrClosed) {
 		t.Errorf("Warm after Close: %d, %v; want 0, ErrClosed", n, err)
