@@ -32,3 +32,6 @@ func SetMoveChunk(t interface{ Cleanup(func()) }, n int) {
 	moveChunk = n
 	t.Cleanup(func() { moveChunk = old })
 }
+
+// ReaderPool is the most connections the read-only pool opens.
+func (s *Store) ReaderPool() int { return s.reader.Stats().MaxOpenConnections }

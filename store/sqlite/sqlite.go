@@ -38,6 +38,20 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
+// DefaultReaders is the size of the read-only connection pool when
+// Options.Readers is 0: 4 per CPU (GOMAXPROCS), at least 16 and at most 64.
+// Reads are bounded by waiting on the disk more than by the CPU once the
+// file is not all in memory (a database larger than the memory, or one whose
+// pages the system reclaimed while idle): each cache miss then waits on
+// several page reads, and as many misses are read at once as there are
+// connections. With the 1,000,000-key load database dropped from memory, 16
+// connections instead of 4 served 10-12 times the requests in the first
+// seconds (docs/benchmarks.md, "A database not in memory"). The pool opens
+// connections only as concurrent reads need them.
+func DefaultReaders() int {
+	return min(max(16, 4*runtime.GOMAXPROCS(0)), 64)
+}
+
 // Options tunes [Open]. The zero value (or nil) gives the defaults.
 type Options struct {
 	// Migrate brings the schema up to date when opening.
@@ -46,7 +60,7 @@ type Options struct {
 	// creating it (the CLI uses it, so a typo in a path creates nothing).
 	MustExist bool
 	// Readers is the size of the read-only connection pool; 0 means
-	// max(4, GOMAXPROCS).
+	// DefaultReaders.
 	Readers int
 	// BusyTimeout is how long a write waits for another process's write;
 	// 0 means 5s.
@@ -119,7 +133,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	}
 	readers := opts.Readers
 	if readers <= 0 {
-		readers = max(4, runtime.GOMAXPROCS(0))
+		readers = DefaultReaders()
 	}
 	dsn := func(extra string) string {
 		return "file:" + path + "?_pragma=busy_timeout(" + strconv.FormatInt(busy.Milliseconds(), 10) + ")" +

@@ -64,3 +64,23 @@ func TestSharedConformance(t *testing.T) {
 		return open(t, path), open(t, path)
 	})
 }
+
+// TestReaderPool checks the size of the read-only pool: DefaultReaders by
+// default, so that cache misses waiting on the disk are read many at a
+// time, and Options.Readers when set.
+func TestReaderPool(t *testing.T) {
+	if n := sqlite.DefaultReaders(); n < 16 || n > 64 {
+		t.Errorf("DefaultReaders() = %d, want 16 to 64", n)
+	}
+	if got, want := open(t, filepath.Join(t.TempDir(), "default.db")).ReaderPool(), sqlite.DefaultReaders(); got != want {
+		t.Errorf("default reader pool = %d, want %d", got, want)
+	}
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "three.db"), &sqlite.Options{Migrate: true, Readers: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.ReaderPool(); got != 3 {
+		t.Errorf("reader pool with Options.Readers 3 = %d, want 3", got)
+	}
+}
