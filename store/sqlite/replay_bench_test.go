@@ -26,7 +26,7 @@ import (
 // not timed.
 //
 //	KEYWARD_BENCH_REPLAY_DB=/tmp/keyward-load/keys-1000000.db \
-//	  go test ./store/sqlite/ -run '^$' -bench UsageFlushReplay -benchtime 150x -count 3
+//	  go test ./store/sqlite/ -run '^$' -bench UsageFlushReplay -benchtime 150x -count 2
 func BenchmarkUsageFlushReplay(b *testing.B) {
 	src := os.Getenv("KEYWARD_BENCH_REPLAY_DB")
 	if src == "" {

@@ -45,9 +45,9 @@ var migrationFiles embed.FS
 // pages the system reclaimed while idle): each cache miss then waits on
 // several page reads, and as many misses are read at once as there are
 // connections. With the 1,000,000-key load database dropped from memory, 16
-// connections instead of 4 served 10-12 times the requests in the first
-// seconds (docs/benchmarks.md, "A database not in memory"). The pool opens
-// connections only as concurrent reads need them.
+// connections instead of 4 served 2.4 to 13 times the valid requests in the
+// first seconds (docs/benchmarks.md, "A database not in memory"). The pool
+// opens connections only as concurrent reads need them.
 func DefaultReaders() int {
 	return min(max(16, 4*runtime.GOMAXPROCS(0)), 64)
 }
