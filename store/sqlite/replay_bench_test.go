@@ -22,8 +22,8 @@ import (
 // it, so the store knows which key rows already hold the day's use. The
 // clock moves one second a flush from the next minute on, so every 60th
 // flush opens a minute and the ones after it move the minute before into
-// the history (rollUpUsage). The first 100 flushes warm the store and are
-// not timed.
+// the history (rollUpUsage). The first KEYWARD_BENCH_REPLAY_WARM flushes
+// (100 by default) warm the store and are not timed.
 //
 //	KEYWARD_BENCH_REPLAY_DB=/tmp/keyward-load/keys-1000000.db \
 //	  go test ./store/sqlite/ -run '^$' -bench UsageFlushReplay -benchtime 150x -count 2
@@ -32,14 +32,7 @@ func BenchmarkUsageFlushReplay(b *testing.B) {
 	if src == "" {
 		b.Skip("KEYWARD_BENCH_REPLAY_DB (a keyward SQLite database with a history of use, such as bench/load's) is unset")
 	}
-	uses := 20_000
-	if v := os.Getenv("KEYWARD_BENCH_REPLAY_USES"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			b.Fatalf("KEYWARD_BENCH_REPLAY_USES: %q is not a positive number", v)
-		}
-		uses = n
-	}
+	uses, warm := envCount(b, "KEYWARD_BENCH_REPLAY_USES", 20_000), envCount(b, "KEYWARD_BENCH_REPLAY_WARM", 100)
 	ctx := context.Background()
 	s := open(b, copyDB(b, src))
 	ids := keyIDs(b, s)
@@ -49,7 +42,7 @@ func BenchmarkUsageFlushReplay(b *testing.B) {
 	replay := &usageReplay{s: s, ids: ids, uses: uses, read: make(map[string]bool),
 		zipf: rand.NewZipf(rand.New(rand.NewPCG(3, 4)), 1.1, 1, uint64(len(ids)-1)),
 		at:   time.Now().UTC().Truncate(time.Minute).Add(time.Minute)}
-	for range 100 {
+	for range warm {
 		replay.flush(ctx, b)
 	}
 	keys := 0
@@ -57,6 +50,20 @@ func BenchmarkUsageFlushReplay(b *testing.B) {
 		keys += replay.flush(ctx, b)
 	}
 	b.ReportMetric(float64(keys)/float64(b.N), "keys/flush")
+}
+
+// envCount returns the positive number in the environment variable name, or
+// def when it is unset.
+func envCount(b *testing.B, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		b.Fatalf("%s: %q is not a positive number", name, v)
+	}
+	return n
 }
 
 // usageReplay makes the flushes of BenchmarkUsageFlushReplay.
@@ -95,4 +102,37 @@ func (u *usageReplay) flush(ctx context.Context, b *testing.B) int {
 		b.Fatal(err)
 	}
 	return len(n)
+}
+
+// BenchmarkGetInUse reads keys by id, as a cache miss does, on a database
+// with a history of use (KEYWARD_BENCH_REPLAY_DB, opened in place): the
+// 1,000 keys used last, whose last use is read back from their count rows
+// in usage_recent and usage.
+//
+//	KEYWARD_BENCH_REPLAY_DB=/tmp/keyward-load/keys-1000000.db \
+//	  go test ./store/sqlite/ -run '^$' -bench GetInUse -count 3
+func BenchmarkGetInUse(b *testing.B) {
+	path := os.Getenv("KEYWARD_BENCH_REPLAY_DB")
+	if path == "" {
+		b.Skip("KEYWARD_BENCH_REPLAY_DB (a keyward SQLite database with a history of use, such as bench/load's) is unset")
+	}
+	ctx := context.Background()
+	s := open(b, path)
+	var ids []string
+	if err := s.RecentKeys(ctx, time.Now().Add(-24*time.Hour), 1000, func(k *keyward.Key) error {
+		ids = append(ids, k.ID)
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	if len(ids) == 0 {
+		b.Fatal("no key was used in the last day")
+	}
+	i := 0
+	for b.Loop() {
+		if _, err := s.Get(ctx, ids[i%len(ids)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
 }
