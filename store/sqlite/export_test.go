@@ -35,3 +35,17 @@ func SetMoveChunk(t interface{ Cleanup(func()) }, n int) {
 
 // ReaderPool is the most connections the read-only pool opens.
 func (s *Store) ReaderPool() int { return s.reader.Stats().MaxOpenConnections }
+
+// WriterPragma returns the value of PRAGMA name on the writer connection.
+func (s *Store) WriterPragma(ctx context.Context, name string) (string, error) {
+	var v string
+	err := s.writer.QueryRowContext(ctx, "PRAGMA "+name).Scan(&v)
+	return v, err
+}
+
+// ReaderPragma returns the value of PRAGMA name on a read-only connection.
+func (s *Store) ReaderPragma(ctx context.Context, name string) (string, error) {
+	var v string
+	err := s.reader.QueryRowContext(ctx, "PRAGMA "+name).Scan(&v)
+	return v, err
+}

@@ -84,3 +84,23 @@ func TestReaderPool(t *testing.T) {
 		t.Errorf("reader pool with Options.Readers 3 = %d, want 3", got)
 	}
 }
+
+// TestWriterPragmas checks that the writer connection, and it alone, has
+// the larger page cache and the longer checkpoint interval that the usage
+// flushes were measured with, and that the file is in WAL mode.
+func TestWriterPragmas(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "pragmas.db"))
+	for _, c := range []struct{ name, writer, reader string }{
+		{"cache_size", "-65536", "-2000"}, // KiB when negative; -2000 is SQLite's default
+		{"wal_autocheckpoint", "8000", "1000"},
+		{"journal_mode", "wal", "wal"},
+	} {
+		if got, err := s.WriterPragma(ctx, c.name); err != nil || got != c.writer {
+			t.Errorf("writer: PRAGMA %s = %q, %v; want %q", c.name, got, err, c.writer)
+		}
+		if got, err := s.ReaderPragma(ctx, c.name); err != nil || got != c.reader {
+			t.Errorf("reader: PRAGMA %s = %q, %v; want %q", c.name, got, err, c.reader)
+		}
+	}
+}
