@@ -105,9 +105,10 @@ func (u *usageReplay) flush(ctx context.Context, b *testing.B) int {
 }
 
 // BenchmarkGetInUse reads keys by id, as a cache miss does, on a database
-// with a history of use (KEYWARD_BENCH_REPLAY_DB, opened in place): the
-// 1,000 keys used last, whose last use is read back from their count rows
-// in usage_recent and usage.
+// with a history of use (KEYWARD_BENCH_REPLAY_DB, opened in place, not
+// copied, and so migrated in place when its schema is older): the 1,000
+// keys used last, whose last use is read back from their count rows in
+// usage_recent and usage.
 //
 //	KEYWARD_BENCH_REPLAY_DB=/tmp/keyward-load/keys-1000000.db \
 //	  go test ./store/sqlite/ -run '^$' -bench GetInUse -count 3
