@@ -47,8 +47,9 @@ func newToken(r io.Reader, prefix string) (Token, error) {
 	if err := randomBase62(r, buf[:]); err != nil {
 		return Token{}, err
 	}
-	s := string(buf[:])
-	return Token{Prefix: prefix, ID: s[:IDLength], Secret: s[IDLength:]}, nil
+	// Two strings, not slices of one: a key's id is kept (in stores, caches,
+	// logs) long after the secret must be gone, and would keep its bytes.
+	return Token{Prefix: prefix, ID: string(buf[:IDLength]), Secret: string(buf[IDLength:])}, nil
 }
 
 // NewID returns a fresh random key id.

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/keyward/keyward"
 )
@@ -53,6 +54,22 @@ func TestNewTokenFormat(t *testing.T) {
 		}
 		if len(tok.ID) != keyward.IDLength || len(tok.Secret) != keyward.SecretLength {
 			t.Errorf("id %q secret length %d", tok.ID, len(tok.Secret))
+		}
+	}
+}
+
+// TestNewTokenIDHoldsNoSecret: a key's id is kept in stores, caches and
+// logs long after its secret must be gone; were the two slices of one
+// string, the id would keep the secret's bytes in memory with it.
+func TestNewTokenIDHoldsNoSecret(t *testing.T) {
+	for range 100 {
+		tok, err := keyward.NewToken("kw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, secret := uintptr(unsafe.Pointer(unsafe.StringData(tok.ID))), uintptr(unsafe.Pointer(unsafe.StringData(tok.Secret)))
+		if id+uintptr(len(tok.ID)) == secret || secret+uintptr(len(tok.Secret)) == id {
+			t.Fatalf("the id and the secret of %s are one piece of memory", tok.ID)
 		}
 	}
 }

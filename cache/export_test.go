@@ -9,3 +9,14 @@ func (s *Store) FilterReady() bool { return s.filter.ready() }
 
 // WaitRefreshes waits for the background reloads started so far.
 func (s *Store) WaitRefreshes() { s.refreshing.Wait() }
+
+// Names returns the names the cache keeps keys and unknown ids under.
+func (s *Store) Names() (keys, unknown []string) {
+	for id := range s.entries.Keys() {
+		keys = append(keys, id)
+	}
+	for id := range s.negative.Keys() {
+		unknown = append(unknown, id)
+	}
+	return keys, unknown
+}

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/keyward/keyward"
@@ -98,7 +99,7 @@ func (s *Store) fetch(ctx context.Context, id string) (*keyward.Key, error) {
 	if err != nil {
 		if errors.Is(err, keyward.ErrNotFound) {
 			if s.stripe(id).Load() == gen {
-				s.negative.Set(id, struct{}{})
+				s.negative.Set(strings.Clone(id), struct{}{})
 			}
 			s.entries.Invalidate(id)
 			return nil, err
@@ -108,6 +109,14 @@ func (s *Store) fetch(ctx context.Context, id string) (*keyward.Key, error) {
 	}
 	if s.outage.CompareAndSwap(true, false) {
 		s.log.Info("cache: the store is reachable again")
+	}
+	// What the cache keeps is named by the key's own id, never by id: that
+	// may be a slice of the presented key string, secret and all (see
+	// keyward.Parse), which would stay in memory as long as the entry.
+	if k.ID == id {
+		id = k.ID
+	} else {
+		id = strings.Clone(id)
 	}
 	s.filter.add(id)
 	// This instance is shared by every hit and carries their memo; a store
