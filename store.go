@@ -189,6 +189,20 @@ type RecentKeys interface {
 	RecentKeys(ctx context.Context, since time.Time, limit int, fn func(*Key) error) error
 }
 
+// FreshKeyReader is implemented by a Store whose reads of keys (Get, and
+// RecentKeys when it has it) return a new instance on every call, sharing no
+// memory that the store or another caller may change (its strings aside,
+// which nothing changes): packages sqlite and postgres build each key from
+// its row. A caching store keeps such an instance as it is, and fills its
+// memo, instead of a copy: that saves a copy per cache miss, and the store's
+// instance is not left as garbage beside the kept copy. A Store that wraps
+// another reports what the one behind it reports; store/storetest checks the
+// claim.
+type FreshKeyReader interface {
+	// ReturnsFreshKeys reports whether every key read returns new instances.
+	ReturnsFreshKeys() bool
+}
+
 // ErrNoChange, returned by the function given to [Store.Update], means the key
 // needs no write (and no audit entry).
 var ErrNoChange = errors.New("keyward: no change")

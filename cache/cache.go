@@ -120,6 +120,7 @@ type Store struct {
 	owners                 *records[*keyward.Owner]
 	roles                  *records[*keyward.Role]
 	recordChanges          atomic.Uint64 // owner records and roles dropped or loaded (RecordsEpoch)
+	freshGets              bool          // next's Get returns new instances (keyward.FreshKeyReader)
 	flight                 singleflight.Group
 	seed                   maphash.Seed
 	gens                   [genStripes]atomic.Uint64
@@ -228,6 +229,7 @@ func New(next keyward.Store, opts *Options) (*Store, error) {
 	if s.roles, err = newRecords(s, "role", 10_000, next.GetRole); err != nil {
 		return nil, err
 	}
+	s.freshGets = returnsFresh(next)
 	s.unsubscribe = s.bus.Subscribe(s.apply)
 	s.done.Add(1)
 	go s.maintainFilter(o.FilterRefresh)
@@ -236,6 +238,13 @@ func New(next keyward.Store, opts *Options) (*Store, error) {
 
 // otterClock feeds the injected clock to otter, without its periodic
 // clean-up ticks (expired entries are dropped as they are read or evicted).
+// returnsFresh reports whether the store r says its key reads return new
+// instances (keyward.FreshKeyReader), which the cache may keep as they are.
+func returnsFresh(r any) bool {
+	f, ok := r.(keyward.FreshKeyReader)
+	return ok && f.ReturnsFreshKeys()
+}
+
 type otterClock struct{ now func() time.Time }
 
 func (c *otterClock) NowNano() int64                      { return c.now().UnixNano() }

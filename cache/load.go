@@ -10,8 +10,9 @@ import (
 )
 
 // DefaultMaxKeys is the number of keys a cache holds when Options.MaxKeys is
-// 0. A cached key costs about 1 KiB of resident memory (docs/benchmarks.md):
-// a full cache of this size takes about 0.5 GiB, and about 0.6 GiB at its
+// 0. A cached key costs a little under 1 KiB of resident memory
+// (docs/benchmarks.md): a full cache of this size takes about 0.45 GiB, and
+// about 0.6 GiB at its
 // peak with Go's default GOGC, and holds the keys of 8,500 distinct keys a
 // second over a 30s TTL twice over; over keyward serve's 5-minute TTL it
 // keeps the most used (otter's admission policy).
@@ -120,8 +121,11 @@ func (s *Store) fetch(ctx context.Context, id string) (*keyward.Key, error) {
 	}
 	s.filter.add(id)
 	// This instance is shared by every hit and carries their memo; a store
-	// may hand out its own instance (package memory does), so copy it.
-	k = k.Clone()
+	// may hand out its own instance (package memory does), so copy it
+	// unless the store says each Get's is new (keyward.FreshKeyReader).
+	if !s.freshGets {
+		k = k.Clone()
+	}
 	k.EnableVerifyMemo()
 	if s.stripe(id).Load() == gen {
 		s.entries.Set(id, &entry{key: k, loaded: loaded})

@@ -1,7 +1,9 @@
 package cache_test
 
 import (
+	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"unsafe"
 
@@ -50,5 +52,76 @@ func TestCacheDoesNotKeepThePresentedKey(t *testing.T) {
 				t.Errorf("the cache names an entry %q by a slice of presented key %d", name, i)
 			}
 		}
+	}
+}
+
+// freshBackend says its reads return new instances, and makes them so: Get
+// returns a copy of the memory store's key and remembers it.
+type freshBackend struct {
+	*backend
+	last atomic.Pointer[keyward.Key]
+}
+
+func (b *freshBackend) ReturnsFreshKeys() bool { return true }
+
+func (b *freshBackend) Get(ctx context.Context, id string) (*keyward.Key, error) {
+	k, err := b.backend.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	k = k.Clone()
+	b.last.Store(k)
+	return k, nil
+}
+
+// TestCacheKeepsAFreshStoresInstance: behind a store whose reads return new
+// instances (keyward.FreshKeyReader), the cache keeps the instance the store
+// returned, with its memo, instead of a copy; behind one that hands out its
+// own instance (package memory), it keeps a copy (see
+// TestCacheDoesNotMemoizeTheStoresInstance).
+func TestCacheKeepsAFreshStoresInstance(t *testing.T) {
+	clk := testkit.NewClock(t0)
+	for _, tc := range []struct {
+		name  string
+		fresh bool
+	}{{"fresh", true}, {"shared", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			fb := &freshBackend{backend: newBackend()}
+			var store keyward.Store = fb.backend
+			if tc.fresh {
+				store = fb
+			}
+			c, err := cache.New(store, &cache.Options{Now: clk.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			counted := &countingHasher{Hasher: hasher(t)}
+			svc := testkit.NewService(t, c, counted, &keyward.Options{Now: clk.Now})
+			iss, err := svc.Create(context.Background(), keyward.CreateParams{Name: "kept"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.Get(context.Background(), iss.Key.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, _ := fb.backend.Store.Get(context.Background(), iss.Key.ID)
+			switch kept := got == fb.last.Load(); {
+			case tc.fresh && !kept:
+				t.Error("the cache copied an instance the store said was new")
+			case !tc.fresh && got == stored:
+				t.Error("the cache keeps the memory store's own instance")
+			}
+			base := counted.verifies.Load()
+			for range 3 {
+				if r, err := svc.Verify(context.Background(), keyward.VerifyRequest{Key: iss.Secret}); err != nil || !r.Valid() {
+					t.Fatalf("verify: %v %v", r.Outcome, err)
+				}
+			}
+			if n := counted.verifies.Load() - base; n != 1 {
+				t.Errorf("3 verifications of the kept key ran the hasher %d times, want 1 (its memo)", n)
+			}
+		})
 	}
 }

@@ -40,6 +40,7 @@ func (s *Store) Warm(ctx context.Context, from keyward.RecentKeys, since time.Ti
 		gens[i] = s.gens[i].Load()
 	}
 	loaded := s.now().UnixNano()
+	fresh := returnsFresh(from)
 	n := 0
 	err := from.RecentKeys(ctx, since, int(s.entries.GetMaximum()), func(k *keyward.Key) error {
 		select {
@@ -52,7 +53,9 @@ func (s *Store) Warm(ctx context.Context, from keyward.RecentKeys, since time.Ti
 		}
 		// The instance is shared by every hit and carries their memo; a
 		// store may hand out its own instance, so copy it (as fetch does).
-		k = k.Clone()
+		if !fresh {
+			k = k.Clone()
+		}
 		k.EnableVerifyMemo()
 		s.filter.add(k.ID)
 		if _, stored := s.entries.SetIfAbsent(k.ID, &entry{key: k, loaded: loaded}); stored {

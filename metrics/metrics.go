@@ -201,6 +201,13 @@ func (s *Store) Get(ctx context.Context, id string) (k *keyward.Key, err error) 
 	return k, err
 }
 
+// ReturnsFreshKeys reports what the store behind it reports
+// (keyward.FreshKeyReader): its reads pass the instances through.
+func (s *Store) ReturnsFreshKeys() bool {
+	f, ok := s.next.(keyward.FreshKeyReader)
+	return ok && f.ReturnsFreshKeys()
+}
+
 // List times List.
 func (s *Store) List(ctx context.Context, f keyward.ListFilter) (ks []*keyward.Key, err error) {
 	start := time.Now()

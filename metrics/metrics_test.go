@@ -114,3 +114,26 @@ func TestConformance(t *testing.T) {
 			return s
 		})
 }
+
+// freshMemory says its key reads return new instances.
+type freshMemory struct{ *memory.Store }
+
+func (freshMemory) ReturnsFreshKeys() bool { return true }
+
+// TestInstrumentStoreReportsFreshKeysOfTheStoreBehind: the instrumented
+// store passes its instances through, so it says what the store behind it
+// says (keyward.FreshKeyReader), and a cache in front keeps them uncopied.
+func TestInstrumentStoreReportsFreshKeysOfTheStoreBehind(t *testing.T) {
+	for _, tc := range []struct {
+		next keyward.Store
+		want bool
+	}{{memory.New(), false}, {freshMemory{memory.New()}, true}} {
+		s, err := metrics.InstrumentStore(tc.next, prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.ReturnsFreshKeys(); got != tc.want {
+			t.Errorf("over %T: ReturnsFreshKeys() = %v, want %v", tc.next, got, tc.want)
+		}
+	}
+}

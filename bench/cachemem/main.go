@@ -11,7 +11,8 @@
 // The keys have the shape bench/load gives them (an owner, one scope, empty
 // metadata, an HMAC-SHA256 hash). They come from a store that holds one key
 // at a time (package memory for everything else), so that what grows is
-// the cache alone.
+// the cache alone. Like packages sqlite and postgres, that store returns a
+// new instance from each read, which the cache keeps without a copy.
 package main
 
 import (
@@ -43,11 +44,17 @@ type oneKey struct {
 }
 
 func (s *oneKey) Get(ctx context.Context, id string) (*keyward.Key, error) {
-	if s.next != nil && s.next.ID == id {
-		return s.next, nil
+	if k := s.next; k != nil && k.ID == id {
+		s.next = nil // handed out once: each instance is new to its caller
+		return k, nil
 	}
 	return s.Store.Get(ctx, id)
 }
+
+// ReturnsFreshKeys says, as packages sqlite and postgres do, that each key
+// Get returns is a new instance (keyward.FreshKeyReader), so that the cache
+// keeps it as a server's cache keeps a database's.
+func (s *oneKey) ReturnsFreshKeys() bool { return true }
 
 func (s *oneKey) RecordUsage(context.Context, keyward.UsageBatch) error { return nil }
 

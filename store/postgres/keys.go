@@ -52,6 +52,10 @@ func (s *Store) Get(ctx context.Context, id string) (*keyward.Key, error) {
 	return getRow(ctx, s, s.pool.QueryRow(ctx, selectKey, id), s.scanKeyNoting, "key", id)
 }
 
+// ReturnsFreshKeys reports that Get and RecentKeys build a new key from its
+// row on every call (keyward.FreshKeyReader).
+func (s *Store) ReturnsFreshKeys() bool { return true }
+
 // scanKeyNoting scans a row of keySelect followed by the key row's own
 // last_used_at, and notes that row's day in usedDays: a row that holds a
 // use of day d needs no write for another use of that day, so a new

@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"CreateDuplicateID", testCreateDuplicate},
 		{"GetUnknown", testGetUnknown},
 		{"GetFreshSeesTheLatestWrite", testGetFresh},
+		{"FreshKeyReadsShareNothing", testFreshKeys},
 		{"ListOrderAndPagination", testListPagination},
 		{"ListFilters", testListFilters},
 		{"ListNameSearchIsLiteral", testListNameLiteral},
