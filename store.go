@@ -203,6 +203,19 @@ type FreshKeyReader interface {
 	ReturnsFreshKeys() bool
 }
 
+// KeyReloader is implemented by a Store that can read a key again more
+// cheaply than Get by not searching the whole of its usage history for its
+// last use (package sqlite). ReloadKey answers as Get does, except that
+// LastUsedAt may be earlier than Get's (never later): it is at least the one
+// the key's own record holds and any use recorded in about the current
+// minute, but a use whose counts were already moved to the history may be
+// left out. A cache reloading a key in use calls it and keeps the later of
+// that and the LastUsedAt it had; a key it reads for the first time comes
+// from Get. store/storetest checks the claim.
+type KeyReloader interface {
+	ReloadKey(ctx context.Context, id string) (*Key, error)
+}
+
 // ErrNoChange, returned by the function given to [Store.Update], means the key
 // needs no write (and no audit entry).
 var ErrNoChange = errors.New("keyward: no change")

@@ -119,8 +119,9 @@ type Store struct {
 	negative               *otter.Cache[string, struct{}]
 	owners                 *records[*keyward.Owner]
 	roles                  *records[*keyward.Role]
-	recordChanges          atomic.Uint64 // owner records and roles dropped or loaded (RecordsEpoch)
-	freshGets              bool          // next's Get returns new instances (keyward.FreshKeyReader)
+	recordChanges          atomic.Uint64       // owner records and roles dropped or loaded (RecordsEpoch)
+	freshGets              bool                // next's Get returns new instances (keyward.FreshKeyReader)
+	reloader               keyward.KeyReloader // next, when it reloads keys in use more cheaply than Get
 	flight                 singleflight.Group
 	seed                   maphash.Seed
 	gens                   [genStripes]atomic.Uint64
@@ -230,6 +231,7 @@ func New(next keyward.Store, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	s.freshGets = returnsFresh(next)
+	s.reloader, _ = next.(keyward.KeyReloader)
 	s.unsubscribe = s.bus.Subscribe(s.apply)
 	s.done.Add(1)
 	go s.maintainFilter(o.FilterRefresh)

@@ -43,7 +43,7 @@ func (s *Store) refreshSoon(id string, e *entry) {
 			if cur, ok := s.entries.GetIfPresent(id); ok && cur != e && s.now().UnixNano()-cur.loaded < s.refreshAt(s.effectiveTTL()) {
 				return cur.key, nil // reloaded meanwhile
 			}
-			return s.fetch(context.Background(), id)
+			return s.fetch(context.Background(), id, e.key)
 		})
 	})
 }
@@ -73,7 +73,7 @@ func (s *Store) load(ctx context.Context, id string) (*keyward.Key, error) {
 		if e, ok := s.entries.GetIfPresent(id); ok && s.now().UnixNano()-e.loaded < int64(s.effectiveTTL()) {
 			return e.key, nil
 		}
-		return s.fetch(ctx, id)
+		return s.fetch(ctx, id, nil)
 	})
 	if err != nil {
 		return nil, err
@@ -82,8 +82,11 @@ func (s *Store) load(ctx context.Context, id string) (*keyward.Key, error) {
 }
 
 // fetch reads the key from the store and caches it unless a write to the
-// key happened meanwhile; it runs inside a flight for id.
-func (s *Store) fetch(ctx context.Context, id string) (*keyward.Key, error) {
+// key happened meanwhile; it runs inside a flight for id. prev is the
+// cached instance a background reload replaces (nil for a miss): the
+// reload reads with the store's ReloadKey when it has one
+// (keyward.KeyReloader) and keeps the later of the two last uses.
+func (s *Store) fetch(ctx context.Context, id string, prev *keyward.Key) (*keyward.Key, error) {
 	gen := s.stripe(id).Load()
 	// The load outlives a caller that gives up, for the others waiting.
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -92,10 +95,19 @@ func (s *Store) fetch(ctx context.Context, id string) (*keyward.Key, error) {
 	// The entry's age counts from before the read, so that it is never
 	// older than it says.
 	loaded := s.now().UnixNano()
-	began := time.Now()
-	k, err := s.next.Get(lctx, id)
-	if err == nil || errors.Is(err, keyward.ErrNotFound) {
-		s.lookups.Add(time.Since(began)) // failures say nothing of a lookup's time
+	var k *keyward.Key
+	var err error
+	reload := prev != nil && s.reloader != nil
+	if reload {
+		// Not timed into lookups: NOT_FOUND answers are paced to a miss's
+		// read, which Get makes.
+		k, err = s.reloader.ReloadKey(lctx, id)
+	} else {
+		began := time.Now()
+		k, err = s.next.Get(lctx, id)
+		if err == nil || errors.Is(err, keyward.ErrNotFound) {
+			s.lookups.Add(time.Since(began)) // failures say nothing of a lookup's time
+		}
 	}
 	if err != nil {
 		if errors.Is(err, keyward.ErrNotFound) {
@@ -126,9 +138,22 @@ func (s *Store) fetch(ctx context.Context, id string) (*keyward.Key, error) {
 	if !s.freshGets {
 		k = k.Clone()
 	}
+	if reload {
+		k.LastUsedAt = laterUse(k.LastUsedAt, prev.LastUsedAt)
+	}
 	k.EnableVerifyMemo()
 	if s.stripe(id).Load() == gen {
 		s.entries.Set(id, &entry{key: k, loaded: loaded})
 	}
 	return k, nil
+}
+
+// laterUse returns the later of two last uses (nil: never used), b as a
+// copy of its own.
+func laterUse(a, b *time.Time) *time.Time {
+	if b != nil && (a == nil || b.After(*a)) {
+		t := *b
+		return &t
+	}
+	return a
 }

@@ -2,6 +2,7 @@ package cache_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -163,5 +164,74 @@ func TestBusyOwnerRecordIsRefreshed(t *testing.T) {
 	}
 	if st := c.Stats(); st.Misses != 1 {
 		t.Errorf("%d key misses, want 1", st.Misses)
+	}
+}
+
+// reloadingBackend reloads keys (keyward.KeyReloader) with a last use that
+// lags Get's, as a store that leaves out uses moved to its history does:
+// the key row's own, kept in rowUse.
+type reloadingBackend struct {
+	*backend
+	reloads atomic.Int64
+	rowUse  atomic.Pointer[time.Time]
+}
+
+func (b *reloadingBackend) ReloadKey(ctx context.Context, id string) (*keyward.Key, error) {
+	b.reloads.Add(1)
+	k, err := b.backend.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	k = k.Clone()
+	k.LastUsedAt = b.rowUse.Load()
+	return k, nil
+}
+
+// TestRefreshReloadsAndKeepsTheLaterUse: a miss reads the key with Get; a
+// background refresh reads it with the store's ReloadKey and keeps the
+// later of the reloaded last use and the one it had, so the key's
+// LastUsedAt never goes back; and the refreshed key still verifies.
+func TestRefreshReloadsAndKeepsTheLaterUse(t *testing.T) {
+	back := &reloadingBackend{backend: newBackend()}
+	e := newEnv(t, back.backend, testkit.NewClock(t0), cache.Options{TTL: 30 * time.Second})
+	c, err := cache.New(back, &cache.Options{TTL: 30 * time.Second, Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	iss := e.create(t)
+	ctx := context.Background()
+	dayStart, used := t0.Add(-time.Hour), t0.Add(-time.Minute)
+	back.rowUse.Store(&dayStart)
+	if err := back.Store.RecordUsage(ctx, keyward.UsageBatch{LastUsed: map[string]time.Time{iss.Key.ID: used}}); err != nil {
+		t.Fatal(err)
+	}
+	lastUse := func(step string, want time.Time) {
+		t.Helper()
+		k, err := c.Get(ctx, iss.Key.ID)
+		if err != nil || k.LastUsedAt == nil || !k.LastUsedAt.Equal(want) {
+			t.Fatalf("%s: %v, %v; want last use %v", step, k, err, want)
+		}
+	}
+	lastUse("the miss, by Get", used)
+	if n := back.reloads.Load(); n != 0 {
+		t.Fatalf("a miss called ReloadKey %d times, want Get", n)
+	}
+	e.clock.Add(25 * time.Second) // in the last quarter of the TTL
+	lastUse("the hit that starts the refresh", used)
+	c.WaitRefreshes()
+	if n := back.reloads.Load(); n != 1 {
+		t.Fatalf("the refresh called ReloadKey %d times, want 1", n)
+	}
+	lastUse("after a refresh whose last use is older", used)
+	later := t0.Add(20 * time.Second)
+	back.rowUse.Store(&later)
+	e.clock.Add(25 * time.Second)
+	c.Get(ctx, iss.Key.ID)
+	c.WaitRefreshes()
+	lastUse("after a refresh whose last use is newer", later)
+	svc := testkit.NewService(t, c, hasher(t), &keyward.Options{Now: e.clock.Now})
+	if r, err := svc.Verify(ctx, keyward.VerifyRequest{Key: iss.Secret}); err != nil || !r.Valid() {
+		t.Fatalf("the refreshed key: %v, %v", r.Outcome, err)
 	}
 }

@@ -58,6 +58,16 @@ func (s *Store) Get(ctx context.Context, id string) (*keyward.Key, error) {
 	return getRow(ctx, s, s.getStmt.QueryRowContext(ctx, id), s.scanKeyNoting, "key", id)
 }
 
+// ReloadKey reads a key as Get does, but its last use only from the key row
+// and usage_recent, not the history in usage (keyward.KeyReloader): what a
+// cache reloading a key in use needs.
+func (s *Store) ReloadKey(ctx context.Context, id string) (*keyward.Key, error) {
+	if err := s.prepare(ctx); err != nil {
+		return nil, err
+	}
+	return getRow(ctx, s, s.reloadStmt.QueryRowContext(ctx, id), s.scanKeyNoting, "key", id)
+}
+
 // ReturnsFreshKeys reports that Get and RecentKeys build a new key from its
 // row on every call (keyward.FreshKeyReader).
 func (s *Store) ReturnsFreshKeys() bool { return true }

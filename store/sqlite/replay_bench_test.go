@@ -108,7 +108,8 @@ func (u *usageReplay) flush(ctx context.Context, b *testing.B) int {
 // with a history of use (KEYWARD_BENCH_REPLAY_DB, opened in place, not
 // copied, and so migrated in place when its schema is older): the 1,000
 // keys used last, whose last use is read back from their count rows in
-// usage_recent and usage.
+// usage_recent and usage; and by ReloadKey, as a cache's reload of a key in
+// use does, which reads the last use from the key row and usage_recent.
 //
 //	KEYWARD_BENCH_REPLAY_DB=/tmp/keyward-load/keys-1000000.db \
 //	  go test ./store/sqlite/ -run '^$' -bench GetInUse -count 3
@@ -129,11 +130,18 @@ func BenchmarkGetInUse(b *testing.B) {
 	if len(ids) == 0 {
 		b.Fatal("no key was used in the last day")
 	}
-	i := 0
-	for b.Loop() {
-		if _, err := s.Get(ctx, ids[i%len(ids)]); err != nil {
-			b.Fatal(err)
-		}
-		i++
+	for _, read := range []struct {
+		name string
+		fn   func(context.Context, string) (*keyward.Key, error)
+	}{{"Get", s.Get}, {"ReloadKey", s.ReloadKey}} {
+		b.Run(read.name, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				if _, err := read.fn(ctx, ids[i%len(ids)]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
 	}
 }

@@ -96,6 +96,7 @@ type Store struct {
 	prepMu     sync.Mutex
 	prepared   atomic.Bool
 	getStmt    *sql.Stmt
+	reloadStmt *sql.Stmt   // ReloadKey's
 	credit     creditStmts // see credits.go
 	insertStmt *sql.Stmt   // on the writer, used inside transactions
 	updateStmt *sql.Stmt
@@ -364,6 +365,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		sql string
 	}{
 		{s.reader, `SELECT ` + keySelect + `, keys.last_used_at FROM keys WHERE id = ?`},
+		{s.reader, `SELECT ` + reloadSelect + `, keys.last_used_at FROM keys WHERE id = ?`},
 		{s.writer, spendKeySQL},
 		{s.writer, spendOwnerSQL},
 		{s.writer, keyCreditsSQL},
@@ -389,7 +391,7 @@ func (s *Store) prepare(ctx context.Context) error {
 // stmts returns the fields of the store's prepared statements, in the order
 // prepare prepares them.
 func (s *Store) stmts() []**sql.Stmt {
-	return []**sql.Stmt{&s.getStmt, &s.credit.keySpend, &s.credit.ownerSpend, &s.credit.keyRead,
+	return []**sql.Stmt{&s.getStmt, &s.reloadStmt, &s.credit.keySpend, &s.credit.ownerSpend, &s.credit.keyRead,
 		&s.credit.ownerRead, &s.insertStmt, &s.updateStmt, &s.auditStmt}
 }
 

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -101,4 +102,66 @@ func scribble(k *keyward.Key) {
 	if k.Refill != nil {
 		k.Refill.Amount = -1
 	}
+}
+
+// testReloadKey: a store that reloads keys more cheaply than Get
+// (keyward.KeyReloader) answers as Get does except for LastUsedAt, which is
+// never later than Get's, never earlier than the key's first use of the day
+// (what the key's own record holds), and exactly Get's while the key's
+// latest use is of about the current minute.
+func testReloadKey(t *testing.T, s keyward.Store) {
+	r, ok := s.(keyward.KeyReloader)
+	if !ok {
+		t.Skipf("%T does not implement keyward.KeyReloader (optional)", s)
+	}
+	ctx := context.Background()
+	full := sample(t, "reloaded", base.Add(-48*time.Hour))
+	mustCreate(t, s, full)
+	other := plain(t, "other", base.Add(-48*time.Hour))
+	mustCreate(t, s, other)
+	get := func() *keyward.Key { t.Helper(); return mustGet(t, s, full.ID) }
+	reload := func() *keyward.Key {
+		t.Helper()
+		k, err := r.ReloadKey(ctx, full.ID)
+		if err != nil {
+			t.Fatalf("ReloadKey: %v", err)
+		}
+		return k
+	}
+	equalKeys(t, reload(), get())
+	if _, err := r.ReloadKey(ctx, newID(t)); !errors.Is(err, keyward.ErrNotFound) {
+		t.Errorf("ReloadKey of an unknown id: %v, want ErrNotFound", err)
+	}
+	minute := base.Truncate(time.Minute)
+	flush := func(id string, start time.Time, used *time.Time) {
+		t.Helper()
+		b := keyward.UsageBatch{Counts: []keyward.UsageCount{{KeyID: id, Start: start, Outcome: keyward.OutcomeValid, Count: 1}}}
+		if used != nil {
+			b.LastUsed = map[string]time.Time{id: *used}
+		}
+		if err := s.RecordUsage(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, later := minute.Add(10*time.Second), minute.Add(time.Minute+20*time.Second)
+	flush(full.ID, minute, &first)
+	flush(full.ID, minute.Add(time.Minute), &later)
+	if got := reload(); got.LastUsedAt == nil || !got.LastUsedAt.Equal(later) {
+		t.Errorf("a use of the current minute: ReloadKey's last use %v, want %v", got.LastUsedAt, later)
+	}
+	// Later minutes of another key: a store may move the key's counts, and
+	// its last use with them, into its history now.
+	for i := range 3 {
+		m := minute.Add(time.Duration(10+i) * time.Minute)
+		flush(other.ID, m, keyward.Ptr(m))
+	}
+	g, rl := get(), reload()
+	if g.LastUsedAt == nil || !g.LastUsedAt.Equal(later) {
+		t.Fatalf("Get's last use %v, want %v", g.LastUsedAt, later)
+	}
+	if rl.LastUsedAt == nil || rl.LastUsedAt.Before(first) || rl.LastUsedAt.After(later) {
+		t.Errorf("ReloadKey's last use %v, want between the day's first use %v and Get's %v", rl.LastUsedAt, first, later)
+	}
+	rl.LastUsedAt = g.LastUsedAt
+	equalKeys(t, rl, g)
 }

@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"GetUnknown", testGetUnknown},
 		{"GetFreshSeesTheLatestWrite", testGetFresh},
 		{"FreshKeyReadsShareNothing", testFreshKeys},
+		{"ReloadKeyAnswersAsGetButLastUse", testReloadKey},
 		{"ListOrderAndPagination", testListPagination},
 		{"ListFilters", testListFilters},
 		{"ListNameSearchIsLiteral", testListNameLiteral},
