@@ -190,6 +190,13 @@ func (b *Bus) run(ctx context.Context) {
 func (b *Bus) session(ctx context.Context, first *bool) error {
 	ps := b.client.Subscribe(ctx, b.channel)
 	b.psMu.Lock()
+	if err := ctx.Err(); err != nil {
+		// Close ran while Subscribe did: it did not see ps, so nothing else
+		// would close it (go-redis does not end a read on a canceled ctx).
+		b.psMu.Unlock()
+		ps.Close()
+		return err
+	}
 	b.ps = ps
 	b.psMu.Unlock()
 	defer func() {
@@ -215,6 +222,9 @@ func (b *Bus) session(ctx context.Context, first *bool) error {
 	}
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, b.ping)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {

@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -243,5 +244,26 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting until %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestCloseRightAfterNewReturns: a bus closed while its first subscription
+// is still being set up (a CLI command that opens one, writes, and closes it
+// at once) stops; it once went on pinging a subscription that Close had not
+// seen yet, and Close waited for it forever.
+func TestCloseRightAfterNewReturns(t *testing.T) {
+	client := testredis.Client(t)
+	for i := range 300 {
+		bus := redisbus.New(client, &redisbus.Options{Channel: channel(t), PingInterval: 10 * time.Millisecond})
+		for range i % 50 * 100 { // land in other steps of the setup
+			runtime.Gosched()
+		}
+		closed := make(chan struct{})
+		go func() { bus.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Close %d did not return within 10s", i)
+		}
 	}
 }
