@@ -406,15 +406,22 @@ func TestCacheDoesNotMemoizeTheStoresInstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer direct.Close(context.Background())
-	base := counted.verifies.Load()
-	for range 3 {
-		if r, err := direct.Verify(context.Background(), keyward.VerifyRequest{Key: iss.Secret}); err != nil || !r.Valid() {
-			t.Fatalf("direct verify: %v %v", r.Outcome, err)
-		}
-	}
-	if n := counted.verifies.Load() - base; n != 3 {
+	if n := hasherRuns(t, direct, counted, iss.Secret, 3); n != 3 {
 		t.Errorf("3 verifications straight on the store ran the hasher %d times, want 3", n)
 	}
+}
+
+// hasherRuns verifies secret n times through svc, each VALID, and returns
+// how many times counted ran meanwhile.
+func hasherRuns(t *testing.T, svc *keyward.Service, counted *countingHasher, secret string, n int) int64 {
+	t.Helper()
+	base := counted.verifies.Load()
+	for range n {
+		if r, err := svc.Verify(context.Background(), keyward.VerifyRequest{Key: secret}); err != nil || !r.Valid() {
+			t.Fatalf("verify: %v %v", r.Outcome, err)
+		}
+	}
+	return counted.verifies.Load() - base
 }
 
 func ptr[T any](v T) *T { return &v }
