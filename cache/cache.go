@@ -238,8 +238,6 @@ func New(next keyward.Store, opts *Options) (*Store, error) {
 	return s, nil
 }
 
-// otterClock feeds the injected clock to otter, without its periodic
-// clean-up ticks (expired entries are dropped as they are read or evicted).
 // returnsFresh reports whether the store r says its key reads return new
 // instances (keyward.FreshKeyReader), which the cache may keep as they are.
 func returnsFresh(r any) bool {
@@ -247,6 +245,8 @@ func returnsFresh(r any) bool {
 	return ok && f.ReturnsFreshKeys()
 }
 
+// otterClock feeds the injected clock to otter, without its periodic
+// clean-up ticks (expired entries are dropped as they are read or evicted).
 type otterClock struct{ now func() time.Time }
 
 func (c *otterClock) NowNano() int64                      { return c.now().UnixNano() }

@@ -12,10 +12,9 @@ import (
 // DefaultMaxKeys is the number of keys a cache holds when Options.MaxKeys is
 // 0. A cached key costs a little under 1 KiB of resident memory
 // (docs/benchmarks.md): a full cache of this size takes about 0.45 GiB, and
-// about 0.6 GiB at its
-// peak with Go's default GOGC, and holds the keys of 8,500 distinct keys a
-// second over a 30s TTL twice over; over keyward serve's 5-minute TTL it
-// keeps the most used (otter's admission policy).
+// about 0.6 GiB at its peak with Go's default GOGC, and holds the keys of
+// 8,500 distinct keys a second over a 30s TTL twice over; over keyward
+// serve's 5-minute TTL it keeps the most used (otter's admission policy).
 const DefaultMaxKeys = 500_000
 
 // refreshAt is the age, in nanoseconds, from which a hit on a key cached
