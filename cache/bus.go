@@ -44,6 +44,13 @@ type Bus interface {
 	Healthy() bool
 }
 
+// healthAt is a Bus whose health depends on the time: it judges it at a
+// reading of the wall clock that its caller already took (Unix
+// nanoseconds), so that a cache hit does not read the clock again for it.
+type healthAt interface {
+	healthyAt(now int64) bool
+}
+
 // Subscribers is the list of event handlers of a Bus: Deliver calls them in
 // the order they subscribed, so a handler registered after the cache's sees
 // an event only once the cache has applied it. Bus implementations keep one

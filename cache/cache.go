@@ -111,7 +111,8 @@ type Store struct {
 	next                   keyward.Store
 	bus                    Bus
 	now                    func() time.Time
-	wall                   bool // now is time.Now: a caller's reading of it may stand in (nanos)
+	wall                   bool     // now is time.Now: a caller's reading of it may stand in (nanos)
+	busAt                  healthAt // the bus, when wall and it can judge its health at a reading
 	log                    *slog.Logger
 	ttl, stale, fallback   time.Duration
 	refreshAhead           time.Duration
@@ -224,6 +225,9 @@ func New(next keyward.Store, opts *Options) (*Store, error) {
 		budget: rate.NewLimiter(rate.Limit(o.UnknownLookups), o.UnknownLookups),
 		stop:   make(chan struct{}),
 	}
+	if h, ok := o.Bus.(healthAt); ok && wall {
+		s.busAt = h
+	}
 	if s.owners, err = newRecords(s, "owner", o.MaxKeys, next.GetOwner); err != nil {
 		return nil, err
 	}
@@ -333,7 +337,7 @@ func (s *Store) GetAt(ctx context.Context, id string, at time.Time) (*keyward.Ke
 		cached = false
 	}
 	if cached {
-		ttl := s.effectiveTTL()
+		ttl := s.ttlAt(now)
 		if age := now - e.loaded; age < int64(ttl) {
 			s.hits.Add(1)
 			if age >= s.refreshAt(ttl) {
@@ -382,6 +386,20 @@ func (s *Store) nanos(at time.Time) int64 {
 // effectiveTTL is the TTL, shortened while the bus may be losing events.
 func (s *Store) effectiveTTL() time.Duration {
 	if !s.bus.Healthy() {
+		return min(s.ttl, s.fallback)
+	}
+	return s.ttl
+}
+
+// ttlAt is effectiveTTL at now, a reading of the store's clock in Unix
+// nanoseconds: a bus that judges its health by the time (a Follower) is
+// handed the reading instead of taking one more, which a cache hit would
+// otherwise pay for on every verification.
+func (s *Store) ttlAt(now int64) time.Duration {
+	if s.busAt == nil {
+		return s.effectiveTTL()
+	}
+	if !s.busAt.healthyAt(now) {
 		return min(s.ttl, s.fallback)
 	}
 	return s.ttl

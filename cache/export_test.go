@@ -20,3 +20,6 @@ func (s *Store) Names() (keys, unknown []string) {
 	}
 	return keys, unknown
 }
+
+// HealthyAt is healthyAt: the follower's health at a wall-clock reading.
+func (f *Follower) HealthyAt(now int64) bool { return f.healthyAt(now) }

@@ -59,11 +59,15 @@ type Follower struct {
 	seen       int64      // the highest sequence number delivered
 	gaps       map[int64]time.Time
 	lastRead   atomic.Int64 // Unix nanoseconds of the last good read
+	wall       bool         // o.Now is time.Now: a caller's reading may stand in (healthyAt)
 	stop       chan struct{}
 	done       sync.WaitGroup
 }
 
-var _ Bus = (*Follower)(nil)
+var (
+	_ Bus      = (*Follower)(nil)
+	_ healthAt = (*Follower)(nil)
+)
 
 // maxGaps bounds the skipped sequence numbers waited for: a larger jump
 // (events pruned, a sequence moved by hand) is taken as is.
@@ -90,10 +94,11 @@ func Follow(ctx context.Context, inner Bus, log ChangeLog, opts *FollowOptions) 
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Now == nil {
+	wall := o.Now == nil
+	if wall {
 		o.Now = time.Now
 	}
-	f := &Follower{inner: inner, log: log, o: o, gaps: map[int64]time.Time{}, stop: make(chan struct{})}
+	f := &Follower{inner: inner, log: log, o: o, wall: wall, gaps: map[int64]time.Time{}, stop: make(chan struct{})}
 	f.lastRead.Store(o.Now().UnixNano())
 	if err := f.position(ctx); err != nil {
 		o.Logger.Warn("cache: the change log cannot be read yet; changes made elsewhere wait for it", "err", err)
@@ -130,9 +135,16 @@ func (f *Follower) Subscribe(fn func(Event)) func() {
 // Healthy reports whether the log was read within the last five intervals
 // (at least 2 s), whatever the inner bus's health: the log alone carries
 // every change, so a cache need not shorten its TTL while Redis is down.
-func (f *Follower) Healthy() bool {
-	limit := max(5*f.o.Interval, 2*time.Second)
-	return f.o.Now().Sub(time.Unix(0, f.lastRead.Load())) < limit
+func (f *Follower) Healthy() bool { return f.healthyAt(f.o.Now().UnixNano()) }
+
+// healthyAt is Healthy at now, a reading of the wall clock in Unix
+// nanoseconds; a Follower on a clock of its own (FollowOptions.Now) reads
+// that clock instead.
+func (f *Follower) healthyAt(now int64) bool {
+	if !f.wall {
+		now = f.o.Now().UnixNano()
+	}
+	return now-f.lastRead.Load() < int64(max(5*f.o.Interval, 2*time.Second))
 }
 
 // Close stops reading the log. It does not close the inner bus.

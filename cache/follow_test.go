@@ -317,3 +317,70 @@ func TestFollowerHealthyWhileOnlyTheInnerBusIsDown(t *testing.T) {
 		t.Errorf("delivered %v with the inner bus down, want a", got)
 	}
 }
+
+// TestFollowerJudgesHealthAtTheCallersReading: a Follower on the wall clock
+// judges its health at the reading it is given, and a cache on the wall
+// clock hands it the reading of the verification (GetAt), so that a cache
+// hit does not read the clock again for it; a Follower on a clock of its
+// own reads that clock.
+func TestFollowerJudgesHealthAtTheCallersReading(t *testing.T) {
+	ctx := context.Background()
+	log := &fakeLog{err: errors.New("database is locked")} // no good read after the start
+	f := cache.Follow(ctx, cache.NewLocalBus(), log, &cache.FollowOptions{Interval: 100 * time.Millisecond})
+	t.Cleanup(f.Close)
+	now := time.Now()
+	if !f.HealthyAt(now.UnixNano()) || f.HealthyAt(now.Add(time.Minute).UnixNano()) {
+		t.Fatal("on the wall clock: want healthy now and not a minute on (limit 2 s after the last good read)")
+	}
+	clocked, _ := followed(t, &fakeLog{}, testkit.NewClock(t0), 100)
+	if !clocked.HealthyAt(now.Add(time.Minute).UnixNano()) {
+		t.Error("on its own clock: judged by the reading it was given instead of its clock")
+	}
+
+	c, err := cache.New(newBackend(), &cache.Options{TTL: time.Hour, FallbackTTL: time.Second, Bus: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	svc := testkit.NewService(t, c, hasher(t), nil)
+	iss, err := svc.Create(ctx, keyward.CreateParams{Name: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []time.Time{now, now.Add(time.Minute)} {
+		if _, err := c.GetAt(ctx, iss.Key.ID, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A minute on, the follower has not read the log for over 2 s: the TTL
+	// falls to the fallback of 1 s, and the key is read again.
+	if st := c.Stats(); st.Misses != 2 {
+		t.Errorf("%d misses, want 2: the follower's health was not judged at the reading GetAt was given", st.Misses)
+	}
+}
+
+// BenchmarkVerifyCacheHitFollowed is a cache hit as keyward serve makes it
+// on SQLite: everything on the wall clock, the bus a Follower of the
+// store's change log (here an empty one, read every half second).
+func BenchmarkVerifyCacheHitFollowed(b *testing.B) {
+	ctx := context.Background()
+	f := cache.Follow(ctx, cache.NewLocalBus(), &fakeLog{}, nil)
+	b.Cleanup(f.Close)
+	c, err := cache.New(newBackend(), &cache.Options{Bus: f})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	svc := testkit.NewService(b, c, hasher(b), &keyward.Options{LookupTime: c.LookupTime})
+	iss, err := svc.Create(ctx, keyward.CreateParams{Name: "k"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := keyward.VerifyRequest{Key: iss.Secret}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r, _ := svc.Verify(ctx, req); !r.Valid() {
+			b.Fatal(r.Outcome)
+		}
+	}
+}

@@ -78,7 +78,7 @@ func (r *records[T]) get(ctx context.Context, name string) (T, error) {
 	}
 	now := r.s.now().UnixNano()
 	e, cached := r.entries.GetIfPresent(name)
-	ttl := r.s.effectiveTTL()
+	ttl := r.s.ttlAt(now)
 	if age := now - e.loaded; cached && age < int64(ttl) {
 		if age >= r.s.refreshAt(ttl) && e.refreshing.CompareAndSwap(false, true) {
 			r.s.background(func() {
@@ -124,12 +124,13 @@ func (r *records[T]) get(ctx context.Context, name string) (T, error) {
 //
 // now stands in for the clock as in GetAt.
 func (s *Store) RecordsEpoch(now time.Time) keyward.RecordEpoch {
-	ttl := s.effectiveTTL()
+	n := s.nanos(now)
+	ttl := s.ttlAt(n)
 	period := (ttl - time.Duration(s.refreshAt(ttl))) / 2
 	if period <= 0 {
 		period = ttl / 8
 	}
-	return keyward.RecordEpoch{Changes: s.recordChanges.Load(), Period: s.nanos(now) / max(int64(period), 1)}
+	return keyward.RecordEpoch{Changes: s.recordChanges.Load(), Period: n / max(int64(period), 1)}
 }
 
 // fetch reads the record of name and caches it unless a write to it
