@@ -470,7 +470,6 @@ func BenchmarkVerifyCacheHitParallel(b *testing.B) {
 // own), so a reading past the TTL reloads the key; a cache on its own clock
 // ignores the reading.
 func TestGetAtTakesTheCallersReadingOnTheWallClock(t *testing.T) {
-	ctx := context.Background()
 	for _, tc := range []struct {
 		name       string
 		now        func() time.Time
@@ -480,24 +479,34 @@ func TestGetAtTakesTheCallersReadingOnTheWallClock(t *testing.T) {
 		{"own clock", testkit.NewClock(t0).Now, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := cache.New(newBackend(), &cache.Options{TTL: time.Minute, Now: tc.now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { c.Close() })
-			svc := testkit.NewService(t, c, hasher(t), nil)
-			iss, err := svc.Create(ctx, keyward.CreateParams{Name: "k"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, at := range []time.Time{{}, time.Now(), time.Now().Add(2 * time.Minute)} {
-				if _, err := c.GetAt(ctx, iss.Key.ID, at); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if st := c.Stats(); st.Misses != tc.wantMisses {
+			st := getAtEach(t, &cache.Options{TTL: time.Minute, Now: tc.now}, time.Time{}, time.Now(), time.Now().Add(2*time.Minute))
+			if st.Misses != tc.wantMisses {
 				t.Errorf("%d misses after a load, a hit and a reading 2 minutes on (TTL 1m), want %d", st.Misses, tc.wantMisses)
 			}
 		})
 	}
+}
+
+// getAtEach makes a cache with opts over a new backend, creates a key
+// through it, reads the key with GetAt at each reading in turn and returns
+// the cache's stats.
+func getAtEach(t *testing.T, opts *cache.Options, ats ...time.Time) cache.Stats {
+	t.Helper()
+	ctx := context.Background()
+	c, err := cache.New(newBackend(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	svc := testkit.NewService(t, c, hasher(t), nil)
+	iss, err := svc.Create(ctx, keyward.CreateParams{Name: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range ats {
+		if _, err := c.GetAt(ctx, iss.Key.ID, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c.Stats()
 }

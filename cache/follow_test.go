@@ -337,24 +337,10 @@ func TestFollowerJudgesHealthAtTheCallersReading(t *testing.T) {
 		t.Error("on its own clock: judged by the reading it was given instead of its clock")
 	}
 
-	c, err := cache.New(newBackend(), &cache.Options{TTL: time.Hour, FallbackTTL: time.Second, Bus: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	svc := testkit.NewService(t, c, hasher(t), nil)
-	iss, err := svc.Create(ctx, keyward.CreateParams{Name: "k"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, at := range []time.Time{now, now.Add(time.Minute)} {
-		if _, err := c.GetAt(ctx, iss.Key.ID, at); err != nil {
-			t.Fatal(err)
-		}
-	}
+	st := getAtEach(t, &cache.Options{TTL: time.Hour, FallbackTTL: time.Second, Bus: f}, now, now.Add(time.Minute))
 	// A minute on, the follower has not read the log for over 2 s: the TTL
 	// falls to the fallback of 1 s, and the key is read again.
-	if st := c.Stats(); st.Misses != 2 {
+	if st.Misses != 2 {
 		t.Errorf("%d misses, want 2: the follower's health was not judged at the reading GetAt was given", st.Misses)
 	}
 }
