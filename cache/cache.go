@@ -384,12 +384,7 @@ func (s *Store) nanos(at time.Time) int64 {
 }
 
 // effectiveTTL is the TTL, shortened while the bus may be losing events.
-func (s *Store) effectiveTTL() time.Duration {
-	if !s.bus.Healthy() {
-		return min(s.ttl, s.fallback)
-	}
-	return s.ttl
-}
+func (s *Store) effectiveTTL() time.Duration { return s.ttlWith(s.bus.Healthy()) }
 
 // ttlAt is effectiveTTL at now, a reading of the store's clock in Unix
 // nanoseconds: a bus that judges its health by the time (a Follower) is
@@ -399,7 +394,12 @@ func (s *Store) ttlAt(now int64) time.Duration {
 	if s.busAt == nil {
 		return s.effectiveTTL()
 	}
-	if !s.busAt.healthyAt(now) {
+	return s.ttlWith(s.busAt.healthyAt(now))
+}
+
+// ttlWith is the TTL with the bus healthy or not.
+func (s *Store) ttlWith(healthy bool) time.Duration {
+	if !healthy {
 		return min(s.ttl, s.fallback)
 	}
 	return s.ttl
