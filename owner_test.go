@@ -64,6 +64,46 @@ func TestNamedLimitsAndTheDefaultEntry(t *testing.T) {
 	if _, err = e.svc.Create(ctx, keyward.CreateParams{Name: "nine", RateLimits: nine}); problemsOf(t, err) != "rate_limits" {
 		t.Error("nine limits accepted")
 	}
+	// rate_limit is the default entry, so it counts: eight named limits and
+	// a rate_limit are nine.
+	def := &keyward.RateLimit{Limit: 1, Period: keyward.Duration(time.Second)}
+	if _, err = e.svc.Create(ctx, keyward.CreateParams{Name: "eight and a default", RateLimit: def, RateLimits: nine[1:]}); problemsOf(t, err) != "rate_limits" {
+		t.Error("eight named limits and a rate_limit accepted on create")
+	}
+	eight := e.create(t, keyward.CreateParams{RateLimits: nine[1:]}).Key
+	if _, err = e.svc.Update(ctx, eight.ID, keyward.UpdateParams{RateLimit: keyward.SetTo(*def)}); problemsOf(t, err) != "rate_limits" {
+		t.Error("a rate_limit added to eight named limits")
+	}
+}
+
+// TestVerifyOfAKeyWithMoreLimitsThanAllowed: a key stored with more limits
+// than validation allows (an older release counted rate_limit apart) and an
+// owner with the most limits still gets a decision over every limit.
+func TestVerifyOfAKeyWithMoreLimitsThanAllowed(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	limits := func(n int) []keyward.NamedRateLimit {
+		out := make([]keyward.NamedRateLimit, n)
+		for i := range out {
+			out[i] = keyward.NamedRateLimit{Name: string(rune('a' + i)), Limit: 5, Period: keyward.Duration(time.Minute)}
+		}
+		return out
+	}
+	if _, _, err := e.svc.PutOwner(ctx, "big", keyward.OwnerParams{RateLimits: limits(keyward.MaxRateLimits)}); err != nil {
+		t.Fatal(err)
+	}
+	iss := e.create(t, keyward.CreateParams{Owner: "big"})
+	_, err := e.store.Update(ctx, iss.Key.ID, func(k *keyward.Key) (*keyward.AuditEntry, error) {
+		k.RateLimits = append([]keyward.NamedRateLimit{{Name: "default", Limit: 5, Period: keyward.Duration(time.Minute)}}, limits(keyward.MaxRateLimits)...)
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.svc.Verify(ctx, keyward.VerifyRequest{Key: iss.Secret})
+	if err != nil || !r.Valid() || r.NumRateLimits() != 2*keyward.MaxRateLimits+1 {
+		t.Fatalf("verify = %v with %d limits, %v; want VALID over all %d", r.Outcome, r.NumRateLimits(), err, 2*keyward.MaxRateLimits+1)
+	}
 }
 
 func TestRolesMustExist(t *testing.T) {

@@ -48,7 +48,11 @@ func (f *keyFields) validate(p *problems) {
 		validateRateLimit("rate_limit", rl.Limit, rl.Period, p)
 	}
 	validateRateLimits("rate_limits", f.rateLimits, p)
+	named := len(f.rateLimits)
 	f.rateLimits, f.rateLimit = mergeRateLimits(f.rateLimit, f.rateLimits, p), nil
+	if named <= MaxRateLimits && len(f.rateLimits) > MaxRateLimits {
+		p.add("rate_limits", fmt.Sprintf("at most %d rate limits, rate_limit (the %q entry) included", MaxRateLimits, DefaultLimitName))
+	}
 	validateCredits(f.remaining, f.refill, p)
 	if len(f.cidrs) > MaxCIDRs {
 		p.add("allowed_cidrs", fmt.Sprintf("at most %d entries", MaxCIDRs))

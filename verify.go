@@ -273,7 +273,12 @@ func (s *Service) spend(ctx context.Context, k *Key, cost int64, now time.Time, 
 			return 0, fmt.Errorf("keyward: key %s: %w", k.ID, ErrNoLimiter)
 		}
 		sc := s.getScratch()
-		out := sc.out[:len(plan.checks)]
+		out := sc.out[:]
+		if n := len(plan.checks); n <= len(out) {
+			out = out[:n]
+		} else { // a key stored before its limits were counted with its default
+			out = make([]RateDecision, n)
+		}
 		allowed := s.limiter.Allow(ctx, plan.group, plan.checks, cost, now, out)
 		r.setLimits(plan, out)
 		s.putScratch(sc)

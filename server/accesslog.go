@@ -52,8 +52,10 @@ var (
 	healthBody = []byte(`{"status":"ok"}` + "\n")
 )
 
-// route is the server's handler.
+// route is the server's handler; a panic below it gets a 500 answer and
+// one log line (recoverPanic).
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	defer s.recoverPanic(w, r)
 	switch r.URL.Path {
 	case "/v1/auth":
 		s.handleAuth(w, r)
