@@ -55,29 +55,30 @@ type RefillBody struct {
 
 // CreateKeyBody is the body of POST /v1/keys.
 type CreateKeyBody struct {
-	Name         string               `json:"name"`
-	Description  string               `json:"description,omitempty"`
-	Owner        string               `json:"owner,omitempty" doc:"Who the key belongs to (user, team, tenant)."`
-	Scopes       []string             `json:"scopes,omitempty" nullable:"false"`
-	Metadata     json.RawMessage      `json:"metadata,omitempty"`
-	Prefix       string               `json:"prefix,omitempty" doc:"Prefix of the key string; default kw."`
-	ExpiresAt    *time.Time           `json:"expires_at,omitempty" doc:"In the future, within the maximum key lifetime if one is set (GET /v1/policy). Not with expires_in. Without either, the key gets the default key lifetime if one is set, else no expiry."`
-	ExpiresIn    *keyward.Duration    `json:"expires_in,omitempty" doc:"A Go duration, e.g. 720h, within the maximum key lifetime if one is set; or \"never\": no expiry, opting out of the default key lifetime (a 422 when a maximum is set). Not with expires_at."`
-	RateLimit    *RateLimitBody       `json:"rate_limit,omitempty" doc:"The entry of rate_limits named default; not together with such an entry."`
-	RateLimits   []NamedRateLimitBody `json:"rate_limits,omitempty" nullable:"false" doc:"Named limits; every one must admit a request."`
-	Roles        []string             `json:"roles,omitempty" nullable:"false" doc:"Existing roles whose scopes the key gets too."`
-	Remaining    *int64               `json:"remaining,omitempty" minimum:"0" doc:"Credits; absent means unlimited."`
-	Refill       *RefillBody          `json:"refill,omitempty" doc:"Needs remaining."`
-	AllowedCIDRs []string             `json:"allowed_cidrs,omitempty" nullable:"false" doc:"If not empty, the client address must fall in one of them."`
-	Enabled      *bool                `json:"enabled,omitempty" doc:"Default true."`
+	Name         string                          `json:"name"`
+	Description  string                          `json:"description,omitempty"`
+	Owner        string                          `json:"owner,omitempty" doc:"Who the key belongs to (user, team, tenant)."`
+	Scopes       []string                        `json:"scopes,omitempty" nullable:"false"`
+	Metadata     json.RawMessage                 `json:"metadata,omitempty"`
+	Prefix       string                          `json:"prefix,omitempty" doc:"Prefix of the key string; default kw."`
+	ExpiresAt    keyward.Nullable[time.Time]     `json:"expires_at,omitzero" doc:"In the future, within the maximum key lifetime if one is set (GET /v1/policy). Not with expires_in. Without either (null is the same as leaving it out), the key gets the default key lifetime if one is set, else no expiry."`
+	ExpiresIn    *keyward.Duration               `json:"expires_in,omitempty" doc:"A Go duration, e.g. 720h, within the maximum key lifetime if one is set; or \"never\": no expiry, opting out of the default key lifetime (a 422 when a maximum is set). Not with expires_at."`
+	RateLimit    keyward.Nullable[RateLimitBody] `json:"rate_limit,omitzero" doc:"The entry of rate_limits named default; not together with such an entry. null: none, as when left out."`
+	RateLimits   []NamedRateLimitBody            `json:"rate_limits,omitempty" nullable:"false" doc:"Named limits; every one must admit a request."`
+	Roles        []string                        `json:"roles,omitempty" nullable:"false" doc:"Existing roles whose scopes the key gets too."`
+	Remaining    keyward.Nullable[int64]         `json:"remaining,omitzero" minimum:"0" doc:"Credits; absent or null means unlimited."`
+	Refill       keyward.Nullable[RefillBody]    `json:"refill,omitzero" doc:"Needs remaining. null: none, as when left out."`
+	AllowedCIDRs []string                        `json:"allowed_cidrs,omitempty" nullable:"false" doc:"If not empty, the client address must fall in one of them."`
+	Enabled      *bool                           `json:"enabled,omitempty" doc:"Default true."`
 }
 
 // NewCreateKeyBody is the body that asks for p.
 func NewCreateKeyBody(p keyward.CreateParams) CreateKeyBody {
 	return CreateKeyBody{
 		Name: p.Name, Description: p.Description, Owner: p.Owner, Scopes: p.Scopes, Metadata: p.Metadata,
-		Prefix: p.Prefix, ExpiresAt: p.ExpiresAt, ExpiresIn: p.ExpiresIn, RateLimit: (*RateLimitBody)(p.RateLimit),
-		RateLimits: limitBodies(p.RateLimits), Roles: p.Roles, Remaining: p.Remaining, Refill: (*RefillBody)(p.Refill), AllowedCIDRs: p.AllowedCIDRs, Enabled: p.Enabled,
+		Prefix: p.Prefix, ExpiresAt: present(p.ExpiresAt), ExpiresIn: p.ExpiresIn, RateLimit: present((*RateLimitBody)(p.RateLimit)),
+		RateLimits: limitBodies(p.RateLimits), Roles: p.Roles, Remaining: present(p.Remaining), Refill: present((*RefillBody)(p.Refill)),
+		AllowedCIDRs: p.AllowedCIDRs, Enabled: p.Enabled,
 	}
 }
 
@@ -85,10 +86,15 @@ func NewCreateKeyBody(p keyward.CreateParams) CreateKeyBody {
 func (b CreateKeyBody) Params() keyward.CreateParams {
 	return keyward.CreateParams{
 		Name: b.Name, Description: b.Description, Owner: b.Owner, Scopes: b.Scopes, Metadata: object(b.Metadata),
-		Prefix: b.Prefix, ExpiresAt: b.ExpiresAt, ExpiresIn: b.ExpiresIn, RateLimit: (*keyward.RateLimit)(b.RateLimit),
-		RateLimits: namedLimits(b.RateLimits), Roles: b.Roles, Remaining: b.Remaining, Refill: (*keyward.Refill)(b.Refill), AllowedCIDRs: b.AllowedCIDRs, Enabled: b.Enabled,
+		Prefix: b.Prefix, ExpiresAt: b.ExpiresAt.Value, ExpiresIn: b.ExpiresIn, RateLimit: (*keyward.RateLimit)(b.RateLimit.Value),
+		RateLimits: namedLimits(b.RateLimits), Roles: b.Roles, Remaining: b.Remaining.Value, Refill: (*keyward.Refill)(b.Refill.Value),
+		AllowedCIDRs: b.AllowedCIDRs, Enabled: b.Enabled,
 	}
 }
+
+// present is a Nullable that gives *v, or leaves the member out when v is
+// nil: a body that creates something sends only what its params give.
+func present[T any](v *T) keyward.Nullable[T] { return keyward.Nullable[T]{Set: v != nil, Value: v} }
 
 // UpdateKeyBody is the body of PATCH /v1/keys/{id}: only the members present
 // change; null clears the nullable ones.

@@ -9,15 +9,15 @@ import (
 // OwnerBody is the body of PUT /v1/owners/{name}: the whole record, omitted
 // fields taking their defaults.
 type OwnerBody struct {
-	Metadata   json.RawMessage      `json:"metadata,omitempty"`
-	RateLimits []NamedRateLimitBody `json:"rate_limits,omitempty" nullable:"false" doc:"Counted across all the owner's keys: each admitted request spends its cost in each."`
-	Remaining  *int64               `json:"remaining,omitempty" minimum:"0" doc:"Credits shared by all the owner's keys; absent means none are counted at the owner."`
-	Refill     *RefillBody          `json:"refill,omitempty" doc:"Needs remaining."`
+	Metadata   json.RawMessage              `json:"metadata,omitempty"`
+	RateLimits []NamedRateLimitBody         `json:"rate_limits,omitempty" nullable:"false" doc:"Counted across all the owner's keys: each admitted request spends its cost in each."`
+	Remaining  keyward.Nullable[int64]      `json:"remaining,omitzero" minimum:"0" doc:"Credits shared by all the owner's keys; absent or null means none are counted at the owner."`
+	Refill     keyward.Nullable[RefillBody] `json:"refill,omitzero" doc:"Needs remaining. null: none, as when left out."`
 }
 
 // NewOwnerBody is the body that asks for p.
 func NewOwnerBody(p keyward.OwnerParams) OwnerBody {
-	return OwnerBody{Metadata: p.Metadata, RateLimits: limitBodies(p.RateLimits), Remaining: p.Remaining, Refill: (*RefillBody)(p.Refill)}
+	return OwnerBody{Metadata: p.Metadata, RateLimits: limitBodies(p.RateLimits), Remaining: present(p.Remaining), Refill: present((*RefillBody)(p.Refill))}
 }
 
 // Params returns what the body asks for; a nil body asks for the defaults.
@@ -26,7 +26,7 @@ func (b *OwnerBody) Params() keyward.OwnerParams {
 		return keyward.OwnerParams{}
 	}
 	return keyward.OwnerParams{
-		Metadata: object(b.Metadata), RateLimits: namedLimits(b.RateLimits), Remaining: b.Remaining, Refill: (*keyward.Refill)(b.Refill),
+		Metadata: object(b.Metadata), RateLimits: namedLimits(b.RateLimits), Remaining: b.Remaining.Value, Refill: (*keyward.Refill)(b.Refill.Value),
 	}
 }
 
