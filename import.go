@@ -57,6 +57,40 @@ func (s *Service) ValidateImport(k *Key) error {
 	return nil
 }
 
+// checkImportedRoles returns a *ValidationError naming each key's role that
+// does not exist (keys[i].roles[j]), as a create would: roles are not part
+// of an export, so they are made first (PUT /v1/roles/{name}). Each name is
+// read once.
+func (s *Service) checkImportedRoles(ctx context.Context, keys []*Key) error {
+	exists := map[string]bool{}
+	var probs problems
+	more := 0
+	for i, k := range keys {
+		for j, r := range k.Roles {
+			ok, seen := exists[r]
+			if !seen {
+				var one problems
+				if err := s.checkRoles(ctx, []string{r}, &one); err != nil {
+					return err
+				}
+				ok = one.err() == nil
+				exists[r] = ok
+			}
+			switch {
+			case ok:
+			case len(probs) == maxImportProblems:
+				more++
+			default:
+				probs.add(fmt.Sprintf("keys[%d].roles[%d]", i, j), fmt.Sprintf("key %s: no role is named %q; create it first (PUT /v1/roles/%s)", k.ID, r, r))
+			}
+		}
+	}
+	if more > 0 {
+		probs.add("keys", fmt.Sprintf("%d more roles of keys do not exist", more))
+	}
+	return probs.err()
+}
+
 // importedLimits returns the named limits of an imported record other than
 // the "default" one its rate_limit gives (records of older keyward versions
 // have rate_limit only; newer ones list it in rate_limits too).
@@ -85,6 +119,9 @@ func (s *Service) Import(ctx context.Context, keys []*Key, progress func(done in
 		return res, err
 	}
 	if err := pol.checkImport(keys, s.Now()); err != nil {
+		return res, err
+	}
+	if err := s.checkImportedRoles(ctx, keys); err != nil {
 		return res, err
 	}
 	for start := 0; start < len(keys); start += batch {

@@ -2,6 +2,7 @@ package keyward_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -282,5 +283,63 @@ func TestOwnerUsage(t *testing.T) {
 	}
 	if rep, err := e.svc.Usage(ctx, keyward.UsageParams{Owner: "other"}); err != nil || rep.Totals["VALID"] != 1 {
 		t.Errorf("usage of an owner whose key is gone = %+v, %v", rep, err)
+	}
+}
+
+// TestReplacedRoleKeepsItsCreationTime: PUT over an existing role answers,
+// and tells its event, the creation time of the first PUT.
+func TestReplacedRoleKeepsItsCreationTime(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	catchAll(t, e.svc)
+	first, created, err := e.svc.PutRole(ctx, "reader", keyward.RoleParams{Scopes: []string{"read"}})
+	if err != nil || !created {
+		t.Fatal(created, err)
+	}
+	e.clock.Add(time.Minute)
+	again, created, err := e.svc.PutRole(ctx, "reader", keyward.RoleParams{Scopes: []string{"read", "list"}})
+	if err != nil || created {
+		t.Fatal(created, err)
+	}
+	if !again.CreatedAt.Equal(first.CreatedAt) || !again.UpdatedAt.Equal(first.CreatedAt.Add(time.Minute)) || len(again.Scopes) != 2 {
+		t.Errorf("replaced role = %+v, want created %v and updated a minute later", again, first.CreatedAt)
+	}
+	events := outboxOf(t, e.store, base)
+	var last struct {
+		CreatedAt time.Time `json:"created_at"`
+	}
+	if len(events) != 2 || json.Unmarshal(events[1].Data, &last) != nil || !last.CreatedAt.Equal(first.CreatedAt) {
+		t.Errorf("events %v: the replace's data should keep created_at %v", events, first.CreatedAt)
+	}
+}
+
+// TestImportNeedsTheRolesOfItsKeys: an import whose keys name a role that
+// does not exist writes nothing and names each such role, as a create
+// would; once the role exists the same records import.
+func TestImportNeedsTheRolesOfItsKeys(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, _, err := e.svc.PutRole(ctx, "reader", keyward.RoleParams{Scopes: []string{"read"}}); err != nil {
+		t.Fatal(err)
+	}
+	record := func(roles ...string) *keyward.Key {
+		id, _ := keyward.NewID()
+		k := &keyward.Key{ID: id, Prefix: "kw", Name: "imported", Hash: "$hmac-sha256$p=x$abc", Enabled: true, Roles: roles}
+		if err := e.svc.ValidateImport(k); err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	good, bad := record("reader"), record("reader", "writer")
+	_, err := e.svc.Import(ctx, []*keyward.Key{good, bad}, nil)
+	wantProblem(t, err, "keys[1].roles[1]", "key "+bad.ID+`: no role is named "writer"`)
+	if _, err := e.svc.Get(ctx, good.ID); !errors.Is(err, keyward.ErrNotFound) {
+		t.Errorf("a refused import wrote a key: %v", err)
+	}
+	if _, _, err := e.svc.PutRole(ctx, "writer", keyward.RoleParams{Scopes: []string{"write"}}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := e.svc.Import(ctx, []*keyward.Key{good, bad}, nil); err != nil || res.Created != 2 {
+		t.Errorf("import once the roles exist: %+v, %v", res, err)
 	}
 }

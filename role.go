@@ -72,7 +72,11 @@ func (s *Service) PutRole(ctx context.Context, name string, p RoleParams) (r *Ro
 	}
 	now := s.Now()
 	role := &Role{Name: name, Description: p.Description, Scopes: scopes, CreatedAt: now, UpdatedAt: now}
-	e, err := s.newEvent(EventRoleUpdated, role)
+	ev := *role // the event shows the role as stored: a replace keeps CreatedAt
+	if cur, err := s.store.GetRole(NewFreshContext(ctx), name); err == nil {
+		ev.CreatedAt = cur.CreatedAt
+	}
+	e, err := s.newEvent(EventRoleUpdated, &ev)
 	a, err := withEvent(s.audit(ctx, ActionRolePut, "", map[string]any{"role": name, "scopes": scopes}), e, err)
 	if err != nil {
 		return nil, false, err
@@ -82,7 +86,8 @@ func (s *Service) PutRole(ctx context.Context, name string, p RoleParams) (r *Ro
 		return nil, false, fmt.Errorf("keyward: storing role %q: %w", name, err)
 	}
 	s.notifyEvents()
-	return role, created, nil
+	role, err = s.GetRole(ctx, name)
+	return role, created, err
 }
 
 // GetRole returns the role, or ErrNotFound.
