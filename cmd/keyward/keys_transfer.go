@@ -24,6 +24,14 @@ type exported struct {
 	Status string `json:"status,omitempty"`
 }
 
+// formatsLine is the first line of an export with hashes from a database
+// that accepts legacy key formats (keys imported from keyshield or
+// fastapi_simple_security): keys import records them, so that those keys
+// keep verifying with their original strings after the move.
+type formatsLine struct {
+	LegacyFormats []keyward.LegacyFormat `json:"legacy_formats"`
+}
+
 func (a *app) keysExport(o *keysOptions) *cobra.Command {
 	var withHashes bool
 	cmd := &cobra.Command{
@@ -32,7 +40,9 @@ func (a *app) keysExport(o *keysOptions) *cobra.Command {
 		Long: `Write every key as one JSON object per line. Secrets are never stored, so never
 exported. With --with-hashes each line also carries the key's hash string, which keys
 import needs to recreate keys that still verify (with the same pepper): treat such a
-file like the database itself.`,
+file like the database itself. A database that accepts the key formats of keyshield or
+fastapi_simple_security (keys imported from them) writes those formats on a first line,
+{"legacy_formats": [...]}, which keys import records with the keys.`,
 		Example: `  keyward keys export > inventory.jsonl
   keyward keys export --with-hashes --database-url sqlite:old.db | keyward keys import - --database-url postgres://...`,
 		Args: cobra.NoArgs,
@@ -51,6 +61,17 @@ file like the database itself.`,
 func exportKeys(env *keysEnv, out io.Writer, withHashes bool) error {
 	w := bufio.NewWriter(out)
 	enc := json.NewEncoder(w)
+	if withHashes {
+		formats, err := env.svc.LegacyFormats(env.ctx)
+		if err != nil {
+			return err
+		}
+		if len(formats) > 0 {
+			if err := enc.Encode(formatsLine{LegacyFormats: formats}); err != nil {
+				return err
+			}
+		}
+	}
 	cursor := ""
 	for {
 		page, err := env.svc.List(env.ctx, keyward.ListParams{Cursor: cursor, Limit: 1000})
@@ -123,9 +144,14 @@ A new SQLite database gets a random pepper beside it, as with keys create.`,
 				in = f
 			}
 			return a.withKeys(cmd.Context(), o, verb{setUp: true}, func(env *keysEnv, p *printer) error {
-				keys, err := readImport(in, env.svc)
+				keys, formats, err := readImport(in, env.svc)
 				if err != nil {
 					return err
+				}
+				for _, f := range formats { // before the keys, so that they verify as soon as they land
+					if err := env.svc.AddLegacyFormat(env.ctx, f); err != nil {
+						return err
+					}
 				}
 				res, err := env.svc.Import(env.ctx, keys, a.importProgress(len(keys), progress))
 				if err != nil {
@@ -159,15 +185,29 @@ func (a *app) importProgress(n int, force bool) func(done int) {
 }
 
 // readImport reads and checks every line; nothing is written if one is bad.
-func readImport(in io.Reader, svc *keyward.Service) ([]*keyward.Key, error) {
+func readImport(in io.Reader, svc *keyward.Service) ([]*keyward.Key, []keyward.LegacyFormat, error) {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	var keys []*keyward.Key
+	var formats []keyward.LegacyFormat
 	var probs []string
 	seen := map[string]int{}
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" {
+			continue
+		}
+		if n == 1 && strings.HasPrefix(line, `{"legacy_formats":`) {
+			var fl formatsLine
+			if err := json.Unmarshal([]byte(line), &fl); err != nil {
+				probs = append(probs, fmt.Sprintf("line 1: not the legacy formats line of keys export: %v", err))
+			}
+			for i, f := range fl.LegacyFormats {
+				if err := f.Validate(); err != nil {
+					probs = append(probs, fmt.Sprintf("line 1: legacy format %d: %s", i+1, strings.TrimPrefix(err.Error(), "keyward: invalid input: ")))
+				}
+			}
+			formats = fl.LegacyFormats
 			continue
 		}
 		var e exported
@@ -194,10 +234,10 @@ func readImport(in io.Reader, svc *keyward.Service) ([]*keyward.Key, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(probs) > 0 {
-		return nil, fmt.Errorf("nothing imported:\n  %s", strings.Join(probs, "\n  "))
+		return nil, nil, fmt.Errorf("nothing imported:\n  %s", strings.Join(probs, "\n  "))
 	}
-	return keys, nil
+	return keys, formats, nil
 }

@@ -33,7 +33,7 @@ func (lf *legacyFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&lf.pepperFile, "keyshield-pepper-file", "", "file holding keyshield's pepper (needed with --from-keyshield)")
 	f.StringVar(&lf.format, "keyshield-format", "ak_v1-", "keyshield's key prefix followed by its separator")
 	f.StringVar(&lf.checkKeys, "keyshield-check-keys", "", "file of keyshield keys you hold, one per line, to check the pepper before importing")
-	f.BoolVar(&lf.noPepperCheck, "no-pepper-check", false, "import without --keyshield-check-keys (a wrong pepper then makes keys that never verify)")
+	f.BoolVar(&lf.noPepperCheck, "no-pepper-check", false, "import without checking the pepper, and without the warning that says so (a wrong pepper makes keys that never verify)")
 	f.StringVar(&lf.fromSimpleSecurity, "from-simple-security", "", "import fastapi_simple_security's keys from this SQLite file")
 	f.IntVar(&lf.expirationDays, "simple-security-expiration-days", 15, "for tables with creation_date: days a key lived (FAST_API_SIMPLE_SECURITY_AUTOMATIC_EXPIRATION)")
 	f.StringVar(&lf.table, "source-table", "", "table to read (default api_keys for keyshield, fastapi_simple_security for it)")
@@ -82,8 +82,8 @@ func (lf *legacyFlags) check(args []string) error {
 	if lf.pepperFile == "" {
 		return usagef("--from-keyshield needs --keyshield-pepper-file: keyshield's hashes verify only with its pepper (an app that set none used %q)", keyshieldPlaceholder)
 	}
-	if lf.checkKeys == "" && !lf.noPepperCheck {
-		return usagef("--from-keyshield needs --keyshield-check-keys FILE with one or more keys you hold (one per line), to check the pepper before importing; --no-pepper-check skips the check")
+	if lf.checkKeys != "" && lf.noPepperCheck {
+		return usagef("--keyshield-check-keys checks the pepper and --no-pepper-check skips the check: give one")
 	}
 	_, err := parseKeyshieldFormat(lf.format)
 	return err
@@ -127,10 +127,15 @@ func (a *app) importKeyshield(ctx context.Context, o *keysOptions, lf *legacyFla
 		return err
 	}
 	overHex := false // without the check, bcrypt over the raw digest
-	if !lf.noPepperCheck {
+	switch {
+	case lf.checkKeys != "":
 		if overHex, err = checkKeyshieldPepper(lf.checkKeys, format, pepper, rows); err != nil {
 			return err
 		}
+	case !lf.noPepperCheck:
+		fmt.Fprintln(a.stderr, "warning: the pepper was not checked: keys hashed with another pepper would never verify. "+
+			"Give --keyshield-check-keys FILE with one or more keys you hold (one per line) to check it before anything is written; "+
+			"--no-pepper-check says you mean to skip it.")
 	}
 	return a.withKeys(ctx, o, verb{setUp: true, newPepper: true}, func(env *keysEnv, p *printer) error {
 		imp, err := keyhash.NewKeyshieldImport(pepper, env.peppers[0])

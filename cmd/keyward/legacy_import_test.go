@@ -382,3 +382,25 @@ func copyKeyshieldToPostgres(t *testing.T, sqlitePath, url string) string {
 	}
 	return url
 }
+
+// TestKeyshieldImportWithThePepperOnly: the import as the contract gives it
+// (--from-keyshield with --keyshield-pepper-file, no check keys) imports,
+// warns that the pepper was not checked, and its keys verify.
+func TestKeyshieldImportWithThePepperOnly(t *testing.T) {
+	f := loadFixture(t, "keyshield-argon2")
+	c := newCLI(t)
+	args := f.importArgs(t, "")
+	args = args[:len(args)-2] // without --keyshield-check-keys FILE
+	code, out, stderr := c.run(args...)
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("imported %d keys", f.imported())) || !strings.Contains(stderr, "warning: the pepper was not checked") {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want the keys imported and a warning", code, out, stderr)
+	}
+	k := f.Keys["alpha"]
+	if code, out, _ := c.run("keys", "verify", k.Key); code != 0 || !strings.HasPrefix(out, k.Expect) {
+		t.Errorf("keys verify alpha: exit %d %q, want %s", code, out, k.Expect)
+	}
+	// --no-pepper-check says the skip is meant: no warning.
+	if code, _, stderr := c.run(append(args, "--no-pepper-check")...); code != 0 || strings.Contains(stderr, "warning") {
+		t.Errorf("with --no-pepper-check: exit %d, stderr %q", code, stderr)
+	}
+}
