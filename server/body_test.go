@@ -69,6 +69,23 @@ func TestBrokenBodyIsInvalidRequest(t *testing.T) {
 	}
 }
 
+// TestBodyOfAnotherMediaTypeIsInvalidRequest: the contract answers a body
+// that is not JSON with 400 INVALID_REQUEST; one sent as another media type
+// than JSON (or curl's form encoding, read as JSON) is that too, not 415.
+func TestBodyOfAnotherMediaTypeIsInvalidRequest(t *testing.T) {
+	e := newEnv(t)
+	for _, ct := range []string{"text/plain", "application/xml", "multipart/form-data; boundary=x"} {
+		rec := e.do(t, "POST", "/v1/keys", `{"name":"typed"}`, "Authorization", "Bearer "+adminToken, "Content-Type", ct)
+		if rec.Code != http.StatusBadRequest || rec.Header().Get("X-Keyward-Code") != api.CodeInvalidRequest ||
+			!strings.Contains(rec.Body.String(), "Content-Type: application/json") {
+			t.Errorf("%s: %d %v %s, want 400 INVALID_REQUEST naming the media type", ct, rec.Code, rec.Header(), rec.Body)
+		}
+	}
+	if rec := e.do(t, "POST", "/v1/keys", `{"name":"form"}`, "Authorization", "Bearer "+adminToken, "Content-Type", "application/x-www-form-urlencoded"); rec.Code != http.StatusCreated {
+		t.Errorf("curl's default media type: %d %s, want 201", rec.Code, rec.Body)
+	}
+}
+
 // brokenStore fails every read with an error the server cannot classify.
 type brokenStore struct{ keyward.Store }
 

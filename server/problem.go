@@ -114,6 +114,11 @@ func newHumaError(status int, msg string, errs ...error) huma.StatusError {
 		details[i] = api.ProblemDetail{Location: httpauth.RedactKeys(d.Location), Message: httpauth.RedactKeys(d.Message)}
 	}
 	switch status {
+	case http.StatusUnsupportedMediaType:
+		// The contract has 400 for a body that is not JSON; a body sent
+		// under another media type is that.
+		status, details = http.StatusBadRequest, nil
+		msg = "the request body must be JSON: send it as Content-Type: application/json"
 	case http.StatusBadRequest:
 		msg = "the request body is not valid JSON"
 	case http.StatusRequestTimeout:

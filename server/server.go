@@ -242,19 +242,24 @@ func bearer(r *http.Request) string {
 
 // authorize is the huma middleware that checks admin and verify
 // credentials, and puts the actor on the context for the audit log.
+// It also refuses a query string that does not decode, which huma (as
+// url.ParseQuery) would otherwise read without the broken pairs.
 func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 	level, _ := ctx.Operation().Metadata["auth"].(string)
-	if level == "" {
-		next(ctx)
-		return
-	}
 	r, w := humago.Unwrap(ctx)
-	actor, ok := s.authenticate(w, r, level)
-	if !ok {
+	if level != "" {
+		actor, ok := s.authenticate(w, r, level)
+		if !ok {
+			return
+		}
+		noteActor(r.Context(), actor.ID)
+		ctx = huma.WithContext(ctx, keyward.NewActorContext(ctx.Context(), actor))
+	}
+	if !validQuery(r.URL.RawQuery) {
+		writeProblem(w, badQueryProblem())
 		return
 	}
-	noteActor(r.Context(), actor.ID)
-	next(huma.WithContext(ctx, keyward.NewActorContext(ctx.Context(), actor)))
+	next(ctx)
 }
 
 // authenticate checks the request's credential for a level; on failure it

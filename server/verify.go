@@ -167,6 +167,9 @@ func (s *Server) authQuery(raw string, req *keyward.VerifyRequest) *problem {
 // parseAuthQuery parses a raw query of /v1/auth; the error of a bad one is a
 // *keyward.ValidationError naming the parameter.
 func (s *Server) parseAuthQuery(raw string) (*authParams, error) {
+	if !validQuery(raw) {
+		return nil, &keyward.ValidationError{Problems: []keyward.Problem{{Message: queryProblem}}}
+	}
 	p := &authParams{scopes: splitScopes(queryParam(raw, "scopes")), anyScopes: splitScopes(queryParam(raw, "any_scopes"))}
 	if c := queryParam(raw, "cost"); c != "" {
 		n, err := strconv.ParseInt(c, 10, 64)

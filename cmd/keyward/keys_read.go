@@ -36,6 +36,9 @@ already revoked, disabled or expired.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			params.Status = keyward.Status(status)
+			if err := checkLimit(params.Limit); err != nil {
+				return err
+			}
 			if err := checkHygiene(cmd, params); err != nil {
 				return err
 			}

@@ -57,6 +57,9 @@ func (n *named[T]) listCmd(a *app, o *keysOptions, short, example string) *cobra
 		Example: example,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkLimit(l.params.Limit); err != nil {
+				return err
+			}
 			return a.withKeys(cmd.Context(), o, verb{noPepper: true}, func(env *keysEnv, p *printer) error {
 				items, next, err := listNames(l, func(params keyward.NameListParams) ([]T, string, error) {
 					page, err := n.list(env.svc, env.ctx, params)

@@ -24,6 +24,15 @@ func (l *nameList) register(cmd *cobra.Command, what string) {
 	fl.BoolVar(&l.all, "all", false, "every page")
 }
 
+// checkLimit refuses a --limit outside 1-1000 before anything is opened:
+// the library reads 0 as "the default page", which a flag should not.
+func checkLimit(n int) error {
+	if n < 1 || n > keyward.MaxPageSize {
+		return usagef("--limit: must be 1-%d, got %d", keyward.MaxPageSize, n)
+	}
+	return nil
+}
+
 // listNames returns the page l asks for, or with --all every page from it
 // on, and the cursor of the page that follows ("" after the last).
 func listNames[T any](l nameList, page func(keyward.NameListParams) ([]T, string, error)) ([]T, string, error) {
