@@ -60,9 +60,10 @@ func (k alertKey) dedupe() string {
 
 // creditAlert is a queued credits_exhausted event.
 type creditAlert struct {
-	key alertKey
-	k   *Key   // for key.credits_exhausted
-	o   *Owner // for owner.credits_exhausted
+	key  alertKey
+	k    *Key   // for key.credits_exhausted
+	o    *Owner // for owner.credits_exhausted
+	left int64  // the credits left that the refusal saw (the record may be older)
 }
 
 // startEvents sets up the event work of s and starts its goroutines.
@@ -110,10 +111,10 @@ func (s *Service) DroppedAlerts() uint64 { return s.events.dropped.Load() }
 // change, which re-arms it too).
 func (e *eventState) creditsExhausted(k *Key, o *Owner, bal CreditBalance, cost int64, now time.Time) {
 	if bal.Key >= 0 && bal.Key < cost {
-		e.queue(creditAlert{key: alertKey{EventKeyCreditsExhausted, k.ID, k.UpdatedAt.UnixMilli(), periodOf(k.Refill, k.RefilledAt, now)}, k: k})
+		e.queue(creditAlert{key: alertKey{EventKeyCreditsExhausted, k.ID, k.UpdatedAt.UnixMilli(), periodOf(k.Refill, k.RefilledAt, now)}, k: k, left: bal.Key})
 	}
 	if o != nil && bal.Owner >= 0 && bal.Owner < cost {
-		e.queue(creditAlert{key: alertKey{EventOwnerCreditsExhausted, o.Name, o.UpdatedAt.UnixMilli(), periodOf(o.Refill, o.RefilledAt, now)}, o: o})
+		e.queue(creditAlert{key: alertKey{EventOwnerCreditsExhausted, o.Name, o.UpdatedAt.UnixMilli(), periodOf(o.Refill, o.RefilledAt, now)}, o: o, left: bal.Owner})
 	}
 }
 
@@ -189,11 +190,15 @@ func (e *eventState) writeAlerts(batch []creditAlert) {
 	for _, a := range batch {
 		var data any
 		if a.k != nil {
-			data = keyAlert{Key: s.eventKey(a.k)}
+			ek := s.eventKey(a.k)
+			ek.Remaining = Ptr(a.left)
+			data = keyAlert{Key: ek}
 		} else {
+			o := s.ownerView(a.o)
+			o.Remaining = Ptr(a.left)
 			data = struct {
 				Owner eventOwner `json:"owner"`
-			}{eventOwner{Owner: s.ownerView(a.o)}}
+			}{eventOwner{Owner: o}}
 		}
 		ev, err := s.newEvent(a.key.typ, data)
 		if err != nil {

@@ -2,6 +2,7 @@ package keyward_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -56,5 +57,59 @@ func TestRateLimitPolicyBuiltOncePerCachedKey(t *testing.T) {
 	var none keyward.Result
 	if p := none.RateLimitPolicy(); p != "" {
 		t.Errorf("a result without limits: RateLimitPolicy() = %q, want \"\"", p)
+	}
+}
+
+// TestRefreshCreditsOfARefusedCheck: a check that fails before the credits
+// reports the balances of the cached records, which the spends since have
+// left behind; RefreshCredits reads them as they are, without spending.
+// The credits_exhausted events show the balance the refusal saw.
+func TestRefreshCreditsOfARefusedCheck(t *testing.T) {
+	c, err := cache.New(memory.New(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	svc := testkit.NewService(t, c, nil, &keyward.Options{Limiter: ratelimit.NewLocal()})
+	ctx := context.Background()
+	if _, _, err := svc.PutOwner(ctx, "acme", keyward.OwnerParams{Remaining: keyward.Ptr[int64](10)}); err != nil {
+		t.Fatal(err)
+	}
+	iss, err := svc.Create(ctx, keyward.CreateParams{Name: "k", Owner: "acme", Scopes: []string{"a"}, Remaining: keyward.Ptr[int64](5)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if r, err := svc.Verify(ctx, keyward.VerifyRequest{Key: iss.Secret}); err != nil || !r.Valid() {
+			t.Fatalf("verify: %v %v", r.Outcome, err)
+		}
+	}
+	r, err := svc.Verify(ctx, keyward.VerifyRequest{Key: iss.Secret, Scopes: []string{"z"}})
+	if err != nil || r.Outcome != keyward.OutcomeInsufficientScope {
+		t.Fatalf("verify with another scope: %v %v", r.Outcome, err)
+	}
+	if err := svc.RefreshCredits(ctx, &r); err != nil || r.Remaining != 3 || r.OwnerRemaining != 8 {
+		t.Errorf("refreshed: key %d, owner %d, %v; want 3 and 8", r.Remaining, r.OwnerRemaining, err)
+	}
+	if k, _ := svc.Get(ctx, iss.Key.ID); *k.Remaining != 3 {
+		t.Errorf("the refresh spent credits: %d left, want 3", *k.Remaining)
+	}
+	// The key's last three credits, then a refusal: its event shows 0 left,
+	// not the 5 of the cached record.
+	catchAll(t, svc)
+	for range 4 {
+		svc.Verify(ctx, keyward.VerifyRequest{Key: iss.Secret})
+	}
+	if err := svc.Close(ctx); err != nil { // writes the queued alerts
+		t.Fatal(err)
+	}
+	var exhausted []string
+	for _, ev := range outboxOf(t, c, time.Now()) {
+		if ev.Type == keyward.EventKeyCreditsExhausted {
+			exhausted = append(exhausted, string(ev.Data))
+		}
+	}
+	if len(exhausted) != 1 || !strings.Contains(exhausted[0], `"remaining":0`) {
+		t.Errorf("key.credits_exhausted events: %q, want one with remaining 0", exhausted)
 	}
 }

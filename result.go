@@ -41,9 +41,12 @@ type Result struct {
 	// and its owner have no limit.
 	RateLimit RateDecision
 	// Remaining is the key's credits left after this verification, -1 if
-	// the key has no credit limit.
+	// the key has no credit limit. When a check before the credits failed
+	// (any outcome but VALID and USAGE_EXCEEDED), the credits were not read
+	// and it is the record's as cached: [Service.RefreshCredits] reads them.
 	Remaining int64
-	// OwnerRemaining is the owner's credits left, -1 if there are none.
+	// OwnerRemaining is the owner's credits left, -1 if there are none; as
+	// Remaining, from the cached record when a check before them failed.
 	OwnerRemaining int64
 	// RetryAfter is when to try again, for RATE_LIMITED (the longest wait
 	// among the limits that refused), and for USAGE_EXCEEDED when a refill

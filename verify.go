@@ -328,6 +328,35 @@ func (s *Service) spendCredits(ctx context.Context, sp CreditSpend, k *Key, o *O
 	return s.leases.spend(ctx, sp, k, ownerVer)
 }
 
+// RefreshCredits reads the credits left of r's key and of its owner into
+// r.Remaining and r.OwnerRemaining, as a verification with cost 0 reports
+// them (leases counted, a due refill applied), for a result whose check
+// failed before the credits: their values then come from the records as
+// cached, which may be older than the last spends. It does nothing for
+// other results, or when neither counts credits. POST /v1/keys/verify calls
+// it so that every answer shows the balance as it is; a forward-auth check,
+// which shows no balance, does not pay for the read.
+func (s *Service) RefreshCredits(ctx context.Context, r *Result) error {
+	k := r.Key
+	if k == nil || r.Outcome == OutcomeValid || r.Outcome == OutcomeUsageExceeded || r.Outcome == OutcomeNotFound {
+		return nil
+	}
+	ownerCredits := r.Owner != nil && r.Owner.Remaining != nil
+	if k.Remaining == nil && !ownerCredits {
+		return nil
+	}
+	sp := CreditSpend{KeyID: k.ID, Now: s.now()}
+	if ownerCredits {
+		sp.Owner = k.Owner
+	}
+	bal, err := s.spendCredits(ctx, sp, k, r.Owner)
+	if err != nil {
+		return fmt.Errorf("keyward: reading credits: %w", err)
+	}
+	r.Remaining, r.OwnerRemaining = bal.Key, bal.Owner
+	return nil
+}
+
 // creditWait is how long until a refill restores the credits that were
 // short, or 0 when no refill will.
 func creditWait(k *Key, o *Owner, bal CreditBalance, cost int64, now time.Time) time.Duration {

@@ -29,6 +29,10 @@ func (s *Server) verifyKey(ctx context.Context, in *body[api.VerifyBody]) (*body
 	if err != nil {
 		return nil, s.errs.problem(err, "body")
 	}
+	if err := s.svc.RefreshCredits(ctx, &res); err != nil {
+		// The answer stands; its balances are those of the cached records.
+		s.log.Warn("reading the credits of a refused verification", "key_id", res.Key.ID, "err", err)
+	}
 	noteOutcome(ctx, res)
 	return &body[api.VerifyResult]{Body: api.NewVerifyResult(res, s.svc.Now())}, nil
 }

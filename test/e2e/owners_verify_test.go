@@ -96,6 +96,11 @@ func (e *ownersRun) verifyAnswers(t *testing.T) {
 	if denied.Code != "INSUFFICIENT_SCOPE" || denied.MissingScope != "billing:write" || len(denied.EffectiveScopes) != 4 || denied.RateLimits != nil {
 		t.Errorf("a scope no role grants: %+v", denied)
 	}
+	// A refused check shows the credits as they are, not as the cached
+	// owner record had them before the spend above.
+	if o := denied.Owner; o == nil || o.Remaining == nil || *o.Remaining != 59 {
+		t.Errorf("a refused check's owner %+v, want 59 credits left", o)
+	}
 	// Neither the cost-0 nor the refused check spent anything.
 	if again := e.verify(t, obj{}); !reflect.DeepEqual(remainings(again.RateLimits), []int64{98, 3, 998}) || *again.Owner.Remaining != 58 {
 		t.Errorf("after a cost-0 and a refused check: %v, owner %d; want [98 3 998], 58", remainings(again.RateLimits), *again.Owner.Remaining)
