@@ -456,3 +456,23 @@ func BenchmarkLegacyNotFound(b *testing.B) {
 		b.ReportMetric(float64(spent[i].Nanoseconds())/float64(n), c.name+"-ns/op")
 	}
 }
+
+// TestLeakOfAnImportedKey: a leak report of a key in a recorded legacy
+// format acts on that key, as one of a native key does; the same id with
+// another secret is no match.
+func TestLeakOfAnImportedKey(t *testing.T) {
+	e := newLegacyEnv(t)
+	ctx := context.Background()
+	key := e.importKeyshield(t, "argon2", "02664fa94dc64da3", nil)
+	forged := "ak_v1-02664fa94dc64da3-" + strings.Repeat("X", 64)
+	if out, err := e.svc.ReportLeak(ctx, keyward.LeakReport{Token: forged, Source: "test"}); err != nil || out.Match {
+		t.Fatalf("a forged string with a real id: %+v, %v; want no match", out, err)
+	}
+	out, err := e.svc.ReportLeak(ctx, keyward.LeakReport{Token: key, Source: "test"})
+	if err != nil || !out.Match || out.Key == nil || out.Key.ID != "02664fa94dc64da3" {
+		t.Fatalf("the imported key: %+v, %v; want a match", out, err)
+	}
+	if r := e.verify(t, keyward.VerifyRequest{Key: key}); r.Outcome != keyward.OutcomeRevoked {
+		t.Errorf("after the report: %v, want REVOKED", r.Outcome)
+	}
+}

@@ -510,21 +510,38 @@ func (s *Service) rehash(id, oldHash, secret string) {
 // parse): a string that carries a real key's id with another secret, which
 // anyone can forge with a right checksum, is not that key. It spends nothing
 // and counts nothing: it is for acting on a key found somewhere (a leak
-// report, a scan), never for letting a request through.
+// report, a scan), never for letting a request through. A string in one of
+// the legacy formats the store records (keys imported from keyshield or
+// fastapi_simple_security) is identified as Verify would take it.
 func (s *Service) Identify(ctx context.Context, key string) (*Key, error) {
 	tok, err := Parse(key)
+	var legacy *LegacyFormat
 	if err != nil {
-		return nil, err
+		set, lerr := s.legacyFormats(ctx)
+		if lerr != nil {
+			return nil, fmt.Errorf("keyward: identifying key: %w", lerr)
+		}
+		f, id, secret, ok := set.parse(key)
+		if !ok {
+			return nil, err
+		}
+		tok, legacy = Token{ID: id, Secret: secret}, f
 	}
 	k, err := s.store.Get(NewFreshContext(ctx), tok.ID)
 	if errors.Is(err, ErrNotFound) {
 		s.checkUnknown(tok.Secret)
+		if legacy != nil {
+			s.checkLegacyDummy(legacy, "", tok.Secret)
+		}
 		return nil, err
 	}
 	if err != nil {
 		return nil, err
 	}
-	if ok, _ := s.checkSecret(k, tok.Secret); !ok || tok.Prefix != k.Prefix {
+	if ok, _ := s.checkSecret(k, tok.Secret); !ok || (legacy == nil && tok.Prefix != k.Prefix) {
+		if legacy != nil {
+			s.checkLegacyDummy(legacy, k.Hash, tok.Secret)
+		}
 		return nil, fmt.Errorf("keyward: key %q: %w", tok.ID, ErrNotFound)
 	}
 	return s.view(k), nil
