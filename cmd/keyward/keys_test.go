@@ -355,3 +355,33 @@ func TestCLIAndServerShareADatabase(t *testing.T) {
 	}
 	t.Logf("with shared Redis: rejected after %v", time.Since(start).Round(time.Millisecond))
 }
+
+// TestImportRefusesKeysOfAPepperNotGiven: keys exported from a database
+// with another pepper would never verify in this one: the import names the
+// pepper and writes nothing, and imports them once that pepper is given too.
+func TestImportRefusesKeysOfAPepperNotGiven(t *testing.T) {
+	from := newCLI(t)
+	var iss struct {
+		Secret string `json:"secret"`
+	}
+	json.Unmarshal([]byte(from.mustRun("keys", "create", "moved", "-o", "json")), &iss)
+	dump := filepath.Join(t.TempDir(), "keys.jsonl")
+	os.WriteFile(dump, []byte(from.mustRun("keys", "export", "--with-hashes")), 0o600)
+	to := newCLI(t)
+	to.env["KEYWARD_PEPPER"] = "another-pepper-of-at-least-32-bytes-long"
+	code, _, stderr := to.run("keys", "import", dump)
+	if code != 1 || !strings.Contains(stderr, "nothing imported: 1 keys are hashed with pepper") || !strings.Contains(stderr, "keyward peppers") {
+		t.Fatalf("exit %d, stderr %q; want the pepper named and nothing imported", code, stderr)
+	}
+	u, _ := parseDatabaseURL(to.db)
+	if n := countKeys(t, u.path); n != 0 {
+		t.Fatalf("%d keys written", n)
+	}
+	to.env["KEYWARD_PEPPER"] = "another-pepper-of-at-least-32-bytes-long," + testPepper
+	if out := to.mustRun("keys", "import", dump); !strings.Contains(out, "imported 1 keys") {
+		t.Fatalf("with the old pepper given too: %q", out)
+	}
+	if code, out, _ := to.run("keys", "verify", iss.Secret); code != 0 || !strings.HasPrefix(out, "VALID") {
+		t.Errorf("the moved key: exit %d %q, want VALID", code, out)
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/keyhash"
 )
 
 // exported is one line of keys export: the key, and its hash with
@@ -107,7 +110,8 @@ func (a *app) keysImport(o *keysOptions) *cobra.Command {
 		Long: `Import keys from JSON lines made by keys export --with-hashes (standard input when
 FILE is - or missing). Every line is checked before anything is written; keys whose id
 exists already are skipped, so importing the same file twice changes nothing. The keys
-verify only with the pepper they were hashed with. A SQLite database that does not
+verify only with the pepper they were hashed with: keys of a pepper this database is not
+given are refused (nothing is imported) until it is given too, after the current one. A SQLite database that does not
 exist yet is created and migrated (its pepper must be configured or beside it already).
 A progress bar shows on a terminal (--progress forces it).
 
@@ -148,6 +152,9 @@ A new SQLite database gets a random pepper beside it, as with keys create.`,
 				if err != nil {
 					return err
 				}
+				if err := checkImportPeppers(keys, env.peppers); err != nil {
+					return err
+				}
 				for _, f := range formats { // before the keys, so that they verify as soon as they land
 					if err := env.svc.AddLegacyFormat(env.ctx, f); err != nil {
 						return err
@@ -182,6 +189,32 @@ func (a *app) importProgress(n int, force bool) func(done int) {
 		progressbar.OptionSetWidth(30), progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(a.stderr) }))
 	return func(done int) { bar.Set(done) }
+}
+
+// checkImportPeppers refuses keys hashed with a pepper that this database
+// is not given: they would never verify. Hashes of another scheme (kept
+// from keyshield) and hashes made without a pepper pass.
+func checkImportPeppers(keys []*keyward.Key, peppers []keyhash.Pepper) error {
+	configured := map[string]bool{"-": true}
+	for _, p := range peppers {
+		configured[p.ID] = true
+	}
+	missing := map[string]int{}
+	for _, k := range keys {
+		if id, ok := keyhash.PepperID(k.Hash); ok && !configured[id] {
+			missing[id]++
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	var parts []string
+	for _, id := range slices.Sorted(maps.Keys(missing)) {
+		parts = append(parts, fmt.Sprintf("%d keys are hashed with pepper %s", missing[id], id))
+	}
+	return fmt.Errorf("nothing imported: %s, which this database is not given (keyward peppers lists the ones it has): "+
+		"those keys would never verify. Give that pepper too, after the current one (KEYWARD_PEPPER or --pepper-file), "+
+		"or import into the database the keys came from", strings.Join(parts, "; "))
 }
 
 // readImport reads and checks every line; nothing is written if one is bad.
