@@ -99,27 +99,27 @@ func present[T any](v *T) keyward.Nullable[T] { return keyward.Nullable[T]{Set: 
 // UpdateKeyBody is the body of PATCH /v1/keys/{id}: only the members present
 // change; null clears the nullable ones.
 type UpdateKeyBody struct {
-	Name         *string                         `json:"name,omitempty"`
-	Description  *string                         `json:"description,omitempty"`
-	Owner        *string                         `json:"owner,omitempty"`
-	Scopes       *[]string                       `json:"scopes,omitempty"`
-	Metadata     json.RawMessage                 `json:"metadata,omitempty"`
-	Enabled      *bool                           `json:"enabled,omitempty"`
-	ExpiresAt    keyward.Nullable[time.Time]     `json:"expires_at,omitzero" doc:"In the future, within the maximum key lifetime if one is set; null removes the expiry (a 422 when a maximum is set). Not with expires_in."`
-	ExpiresIn    *keyward.Duration               `json:"expires_in,omitempty" doc:"Renew: expire this long from now (within the maximum key lifetime if one is set); \"never\" removes the expiry (a 422 when a maximum is set)."`
-	RateLimit    keyward.Nullable[RateLimitBody] `json:"rate_limit,omitzero" doc:"Sets or clears (null) the entry of rate_limits named default."`
-	RateLimits   *[]NamedRateLimitBody           `json:"rate_limits,omitempty" doc:"Replaces every limit, the default entry included (give rate_limit too to set it apart)."`
-	Roles        *[]string                       `json:"roles,omitempty" doc:"Replaces the key's roles."`
-	Remaining    keyward.Nullable[int64]         `json:"remaining,omitzero"`
-	Refill       keyward.Nullable[RefillBody]    `json:"refill,omitzero"`
-	AllowedCIDRs *[]string                       `json:"allowed_cidrs,omitempty"`
+	Name         *string                            `json:"name,omitempty"`
+	Description  *string                            `json:"description,omitempty"`
+	Owner        *string                            `json:"owner,omitempty"`
+	Scopes       *[]string                          `json:"scopes,omitempty"`
+	Metadata     json.RawMessage                    `json:"metadata,omitempty"`
+	Enabled      *bool                              `json:"enabled,omitempty"`
+	ExpiresAt    keyward.Nullable[time.Time]        `json:"expires_at,omitzero" doc:"In the future, within the maximum key lifetime if one is set; null removes the expiry (a 422 when a maximum is set). Not with expires_in."`
+	ExpiresIn    keyward.Nullable[keyward.Duration] `json:"expires_in,omitzero" doc:"Renew: expire this long from now (within the maximum key lifetime if one is set); \"never\" or null removes the expiry (a 422 when a maximum is set)."`
+	RateLimit    keyward.Nullable[RateLimitBody]    `json:"rate_limit,omitzero" doc:"Sets or clears (null) the entry of rate_limits named default."`
+	RateLimits   *[]NamedRateLimitBody              `json:"rate_limits,omitempty" doc:"Replaces every limit, the default entry included (give rate_limit too to set it apart)."`
+	Roles        *[]string                          `json:"roles,omitempty" doc:"Replaces the key's roles."`
+	Remaining    keyward.Nullable[int64]            `json:"remaining,omitzero"`
+	Refill       keyward.Nullable[RefillBody]       `json:"refill,omitzero"`
+	AllowedCIDRs *[]string                          `json:"allowed_cidrs,omitempty"`
 }
 
 // NewUpdateKeyBody is the body that asks for p.
 func NewUpdateKeyBody(p keyward.UpdateParams) UpdateKeyBody {
 	return UpdateKeyBody{
 		Name: p.Name, Description: p.Description, Owner: p.Owner, Scopes: p.Scopes, Metadata: p.Metadata,
-		Enabled: p.Enabled, ExpiresAt: p.ExpiresAt, ExpiresIn: p.ExpiresIn,
+		Enabled: p.Enabled, ExpiresAt: p.ExpiresAt, ExpiresIn: present(p.ExpiresIn),
 		RateLimit:    keyward.Nullable[RateLimitBody]{Set: p.RateLimit.Set, Value: (*RateLimitBody)(p.RateLimit.Value)},
 		RateLimits:   limitBodiesPtr(p.RateLimits),
 		Roles:        p.Roles,
@@ -133,7 +133,7 @@ func NewUpdateKeyBody(p keyward.UpdateParams) UpdateKeyBody {
 func (b UpdateKeyBody) Params() keyward.UpdateParams {
 	return keyward.UpdateParams{
 		Name: b.Name, Description: b.Description, Owner: b.Owner, Scopes: b.Scopes, Metadata: object(b.Metadata),
-		Enabled: b.Enabled, ExpiresAt: b.ExpiresAt, ExpiresIn: b.ExpiresIn,
+		Enabled: b.Enabled, ExpiresAt: b.ExpiresAt, ExpiresIn: expiresIn(b.ExpiresIn),
 		RateLimit:    keyward.Nullable[keyward.RateLimit]{Set: b.RateLimit.Set, Value: (*keyward.RateLimit)(b.RateLimit.Value)},
 		RateLimits:   namedLimitsPtr(b.RateLimits),
 		Roles:        b.Roles,
@@ -141,6 +141,15 @@ func (b UpdateKeyBody) Params() keyward.UpdateParams {
 		Refill:       keyward.Nullable[keyward.Refill]{Set: b.Refill.Set, Value: (*keyward.Refill)(b.Refill.Value)},
 		AllowedCIDRs: b.AllowedCIDRs,
 	}
+}
+
+// expiresIn reads a PATCH's expires_in: null, like "never", removes the
+// expiry (the contract's "null clears").
+func expiresIn(n keyward.Nullable[keyward.Duration]) *keyward.Duration {
+	if n.Set && n.Value == nil {
+		return keyward.Ptr(keyward.Never)
+	}
+	return n.Value
 }
 
 // RotateBody is the optional body of POST /v1/keys/{id}/rotate.

@@ -116,6 +116,14 @@ func TestInvalidUTF8AndStrayNulls(t *testing.T) {
 		!strings.Contains(rec.Body.String(), `"rate_limit":null`) {
 		t.Errorf("clearing with null: %d %s", rec.Code, rec.Body)
 	}
+	// expires_in null clears the expiry too, as "never" does.
+	e.admin(t, "PATCH", "/v1/keys/"+id, `{"expires_in":"1h"}`)
+	if rec := e.admin(t, "PATCH", "/v1/keys/"+id, `{"expires_in":null}`); rec.Code != 200 || !strings.Contains(rec.Body.String(), `"expires_at":null`) {
+		t.Errorf("expires_in null: %d %s, want 200 without expiry", rec.Code, rec.Body)
+	}
+	if rec := e.admin(t, "PATCH", "/v1/keys/"+id, `{"expires_in":null,"expires_at":"2999-01-01T00:00:00Z"}`); rec.Code != 422 {
+		t.Errorf("expires_in null with expires_at: %d %s, want 422 (not both)", rec.Code, rec.Body)
+	}
 	// In a create, null members of the contract's "or null" fields are as if
 	// left out: a key object read back can be sent again.
 	rec = e.admin(t, "POST", "/v1/keys", `{"name":"nulls","expires_at":null,"rate_limit":null,"remaining":null,"refill":null}`)

@@ -38,6 +38,7 @@ func registerNullables(r huma.Registry) {
 	nullableAlias[int64](r)
 	nullableAlias[api.RateLimitBody](r)
 	nullableAlias[api.RefillBody](r)
+	nullableAlias[keyward.Duration](r)
 }
 
 // A rule sets one of the Service's limits on the schema of a field, from
