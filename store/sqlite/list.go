@@ -63,7 +63,7 @@ func listWhere(f keyward.ListFilter) (string, []any) {
 			// The trigram index finds candidates; a phrase of trigrams is a substring.
 			add("rid IN (SELECT rowid FROM keys_fts WHERE keys_fts MATCH ?)", `name : "`+strings.ReplaceAll(q, `"`, `""`)+`"`)
 		} else {
-			add("instr(lower(name), lower(?)) > 0", q)
+			add(containsFolded("name", q))
 		}
 	}
 	if f.NeverUsed {

@@ -101,8 +101,8 @@ func (s *Store) ListOwners(ctx context.Context, f keyward.NameFilter) ([]*keywar
 }
 
 // byName completes a SELECT of owners or roles with the conditions, order
-// and limit of f. Names compare byte-wise (BINARY); "contains" ignores the
-// case of ASCII letters, as SQLite's lower() does.
+// and limit of f. Names compare byte-wise (BINARY); "contains" ignores case
+// (containsFolded).
 func byName(query string, f keyward.NameFilter) (string, []any) {
 	var where []string
 	var args []any
@@ -111,8 +111,9 @@ func byName(query string, f keyward.NameFilter) (string, []any) {
 		args = append(args, f.After)
 	}
 	if f.Contains != "" {
-		where = append(where, "instr(lower(name), lower(?)) > 0")
-		args = append(args, f.Contains)
+		cond, arg := containsFolded("name", f.Contains)
+		where = append(where, cond)
+		args = append(args, arg)
 	}
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")

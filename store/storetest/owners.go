@@ -118,7 +118,7 @@ func testOwnerUpdate(t *testing.T, s keyward.Store) {
 
 func testOwnerListDelete(t *testing.T, s keyward.Store) {
 	ctx := context.Background()
-	for _, n := range []string{"beta", "Alpha Inc", "gamma", "alphabet"} {
+	for _, n := range []string{"beta", "Alpha Inc", "gamma", "alphabet", "Éclair"} {
 		mustPutOwner(t, s, owner(n, base))
 	}
 	names := func(f keyward.NameFilter) []string {
@@ -131,6 +131,12 @@ func testOwnerListDelete(t *testing.T, s keyward.Store) {
 			out = append(out, o.Name)
 		}
 		return out
+	}
+	if got := names(keyward.NameFilter{Contains: "é"}); !reflect.DeepEqual(got, []string{"Éclair"}) {
+		t.Errorf("ListOwners(contains é) = %q, want the case of every script ignored", got)
+	}
+	if err := s.DeleteOwner(ctx, "Éclair", nil); err != nil {
+		t.Fatal(err)
 	}
 	if got := names(keyward.NameFilter{}); !reflect.DeepEqual(got, []string{"Alpha Inc", "alphabet", "beta", "gamma"}) {
 		t.Errorf("ListOwners = %q, want byte order", got)
