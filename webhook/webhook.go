@@ -373,15 +373,17 @@ type health struct {
 	until time.Time // no claims for the endpoint before then
 }
 
-// maxPause is the longest an endpoint that keeps failing is left alone.
-const maxPause = 5 * time.Minute
+// maxPause is the longest an endpoint that keeps failing is left alone: no
+// delivery waits more than this beyond its retry schedule (whose second
+// wait is 30 s), and a new event to an endpoint that is down is tried
+// within it.
+const maxPause = 30 * time.Second
 
 // observe pauses claims for an endpoint that seems down (no answer, 429 or
 // 5xx), for 5 s after its first failure, doubling with each failure after
-// a pause up to maxPause,
-// so that a dead endpoint's backlog costs one attempt per pause, not one
-// per delivery; each delivery still keeps its own retry schedule. A
-// success ends the pause.
+// a pause up to maxPause, so that a dead endpoint's backlog costs one
+// attempt per pause, not one per delivery; each delivery still keeps its
+// own retry schedule. A success ends the pause.
 func (d *Dispatcher) observe(webhook string, rec keyward.AttemptRecord) {
 	down := rec.Status == 0 || rec.Status == http.StatusTooManyRequests || rec.Status >= 500
 	d.mu.Lock()

@@ -282,3 +282,35 @@ func TestFailingEndpointIsPaused(t *testing.T) {
 		t.Errorf("receiver got %d distinct events, want 40", len(r.ids))
 	}
 }
+
+// TestPauseOfAFailingEndpointIsBounded: however long an endpoint keeps
+// failing, the pause after its failures stays within 30 s (the retry
+// schedule's second wait), so that a new event to it is tried within 31 s,
+// not minutes later.
+func TestPauseOfAFailingEndpointIsBounded(t *testing.T) {
+	e := newEnv(t, nil)
+	r := newReceiver(t, e.clock.Now, func(int) int { return http.StatusServiceUnavailable })
+	e.endpoint(t, r)
+	const wait = 31 * time.Second
+	for i := range 10 { // ten failures, each after the pause before
+		if _, _, err := e.svc.PutRole(context.Background(), fmt.Sprint("role-", i), keyward.RoleParams{}); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Add(wait)
+		if n := e.runOnce(t); n == 0 {
+			t.Fatalf("run %d, %v after the last: no attempt; want the pause over", i, wait)
+		}
+	}
+	if _, _, err := e.svc.PutRole(context.Background(), "new", keyward.RoleParams{}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(wait)
+	e.runOnce(t)
+	tried := false
+	for _, d := range r.deliveries() {
+		tried = tried || strings.Contains(string(d.event.Data), `"name":"new"`)
+	}
+	if !tried {
+		t.Errorf("a new event %v after the tenth failure was not tried", wait)
+	}
+}
