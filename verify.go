@@ -350,7 +350,10 @@ func (s *Service) RefreshCredits(ctx context.Context, r *Result) error {
 		sp.Owner = k.Owner
 	}
 	bal, err := s.spendCredits(ctx, sp, k, r.Owner)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil // deleted since: the answer keeps what the check saw
+	case err != nil:
 		return fmt.Errorf("keyward: reading credits: %w", err)
 	}
 	r.Remaining, r.OwnerRemaining = bal.Key, bal.Owner
