@@ -54,6 +54,9 @@ func (a *app) migrate(ctx context.Context, databaseURL, pepperFile string) error
 		return err
 	}
 	if missing != "" {
+		if err := noKeysWithoutPepper(ctx, s, missing); err != nil {
+			return err
+		}
 		if _, err := createPepper(missing, newLogger(a.stderr, "text", "info")); err != nil {
 			return err
 		}

@@ -292,6 +292,10 @@ func (a *app) serve(ctx context.Context, c serveConfig) error {
 		return err
 	}
 	if in.newPepper != "" {
+		if err := noKeysWithoutPepper(ctx, base, in.newPepper); err != nil {
+			base.Close()
+			return err
+		}
 		if in.peppers, err = createPepper(in.newPepper, log); err != nil {
 			base.Close()
 			return err
@@ -481,41 +485,5 @@ func runServer(ctx context.Context, hs *http.Server, ln net.Listener, useTLS boo
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	return nil
-}
-
-// bootstrapAdmin creates an admin key on the first start of an empty
-// database when no admin token is configured, and prints it once.
-func (a *app) bootstrapAdmin(ctx context.Context, svc *keyward.Service, hasToken bool, log *slog.Logger) error {
-	if hasToken {
-		return nil
-	}
-	counts, err := svc.Counts(ctx)
-	if err != nil {
-		return fmt.Errorf("counting keys: %w", err)
-	}
-	total := int64(0)
-	for _, n := range counts {
-		total += n
-	}
-	if total > 0 {
-		return nil
-	}
-	actx := keyward.NewActorContext(ctx, keyward.Actor{ID: "bootstrap"})
-	p := keyward.CreateParams{Name: "admin (created on first start)", Scopes: []string{keyward.ScopeAdmin}}
-	if err := bootstrapExpiry(ctx, svc, &p); err != nil {
-		return fmt.Errorf("creating the first admin key: %w", err)
-	}
-	iss, err := svc.Create(actx, p)
-	if err != nil {
-		return fmt.Errorf("creating the first admin key: %w", err)
-	}
-	expires := ""
-	if e := iss.Key.ExpiresAt; e != nil {
-		expires = " It expires at " + e.UTC().Format(time.RFC3339) + " (the key lifetime policy): create another admin key before then."
-	}
-	fmt.Fprintf(a.stderr, "\nkeyward: first start, no admin credential configured. Created an admin key:\n\n    %s\n\n"+
-		"It is shown only this once. Use it as 'Authorization: Bearer <key>' on the admin API.%s\n\n", iss.Secret, expires)
-	log.Info("created the first admin key", "key_id", iss.Key.ID)
 	return nil
 }

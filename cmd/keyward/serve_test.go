@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bufio"
+	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestServeReportsEveryProblemAtOnce: bad flag values, from the command
@@ -62,4 +66,75 @@ func TestServeChecksTLSBeforeAnything(t *testing.T) {
 			t.Errorf("serve created %s before failing on its certificate", filepath.Base(f))
 		}
 	}
+}
+
+// TestNoNewPepperForADatabaseWithKeys: serve and migrate make a pepper
+// beside a SQLite database that has none only while it holds no key: with
+// keys hashed under the pepper that was there, they exit 2 and make none.
+func TestNoNewPepperForADatabaseWithKeys(t *testing.T) {
+	c := newCLI(t) // the pepper in KEYWARD_PEPPER, none beside the database
+	c.mustRun("keys", "create", "hashed with the old pepper")
+	u, _ := parseDatabaseURL(c.db)
+	for _, args := range [][]string{{"serve", "--addr", "127.0.0.1:0", "--database-url", c.db}, {"migrate", "--database-url", c.db}} {
+		code, _, stderr := runCLI(t, nil, args...)
+		if code != 2 || !strings.Contains(stderr, "holds 1 keys") || !strings.Contains(stderr, "KEYWARD_PEPPER") {
+			t.Errorf("keyward %s: exit %d, stderr %q; want 2 saying the database holds keys", args[0], code, stderr)
+		}
+		if _, err := os.Stat(u.path + ".pepper"); err == nil {
+			t.Fatalf("keyward %s made a new pepper beside a database with keys", args[0])
+		}
+	}
+}
+
+// TestServeMakesAnAdminKeyWhenNoneIsActive: a database that the CLI filled
+// with keys but no admin key gets one from serve, printed once, as an
+// empty one does; with an active admin key it gets none.
+func TestServeMakesAnAdminKeyWhenNoneIsActive(t *testing.T) {
+	c := newCLI(t)
+	c.mustRun("keys", "create", "a client", "--scope", "invoices:read")
+	stderr := serveUntilListening(t, c)
+	if !strings.Contains(stderr, "Created an admin key") || !secretRe.MatchString(stderr) {
+		t.Fatalf("no admin key printed for a database without one:\n%s", stderr)
+	}
+	if again := serveUntilListening(t, c); strings.Contains(again, "Created an admin key") {
+		t.Errorf("a second admin key printed while the first is active:\n%s", again)
+	}
+}
+
+// serveUntilListening runs serve on c's database until it says it listens,
+// stops it, and returns what it wrote on standard error.
+func serveUntilListening(t *testing.T, c *cliEnv) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	var buf strings.Builder
+	listening := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			buf.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "keyward listening") {
+				close(listening)
+				break
+			}
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	exited := make(chan error, 1)
+	go func() {
+		exited <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--log-level", "info"}, strings.NewReader(""), io.Discard, pw,
+			func(k string) string { return c.env[k] })
+		pw.Close()
+	}()
+	select {
+	case <-listening:
+	case err := <-exited:
+		t.Fatalf("serve exited before listening: %v\n%s", err, buf.String())
+	case <-time.After(60 * time.Second):
+		t.Fatal("serve did not listen within 60s")
+	}
+	cancel()
+	<-exited
+	return buf.String()
 }
