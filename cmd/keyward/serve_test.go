@@ -138,3 +138,18 @@ func serveUntilListening(t *testing.T, c *cliEnv) string {
 	<-exited
 	return buf.String()
 }
+
+// TestPepperFileFlagWinsOverTheEnvironment: --pepper-file given on the
+// command line is the pepper, even with KEYWARD_PEPPER set (an operator
+// rotating peppers passes the new file while the old variable is still
+// there): a file that cannot be read is an error, not ignored.
+func TestPepperFileFlagWinsOverTheEnvironment(t *testing.T) {
+	c := newCLI(t)
+	missing := filepath.Join(t.TempDir(), "none.pepper")
+	for _, verb := range [][]string{{"keys", "list"}, {"serve", "--addr", "127.0.0.1:0"}} {
+		code, _, stderr := c.run(append(verb, "--pepper-file", missing)...)
+		if code != 2 || !strings.Contains(stderr, "pepper file") {
+			t.Errorf("keyward %s with KEYWARD_PEPPER and a missing --pepper-file: exit %d, stderr %q; want 2 naming the pepper file", verb[0], code, stderr)
+		}
+	}
+}

@@ -67,14 +67,15 @@ type pepperSource struct {
 	file string // --pepper-file
 }
 
-// findPeppers returns the peppers: KEYWARD_PEPPER, else --pepper-file, else
-// (SQLite only) the file beside the database. When that file does not exist
+// findPeppers returns the peppers: --pepper-file (a flag given wins over
+// the environment), else KEYWARD_PEPPER, else (SQLite only) the file beside
+// the database. When that file does not exist
 // yet it returns no peppers and the file's path, for createPepper to write
 // once every other input has been checked. A shared PostgreSQL needs an
 // explicit pepper: every instance must use the same one. Every error is a
 // configuration problem.
 func findPeppers(u dbURL, src pepperSource) (peppers []keyhash.Pepper, missing string, err error) {
-	if src.env != "" {
+	if src.env != "" && src.file == "" {
 		ps, err := keyhash.ParsePeppers(src.env)
 		if err != nil {
 			return nil, "", fmt.Errorf("KEYWARD_PEPPER: %w", err)
