@@ -73,6 +73,10 @@ type creditLeases struct {
 
 	staleMu sync.Mutex
 	stale   []CreditRefund // leases ended by a record's change, to give back
+
+	holdMu sync.Mutex
+	holds  []*leaseHold // writes in progress: their pairs take no lease
+	nHolds atomic.Int32 // len(holds), read without the lock
 }
 
 // creditLease is the lease of one pair, and the demand that sizes it.
@@ -176,7 +180,7 @@ func (c *creditLeases) spend(ctx context.Context, sp CreditSpend, k *Key, ownerV
 		rest.Cost -= part.Amount
 		var bal CreditBalance
 		var err error
-		if n := e.size(sp.Now, sp.Cost, c.life); n > 0 {
+		if n := e.size(sp.Now, sp.Cost, c.life); n > 0 && !c.onHold(pair) {
 			// The store's spends in flight finish first: each reports the
 			// balance as the store has it, which must not leave out a lease
 			// taken before it.
@@ -270,6 +274,9 @@ func (c *creditLeases) take(ctx context.Context, e *creditLease, sp CreditSpend,
 	lsp := sp
 	lsp.Cost += n
 	bal, err := c.store.SpendCredits(ctx, lsp)
+	if err == nil && bal.Spent {
+		keyVer, ownerVer = c.versions(ctx, sp, keyVer, ownerVer)
+	}
 	e.mu.Lock()
 	e.taking = false
 	close(e.takeDone) // the spends that waited try again
@@ -310,6 +317,27 @@ func (c *creditLeases) take(ctx context.Context, e *creditLease, sp CreditSpend,
 		}
 	}
 	return out, nil
+}
+
+// versions returns the versions (UpdatedAt) of the rows sp spent from as
+// the store has them right after a take, in place of those of the records
+// the caller verified (keyVer, ownerVer), which a write may have passed: a
+// verification that read the key before an admin write can take its lease
+// after the write. Labelled with the caller's older version, that lease
+// could never be given back (a refund needs the version the row has), and
+// its credits would be lost; labelled with the store's, it is given back
+// when it ends. A read that fails keeps the caller's versions.
+func (c *creditLeases) versions(ctx context.Context, sp CreditSpend, keyVer, ownerVer time.Time) (time.Time, time.Time) {
+	fresh := NewFreshContext(ctx)
+	if k, err := c.store.Get(fresh, sp.KeyID); err == nil {
+		keyVer = k.UpdatedAt
+	}
+	if sp.Owner != "" {
+		if o, err := c.store.GetOwner(fresh, sp.Owner); err == nil {
+			ownerVer = o.UpdatedAt
+		}
+	}
+	return keyVer, ownerVer
 }
 
 // valid reports whether e's lease may serve a spend at now with records of

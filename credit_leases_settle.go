@@ -112,29 +112,6 @@ func (c *creditLeases) close(ctx context.Context, now time.Time) error {
 	return c.settle(ctx, now, true)
 }
 
-// release gives back at once the leases of the pairs that match: before a
-// write to a key or an owner record, so that the write sees every credit.
-func (c *creditLeases) release(ctx context.Context, match func(leasePair) bool) error {
-	if c == nil {
-		return nil
-	}
-	var due []CreditRefund
-	c.active.Range(func(k, v any) bool {
-		pair, e := k.(leasePair), v.(*creditLease)
-		if !match(pair) {
-			return true
-		}
-		e.mu.Lock()
-		if e.left > 0 {
-			due = append(due, e.refund(pair))
-			e.left = 0
-		}
-		e.mu.Unlock()
-		return true
-	})
-	return c.giveBack(ctx, due)
-}
-
 // heldByKey is the credits leased from the key with that id, version
 // updated, and not spent: what a reader of the key adds to its credits.
 func (c *creditLeases) heldByKey(id string, updated, now time.Time) int64 {
@@ -165,15 +142,4 @@ func (c *creditLeases) held(now time.Time, match func(leasePair, *creditLease) b
 		return true
 	})
 	return sum
-}
-
-// releaseLeases gives back the credits leased from the pairs that match,
-// before a write to their key or owner record reads the credits: a write
-// that keeps them then keeps every credit. An error is logged and the write
-// goes on; the credits are then given back later if the write leaves the
-// record's credits alone, else they are lost to it (see credit_leases.go).
-func (s *Service) releaseLeases(ctx context.Context, match func(leasePair) bool) {
-	if err := s.leases.release(ctx, match); err != nil {
-		s.log.Error("giving back credit leases before a write failed", "err", err)
-	}
 }

@@ -400,3 +400,60 @@ func TestCreditLeaseAnswersExactlyUnderConcurrency(t *testing.T) {
 		t.Errorf("%d spends reached the store for %d verifications: the leases did not serve them", ls.st.spends.Load(), workers*each)
 	}
 }
+
+// TestWritesDuringLoadLoseNoCredit: admin writes to a busy key and its
+// owner (a new name, new metadata: nothing about credits) while eight
+// goroutines spend from leases lose no credit: once the Service closes,
+// the store holds exactly what was not spent. A verification that read
+// the key before a write and takes its lease after it labels the lease
+// with the store's version, and a write waits for the takes in flight.
+func TestWritesDuringLoadLoseNoCredit(t *testing.T) {
+	clock := testkit.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	const keyCredits, ownerCredits = 100_000_000, 1_000_000_000
+	ls := newLeaseSetup(t, &spendCounter{Store: memory.New()}, clock, keyCredits, ownerCredits)
+	ctx := context.Background()
+	const workers, each, writes = 8, 2500, 40
+	var spent atomic.Int64
+	progress := make(chan struct{}, workers*each)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				clock.Add(12500 * time.Nanosecond) // 80,000 a second in all
+				r, err := ls.svc.Verify(ctx, keyward.VerifyRequest{Key: ls.secret})
+				if err != nil || !r.Valid() {
+					t.Errorf("%v, %v", r.Outcome, err)
+					return
+				}
+				spent.Add(1)
+				progress <- struct{}{}
+			}
+		})
+	}
+	for i := range writes { // a write every 400 verifications, while they run
+		for range workers * each / (writes + 1) {
+			<-progress
+		}
+		var err error
+		if i%2 == 0 {
+			_, err = ls.svc.Update(ctx, ls.id, keyward.UpdateParams{Name: keyward.Ptr(fmt.Sprint("renamed ", i))})
+		} else {
+			_, err = ls.svc.UpdateOwner(ctx, "acme", keyward.OwnerUpdate{Metadata: []byte(fmt.Sprintf(`{"n":%d}`, i))})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	if ls.svc.CreditLeaseStats().Taken == 0 {
+		t.Fatal("no lease was taken: the test would not exercise them")
+	}
+	if err := ls.svc.Close(ctx); err != nil { // gives back every lease
+		t.Fatal(err)
+	}
+	key, owner := ls.stored(t)
+	if n := spent.Load(); key != keyCredits-n || owner != ownerCredits-n {
+		t.Errorf("after %d spends and %d writes: key %d (%d lost), owner %d (%d lost); want none lost",
+			n, writes, key, keyCredits-n-key, owner, ownerCredits-n-owner)
+	}
+}

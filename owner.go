@@ -148,7 +148,7 @@ func (s *Service) UpdateOwner(ctx context.Context, name string, p OwnerUpdate) (
 	if probs.err() != nil {
 		return nil, fmt.Errorf("keyward: owner %q: %w", name, ErrNotFound)
 	}
-	s.releaseLeases(ctx, func(p leasePair) bool { return p.owner == name })
+	defer s.holdLeases(ctx, func(p leasePair) bool { return p.owner == name })()
 	_, err := s.store.UpdateOwner(ctx, name, func(o *Owner) (*AuditEntry, error) {
 		now := s.Now()
 		var changed []string

@@ -337,7 +337,7 @@ func (s *Service) Update(ctx context.Context, id string, p UpdateParams) (*Key, 
 			return nil, err
 		}
 	}
-	s.releaseLeases(ctx, func(p leasePair) bool { return p.key == id })
+	defer s.holdLeases(ctx, func(p leasePair) bool { return p.key == id })()
 	k, err := s.store.Update(ctx, id, func(k *Key) (*AuditEntry, error) {
 		if k.RevokedAt != nil {
 			return nil, &stateError{"key " + id + " is revoked"}
@@ -454,7 +454,7 @@ func (s *Service) Revoke(ctx context.Context, id string) (*Key, error) {
 	if !ValidID(id) {
 		return nil, fmt.Errorf("keyward: key %q: %w", id, ErrNotFound)
 	}
-	s.releaseLeases(ctx, func(p leasePair) bool { return p.key == id })
+	defer s.holdLeases(ctx, func(p leasePair) bool { return p.key == id })()
 	k, err := s.store.Update(ctx, id, func(k *Key) (*AuditEntry, error) {
 		if k.RevokedAt != nil {
 			return nil, ErrNoChange
@@ -523,7 +523,7 @@ func (s *Service) Rotate(ctx context.Context, id string, p RotateParams) (Issued
 	if err := probs.err(); err != nil {
 		return Issued{}, err
 	}
-	s.releaseLeases(ctx, func(p leasePair) bool { return p.key == id })
+	defer s.holdLeases(ctx, func(p leasePair) bool { return p.key == id })()
 	var secret string
 	for attempt := 0; ; attempt++ {
 		_, next, err := s.store.Rotate(ctx, id, func(old *Key) (*Key, *AuditEntry, error) {
