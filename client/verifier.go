@@ -122,11 +122,12 @@ func reusable(r keyward.Result) bool {
 // reused; a request with no cached answer returns the error.
 func (v *Verifier) Verify(ctx context.Context, req keyward.VerifyRequest) (keyward.Result, error) {
 	if _, err := keyward.Parse(req.Key); err != nil && !maybeLegacy(req.Key, err) {
-		return keyward.Result{Outcome: keyward.OutcomeMalformed, Remaining: -1}, nil
+		return keyward.Result{Outcome: keyward.OutcomeMalformed, Remaining: -1, OwnerRemaining: -1}, nil
 	}
 	k := cacheKey(req)
 	now := v.now()
 	e, cached := v.cache.GetIfPresent(k)
+	cached = cached && !expiredSince(e.res, now)
 	if cached && now.Sub(e.at) < v.ttl {
 		return e.res, nil
 	}
@@ -143,6 +144,14 @@ func (v *Verifier) Verify(ctx context.Context, req keyward.VerifyRequest) (keywa
 		v.cache.Invalidate(k)
 	}
 	return res, nil
+}
+
+// expiredSince reports whether a cached VALID answer is for a key whose
+// expires_at has passed: the server would now answer EXPIRED (unless the key
+// was renewed), so the answer is not served again, not even while the
+// server is unreachable.
+func expiredSince(r keyward.Result, now time.Time) bool {
+	return r.Outcome == keyward.OutcomeValid && r.Key != nil && r.Key.ExpiresAt != nil && !now.Before(*r.Key.ExpiresAt)
 }
 
 // maxLegacyKey bounds the strings sent to the server that are not native

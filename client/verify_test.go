@@ -4,9 +4,11 @@ import (
 	"context"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/client"
+	"github.com/keyward/keyward/internal/testkit"
 	"github.com/keyward/keyward/keyhash"
 	"github.com/keyward/keyward/ratelimit"
 	"github.com/keyward/keyward/server"
@@ -83,5 +85,76 @@ func TestVerifyAnyScope(t *testing.T) {
 				t.Errorf("Verifier.Verify: %v %v, want %v", res.Outcome, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestVerifierDoesNotServeAValidAnswerPastTheKeysExpiry: a cached VALID
+// answer is not served again once the key's expires_at has passed: the
+// Verifier asks the server (EXPIRED), and while the server is unreachable
+// it answers the error rather than VALID.
+func TestVerifierDoesNotServeAValidAnswerPastTheKeysExpiry(t *testing.T) {
+	clock := testkit.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	p, _ := keyhash.NewPepper([]byte("client test pepper, thirty-two bytes"))
+	h, _ := keyhash.NewHMAC(p)
+	svc, err := keyward.New(memory.New(), h, &keyward.Options{Limiter: ratelimit.NewLocal(), UsageFlushInterval: -1, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close(context.Background()) })
+	srv, err := server.New(server.Config{Service: svc, AdminToken: adminToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	c, err := client.New(hs.URL, adminToken, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	iss, err := svc.Create(ctx, keyward.CreateParams{Name: "short-lived", ExpiresIn: keyward.Ptr(keyward.Duration(5 * time.Second))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := keyward.VerifyRequest{Key: iss.Secret}
+	var vs [2]*client.Verifier // one asks the server again, the other finds it gone
+	for i := range vs {
+		if vs[i], err = client.NewVerifier(c, &client.VerifierOptions{Now: clock.Now}); err != nil { // TTL 10 s, longer than the key lives
+			t.Fatal(err)
+		}
+		if r, err := vs[i].Verify(ctx, req); err != nil || !r.Valid() {
+			t.Fatalf("before the expiry: %v %v", r.Outcome, err)
+		}
+	}
+	clock.Add(6 * time.Second)
+	if r, err := vs[0].Verify(ctx, req); err != nil || r.Outcome != keyward.OutcomeExpired {
+		t.Errorf("past the expiry, within the TTL: %v %v, want EXPIRED from the server", r.Outcome, err)
+	}
+	hs.Close()
+	if r, err := vs[1].Verify(ctx, req); err == nil {
+		t.Errorf("past the expiry, the server unreachable: %v, want the error", r.Outcome)
+	}
+}
+
+// TestVerifierMalformedAnswersLikeTheServer: a string the Verifier rejects
+// without asking (a wrong checksum) has the server's answer: MALFORMED, no
+// credits of key or owner (-1 both).
+func TestVerifierMalformedAnswersLikeTheServer(t *testing.T) {
+	_, c := inProcess(t)
+	v, err := client.NewVerifier(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := keyward.NewToken("kw")
+	key := tok.String()
+	last := "x"
+	if key[len(key)-1] == 'x' {
+		last = "y"
+	}
+	bad := key[:len(key)-1] + last // another checksum character: a wrong checksum
+	local, err := v.Verify(context.Background(), keyward.VerifyRequest{Key: bad})
+	remote, err2 := c.Verify(context.Background(), keyward.VerifyRequest{Key: bad})
+	if err != nil || err2 != nil || local.Outcome != keyward.OutcomeMalformed || local.Remaining != remote.Remaining || local.OwnerRemaining != remote.OwnerRemaining {
+		t.Errorf("Verifier %+v (%v), server %+v (%v); want the same MALFORMED", local, err, remote, err2)
 	}
 }
