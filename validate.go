@@ -159,13 +159,24 @@ func normalizeCIDR(s string) (string, error) {
 		if err != nil {
 			return "", errors.New("not a valid CIDR") // never the value: it may be a secret pasted in the wrong field
 		}
-		return p.Masked().String(), nil
+		return unmapPrefix(p).Masked().String(), nil
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
 		return "", errors.New("not a valid CIDR or address")
 	}
+	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()).String(), nil
+}
+
+// unmapPrefix writes a prefix of IPv4-mapped IPv6 addresses
+// (::ffff:10.0.0.0/104) as the IPv4 prefix it is (10.0.0.0/8): client
+// addresses are compared unmapped, so the mapped form would match none.
+func unmapPrefix(p netip.Prefix) netip.Prefix {
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p
 }
 
 // addressAllowed reports whether addr falls in one of the CIDRs; an unknown
@@ -177,7 +188,7 @@ func addressAllowed(cidrs []string, addr netip.Addr) bool {
 	addr = addr.Unmap()
 	for _, c := range cidrs {
 		p, err := netip.ParsePrefix(c)
-		if err == nil && p.Contains(addr) {
+		if err == nil && unmapPrefix(p).Contains(addr) { // stored before prefixes were unmapped
 			return true
 		}
 	}
