@@ -248,7 +248,7 @@ func (o *keysOptions) check(ids bool) (dbURL, *goredis.Options, error) {
 	}
 	opts, err := goredis.ParseURL(o.redisURL)
 	if err != nil {
-		return dbURL{}, nil, usagef("--redis-url: %v", err)
+		return dbURL{}, nil, usagef("--redis-url: %s", redisURLError(err))
 	}
 	opts.Protocol = 2
 	return u, opts, nil

@@ -151,7 +151,7 @@ func (c *serveConfig) validate(pepperEnv string) (serveInputs, error) {
 	in.db = u
 	if c.redisURL != "" {
 		if _, err := goredis.ParseURL(c.redisURL); err != nil {
-			add("--redis-url: %v", err)
+			add("--redis-url: %s", redisURLError(err))
 		}
 	}
 	if c.adminToken != "" && len(c.adminToken) < server.MinAdminTokenLength {

@@ -153,3 +153,16 @@ func TestPepperFileFlagWinsOverTheEnvironment(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisURLErrorsHideThePassword: a Redis URL that does not parse is a
+// configuration error that says why, never with the URL's password.
+func TestRedisURLErrorsHideThePassword(t *testing.T) {
+	bad := "redis://:S3cretPassw0rd@127.0.0.1:abc/0"
+	c := newCLI(t)
+	for _, args := range [][]string{{"serve", "--addr", "127.0.0.1:0", "--redis-url", bad}, {"keys", "list", "--redis-url", bad}} {
+		code, out, stderr := c.run(args...)
+		if code != 2 || !strings.Contains(stderr, "--redis-url") || !strings.Contains(stderr, "invalid port") || strings.Contains(out+stderr, "S3cretPassw0rd") {
+			t.Errorf("keyward %s: exit %d, stderr %q; want 2 saying why without the password", args[0], code, stderr)
+		}
+	}
+}

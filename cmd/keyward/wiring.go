@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -194,4 +195,14 @@ func (c *cleanup) run() {
 	for i := len(*c) - 1; i >= 0; i-- {
 		(*c)[i]()
 	}
+}
+
+// redisURLError says why a Redis URL does not parse without the URL itself:
+// net/url quotes the whole URL in its errors, password included.
+func redisURLError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
 }
