@@ -144,6 +144,12 @@ func (f *updateFlags) register(cmd *cobra.Command) {
 // parameters; the settings of flags not given stay as they are.
 func (f *updateFlags) params(changed func(string) bool) (keyward.UpdateParams, error) {
 	var p keyward.UpdateParams
+	if err := contradiction(changed, [2]string{"enable", "disable"}, [2]string{"scope", "clear-scopes"},
+		[2]string{"allowed-cidr", "clear-allowed-cidrs"}, [2]string{"expires-at", "no-expiry"}, [2]string{"expires-in", "no-expiry"},
+		[2]string{"rate-limit", "no-rate-limit"}, [2]string{"role", "no-roles"}, [2]string{"remaining", "unlimited"},
+		[2]string{"refill", "no-refill"}); err != nil {
+		return p, err
+	}
 	if changed("name") {
 		p.Name = &f.name
 	}
@@ -161,9 +167,6 @@ func (f *updateFlags) params(changed func(string) bool) (keyward.UpdateParams, e
 	}
 	if f.metadata != "" {
 		p.Metadata = json.RawMessage(f.metadata)
-	}
-	if f.enable && f.disable {
-		return p, usagef("--enable and --disable contradict each other")
 	}
 	if f.enable || f.disable {
 		p.Enabled = keyward.Ptr(f.enable)
@@ -184,6 +187,18 @@ func (f *updateFlags) params(changed func(string) bool) (keyward.UpdateParams, e
 	}
 	p.Remaining, p.Refill, err = creditUpdate(changed("remaining"), f.remaining, f.unlimited, f.refill, f.noRefill)
 	return p, err
+}
+
+// contradiction returns the bad usage of the first pair of flags given
+// together: a setting and the switch that clears it, or two switches that
+// undo each other.
+func contradiction(changed func(string) bool, pairs ...[2]string) error {
+	for _, c := range pairs {
+		if changed(c[0]) && changed(c[1]) {
+			return usagef("--%s and --%s contradict each other", c[0], c[1])
+		}
+	}
+	return nil
 }
 
 // creditUpdate returns the changes to credits and their refill that the
@@ -219,12 +234,6 @@ func creditUpdate(set bool, remaining int64, unset bool, refill string, noRefill
 func (f *updateFlags) limitsAndRoles(p *keyward.UpdateParams) error {
 	if err := f.parseLists(); err != nil {
 		return err
-	}
-	switch {
-	case f.noRateLimit && len(f.rateLimits) > 0:
-		return usagef("--rate-limit and --no-rate-limit contradict each other")
-	case f.noRoles && len(f.roles) > 0:
-		return usagef("--role and --no-roles contradict each other")
 	}
 	if len(f.rateLimits) > 0 || f.noRateLimit {
 		named := append([]keyward.NamedRateLimit{}, f.limits.named...)

@@ -106,10 +106,8 @@ func (f *ownerFlags) update(changed func(string) bool) (keyward.OwnerUpdate, err
 	if err := f.parse(); err != nil {
 		return p, err
 	}
-	for _, c := range [][2]string{{"rate-limit", "no-rate-limits"}, {"remaining", "no-remaining"}, {"refill", "no-refill"}} {
-		if changed(c[0]) && changed(c[1]) {
-			return p, usagef("--%s and --%s contradict each other", c[0], c[1])
-		}
+	if err := contradiction(changed, [2]string{"rate-limit", "no-rate-limits"}, [2]string{"remaining", "no-remaining"}, [2]string{"refill", "no-refill"}); err != nil {
+		return p, err
 	}
 	if changed("metadata") {
 		p.Metadata = json.RawMessage(f.metadata)
