@@ -55,7 +55,8 @@
 //
 // Responses through a key with a rate limit (successes, and both kinds of
 // 429) carry the RateLimit-Policy and RateLimit fields of the IETF httpapi
-// rate-limit headers draft. Seconds in headers are whole seconds, rounded up.
+// rate-limit headers draft; other statuses never do, the handler's own 404
+// or 500 included. Seconds in headers are whole seconds, rounded up.
 // Header names are sent in Go's canonical form ("Ratelimit-Policy",
 // "Www-Authenticate"); HTTP field names are case-insensitive. No response and
 // no log line ever contains a key.

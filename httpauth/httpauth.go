@@ -66,7 +66,8 @@ type guard struct {
 // A request whose key passes goes to the next handler with the verified
 // *keyward.Key on its context (read it with keyward.KeyFromContext), and, if
 // the key has a rate limit, with the RateLimit-Policy and RateLimit response
-// headers already set. Any other request is answered as [WriteResult],
+// headers already set (the middleware drops them if the handler answers
+// another status than 2xx or 429). Any other request is answered as [WriteResult],
 // [WriteMissing] and [WriteUnavailable] describe, and does not reach the next
 // handler.
 //
@@ -142,6 +143,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx = keyward.NewContext(ctx, res.Key)
 	if len(res.Key.Roles) > 0 {
 		ctx = keyward.NewScopesContext(ctx, res.EffectiveScopes())
+	}
+	if res.NumRateLimits() > 0 || res.RateLimit.Limit > 0 { // WriteResult set RateLimit headers
+		serveLimited(h.next, w, r.WithContext(ctx))
+		return
 	}
 	h.next.ServeHTTP(w, r.WithContext(ctx))
 }

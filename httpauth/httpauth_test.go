@@ -567,3 +567,31 @@ func TestProblemBodiesRevealNothing(t *testing.T) {
 		t.Errorf("body names the key id: %s", a.Body)
 	}
 }
+
+// TestRateLimitHeadersOnlyOn2xxAnd429: the handler behind the middleware
+// decides its status; the RateLimit headers the middleware set for a key
+// with a rate limit stay on its 2xx and 429 answers and go from any other
+// (a 404, a 500 of its own), as they go only on 2xx and 429 responses.
+// Flush still reaches the connection's writer.
+func TestRateLimitHeadersOnlyOn2xxAnd429(t *testing.T) {
+	e := newEnv(t)
+	iss := e.create(t, keyward.CreateParams{RateLimit: &keyward.RateLimit{Limit: 100, Period: keyward.Duration(time.Minute)}})
+	for _, tc := range []struct {
+		status int
+		keep   bool
+	}{{200, true}, {201, true}, {204, true}, {429, true}, {301, false}, {404, false}, {405, false}, {500, false}} {
+		next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if tc.status == 200 {
+				w.(http.Flusher).Flush() // an implicit 200
+				return
+			}
+			w.WriteHeader(tc.status)
+		})
+		rec := serve(httpauth.New(e.svc, nil)(next), bearerRequest(iss.Secret))
+		_, has := rec.Header()["Ratelimit"]
+		_, hasPolicy := rec.Header()["Ratelimit-Policy"]
+		if rec.Code != tc.status || has != tc.keep || hasPolicy != tc.keep {
+			t.Errorf("handler status %d: got %d with RateLimit %v, RateLimit-Policy %v; want both %v", tc.status, rec.Code, has, hasPolicy, tc.keep)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/api"
@@ -149,6 +150,10 @@ func logProblems(log *slog.Logger) huma.Transformer {
 		if p.Code != "" {
 			ctx.SetHeader("X-Keyward-Code", p.Code)
 		}
+		if p.Status != http.StatusTooManyRequests {
+			_, w := humago.Unwrap(ctx)
+			dropRateLimitHeaders(w.Header())
+		}
 		if p.cause != nil {
 			log.LogAttrs(ctx.Context(), slog.LevelError, "internal error",
 				slog.String("method", ctx.Method()), slog.String("path", httpauth.RedactKeys(ctx.URL().Path)),
@@ -245,10 +250,21 @@ func conflictDetail(err error) string {
 	return "the request conflicts with the key's state"
 }
 
+// dropRateLimitHeaders removes the RateLimit headers that the admin
+// credential's rate limit set (see authenticate) from an answer that is
+// neither 2xx nor 429: they go only on those.
+func dropRateLimitHeaders(h http.Header) {
+	h.Del("RateLimit")
+	h.Del("RateLimit-Policy")
+}
+
 // writeProblem writes p outside huma (middleware, plain handlers).
 func writeProblem(w http.ResponseWriter, p *problem) {
 	b, _ := json.Marshal(p)
 	h := w.Header()
+	if p.Status != http.StatusTooManyRequests {
+		dropRateLimitHeaders(h)
+	}
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	if p.Code != "" {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/api"
@@ -39,5 +40,31 @@ func TestQueryThatDoesNotDecodeIs422(t *testing.T) {
 	}
 	if rec := e.admin(t, "GET", "/v1/keys?q=te%73t&limit=5", ""); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), iss.Key.ID) {
 		t.Errorf("an escaped q: %d %s, want 200 with the key", rec.Code, rec.Body)
+	}
+}
+
+// TestAdminRateLimitHeadersOnlyOn2xx: an admin key with a rate limit gets
+// the RateLimit headers on the admin API's 2xx answers, and never on its
+// 4xx ones (they go only on 2xx and 429).
+func TestAdminRateLimitHeadersOnlyOn2xx(t *testing.T) {
+	e := newEnv(t)
+	admin := e.create(t, keyward.CreateParams{Scopes: []string{keyward.ScopeAdmin},
+		RateLimit: &keyward.RateLimit{Limit: 100, Period: keyward.Duration(time.Minute)}})
+	for _, tc := range []struct {
+		method, target, body string
+		status               int
+	}{
+		{"GET", "/v1/keys", "", 200},
+		{"GET", "/v1/keys/0123456789abcdef", "", 404},
+		{"GET", "/v1/keys?limit=0", "", 422},
+		{"POST", "/v1/keys", `{}`, 422},
+		{"GET", "/v1/keys?q=%zz", "", 422},
+	} {
+		rec := e.do(t, tc.method, tc.target, tc.body, "Authorization", "Bearer "+admin.Secret, "Content-Type", "application/json")
+		_, has := rec.Header()["Ratelimit"]
+		_, hasPolicy := rec.Header()["Ratelimit-Policy"]
+		if want := tc.status < 300; rec.Code != tc.status || has != want || hasPolicy != want {
+			t.Errorf("%s %s: %d with RateLimit %v, RateLimit-Policy %v; want %d with them %v", tc.method, tc.target, rec.Code, has, hasPolicy, tc.status, want)
+		}
 	}
 }
