@@ -439,6 +439,7 @@ func (a *app) sharing(ctx context.Context, redisURL string, log *slog.Logger, do
 	// for one until the limiter's deadline (which it would take for Redis
 	// being down, and decide locally, per instance).
 	opts.PoolSize = max(opts.PoolSize, 128)
+	redisLogger.Store(log)
 	client := goredis.NewClient(opts)
 	done.add(func() { client.Close() })
 	rb := redisbus.New(client, &redisbus.Options{Logger: log})
