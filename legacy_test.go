@@ -476,3 +476,27 @@ func TestLeakOfAnImportedKey(t *testing.T) {
 		t.Errorf("after the report: %v, want REVOKED", r.Outcome)
 	}
 }
+
+// TestMalformedWithTheStoreDownAfterStart: a Service reads the legacy
+// formats when it starts, so that a string in no known format is MALFORMED
+// with no store read, even once the store is down.
+func TestMalformedWithTheStoreDownAfterStart(t *testing.T) {
+	store := &settingsStore{Store: memory.New()}
+	svc := testkit.NewService(t, store, hmacHasher(t, "pepper one"), nil)
+	store.down.Store(true)
+	before := store.reads.Load()
+	tok, _ := keyward.NewToken("kw")
+	key := tok.String()
+	last := byte('x')
+	if key[len(key)-1] == 'x' {
+		last = 'y'
+	}
+	for _, s := range []string{"garbage", key[:len(key)-1] + string(last)} {
+		if r, err := svc.Verify(context.Background(), keyward.VerifyRequest{Key: s}); err != nil || r.Outcome != keyward.OutcomeMalformed {
+			t.Errorf("%q with the store down: %v %v, want MALFORMED", s, r.Outcome, err)
+		}
+	}
+	if n := store.reads.Load() - before; n != 0 {
+		t.Errorf("%d reads of the settings for strings in no format, want 0", n)
+	}
+}

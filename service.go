@@ -159,6 +159,13 @@ func New(store Store, hasher Hasher, opts *Options) (*Service, error) {
 	s.dummySum = sha256.Sum256([]byte(dummySecret))
 	s.events = s.startEvents(opts)
 	s.leases = newCreditLeases(store, opts.CreditLease)
+	// The legacy key formats, read now: a copy answers every string that is
+	// not a native key from then on, the store down or not, so that one in
+	// no known format is MALFORMED without a store read. A store that
+	// cannot be read now is asked again on the first such string.
+	wctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	s.legacyFormats(wctx)
+	cancel()
 	if iv := opts.UsageFlushInterval; iv >= 0 {
 		if iv == 0 {
 			iv = time.Second
