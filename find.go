@@ -39,7 +39,16 @@ const MaxKeyLength = maxTokenLength
 //
 // FindKeys does not allocate and does not keep b. Most bytes are skipped
 // by a search for '_'; each '_' costs a look at the byte 17 places on.
-func FindKeys(b []byte, fn func(start, end int)) {
+func FindKeys(b []byte, fn func(start, end int)) { findKeys(b, fn, false) }
+
+// FindGluedKeys is FindKeys for redaction: a key may also be followed by a
+// base62 character or '_' ("kw_..._<secret><checksum>abc"), which FindKeys
+// takes for a longer run that is not a key. Text that hides a key must not
+// let it through because something was pasted after it; a report of keys
+// (keyward scan) wants FindKeys, where the boundary keeps the finds exact.
+func FindGluedKeys(b []byte, fn func(start, end int)) { findKeys(b, fn, true) }
+
+func findKeys(b []byte, fn func(start, end int), glued bool) {
 	i := 0
 	for {
 		j := bytes.IndexByte(b[i:], '_')
@@ -52,7 +61,7 @@ func FindKeys(b []byte, fn func(start, end int)) {
 			return // no room for a key after this '_' or any later one
 		}
 		i = sep + 1
-		if b[sep+1+IDLength] != '_' || end < len(b) && isWordByte(b[end]) || !keyShaped(b[sep:end]) {
+		if b[sep+1+IDLength] != '_' || !glued && end < len(b) && isWordByte(b[end]) || !keyShaped(b[sep:end]) {
 			continue
 		}
 		if start, ok := keyStart(b, sep, end); ok {

@@ -308,3 +308,25 @@ env: API_KEY_kw_32pl2YI89o7WJi3Z_98Y3E361CZTH4neA7mzSyEf5lCZQOmW6DREvYHXr3fH4MW`
 	// at 22: prefix kw, id 32pl2YI89o7WJi3Z
 	// at 179: prefix kw, id 32pl2YI89o7WJi3Z
 }
+
+// TestFindGluedKeys: a key followed by word characters is not a key for
+// FindKeys (a longer run), and is one for FindGluedKeys, which redaction
+// uses; both agree on a key that ends at a boundary.
+func TestFindGluedKeys(t *testing.T) {
+	tok, _ := keyward.NewToken("kw")
+	key := tok.String()
+	collect := func(find func([]byte, func(int, int)), s string) []string {
+		var out []string
+		find([]byte(s), func(start, end int) { out = append(out, s[start:end]) })
+		return out
+	}
+	for _, tc := range []struct {
+		text        string
+		plain, glue int
+	}{{"x " + key + " y", 1, 1}, {key + "abc", 0, 1}, {key + "_tail", 0, 1}, {"/" + key + "9/usage", 0, 1}} {
+		p, g := collect(keyward.FindKeys, tc.text), collect(keyward.FindGluedKeys, tc.text)
+		if len(p) != tc.plain || len(g) != tc.glue || len(g) == 1 && g[0] != key {
+			t.Errorf("%q: FindKeys %q, FindGluedKeys %q; want %d and %d (the key)", tc.text, p, g, tc.plain, tc.glue)
+		}
+	}
+}

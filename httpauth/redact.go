@@ -16,7 +16,8 @@ const minKeyLength = 1 + 1 + keyward.IDLength + 1 + keyward.SecretLength + keywa
 // it replaced by [Redacted]: "kw_32pl2YI89o7WJi3Z_[redacted]". The prefix
 // and id stay, since they are public and say which key leaked. A key is
 // found by [keyward.FindKeys]: its checksum decides, so text that only looks
-// like a key is left alone. Use it on whatever reaches a log from a request
+// like a key is left alone; a key glued to what follows it is redacted too
+// ([keyward.FindGluedKeys]). Use it on whatever reaches a log from a request
 // (a path, a query, a header), where a careless client may have put a key:
 // nothing in key format is then ever logged.
 //
@@ -27,7 +28,7 @@ func RedactKeys(s string) string {
 	}
 	var out []byte
 	last := 0
-	keyward.FindKeys(unsafe.Slice(unsafe.StringData(s), len(s)), func(start, end int) {
+	keyward.FindGluedKeys(unsafe.Slice(unsafe.StringData(s), len(s)), func(start, end int) {
 		if out == nil {
 			out = make([]byte, 0, len(s))
 		}

@@ -19,6 +19,8 @@ func TestRedactKeys(t *testing.T) {
 		{"two keys", "/x/" + k1 + "/y/" + k2 + "?z", "/x/kw_32pl2YI89o7WJi3Z_[redacted]/y/sk_live_0123456789abcdef_[redacted]?z"},
 		{"glued to text", "API_KEY=" + k1, "API_KEY=kw_32pl2YI89o7WJi3Z_[redacted]"},
 		{"a wrong checksum is not a key", "/v1/keys/" + wrongSum, "/v1/keys/" + wrongSum},
+		{"glued to what follows", "/v1/keys/" + k1 + "abc/usage", "/v1/keys/kw_32pl2YI89o7WJi3Z_[redacted]abc/usage"},
+		{"glued to an underscore", "/v1/keys/" + k1 + "_x", "/v1/keys/kw_32pl2YI89o7WJi3Z_[redacted]_x"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := httpauth.RedactKeys(tc.in); got != tc.want {
