@@ -75,7 +75,8 @@ func parseExpiry(in, at string) (*keyward.Duration, *time.Time, error) {
 // fields names the flags of the problems the Service finds in a key's
 // settings, once the flags are parsed.
 func (f *keyFlags) fields() fieldFlags {
-	ff := fieldFlags{"roles": {flag: "--role", values: f.roles}}
+	ff := fieldFlags{"roles": {flag: "--role", values: f.roles}, "scopes": {flag: "--scope", values: f.scopes},
+		"allowed_cidrs": {flag: "--allowed-cidr", values: f.cidrs}}
 	f.limits.keyFields(ff)
 	return ff
 }

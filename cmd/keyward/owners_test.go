@@ -317,6 +317,7 @@ func TestOwnersAndRolesBadUsage(t *testing.T) {
 		{[]string{"keys", "update", "AAAAAAAAAAAAAAAA", "--allowed-cidr", "10.0.0.0/8", "--clear-allowed-cidrs"}, 2, "--allowed-cidr and --clear-allowed-cidrs contradict"},
 		{[]string{"keys", "update", "AAAAAAAAAAAAAAAA", "--scope", "a", "--clear-scopes"}, 2, "--scope and --clear-scopes contradict"},
 		{[]string{"keys", "update", "AAAAAAAAAAAAAAAA", "--enable", "--disable"}, 2, "--enable and --disable contradict"},
+		{[]string{"keys", "create", "x", "--allowed-cidr", "10.0.0.0/8", "--allowed-cidr", "nope"}, 2, `--allowed-cidr "nope": not a valid CIDR`},
 		{[]string{"owners", "put"}, 2, "expected an owner NAME"},
 		{[]string{"owners", "put", "a\x01b"}, 2, `NAME "a\x01b": must be 1-200 characters`},
 		{[]string{"owners", "put", "acme", "--rate-limit", "0/1s"}, 2, `--rate-limit "0/1s": limit must be at least 1`},

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -136,11 +137,14 @@ func (c *serveConfig) validate(pepperEnv string) (serveInputs, error) {
 			add("%v", v.err)
 		}
 	}
-	if _, _, err := net.SplitHostPort(c.addr); err != nil {
-		add("--addr %q: want host:port, e.g. 127.0.0.1:8080", c.addr)
+	if !validHostPort(c.addr) {
+		add("--addr %q: want host:port with a port of 0-65535, e.g. 127.0.0.1:8080", c.addr)
 	}
-	if _, _, err := net.SplitHostPort(c.grpcAddr); c.grpcAddr != "" && err != nil {
-		add("--grpc-addr %q: want host:port, e.g. 127.0.0.1:9191", c.grpcAddr)
+	if c.grpcAddr != "" && !validHostPort(c.grpcAddr) {
+		add("--grpc-addr %q: want host:port with a port of 0-65535, e.g. 127.0.0.1:9191", c.grpcAddr)
+	}
+	if c.shutdownTimeout < 0 {
+		add("--shutdown-timeout must not be negative, got %v", c.shutdownTimeout)
 	}
 	u, err := parseDatabaseURL(c.databaseURL)
 	if err != nil {
@@ -194,6 +198,19 @@ func (c *serveConfig) validate(pepperEnv string) (serveInputs, error) {
 		return in, &usageError{msg: "invalid configuration:\n  " + strings.Join(probs, "\n  ")}
 	}
 	return in, nil
+}
+
+// validHostPort reports whether addr is host:port with a port number
+// net.Listen takes (a number of 0-65535, or a service name).
+func validHostPort(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if n, err := strconv.Atoi(port); err == nil {
+		return n >= 0 && n <= 65535
+	}
+	return port != ""
 }
 
 // parseProxies parses --trusted-proxies: CIDRs, or addresses.

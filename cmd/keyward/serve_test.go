@@ -17,14 +17,16 @@ import (
 // message naming each, exit 2.
 func TestServeReportsEveryProblemAtOnce(t *testing.T) {
 	code, _, stderr := runCLI(t, map[string]string{"KEYWARD_STALE_TTL": "later", "KEYWARD_ACCESS_LOG": "loud"}, "serve",
-		"--database-url", "postgres://nobody@127.0.0.1:1/none", "--cache-ttl", "abc", "--cache-size", "many", "--log-format", "xml")
+		"--database-url", "postgres://nobody@127.0.0.1:1/none", "--cache-ttl", "abc", "--cache-size", "many", "--log-format", "xml",
+		"--addr", "127.0.0.1:99999", "--shutdown-timeout", "-1s")
 	if code != 2 {
 		t.Fatalf("exit %d, want 2; stderr:\n%s", code, stderr)
 	}
 	if n := strings.Count(stderr, "invalid configuration"); n != 1 {
 		t.Errorf("%d invalid configuration messages, want one:\n%s", n, stderr)
 	}
-	for _, want := range []string{`--cache-ttl: "abc"`, `--cache-size: "many"`, `KEYWARD_STALE_TTL: "later"`, "KEYWARD_PEPPER or --pepper-file", "--log-format", `--access-log must be all, default or off, got "loud"`} {
+	for _, want := range []string{`--cache-ttl: "abc"`, `--cache-size: "many"`, `KEYWARD_STALE_TTL: "later"`, "KEYWARD_PEPPER or --pepper-file", "--log-format", `--access-log must be all, default or off, got "loud"`,
+		`--addr "127.0.0.1:99999"`, "--shutdown-timeout must not be negative"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr does not name %q:\n%s", want, stderr)
 		}
