@@ -26,7 +26,7 @@ func noKeysWithoutPepper(ctx context.Context, store keyward.Store, path string) 
 		n += c
 	}
 	if n > 0 {
-		return usagef("no pepper: %s does not exist, but the database holds %d keys hashed with the pepper that was there: "+
+		return fmt.Errorf("no pepper: %s does not exist, but the database holds %d keys hashed with the pepper that was there: "+
 			"put it back, or set KEYWARD_PEPPER or --pepper-file to it (a new pepper would make every key fail)", path, n)
 	}
 	return nil

@@ -72,15 +72,16 @@ func TestServeChecksTLSBeforeAnything(t *testing.T) {
 
 // TestNoNewPepperForADatabaseWithKeys: serve and migrate make a pepper
 // beside a SQLite database that has none only while it holds no key: with
-// keys hashed under the pepper that was there, they exit 2 and make none.
+// keys hashed under the pepper that was there, they exit 1 (as the keys
+// verbs do) and make none.
 func TestNoNewPepperForADatabaseWithKeys(t *testing.T) {
 	c := newCLI(t) // the pepper in KEYWARD_PEPPER, none beside the database
 	c.mustRun("keys", "create", "hashed with the old pepper")
 	u, _ := parseDatabaseURL(c.db)
 	for _, args := range [][]string{{"serve", "--addr", "127.0.0.1:0", "--database-url", c.db}, {"migrate", "--database-url", c.db}} {
 		code, _, stderr := runCLI(t, nil, args...)
-		if code != 2 || !strings.Contains(stderr, "holds 1 keys") || !strings.Contains(stderr, "KEYWARD_PEPPER") {
-			t.Errorf("keyward %s: exit %d, stderr %q; want 2 saying the database holds keys", args[0], code, stderr)
+		if code != 1 || !strings.Contains(stderr, "holds 1 keys") || !strings.Contains(stderr, "KEYWARD_PEPPER") {
+			t.Errorf("keyward %s: exit %d, stderr %q; want 1 saying the database holds keys", args[0], code, stderr)
 		}
 		if _, err := os.Stat(u.path + ".pepper"); err == nil {
 			t.Fatalf("keyward %s made a new pepper beside a database with keys", args[0])
