@@ -14,16 +14,23 @@ import (
 	"github.com/keyward/keyward/store/memory"
 )
 
-// TestRateLimitPolicyBuiltOncePerCachedKey: the RateLimit-Policy value
-// names every limit checked in the contract's form, and verifications of a
-// cached key share one built value.
-func TestRateLimitPolicyBuiltOncePerCachedKey(t *testing.T) {
+// cachedService is a Service on cache.Store over the memory store, as
+// keyward serve has it: the records it verifies are cached instances.
+func cachedService(t *testing.T) (*keyward.Service, *cache.Store) {
+	t.Helper()
 	c, err := cache.New(memory.New(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	svc := testkit.NewService(t, c, nil, &keyward.Options{Limiter: ratelimit.NewLocal()})
+	return testkit.NewService(t, c, nil, &keyward.Options{Limiter: ratelimit.NewLocal()}), c
+}
+
+// TestRateLimitPolicyBuiltOncePerCachedKey: the RateLimit-Policy value
+// names every limit checked in the contract's form, and verifications of a
+// cached key share one built value.
+func TestRateLimitPolicyBuiltOncePerCachedKey(t *testing.T) {
+	svc, _ := cachedService(t)
 	ctx := context.Background()
 	if _, _, err := svc.PutOwner(ctx, "acme", keyward.OwnerParams{
 		RateLimits: []keyward.NamedRateLimit{{Name: "daily", Limit: 10000, Period: keyward.Duration(24 * time.Hour)}},
@@ -65,12 +72,7 @@ func TestRateLimitPolicyBuiltOncePerCachedKey(t *testing.T) {
 // left behind; RefreshCredits reads them as they are, without spending.
 // The credits_exhausted events show the balance the refusal saw.
 func TestRefreshCreditsOfARefusedCheck(t *testing.T) {
-	c, err := cache.New(memory.New(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	svc := testkit.NewService(t, c, nil, &keyward.Options{Limiter: ratelimit.NewLocal()})
+	svc, c := cachedService(t)
 	ctx := context.Background()
 	if _, _, err := svc.PutOwner(ctx, "acme", keyward.OwnerParams{Remaining: keyward.Ptr[int64](10)}); err != nil {
 		t.Fatal(err)

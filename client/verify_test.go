@@ -19,9 +19,17 @@ import (
 // returns the Service and a client with the admin token.
 func inProcess(t *testing.T) (*keyward.Service, *client.Client) {
 	t.Helper()
+	svc, c, _ := inProcessAt(t, nil)
+	return svc, c
+}
+
+// inProcessAt is inProcess on the clock now (nil: the wall clock), and
+// returns the test server too.
+func inProcessAt(t *testing.T, now func() time.Time) (*keyward.Service, *client.Client, *httptest.Server) {
+	t.Helper()
 	p, _ := keyhash.NewPepper([]byte("client test pepper, thirty-two bytes"))
 	h, _ := keyhash.NewHMAC(p)
-	svc, err := keyward.New(memory.New(), h, &keyward.Options{Limiter: ratelimit.NewLocal(), UsageFlushInterval: -1})
+	svc, err := keyward.New(memory.New(), h, &keyward.Options{Limiter: ratelimit.NewLocal(), UsageFlushInterval: -1, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +44,7 @@ func inProcess(t *testing.T) (*keyward.Service, *client.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return svc, c
+	return svc, c, hs
 }
 
 // TestVerifyAnyScope proves that the any-of scopes of a VerifyRequest reach
@@ -94,23 +102,7 @@ func TestVerifyAnyScope(t *testing.T) {
 // it answers the error rather than VALID.
 func TestVerifierDoesNotServeAValidAnswerPastTheKeysExpiry(t *testing.T) {
 	clock := testkit.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
-	p, _ := keyhash.NewPepper([]byte("client test pepper, thirty-two bytes"))
-	h, _ := keyhash.NewHMAC(p)
-	svc, err := keyward.New(memory.New(), h, &keyward.Options{Limiter: ratelimit.NewLocal(), UsageFlushInterval: -1, Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close(context.Background()) })
-	srv, err := server.New(server.Config{Service: svc, AdminToken: adminToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
-	c, err := client.New(hs.URL, adminToken, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, c, hs := inProcessAt(t, clock.Now)
 	ctx := context.Background()
 	iss, err := svc.Create(ctx, keyward.CreateParams{Name: "short-lived", ExpiresIn: keyward.Ptr(keyward.Duration(5 * time.Second))})
 	if err != nil {

@@ -11,28 +11,14 @@ import (
 	"testing"
 
 	"github.com/danielgtaylor/huma/v2"
-
-	"github.com/keyward/keyward"
-	"github.com/keyward/keyward/keyhash"
-	"github.com/keyward/keyward/store/memory"
 )
 
 // TestHumaInternalErrorLogsItsCause: a 500 that huma builds (a handler
 // error it does not know) is answered generically and logged with its
 // cause.
 func TestHumaInternalErrorLogsItsCause(t *testing.T) {
-	p, _ := keyhash.NewPepper([]byte("server test pepper, thirty-two bytes"))
-	h, _ := keyhash.NewHMAC(p)
-	svc, err := keyward.New(memory.New(), h, &keyward.Options{UsageFlushInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close(context.Background())
 	var logs bytes.Buffer
-	s, err := New(Config{Service: svc, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := internalServer(t, Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	huma.Register(s.api, huma.Operation{OperationID: "boom", Method: http.MethodGet, Path: "/boom"},
 		func(context.Context, *struct{}) (*struct{}, error) {
 			return nil, errors.New("the flux capacitor broke")

@@ -12,25 +12,13 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/keyward/keyward"
-	"github.com/keyward/keyward/keyhash"
-	"github.com/keyward/keyward/store/memory"
 )
 
 // panicServer is a server with two extra operations: /panic panics with a
 // message that quotes a key, /abort with http.ErrAbortHandler.
 func panicServer(t *testing.T, logs *bytes.Buffer) *Server {
 	t.Helper()
-	p, _ := keyhash.NewPepper([]byte("server test pepper, thirty-two bytes"))
-	h, _ := keyhash.NewHMAC(p)
-	svc, err := keyward.New(memory.New(), h, &keyward.Options{UsageFlushInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close(context.Background()) })
-	s, err := New(Config{Service: svc, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := internalServer(t, Config{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	huma.Register(s.api, huma.Operation{OperationID: "panic", Method: http.MethodGet, Path: "/panic"},
 		func(context.Context, *struct{}) (*struct{}, error) {
 			panic("no flux capacitor for " + testKey)

@@ -10,8 +10,6 @@ import (
 	"testing"
 
 	"github.com/keyward/keyward"
-	"github.com/keyward/keyward/keyhash"
-	"github.com/keyward/keyward/store/memory"
 )
 
 func TestQueryCacheParsesOnce(t *testing.T) {
@@ -48,17 +46,7 @@ func TestQueryCacheIsBounded(t *testing.T) {
 // authTestServer is a server on a memory store with one key of scope "a".
 func authTestServer(t *testing.T) (*Server, string) {
 	t.Helper()
-	p, _ := keyhash.NewPepper([]byte("server test pepper, thirty-two bytes"))
-	h, _ := keyhash.NewHMAC(p)
-	svc, err := keyward.New(memory.New(), h, &keyward.Options{UsageFlushInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close(context.Background()) })
-	s, err := New(Config{Service: svc})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, svc := internalServer(t, Config{})
 	iss, err := svc.Create(context.Background(), keyward.CreateParams{Name: "k", Scopes: []string{"a"}})
 	if err != nil {
 		t.Fatal(err)
