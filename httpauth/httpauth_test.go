@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -583,6 +584,7 @@ func TestRateLimitHeadersOnlyOn2xxAnd429(t *testing.T) {
 		next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if tc.status == 200 {
 				w.(http.Flusher).Flush() // an implicit 200
+				io.Copy(w, strings.NewReader("ok"))
 				return
 			}
 			w.WriteHeader(tc.status)

@@ -3,6 +3,7 @@ package httpauth
 import (
 	"bufio"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -12,8 +13,8 @@ import (
 // middleware set the RateLimit headers of a VALID key: if the handler then
 // answers with a status other than 2xx and 429 (a 404, a 500 of its own),
 // the headers are dropped before it goes out, for they go only on 2xx and
-// 429 responses. It passes Flush and Hijack through, and unwraps for
-// http.ResponseController.
+// 429 responses. It passes Flush, Hijack and ReadFrom through, and unwraps
+// for http.ResponseController.
 type limitWriter struct {
 	http.ResponseWriter
 	decided bool // the final status is written
@@ -36,6 +37,13 @@ func (w *limitWriter) WriteHeader(code int) {
 func (w *limitWriter) Write(b []byte) (int, error) {
 	w.decided = true // a 200 unless a status was written
 	return w.ResponseWriter.Write(b)
+}
+
+// ReadFrom keeps net/http's sendfile path for io.Copy into the response
+// (http.ServeContent, http.FileServer).
+func (w *limitWriter) ReadFrom(r io.Reader) (int64, error) {
+	w.decided = true
+	return io.Copy(w.ResponseWriter, r)
 }
 
 func (w *limitWriter) Flush() {
