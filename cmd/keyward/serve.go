@@ -195,9 +195,28 @@ func (c *serveConfig) validate(pepperEnv string) (serveInputs, error) {
 	c.checkEvents(&in, add)
 	c.policy.check(add)
 	if len(probs) > 0 {
+		for i, p := range probs {
+			probs[i] = c.nameSource(p)
+		}
 		return in, &usageError{msg: "invalid configuration:\n  " + strings.Join(probs, "\n  ")}
 	}
 	return in, nil
+}
+
+// nameSource names the environment variable in a problem about a flag whose
+// value came from it: "--log-format must be ..." becomes
+// "KEYWARD_LOG_FORMAT (--log-format) must be ...".
+func (c *serveConfig) nameSource(problem string) string {
+	for _, v := range c.lenient {
+		if !strings.HasPrefix(v.source, "KEYWARD_") {
+			continue
+		}
+		flag := "--" + strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(v.source, "KEYWARD_"), "_", "-"))
+		if rest, ok := strings.CutPrefix(problem, flag); ok && (rest == "" || rest[0] == ' ' || rest[0] == ':') {
+			return v.source + " (" + flag + ")" + rest
+		}
+	}
+	return problem
 }
 
 // validHostPort reports whether addr is host:port with a port number

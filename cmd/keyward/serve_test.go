@@ -25,7 +25,7 @@ func TestServeReportsEveryProblemAtOnce(t *testing.T) {
 	if n := strings.Count(stderr, "invalid configuration"); n != 1 {
 		t.Errorf("%d invalid configuration messages, want one:\n%s", n, stderr)
 	}
-	for _, want := range []string{`--cache-ttl: "abc"`, `--cache-size: "many"`, `KEYWARD_STALE_TTL: "later"`, "KEYWARD_PEPPER or --pepper-file", "--log-format", `--access-log must be all, default or off, got "loud"`,
+	for _, want := range []string{`--cache-ttl: "abc"`, `--cache-size: "many"`, `KEYWARD_STALE_TTL: "later"`, "KEYWARD_PEPPER or --pepper-file", "--log-format", "KEYWARD_ACCESS_LOG (--access-log) must be all, default or off", `must be all, default or off, got "loud"`,
 		`--addr "127.0.0.1:99999"`, "--shutdown-timeout must not be negative"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr does not name %q:\n%s", want, stderr)
